@@ -1,0 +1,107 @@
+# Portcullis — run `make help` for the targets.
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+
+# Tools, pinned, built into ./bin.
+LOCALBIN ?= $(CURDIR)/bin
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+GOLANGCI_LINT_VERSION ?= v2.15.0
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+
+# The control plane that envtest and `portcullis dev` run, built from the Go
+# module proxy by hack/build-controlplane.sh (the version is the one that
+# hack/controlplane/go.mod requires).
+KUBERNETES_VERSION ?= 1.37.2
+CONTROL_PLANE_DIR ?= $(LOCALBIN)/k8s/$(KUBERNETES_VERSION)-linux-amd64
+export KUBEBUILDER_ASSETS := $(CONTROL_PLANE_DIR)
+
+PORTCULLIS ?= $(LOCALBIN)/portcullis
+GO_TEST_FLAGS ?= -race -count=1
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Generate the CRDs and the manager's ClusterRole from the code's markers.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/...;./controllers/..." \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods of the API types.
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths="./api/..."
+
+.PHONY: verify-generated
+verify-generated: manifests generate ## Fail when generated files are stale (run `make manifests generate` and commit).
+	@stale="$$(git diff --name-only -- api config; git ls-files --others --exclude-standard -- api config)"; \
+	if [ -n "$$stale" ]; then \
+		echo "Generated files are stale; run 'make manifests generate' and commit:"; echo "$$stale"; exit 1; \
+	fi
+
+.PHONY: fmt
+fmt: ## Run gofmt on the code.
+	gofmt -s -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## Run golangci-lint with the linters of .golangci.yml.
+	$(GOLANGCI_LINT) run ./...
+
+.PHONY: kustomize-check
+kustomize-check: ## Check that config/default and config/samples render with kubectl kustomize.
+	kubectl kustomize config/default > /dev/null
+	kubectl kustomize config/samples > /dev/null
+
+##@ Test
+
+.PHONY: test
+test: verify-generated vet kustomize-check controlplane unit ## Run every check and test suite: generated files, vet, unit and envtest suites.
+
+.PHONY: unit
+unit: controlplane ## Run the Go tests (unit and envtest suites) against bin/k8s.
+	go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: envtest
+envtest: controlplane ## Print the export line for running envtest suites by hand (go test ./controllers/...).
+	@echo "export KUBEBUILDER_ASSETS=$(CONTROL_PLANE_DIR)"
+
+.PHONY: controlplane
+controlplane: $(CONTROL_PLANE_DIR)/kube-apiserver ## Build kube-apiserver and etcd from the Go module proxy into bin/k8s (once; several minutes).
+
+$(CONTROL_PLANE_DIR)/kube-apiserver: hack/controlplane/go.mod hack/controlplane/go.sum hack/build-controlplane.sh
+	hack/build-controlplane.sh $(CONTROL_PLANE_DIR)
+	@touch $@
+
+##@ Build and run
+
+.PHONY: build
+build: ## Build the portcullis binary into bin/.
+	go build -o $(PORTCULLIS) ./cmd/portcullis
+
+.PHONY: run
+run: build controlplane ## Start a local control plane with the CRDs, the samples and the manager (portcullis dev).
+	$(PORTCULLIS) dev --control-plane-dir $(CONTROL_PLANE_DIR) $(RUN_ARGS)
+
+##@ Tools
+
+$(CONTROLLER_GEN):
+	@mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
+	mv $(LOCALBIN)/controller-gen $@
+
+$(GOLANGCI_LINT):
+	@mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(LOCALBIN)/golangci-lint $@

@@ -1,0 +1,43 @@
+package v1alpha1
+
+// ConditionReady is the summary condition that every kind carries. kstatus
+// readers (Flux, Argo CD, `kubectl wait --for=condition=Ready`) read it.
+const ConditionReady = "Ready"
+
+// ConditionReferencesResolved says whether every object that a spec refers to
+// (Contractor, ConnectedSystem, Secret, ConfigMap, AccessGrant) exists.
+const ConditionReferencesResolved = "ReferencesResolved"
+
+// Reasons of the Ready and ReferencesResolved conditions. A reason is a
+// CamelCase word that a person or a script can match on; the condition's
+// message says what to do.
+const (
+	// ReasonResolved: every referenced object exists.
+	ReasonResolved = "Resolved"
+	// ReasonContractorNotFound: the referenced Contractor does not exist.
+	ReasonContractorNotFound = "ContractorNotFound"
+	// ReasonConnectedSystemNotFound: the referenced ConnectedSystem does not exist.
+	ReasonConnectedSystemNotFound = "ConnectedSystemNotFound"
+	// ReasonGrantNotFound: the referenced AccessGrant does not exist.
+	ReasonGrantNotFound = "GrantNotFound"
+	// ReasonPolicyNotFound: the referenced AccessPolicy does not exist.
+	ReasonPolicyNotFound = "PolicyNotFound"
+	// ReasonSecretNotFound: the referenced credentials Secret does not exist.
+	ReasonSecretNotFound = "SecretNotFound"
+	// ReasonConfigMapNotFound: the referenced ConfigMap, or its key, does not exist.
+	ReasonConfigMapNotFound = "ConfigMapNotFound"
+	// ReasonExpired: the object's expiry has passed.
+	ReasonExpired = "Expired"
+	// ReasonActive: the object is in force.
+	ReasonActive = "Active"
+	// ReasonCompiled: the policy compiled and is in use.
+	ReasonCompiled = "Compiled"
+	// ReasonCompileError: the policy does not compile; the message has
+	// policy:line:col and the compiler's words.
+	ReasonCompileError = "CompileError"
+	// ReasonCredentialsIncomplete: the credentials Secret lacks a key that
+	// the system's type needs.
+	ReasonCredentialsIncomplete = "CredentialsIncomplete"
+	// ReasonConfigured: the connected system's settings and credentials are in place.
+	ReasonConfigured = "Configured"
+)

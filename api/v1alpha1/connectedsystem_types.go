@@ -1,0 +1,276 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ConnectedSystemSpec says where a system is, how to reach it, and how to
+// quarantine access in it. Exactly the settings block named by type is set.
+// +kubebuilder:validation:XValidation:rule="has(self.kubernetes) == (self.type == 'kubernetes')",message="spec.kubernetes must be set when type is kubernetes, and only then: set the settings block that matches spec.type"
+// +kubebuilder:validation:XValidation:rule="has(self.scim) == (self.type == 'scim')",message="spec.scim must be set when type is scim, and only then: set the settings block that matches spec.type"
+// +kubebuilder:validation:XValidation:rule="has(self.ldap) == (self.type == 'ldap')",message="spec.ldap must be set when type is ldap, and only then: set the settings block that matches spec.type"
+// +kubebuilder:validation:XValidation:rule="has(self.postgres) == (self.type == 'postgres')",message="spec.postgres must be set when type is postgres, and only then: set the settings block that matches spec.type"
+// +kubebuilder:validation:XValidation:rule="has(self.webhook) == (self.type == 'webhook')",message="spec.webhook must be set when type is webhook, and only then: set the settings block that matches spec.type"
+// +kubebuilder:validation:XValidation:rule="self.type == 'kubernetes' || has(self.credentialsSecretRef)",message="credentialsSecretRef is required for scim, ldap, postgres and webhook systems"
+// +kubebuilder:validation:XValidation:rule="self.type == oldSelf.type",message="type is immutable: create a new ConnectedSystem for another type"
+type ConnectedSystemSpec struct {
+	// type is the kind of system: kubernetes, scim, ldap, postgres or
+	// webhook. It picks the connector and the settings block. Immutable.
+	// +required
+	Type SystemType `json:"type"`
+
+	// description says what the system is, for people.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Description string `json:"description,omitempty"`
+
+	// dryRun makes the connector record what it would have done and change
+	// nothing in the system. Defaults to false.
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
+
+	// credentialsSecretRef names the Secret with the credentials for the
+	// system; the keys each type reads are in its settings block's doc.
+	// Required for every type but kubernetes, which uses the controller's
+	// own service account.
+	// +optional
+	CredentialsSecretRef *SecretReference `json:"credentialsSecretRef,omitempty"`
+
+	// kubernetes holds the settings of a kubernetes system (this cluster).
+	// +optional
+	Kubernetes *KubernetesSettings `json:"kubernetes,omitempty"`
+
+	// scim holds the settings of a SCIM 2.0 service provider.
+	// +optional
+	SCIM *SCIMSettings `json:"scim,omitempty"`
+
+	// ldap holds the settings of an LDAP directory.
+	// +optional
+	LDAP *LDAPSettings `json:"ldap,omitempty"`
+
+	// postgres holds the settings of a PostgreSQL server.
+	// +optional
+	Postgres *PostgresSettings `json:"postgres,omitempty"`
+
+	// webhook holds the settings of an HTTP receiver of signed CloudEvents.
+	// +optional
+	Webhook *WebhookSettings `json:"webhook,omitempty"`
+}
+
+// KubernetesSettings configures RBAC in this cluster. Grants become
+// RoleBindings or ClusterRoleBindings for the contractor's account, which is
+// a Kubernetes user name.
+type KubernetesSettings struct {
+	// quarantineClusterRole is the ClusterRole that a quarantined grant is
+	// bound to instead of its entitlement, e.g. a read-only role.
+	// Defaults to view.
+	// +optional
+	// +kubebuilder:default=view
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	QuarantineClusterRole string `json:"quarantineClusterRole,omitempty"`
+}
+
+// SCIMDialect selects known quirks of a SCIM provider.
+// +kubebuilder:validation:Enum=standard;okta;entra
+type SCIMDialect string
+
+// SCIMQuarantineMode is how a SCIM system quarantines a user.
+// +kubebuilder:validation:Enum=Deactivate;Group
+type SCIMQuarantineMode string
+
+// SCIMSettings configures a SCIM 2.0 (RFC 7644) service provider. The
+// credentials Secret holds the bearer token under the key "token".
+// +kubebuilder:validation:XValidation:rule="!has(self.quarantineMode) || self.quarantineMode != 'Group' || has(self.quarantineGroup)",message="quarantineGroup is required when quarantineMode is Group"
+type SCIMSettings struct {
+	// url is the SCIM base URL, e.g. https://example.okta.com/scim/v2.
+	// +required
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://`
+	URL string `json:"url"`
+
+	// dialect is standard, okta or entra (Entra ID sends and expects string
+	// booleans and removes members with a value list). Defaults to standard.
+	// +optional
+	// +kubebuilder:default=standard
+	Dialect SCIMDialect `json:"dialect,omitempty"`
+
+	// quarantineMode is Deactivate (set active to false on the user) or
+	// Group (move the user to quarantineGroup). Defaults to Deactivate.
+	// +optional
+	// +kubebuilder:default=Deactivate
+	QuarantineMode SCIMQuarantineMode `json:"quarantineMode,omitempty"`
+
+	// quarantineGroup is the group a quarantined user is moved to, when
+	// quarantineMode is Group.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	QuarantineGroup string `json:"quarantineGroup,omitempty"`
+
+	// caBundle is a PEM bundle of the CAs to trust for the server's
+	// certificate, in addition to the system's. TLS verification is always on.
+	// +optional
+	// +kubebuilder:validation:MaxLength=65536
+	CABundle string `json:"caBundle,omitempty"`
+}
+
+// LDAPMemberAttribute is the group attribute that lists members.
+// +kubebuilder:validation:Enum=member;uniqueMember;memberUid
+type LDAPMemberAttribute string
+
+// LDAPSettings configures an LDAP directory. The credentials Secret holds
+// the bind DN under "bindDN" and the password under "password".
+// +kubebuilder:validation:XValidation:rule="!(self.url.startsWith('ldaps://') && has(self.startTLS) && self.startTLS)",message="startTLS cannot be used with an ldaps:// url, which is TLS already"
+type LDAPSettings struct {
+	// url is the directory's address: ldap://host:port or ldaps://host:port.
+	// +required
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^ldaps?://`
+	URL string `json:"url"`
+
+	// startTLS upgrades an ldap:// connection with StartTLS. Defaults to false.
+	// +optional
+	StartTLS bool `json:"startTLS,omitempty"`
+
+	// memberAttribute is the group attribute that lists members: member,
+	// uniqueMember (both hold DNs) or memberUid (holds uids). Defaults to member.
+	// +optional
+	// +kubebuilder:default=member
+	MemberAttribute LDAPMemberAttribute `json:"memberAttribute,omitempty"`
+
+	// quarantineGroupDN is the group a quarantined account is added to.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	QuarantineGroupDN string `json:"quarantineGroupDN,omitempty"`
+
+	// lockAccounts also locks a quarantined account with the ppolicy
+	// attribute pwdAccountLockedTime, where the directory supports it.
+	// Defaults to true.
+	// +optional
+	// +kubebuilder:default=true
+	LockAccounts *bool `json:"lockAccounts,omitempty"`
+
+	// caBundle is a PEM bundle of the CAs to trust for the server's certificate.
+	// +optional
+	// +kubebuilder:validation:MaxLength=65536
+	CABundle string `json:"caBundle,omitempty"`
+}
+
+// PostgresSSLMode is libpq's sslmode.
+// +kubebuilder:validation:Enum=disable;require;verify-ca;verify-full
+type PostgresSSLMode string
+
+// PostgresSettings configures a PostgreSQL server. The credentials Secret
+// holds "username" and "password", or a whole connection string under "dsn".
+type PostgresSettings struct {
+	// host is the server's host name or address.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Host string `json:"host"`
+
+	// port is the server's TCP port. Defaults to 5432.
+	// +optional
+	// +kubebuilder:default=5432
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	Port int32 `json:"port,omitempty"`
+
+	// database is the database to connect to. Defaults to postgres.
+	// +optional
+	// +kubebuilder:default=postgres
+	// +kubebuilder:validation:MaxLength=63
+	Database string `json:"database,omitempty"`
+
+	// sslMode is disable, require, verify-ca or verify-full. Defaults to verify-full.
+	// +optional
+	// +kubebuilder:default=verify-full
+	SSLMode PostgresSSLMode `json:"sslMode,omitempty"`
+
+	// terminateSessions ends a contractor's live sessions when access is
+	// quarantined or revoked; NOLOGIN alone leaves connected users in.
+	// Defaults to true.
+	// +optional
+	// +kubebuilder:default=true
+	TerminateSessions *bool `json:"terminateSessions,omitempty"`
+
+	// caBundle is a PEM bundle of the CAs to trust for the server's certificate.
+	// +optional
+	// +kubebuilder:validation:MaxLength=65536
+	CABundle string `json:"caBundle,omitempty"`
+}
+
+// WebhookSettings configures an HTTP receiver of CloudEvents. The credentials
+// Secret holds the HMAC-SHA256 signing key under "hmacKey".
+type WebhookSettings struct {
+	// url is where events are POSTed.
+	// +required
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https?://`
+	URL string `json:"url"`
+
+	// timeoutSeconds bounds one delivery. Defaults to 10, at most 60.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=60
+	TimeoutSeconds int32 `json:"timeoutSeconds,omitempty"`
+
+	// caBundle is a PEM bundle of the CAs to trust for the receiver's certificate.
+	// +optional
+	// +kubebuilder:validation:MaxLength=65536
+	CABundle string `json:"caBundle,omitempty"`
+}
+
+// ConnectedSystemStatus is what the controller last observed of the system.
+type ConnectedSystemStatus struct {
+	// conditions hold the summary Ready condition.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the spec generation that the status reflects.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// lastCheckedAt is when the system was last checked.
+	// +optional
+	LastCheckedAt *metav1.Time `json:"lastCheckedAt,omitempty"`
+}
+
+// ConnectedSystem is a system in which Portcullis enforces grants:
+// Kubernetes RBAC, a SCIM provider, an LDAP directory, a PostgreSQL server or
+// a webhook receiver.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=csys,categories=portcullis
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
+// +kubebuilder:printcolumn:name="Dry Run",type=boolean,JSONPath=`.spec.dryRun`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Last Check",type=date,JSONPath=`.status.lastCheckedAt`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ConnectedSystem struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec says how to reach the system.
+	// +required
+	Spec ConnectedSystemSpec `json:"spec"`
+
+	// status is what was last observed.
+	// +optional
+	Status ConnectedSystemStatus `json:"status,omitzero"`
+}
+
+// ConnectedSystemList is a list of ConnectedSystems.
+//
+// +kubebuilder:object:root=true
+type ConnectedSystemList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ConnectedSystem `json:"items"`
+}

@@ -1,0 +1,108 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// PolicyExceptionSpec says whom an exception covers, which reasons it
+// exempts, why, who approved it, and until when.
+// +kubebuilder:validation:XValidation:rule="has(self.contractorRef) || has(self.grantRef)",message="set contractorRef or grantRef: an exception must name the contractor or the grant it exempts"
+type PolicyExceptionSpec struct {
+	// contractorRef limits the exception to the grants of this Contractor,
+	// in this namespace.
+	// +optional
+	ContractorRef *ContractorReference `json:"contractorRef,omitempty"`
+
+	// grantRef limits the exception to this AccessGrant, in this namespace.
+	// +optional
+	GrantRef *GrantReference `json:"grantRef,omitempty"`
+
+	// policy is the name of the AccessPolicy whose reasons are exempt.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Policy string `json:"policy"`
+
+	// rules limits the exception to these rule sets of the policy (revoke,
+	// quarantine). Omit to exempt every rule of the policy.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=8
+	// +kubebuilder:validation:items:MaxLength=64
+	Rules []string `json:"rules,omitempty"`
+
+	// codes limits the exception to reasons with these codes. Omit to exempt
+	// every code.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=128
+	Codes []string `json:"codes,omitempty"`
+
+	// reason says why the exception is needed.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	Reason string `json:"reason"`
+
+	// approver is who approved the exception.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Approver string `json:"approver"`
+
+	// expiresAt is when the exception ends; it is mandatory, so no exception
+	// lasts for ever. After it the exempted reasons apply again.
+	// +required
+	ExpiresAt metav1.Time `json:"expiresAt"`
+}
+
+// PolicyExceptionStatus is the controller's view of an exception.
+type PolicyExceptionStatus struct {
+	// conditions hold the summary Ready condition: True while the exception
+	// is in force, False with reason Expired after its expiry.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the spec generation that the status reflects.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// PolicyException exempts a contractor or a grant from some or all reasons
+// of one policy, for a limited time, with a recorded reason and approver.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=pex,categories=portcullis
+// +kubebuilder:printcolumn:name="Contractor",type=string,JSONPath=`.spec.contractorRef.name`
+// +kubebuilder:printcolumn:name="Grant",type=string,JSONPath=`.spec.grantRef.name`
+// +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.spec.policy`
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.spec.expiresAt`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type PolicyException struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the exception.
+	// +required
+	Spec PolicyExceptionSpec `json:"spec"`
+
+	// status is the controller's view of it.
+	// +optional
+	Status PolicyExceptionStatus `json:"status,omitzero"`
+}
+
+// PolicyExceptionList is a list of PolicyExceptions.
+//
+// +kubebuilder:object:root=true
+type PolicyExceptionList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []PolicyException `json:"items"`
+}

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/manager"
+)
+
+// buildBinary builds portcullis into a temporary directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "portcullis")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building portcullis: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func controlPlaneDir(t *testing.T) string {
+	t.Helper()
+	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+		return dir
+	}
+	dir, err := filepath.Abs(filepath.Join("..", "..", defaultControlPlaneDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "kube-apiserver")); err != nil {
+		t.Fatalf("no control plane in %s and KUBEBUILDER_ASSETS is not set: run `make controlplane` or `make test`", dir)
+	}
+	return dir
+}
+
+// TestDevRunsAndStopsCleanly runs `portcullis dev` as a process, waits until
+// the samples are readable through the kubeconfig it printed, interrupts it
+// and checks that etcd and kube-apiserver are gone with the data directory.
+func TestDevRunsAndStopsCleanly(t *testing.T) {
+	bin := buildBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	cmd := exec.CommandContext(ctx, bin, "dev", "--control-plane-dir", controlPlaneDir(t),
+		"--metrics-bind-address=0", "--health-probe-bind-address=0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill() }()
+
+	kubeconfig := readKubeconfigPath(t, stdout)
+	waitForSamples(ctx, t, kubeconfig)
+
+	children := childPIDs(t, cmd.Process.Pid)
+	if len(children) < 2 {
+		t.Fatalf("want etcd and kube-apiserver as children of portcullis dev, found pids %v", children)
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("portcullis dev did not exit cleanly on SIGINT: %v\n%s", err, stderr.String())
+	}
+	for _, pid := range children {
+		if processAlive(pid) {
+			t.Errorf("process %d (%s) still runs after portcullis dev stopped", pid, processName(pid))
+		}
+	}
+	if _, err := os.Stat(filepath.Dir(kubeconfig)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the temporary data directory %s is still there: %v", filepath.Dir(kubeconfig), err)
+	}
+}
+
+// readKubeconfigPath reads the dev output up to the export line, then keeps
+// draining it in the background.
+func readKubeconfigPath(t *testing.T, stdout io.Reader) string {
+	t.Helper()
+	scanner := bufio.NewScanner(stdout)
+	for scanner.Scan() {
+		line := strings.TrimSpace(scanner.Text())
+		if path, ok := strings.CutPrefix(line, "export KUBECONFIG="); ok {
+			go func() { _, _ = io.Copy(io.Discard, stdout) }()
+			return path
+		}
+	}
+	t.Fatalf("portcullis dev exited before printing the kubeconfig: %v", scanner.Err())
+	return ""
+}
+
+func waitForSamples(ctx context.Context, t *testing.T, kubeconfig string) {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatalf("reading the kubeconfig that dev wrote: %v", err)
+	}
+	scheme, err := manager.NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := client.ObjectKey{Namespace: "contractors", Name: "alex-payments-edit"}
+	for {
+		grant := &accessv1alpha1.AccessGrant{}
+		err := c.Get(ctx, key, grant)
+		if err == nil && len(grant.Status.Conditions) > 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the sample grant %s never became readable with a status: %v", key, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// childPIDs lists the processes whose parent is pid.
+func childPIDs(t *testing.T, pid int) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var children []int
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// The fields after the parenthesised command name: state, ppid, ...
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			children = append(children, child)
+		}
+	}
+	return children
+}
+
+func processAlive(pid int) bool {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
+}
+
+func processName(pid int) string {
+	comm, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
+	return strings.TrimSpace(string(comm))
+}
+
+func TestDevExplainsMissingBinaries(t *testing.T) {
+	bin := buildBinary(t)
+	out, err := exec.Command(bin, "dev", "--control-plane-dir", t.TempDir(),
+		"--metrics-bind-address=0", "--health-probe-bind-address=0").CombinedOutput()
+	if err == nil {
+		t.Fatalf("dev succeeded without binaries:\n%s", out)
+	}
+	for _, want := range []string{"kube-apiserver is missing", "make controlplane"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestDevExplainsTakenPort(t *testing.T) {
+	bin := buildBinary(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	out, err := exec.Command(bin, "dev", "--control-plane-dir", controlPlaneDir(t), "--apiserver-port", port,
+		"--metrics-bind-address=0", "--health-probe-bind-address=0").CombinedOutput()
+	if err == nil {
+		t.Fatalf("dev succeeded on a taken port:\n%s", out)
+	}
+	if want := "port " + port + " on 127.0.0.1 is not free"; !strings.Contains(string(out), want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+}

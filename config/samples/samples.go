@@ -1,0 +1,10 @@
+// Package samples embeds the sample resources, so that `portcullis dev` can
+// apply them wherever it runs from.
+package samples
+
+import "embed"
+
+// Files holds the sample manifests, applied in the order of their names.
+//
+//go:embed [0-9]*.yaml
+var Files embed.FS

@@ -1,0 +1,126 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/policy"
+)
+
+// AccessPolicyReconciler compiles an AccessPolicy's Rego source and reports
+// the result: Ready=True with the compiled revision, or Ready=False with
+// reason CompileError and policy:line:col of each problem.
+type AccessPolicyReconciler struct {
+	client.Client
+	// APIReader reads ConfigMaps straight from the API server, so the
+	// manager does not cache every ConfigMap of the cluster.
+	APIReader client.Reader
+	Clock     clock.PassiveClock
+}
+
+// +kubebuilder:rbac:groups=access.portcullis.dev,resources=accesspolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=access.portcullis.dev,resources=accesspolicies/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
+
+// Reconcile compiles one AccessPolicy and writes its status.
+func (r *AccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	pol := &accessv1alpha1.AccessPolicy{}
+	if live, err := fetch(ctx, r.Client, req, pol); !live {
+		return ctrl.Result{}, err
+	}
+	before := pol.DeepCopy()
+	permanent, err := r.computeStatus(ctx, pol, metav1.NewTime(r.Clock.Now()))
+	if err = errors.Join(err, patchStatus(ctx, r.Client, before, pol)); err != nil {
+		return ctrl.Result{}, err
+	}
+	if permanent != nil {
+		// The source must change before the policy can compile: wait for
+		// that change instead of retrying.
+		return ctrl.Result{}, reconcile.TerminalError(permanent)
+	}
+	return ctrl.Result{}, nil
+}
+
+// computeStatus loads and compiles the source. It returns the compile error
+// as permanent when the source itself is at fault.
+func (r *AccessPolicyReconciler) computeStatus(ctx context.Context, pol *accessv1alpha1.AccessPolicy, now metav1.Time) (permanent, err error) {
+	source, missing, err := r.source(ctx, pol)
+	if err != nil {
+		return nil, err
+	}
+	var ready metav1.Condition
+	switch {
+	case missing != "":
+		ready = condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonConfigMapNotFound, missing, pol.Generation)
+	default:
+		compiled, cerr := policy.Compile(pol.Name, source)
+		if cerr != nil {
+			permanent = cerr
+			ready = condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonCompileError, truncate(cerr.Error(), 32768), pol.Generation)
+			break
+		}
+		pol.Status.Revision = compiled.Revision
+		ready = condition(accessv1alpha1.ConditionReady, true, accessv1alpha1.ReasonCompiled,
+			fmt.Sprintf("compiled revision %s of package %s", compiled.Revision, compiled.Package), pol.Generation)
+	}
+	setConditions(&pol.Status.Conditions, now, ready)
+	pol.Status.ObservedGeneration = pol.Generation
+	return permanent, nil
+}
+
+// source returns the policy's Rego source, or a message saying which
+// ConfigMap or key is missing.
+func (r *AccessPolicyReconciler) source(ctx context.Context, pol *accessv1alpha1.AccessPolicy) (source, missing string, err error) {
+	ref := pol.Spec.RegoFrom
+	if ref == nil {
+		return pol.Spec.Rego, "", nil
+	}
+	cm := &corev1.ConfigMap{}
+	err = r.APIReader.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, cm)
+	if apierrors.IsNotFound(err) {
+		return "", fmt.Sprintf("ConfigMap %s/%s does not exist: create it or fix spec.regoFrom", ref.Namespace, ref.Name), nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("getting ConfigMap %s/%s: %w", ref.Namespace, ref.Name, err)
+	}
+	src, ok := cm.Data[ref.Key]
+	if !ok {
+		return "", fmt.Sprintf("ConfigMap %s/%s has no key %q: add it or fix spec.regoFrom.key", ref.Namespace, ref.Name, ref.Key), nil
+	}
+	return src, "", nil
+}
+
+// truncate keeps a message within what a condition may hold.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}
+
+// SetupWithManager registers the reconciler. It watches ConfigMaps by
+// metadata only and re-compiles the policies whose source one holds.
+func (r *AccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	c := mgr.GetClient()
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&accessv1alpha1.AccessPolicy{}).
+		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(
+			func(ctx context.Context, obj client.Object) []reconcile.Request {
+				return listRequests(ctx, c, &accessv1alpha1.AccessPolicyList{},
+					client.MatchingFields{IndexConfigMap: obj.GetNamespace() + "/" + obj.GetName()})
+			})).
+		Named("accesspolicy").
+		Complete(r)
+}

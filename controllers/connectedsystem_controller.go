@@ -1,0 +1,128 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+)
+
+// How often a ConnectedSystem is checked again by default.
+const (
+	DefaultSystemRecheckReady    = 10 * time.Minute
+	DefaultSystemRecheckNotReady = 30 * time.Second
+)
+
+// ConnectedSystemReconciler checks that a ConnectedSystem's credentials
+// Secret exists and holds the keys its type needs.
+type ConnectedSystemReconciler struct {
+	client.Client
+	// APIReader reads Secrets straight from the API server, so the manager
+	// neither caches nor watches the cluster's Secrets.
+	APIReader client.Reader
+	Clock     clock.PassiveClock
+	// RecheckReady and RecheckNotReady are how long until a system that is
+	// ready, or not, is checked again.
+	RecheckReady, RecheckNotReady time.Duration
+}
+
+// +kubebuilder:rbac:groups=access.portcullis.dev,resources=connectedsystems,verbs=get;list;watch
+// +kubebuilder:rbac:groups=access.portcullis.dev,resources=connectedsystems/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+
+// Reconcile checks one ConnectedSystem and writes its status.
+func (r *ConnectedSystemReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	system := &accessv1alpha1.ConnectedSystem{}
+	if live, err := fetch(ctx, r.Client, req, system); !live {
+		return ctrl.Result{}, err
+	}
+	before := system.DeepCopy()
+	ready, err := r.computeStatus(ctx, system, metav1.NewTime(r.Clock.Now()))
+	if err = errors.Join(err, patchStatus(ctx, r.Client, before, system)); err != nil {
+		return ctrl.Result{}, err
+	}
+	if !ready {
+		return ctrl.Result{RequeueAfter: r.RecheckNotReady}, nil
+	}
+	return ctrl.Result{RequeueAfter: r.RecheckReady}, nil
+}
+
+func (r *ConnectedSystemReconciler) computeStatus(ctx context.Context, s *accessv1alpha1.ConnectedSystem, now metav1.Time) (bool, error) {
+	ready, err := r.credentialsCondition(ctx, s)
+	if err != nil {
+		return false, err
+	}
+	setConditions(&s.Status.Conditions, now, ready)
+	s.Status.ObservedGeneration = s.Generation
+	s.Status.LastCheckedAt = &now
+	return ready.Status == metav1.ConditionTrue, nil
+}
+
+// credentialsCondition is Ready=True when the system needs no Secret or its
+// Secret holds the keys of its type.
+func (r *ConnectedSystemReconciler) credentialsCondition(ctx context.Context, s *accessv1alpha1.ConnectedSystem) (metav1.Condition, error) {
+	ref := s.Spec.CredentialsSecretRef
+	if ref == nil {
+		return condition(accessv1alpha1.ConditionReady, true, accessv1alpha1.ReasonConfigured,
+			"uses the controller's own credentials", s.Generation), nil
+	}
+	secret := &corev1.Secret{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, secret)
+	if apierrors.IsNotFound(err) {
+		return condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonSecretNotFound,
+			fmt.Sprintf("Secret %s/%s does not exist: create it or fix spec.credentialsSecretRef", ref.Namespace, ref.Name), s.Generation), nil
+	}
+	if err != nil {
+		return metav1.Condition{}, fmt.Errorf("getting credentials Secret %s/%s: %w", ref.Namespace, ref.Name, err)
+	}
+	if missing := missingCredentialKeys(s.Spec.Type, secret.Data); len(missing) > 0 {
+		// Only key names appear here, never values.
+		return condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonCredentialsIncomplete,
+			fmt.Sprintf("Secret %s/%s lacks the key(s) %s that a %s system needs", ref.Namespace, ref.Name,
+				strings.Join(missing, ", "), s.Spec.Type), s.Generation), nil
+	}
+	return condition(accessv1alpha1.ConditionReady, true, accessv1alpha1.ReasonConfigured,
+		fmt.Sprintf("Secret %s/%s holds the credentials a %s system needs", ref.Namespace, ref.Name, s.Spec.Type), s.Generation), nil
+}
+
+// missingCredentialKeys lists the keys that a system type needs and data lacks.
+func missingCredentialKeys(t accessv1alpha1.SystemType, data map[string][]byte) []string {
+	var need []string
+	switch t {
+	case accessv1alpha1.SystemTypeSCIM:
+		need = []string{"token"}
+	case accessv1alpha1.SystemTypeLDAP:
+		need = []string{"bindDN", "password"}
+	case accessv1alpha1.SystemTypeWebhook:
+		need = []string{"hmacKey"}
+	case accessv1alpha1.SystemTypePostgres:
+		if len(data["dsn"]) > 0 {
+			return nil
+		}
+		need = []string{"username", "password"}
+	case accessv1alpha1.SystemTypeKubernetes:
+	}
+	return slices.DeleteFunc(need, func(k string) bool { return len(data[k]) > 0 })
+}
+
+// SetupWithManager registers the reconciler. Status writes do not change the
+// generation, so they do not wake it; periodic checks come from RequeueAfter.
+func (r *ConnectedSystemReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&accessv1alpha1.ConnectedSystem{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Named("connectedsystem").
+		Complete(r)
+}

@@ -1,0 +1,161 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+)
+
+// ContractorReconciler summarises a Contractor's findings and grants in its
+// status and checks that its accounts name existing ConnectedSystems.
+type ContractorReconciler struct {
+	client.Client
+	Clock clock.PassiveClock
+}
+
+// +kubebuilder:rbac:groups=access.portcullis.dev,resources=contractors,verbs=get;list;watch
+// +kubebuilder:rbac:groups=access.portcullis.dev,resources=contractors/status,verbs=get;patch;update
+
+// Reconcile brings one Contractor's status in line.
+func (r *ContractorReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	contractor := &accessv1alpha1.Contractor{}
+	if live, err := fetch(ctx, r.Client, req, contractor); !live {
+		return ctrl.Result{}, err
+	}
+	before := contractor.DeepCopy()
+	err := r.computeStatus(ctx, contractor, r.Clock.Now())
+	return ctrl.Result{}, errors.Join(err, patchStatus(ctx, r.Client, before, contractor))
+}
+
+func (r *ContractorReconciler) computeStatus(ctx context.Context, c *accessv1alpha1.Contractor, now time.Time) error {
+	findings := &accessv1alpha1.FindingList{}
+	if err := r.List(ctx, findings, client.InNamespace(c.Namespace), client.MatchingFields{IndexContractor: c.Name}); err != nil {
+		return fmt.Errorf("listing findings of contractor: %w", err)
+	}
+	grants := &accessv1alpha1.AccessGrantList{}
+	if err := r.List(ctx, grants, client.InNamespace(c.Namespace), client.MatchingFields{IndexContractor: c.Name}); err != nil {
+		return fmt.Errorf("listing grants of contractor: %w", err)
+	}
+	ready, err := r.accountsCondition(ctx, c)
+	if err != nil {
+		return err
+	}
+	c.Status.ActiveFindings = countActiveFindings(findings.Items, now)
+	c.Status.Grants, c.Status.WorstDecision = summariseGrants(grants.Items)
+	setConditions(&c.Status.Conditions, metav1.NewTime(now), ready)
+	c.Status.ObservedGeneration = c.Generation
+	return nil
+}
+
+// accountsCondition is Ready=True when every account names an existing
+// ConnectedSystem, else False with reason ConnectedSystemNotFound.
+func (r *ContractorReconciler) accountsCondition(ctx context.Context, c *accessv1alpha1.Contractor) (metav1.Condition, error) {
+	for i, account := range c.Spec.Accounts {
+		cond, err := systemCondition(ctx, r.Client, account.System, c.Generation)
+		if err != nil {
+			return cond, err
+		}
+		if cond.Status != metav1.ConditionTrue {
+			cond.Type = accessv1alpha1.ConditionReady
+			cond.Message = fmt.Sprintf("spec.accounts[%d]: %s", i, cond.Message)
+			return cond, nil
+		}
+	}
+	return condition(accessv1alpha1.ConditionReady, true, accessv1alpha1.ReasonResolved,
+		"every account names an existing ConnectedSystem", c.Generation), nil
+}
+
+// countActiveFindings counts the findings that have not expired at now.
+func countActiveFindings(findings []accessv1alpha1.Finding, now time.Time) int32 {
+	var n int32
+	for i := range findings {
+		if findings[i].DeletionTimestamp.IsZero() && !findingExpired(&findings[i], now) {
+			n++
+		}
+	}
+	return n
+}
+
+// summariseGrants counts grants by enforcement state and finds the most
+// severe current decision.
+func summariseGrants(grants []accessv1alpha1.AccessGrant) (accessv1alpha1.GrantCounts, accessv1alpha1.DecisionAction) {
+	var counts accessv1alpha1.GrantCounts
+	var worst accessv1alpha1.DecisionAction
+	for i := range grants {
+		status := grants[i].Status
+		counts.Total++
+		if status.Enforcement != nil {
+			countState(&counts, status.Enforcement.State)
+		}
+		if status.Decision != nil && actionRank(status.Decision.Action) > actionRank(worst) {
+			worst = status.Decision.Action
+		}
+	}
+	return counts, worst
+}
+
+func countState(counts *accessv1alpha1.GrantCounts, state accessv1alpha1.GrantState) {
+	switch state {
+	case accessv1alpha1.GrantActive:
+		counts.Active++
+	case accessv1alpha1.GrantQuarantined:
+		counts.Quarantined++
+	case accessv1alpha1.GrantRevoked:
+		counts.Revoked++
+	case accessv1alpha1.GrantExpired:
+		counts.Expired++
+	case accessv1alpha1.GrantPending:
+	}
+}
+
+// actionRank orders actions by severity; the empty action ranks lowest.
+func actionRank(a accessv1alpha1.DecisionAction) int {
+	switch a {
+	case accessv1alpha1.ActionAllow:
+		return 1
+	case accessv1alpha1.ActionQuarantine:
+		return 2
+	case accessv1alpha1.ActionRevoke:
+		return 3
+	}
+	return 0
+}
+
+// toContractor maps a Finding or an AccessGrant to its Contractor.
+func toContractor(_ context.Context, obj client.Object) []reconcile.Request {
+	var name string
+	switch o := obj.(type) {
+	case *accessv1alpha1.Finding:
+		name = o.Spec.ContractorRef.Name
+	case *accessv1alpha1.AccessGrant:
+		name = o.Spec.ContractorRef.Name
+	default:
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}}
+}
+
+// SetupWithManager registers the reconciler. Any change of the contractor's
+// findings or grants updates its summary; a ConnectedSystem that appears or
+// disappears re-checks the contractors whose accounts name it.
+func (r *ContractorReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&accessv1alpha1.Contractor{}).
+		Watches(&accessv1alpha1.Finding{}, handler.EnqueueRequestsFromMapFunc(toContractor)).
+		Watches(&accessv1alpha1.AccessGrant{}, handler.EnqueueRequestsFromMapFunc(toContractor)).
+		Watches(&accessv1alpha1.ConnectedSystem{},
+			referrers(mgr.GetClient(), &accessv1alpha1.ContractorList{}, IndexSystem, false), existenceChanged()).
+		Named("contractor").
+		Complete(r)
+}

@@ -1,0 +1,48 @@
+package controllers_test
+
+import (
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/config/samples"
+	"github.com/portcullis-dev/portcullis/internal/manifests"
+)
+
+var _ = Describe("The samples", func() {
+	It("apply, and every object becomes Ready", func(ctx SpecContext) {
+		objs, err := manifests.DecodeFS(samples.Files, "*.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(manifests.Apply(ctx, k8sClient, "samples-test", objs)).To(Succeed())
+
+		kinds := map[string]bool{}
+		for _, u := range objs {
+			if u.GroupVersionKind().Group != accessv1alpha1.GroupVersion.Group {
+				continue
+			}
+			kinds[u.GetKind()] = true
+			obj, err := scheme.New(u.GroupVersionKind())
+			Expect(err).NotTo(HaveOccurred())
+			typed := obj.(client.Object)
+			typed.SetNamespace(u.GetNamespace())
+			typed.SetName(u.GetName())
+			expectReady(ctx, typed, metav1.ConditionTrue, readyReason(u.GetKind()))
+		}
+		Expect(kinds).To(HaveLen(6), "the samples tell one story across all six kinds")
+	})
+})
+
+// readyReason is the reason of a ready object of each kind.
+func readyReason(kind string) string {
+	switch kind {
+	case "AccessPolicy":
+		return accessv1alpha1.ReasonCompiled
+	case "ConnectedSystem":
+		return accessv1alpha1.ReasonConfigured
+	case "Finding", "PolicyException":
+		return accessv1alpha1.ReasonActive
+	}
+	return accessv1alpha1.ReasonResolved
+}

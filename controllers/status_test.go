@@ -1,0 +1,215 @@
+package controllers_test
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+)
+
+// uniqueName returns a name for a cluster-scoped object of one spec.
+func uniqueName(prefix string) string {
+	return prefix + "-" + rand.String(6)
+}
+
+// create creates obj and deletes it when the spec ends.
+func create(ctx SpecContext, obj client.Object) {
+	Expect(k8sClient.Create(ctx, obj)).To(Succeed())
+	DeferCleanup(func(ctx SpecContext) {
+		Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, obj))).To(Succeed())
+	})
+}
+
+var _ = Describe("AccessGrant status", func() {
+	It("names the missing Contractor, then the missing ConnectedSystem, and recovers", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		system := uniqueName("cluster")
+		grant := newGrant(ns, "g1", "alex", system)
+		create(ctx, grant)
+
+		cond := expectReady(ctx, grant, metav1.ConditionFalse, accessv1alpha1.ReasonContractorNotFound)
+		Expect(cond.Message).To(ContainSubstring(`Contractor "alex" does not exist`))
+
+		create(ctx, newContractor(ns, "alex"))
+		cond = expectReady(ctx, grant, metav1.ConditionFalse, accessv1alpha1.ReasonConnectedSystemNotFound)
+		Expect(cond.Message).To(ContainSubstring(system))
+
+		create(ctx, newSystem(system))
+		expectReady(ctx, grant, metav1.ConditionTrue, accessv1alpha1.ReasonResolved)
+	})
+
+	It("follows spec changes with observedGeneration", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		system := uniqueName("cluster")
+		create(ctx, newSystem(system))
+		create(ctx, newContractor(ns, "alex"))
+		grant := newGrant(ns, "g1", "alex", system)
+		create(ctx, grant)
+		expectReady(ctx, grant, metav1.ConditionTrue, accessv1alpha1.ReasonResolved)
+		Expect(grant.Status.ObservedGeneration).To(Equal(int64(1)))
+
+		grant.Spec.Justification = "a new project"
+		Expect(k8sClient.Update(ctx, grant)).To(Succeed())
+		Expect(grant.Generation).To(Equal(int64(2)))
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(grant), grant)).To(Succeed())
+			g.Expect(grant.Status.ObservedGeneration).To(Equal(int64(2)))
+		}).WithContext(ctx).Should(Succeed())
+		expectReady(ctx, grant, metav1.ConditionTrue, accessv1alpha1.ReasonResolved)
+	})
+})
+
+var _ = Describe("Finding", func() {
+	It("reports a missing Contractor and recovers when it appears", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		finding := newFinding(ns, "f1", "sam")
+		create(ctx, finding)
+		expectReady(ctx, finding, metav1.ConditionFalse, accessv1alpha1.ReasonContractorNotFound)
+		create(ctx, newContractor(ns, "sam"))
+		expectReady(ctx, finding, metav1.ConditionTrue, accessv1alpha1.ReasonActive)
+	})
+
+	It("is deleted once it expires", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		create(ctx, newContractor(ns, "sam"))
+		past := newFinding(ns, "expired", "sam", withFindingExpiry(time.Now().Add(-time.Hour)))
+		soon := newFinding(ns, "soon", "sam", withFindingExpiry(time.Now().Add(3*time.Second)))
+		lasting := newFinding(ns, "lasting", "sam", withFindingExpiry(time.Now().Add(24*time.Hour)))
+		for _, f := range []*accessv1alpha1.Finding{past, soon, lasting} {
+			create(ctx, f)
+		}
+		expectReady(ctx, lasting, metav1.ConditionTrue, accessv1alpha1.ReasonActive)
+		for _, f := range []*accessv1alpha1.Finding{past, soon} {
+			Eventually(func() error {
+				return k8sClient.Get(ctx, client.ObjectKeyFromObject(f), &accessv1alpha1.Finding{})
+			}).WithContext(ctx).WithTimeout(20*time.Second).Should(Satisfy(apierrors.IsNotFound), f.Name)
+		}
+		Consistently(func() error {
+			return k8sClient.Get(ctx, client.ObjectKeyFromObject(lasting), &accessv1alpha1.Finding{})
+		}).WithContext(ctx).WithTimeout(time.Second).Should(Succeed())
+	})
+})
+
+var _ = Describe("Contractor status", func() {
+	It("counts active findings and checks that accounts name existing systems", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		system := uniqueName("idp")
+		contractor := newContractor(ns, "kim", withAccount(system, "kim@example.com"))
+		create(ctx, contractor)
+		cond := expectReady(ctx, contractor, metav1.ConditionFalse, accessv1alpha1.ReasonConnectedSystemNotFound)
+		Expect(cond.Message).To(ContainSubstring("spec.accounts[0]"))
+
+		create(ctx, newSystem(system))
+		expectReady(ctx, contractor, metav1.ConditionTrue, accessv1alpha1.ReasonResolved)
+
+		create(ctx, newFinding(ns, "f1", "kim"))
+		create(ctx, newFinding(ns, "f2", "kim"))
+		create(ctx, newGrant(ns, "g1", "kim", system))
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(contractor), contractor)).To(Succeed())
+			g.Expect(contractor.Status.ActiveFindings).To(Equal(int32(2)))
+			g.Expect(contractor.Status.Grants.Total).To(Equal(int32(1)))
+		}).WithContext(ctx).Should(Succeed())
+	})
+})
+
+var _ = Describe("PolicyException", func() {
+	It("is Ready while in force and Expired after its expiry", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		policy := uniqueName("policy")
+		create(ctx, newPolicy(policy, "package t\n\nquarantine contains {\"msg\": \"never\"} if false\n"))
+		create(ctx, newContractor(ns, "sam"))
+		exception := newException(ns, "e1", "sam", policy, time.Now().Add(4*time.Second))
+		create(ctx, exception)
+		cond := expectReady(ctx, exception, metav1.ConditionTrue, accessv1alpha1.ReasonActive)
+		Expect(cond.Message).To(ContainSubstring("in force until"))
+
+		Eventually(func(g Gomega) {
+			c := readyCondition(g, ctx, exception)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Reason).To(Equal(accessv1alpha1.ReasonExpired))
+			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+		}).WithContext(ctx).WithTimeout(20 * time.Second).Should(Succeed())
+	})
+
+	It("reports a policy that does not exist", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		create(ctx, newContractor(ns, "sam"))
+		exception := newException(ns, "e1", "sam", uniqueName("missing"), time.Now().Add(time.Hour))
+		create(ctx, exception)
+		expectReady(ctx, exception, metav1.ConditionFalse, accessv1alpha1.ReasonPolicyNotFound)
+	})
+})
+
+var _ = Describe("AccessPolicy", func() {
+	It("reports a compile error with line and column, and recovers when fixed", func(ctx SpecContext) {
+		name := uniqueName("broken")
+		pol := newPolicy(name, "package broken\n\nrevoke contains r if {\n\tr := {\"msg\": undefined_var}\n}\n")
+		create(ctx, pol)
+		cond := expectReady(ctx, pol, metav1.ConditionFalse, accessv1alpha1.ReasonCompileError)
+		Expect(cond.Message).To(ContainSubstring(name + ":4:"))
+		Expect(cond.Message).To(ContainSubstring("undefined_var"))
+
+		pol.Spec.Rego = "package fixed\n\nrevoke contains {\"msg\": \"never\"} if false\n"
+		Expect(k8sClient.Update(ctx, pol)).To(Succeed())
+		expectReady(ctx, pol, metav1.ConditionTrue, accessv1alpha1.ReasonCompiled)
+		Expect(pol.Status.Revision).To(HaveLen(12))
+	})
+
+	It("rejects a module that defines neither revoke nor quarantine", func(ctx SpecContext) {
+		pol := newPolicy(uniqueName("norules"), "package norules\n\nallow := true\n")
+		create(ctx, pol)
+		cond := expectReady(ctx, pol, metav1.ConditionFalse, accessv1alpha1.ReasonCompileError)
+		Expect(cond.Message).To(ContainSubstring("defines neither revoke nor quarantine"))
+	})
+
+	It("reads its source from a ConfigMap and follows it", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		pol := newPolicy(uniqueName("fromcm"), "")
+		pol.Spec.RegoFrom = &accessv1alpha1.ConfigMapKeyReference{Namespace: ns, Name: "rego", Key: "policy.rego"}
+		create(ctx, pol)
+		expectReady(ctx, pol, metav1.ConditionFalse, accessv1alpha1.ReasonConfigMapNotFound)
+
+		cm := &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rego"},
+			Data:       map[string]string{"policy.rego": "package cm\n\nquarantine contains {\"msg\": \"never\"} if false\n"},
+		}
+		create(ctx, cm)
+		expectReady(ctx, pol, metav1.ConditionTrue, accessv1alpha1.ReasonCompiled)
+	})
+})
+
+var _ = Describe("ConnectedSystem", func() {
+	It("checks its credentials Secret and never shows the values", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		system := newSystem(uniqueName("idp"), withSCIM("https://idp.example.com/scim/v2",
+			accessv1alpha1.SecretReference{Namespace: ns, Name: "scim"}))
+		create(ctx, system)
+		expectReady(ctx, system, metav1.ConditionFalse, accessv1alpha1.ReasonSecretNotFound)
+
+		secret := &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "scim"},
+			Data:       map[string][]byte{"wrong-key": []byte("s3cr3t-value")},
+		}
+		create(ctx, secret)
+		cond := expectReady(ctx, system, metav1.ConditionFalse, accessv1alpha1.ReasonCredentialsIncomplete)
+		Expect(cond.Message).To(ContainSubstring("token"))
+
+		secret.Data = map[string][]byte{"token": []byte("s3cr3t-value")}
+		Expect(k8sClient.Update(ctx, secret)).To(Succeed())
+		expectReady(ctx, system, metav1.ConditionTrue, accessv1alpha1.ReasonConfigured)
+		Expect(system.Status.LastCheckedAt).NotTo(BeNil())
+
+		raw, err := yaml.Marshal(system)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(raw)).NotTo(ContainSubstring("s3cr3t-value"))
+	})
+})

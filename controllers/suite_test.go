@@ -1,0 +1,141 @@
+package controllers_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
+
+	"github.com/portcullis-dev/portcullis/internal/manager"
+)
+
+var (
+	testEnv   *envtest.Environment
+	cfg       *rest.Config
+	k8sClient client.Client
+	scheme    *runtime.Scheme
+)
+
+func TestControllers(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Controllers Suite")
+}
+
+var _ = BeforeSuite(func(ctx SpecContext) {
+	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	testEnv = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: controlPlaneDir(),
+	}
+	var err error
+	cfg, err = testEnv.Start()
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(testEnv.Stop)
+
+	scheme, err = manager.NewScheme()
+	Expect(err).NotTo(HaveOccurred())
+	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+
+	mgrCtx, cancel := context.WithCancel(context.Background())
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:  scheme,
+		Metrics: metricsserver.Options{BindAddress: "0"},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	opts := manager.DefaultReconcilerOptions()
+	opts.SystemRecheckNotReady = 500 * time.Millisecond
+	Expect(manager.SetupReconcilers(mgrCtx, mgr, opts)).To(Succeed())
+
+	done := make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		Expect(mgr.Start(mgrCtx)).To(Succeed())
+	}()
+	DeferCleanup(func() {
+		cancel()
+		<-done
+	})
+}, NodeTimeout(2*time.Minute))
+
+// controlPlaneDir is $KUBEBUILDER_ASSETS, or else the directory that
+// `make controlplane` builds into.
+func controlPlaneDir() string {
+	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+		return dir
+	}
+	dir := filepath.Join("..", "bin", "k8s", "1.37.2-linux-amd64")
+	_, err := os.Stat(filepath.Join(dir, "kube-apiserver"))
+	Expect(err).NotTo(HaveOccurred(),
+		"no kube-apiserver in %s and KUBEBUILDER_ASSETS is not set: run `make controlplane` once, or the suites with `make test`", dir)
+	return dir
+}
+
+// newNamespace creates a namespace for one spec and deletes it afterwards.
+func newNamespace(ctx context.Context) string {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "test-"}}
+	Expect(k8sClient.Create(ctx, ns)).To(Succeed())
+	DeferCleanup(func(ctx SpecContext) {
+		Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, ns))).To(Succeed())
+	})
+	return ns.Name
+}
+
+// fromYAML parses one object from YAML, in namespace when it is not empty.
+func fromYAML(namespace, doc string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	Expect(yaml.Unmarshal([]byte(doc), &u.Object)).To(Succeed())
+	if namespace != "" {
+		u.SetNamespace(namespace)
+	}
+	return u
+}
+
+// readyCondition returns the Ready condition of obj's status, read fresh
+// from the API server.
+func readyCondition(g Gomega, ctx context.Context, obj client.Object) *metav1.Condition {
+	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), obj)).To(Succeed())
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	g.Expect(err).NotTo(HaveOccurred())
+	raw, _, _ := unstructured.NestedSlice(u, "status", "conditions")
+	for _, c := range raw {
+		m := c.(map[string]any)
+		if m["type"] == "Ready" {
+			cond := &metav1.Condition{}
+			g.Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(m, cond)).To(Succeed())
+			return cond
+		}
+	}
+	return nil
+}
+
+// expectReady waits until obj's Ready condition has the given status and reason.
+func expectReady(ctx context.Context, obj client.Object, status metav1.ConditionStatus, reason string) *metav1.Condition {
+	var cond *metav1.Condition
+	Eventually(func(g Gomega) {
+		cond = readyCondition(g, ctx, obj)
+		g.Expect(cond).NotTo(BeNil(), "no Ready condition yet")
+		g.Expect(cond.Status).To(Equal(status), cond.Message)
+		g.Expect(cond.Reason).To(Equal(reason), cond.Message)
+		g.Expect(cond.ObservedGeneration).To(Equal(obj.GetGeneration()))
+	}).WithContext(ctx).Should(Succeed())
+	return cond
+}

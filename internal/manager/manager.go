@@ -1,0 +1,171 @@
+// Package manager wires the controller-runtime manager: the scheme, the
+// field indexes, every reconciler, health and readiness probes, metrics and
+// leader election.
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/controllers"
+)
+
+// Options are the manager's settings; every one is a command-line flag.
+type Options struct {
+	MetricsAddr             string
+	ProbeAddr               string
+	LeaderElection          bool
+	LeaderElectionNamespace string
+	LeaderElectionID        string
+	GracefulShutdown        time.Duration
+}
+
+// DefaultOptions returns the settings used when no flag is given.
+func DefaultOptions() Options {
+	return Options{
+		MetricsAddr:      ":8080",
+		ProbeAddr:        ":8081",
+		LeaderElectionID: "portcullis.access.portcullis.dev",
+		GracefulShutdown: 30 * time.Second,
+	}
+}
+
+// BindFlags registers the options as flags on fs.
+func (o *Options) BindFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr,
+		"Address of the Prometheus metrics endpoint (/metrics); \"0\" turns it off.")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr,
+		"Address of the liveness (/healthz) and readiness (/readyz) probes.")
+	fs.BoolVar(&o.LeaderElection, "leader-elect", o.LeaderElection,
+		"Elect a leader through a Lease so that only one replica reconciles at a time.")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace,
+		"Namespace of the leader-election Lease; defaults to the manager's own namespace.")
+	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID,
+		"Name of the leader-election Lease.")
+	fs.DurationVar(&o.GracefulShutdown, "graceful-shutdown-timeout", o.GracefulShutdown,
+		"How long running reconciles may take to finish on shutdown.")
+}
+
+// NewScheme returns a scheme with the Kubernetes built-in kinds and Portcullis's.
+func NewScheme() (*runtime.Scheme, error) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("adding client-go kinds to scheme: %w", err)
+	}
+	if err := accessv1alpha1.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("adding access.portcullis.dev kinds to scheme: %w", err)
+	}
+	return scheme, nil
+}
+
+// Run starts the manager against the API server of cfg and blocks until ctx
+// ends or the manager fails.
+func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
+	mgr, err := New(ctx, cfg, opts)
+	if err != nil {
+		return err
+	}
+	ctrl.LoggerFrom(ctx).Info("Starting manager", "metrics", opts.MetricsAddr, "probes", opts.ProbeAddr,
+		"leaderElection", opts.LeaderElection)
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("running manager: %w", err)
+	}
+	return nil
+}
+
+// New builds a manager with every reconciler registered.
+func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, error) {
+	scheme, err := NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsAddr},
+		HealthProbeBindAddress:  opts.ProbeAddr,
+		LeaderElection:          opts.LeaderElection,
+		LeaderElectionNamespace: opts.LeaderElectionNamespace,
+		LeaderElectionID:        opts.LeaderElectionID,
+		// Release the lease on a clean stop so a new leader need not wait
+		// for it to lapse.
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       &opts.GracefulShutdown,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("adding liveness check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", cachesSynced(mgr)); err != nil {
+		return nil, fmt.Errorf("adding readiness check: %w", err)
+	}
+	if err := SetupReconcilers(ctx, mgr, DefaultReconcilerOptions()); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+// cachesSynced is ready once the manager's informers have synced, so a
+// rolling update waits until the new replica can see the cluster.
+func cachesSynced(mgr ctrl.Manager) healthz.Checker {
+	return func(req *http.Request) error {
+		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+			return errors.New("informer caches have not synced")
+		}
+		return nil
+	}
+}
+
+// ReconcilerOptions are the reconcilers' settings that tests change.
+type ReconcilerOptions struct {
+	Clock clock.PassiveClock
+	// SystemRecheckReady and SystemRecheckNotReady are how long until a
+	// ConnectedSystem is checked again.
+	SystemRecheckReady, SystemRecheckNotReady time.Duration
+}
+
+// DefaultReconcilerOptions returns the settings of a production manager.
+func DefaultReconcilerOptions() ReconcilerOptions {
+	return ReconcilerOptions{
+		Clock:                 clock.RealClock{},
+		SystemRecheckReady:    controllers.DefaultSystemRecheckReady,
+		SystemRecheckNotReady: controllers.DefaultSystemRecheckNotReady,
+	}
+}
+
+// SetupReconcilers registers the field indexes and every reconciler with mgr.
+func SetupReconcilers(ctx context.Context, mgr ctrl.Manager, opts ReconcilerOptions) error {
+	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
+		return err
+	}
+	c, reader, clk := mgr.GetClient(), mgr.GetAPIReader(), opts.Clock
+	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
+		&controllers.ContractorReconciler{Client: c, Clock: clk},
+		&controllers.AccessGrantReconciler{Client: c, Clock: clk},
+		&controllers.AccessPolicyReconciler{Client: c, APIReader: reader, Clock: clk},
+		&controllers.ConnectedSystemReconciler{Client: c, APIReader: reader, Clock: clk,
+			RecheckReady: opts.SystemRecheckReady, RecheckNotReady: opts.SystemRecheckNotReady},
+		&controllers.FindingReconciler{Client: c, Clock: clk},
+		&controllers.PolicyExceptionReconciler{Client: c, Clock: clk},
+	}
+	for _, r := range reconcilers {
+		if err := r.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("setting up %T: %w", r, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,77 @@
+// Package manifests reads multi-document YAML manifests and applies them
+// with server-side apply.
+package manifests
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sort"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Decode splits a multi-document YAML (or JSON) stream into objects. Empty
+// documents are skipped. Errors name the source and the document's index,
+// counting from 0.
+func Decode(source string, data []byte) ([]*unstructured.Unstructured, error) {
+	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	var objs []*unstructured.Unstructured
+	for index := 0; ; index++ {
+		u := &unstructured.Unstructured{}
+		err := decoder.Decode(&u.Object)
+		if errors.Is(err, io.EOF) {
+			return objs, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: document %d: %w", source, index, err)
+		}
+		if len(u.Object) == 0 {
+			continue
+		}
+		if u.GetAPIVersion() == "" || u.GetKind() == "" {
+			return nil, fmt.Errorf("%s: document %d: apiVersion and kind are required", source, index)
+		}
+		objs = append(objs, u)
+	}
+}
+
+// DecodeFS decodes every file of fsys that matches pattern, in name order.
+func DecodeFS(fsys fs.FS, pattern string) ([]*unstructured.Unstructured, error) {
+	names, err := fs.Glob(fsys, pattern)
+	if err != nil {
+		return nil, fmt.Errorf("matching %s: %w", pattern, err)
+	}
+	sort.Strings(names)
+	var all []*unstructured.Unstructured
+	for _, name := range names {
+		data, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", name, err)
+		}
+		objs, err := Decode(name, data)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, objs...)
+	}
+	return all, nil
+}
+
+// Apply server-side applies each object in order, as fieldOwner, taking
+// ownership of conflicting fields.
+func Apply(ctx context.Context, c client.Client, fieldOwner string, objs []*unstructured.Unstructured) error {
+	for _, obj := range objs {
+		err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
+			client.FieldOwner(fieldOwner), client.ForceOwnership)
+		if err != nil {
+			return fmt.Errorf("applying %s %s: %w", obj.GetKind(), client.ObjectKeyFromObject(obj), err)
+		}
+	}
+	return nil
+}
