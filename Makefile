@@ -32,17 +32,18 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate the CRDs and the manager's ClusterRole from the code's markers.
+manifests: $(CONTROLLER_GEN) ## Generate the CRDs, the ClusterRole, config/policies and the policy input schema.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/...;./controllers/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	go run ./hack/gen
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods of the API types.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths="./api/..."
 
 .PHONY: verify-generated
-verify-generated: manifests generate ## Fail when generated files are stale (run `make manifests generate` and commit).
-	@stale="$$(git diff --name-only -- api config; git ls-files --others --exclude-standard -- api config)"; \
+verify-generated: manifests generate ## Fail when generated files (api, config, docs) are stale: run `make manifests generate` and commit.
+	@stale="$$(git diff --name-only -- api config docs; git ls-files --others --exclude-standard -- api config docs)"; \
 	if [ -n "$$stale" ]; then \
 		echo "Generated files are stale; run 'make manifests generate' and commit:"; echo "$$stale"; exit 1; \
 	fi
@@ -60,18 +61,27 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint with the linters of .golangci.yml.
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: kustomize-check
-kustomize-check: ## Check that config/default and config/samples render with kubectl kustomize.
+kustomize-check: ## Check that config/default, config/policies and config/samples render with kubectl kustomize.
 	kubectl kustomize config/default > /dev/null
+	kubectl kustomize config/policies > /dev/null
 	kubectl kustomize config/samples > /dev/null
 
 ##@ Test
 
 .PHONY: test
-test: verify-generated vet kustomize-check controlplane unit ## Run every check and test suite: generated files, vet, unit and envtest suites.
+test: verify-generated vet kustomize-check policy-test controlplane unit ## Run every check and test suite: generated files, vet, Rego tests and scenarios, unit and envtest suites.
+
+.PHONY: policy-test
+policy-test: build ## Run the default library's Rego unit tests and scenario suites (portcullis test policies).
+	$(PORTCULLIS) test policies
 
 .PHONY: unit
 unit: controlplane ## Run the Go tests (unit and envtest suites) against bin/k8s.
 	go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: bench
+bench: ## Run the Go benchmarks (policy engine against OPA directly).
+	go test -run '^$$' -bench . -benchmem ./internal/policy/...
 
 .PHONY: envtest
 envtest: controlplane ## Print the export line for running envtest suites by hand (go test ./controllers/...).

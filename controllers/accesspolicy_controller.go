@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/metrics"
 	"github.com/portcullis-dev/portcullis/internal/policy"
 )
 
@@ -28,6 +29,9 @@ type AccessPolicyReconciler struct {
 	// manager does not cache every ConfigMap of the cluster.
 	APIReader client.Reader
 	Clock     clock.PassiveClock
+	// Engine receives every compiled policy; decisions use it.
+	Engine  policy.Engine
+	Metrics *metrics.Metrics
 }
 
 // +kubebuilder:rbac:groups=access.portcullis.dev,resources=accesspolicies,verbs=get;list;watch
@@ -38,6 +42,11 @@ type AccessPolicyReconciler struct {
 func (r *AccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	pol := &accessv1alpha1.AccessPolicy{}
 	if live, err := fetch(ctx, r.Client, req, pol); !live {
+		if err == nil {
+			// Gone or going: its reasons must stop counting now.
+			r.Engine.Remove(req.Name)
+			r.Metrics.PoliciesLoaded.Set(float64(len(r.Engine.Loaded())))
+		}
 		return ctrl.Result{}, err
 	}
 	before := pol.DeepCopy()
@@ -65,19 +74,44 @@ func (r *AccessPolicyReconciler) computeStatus(ctx context.Context, pol *accessv
 	case missing != "":
 		ready = condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonConfigMapNotFound, missing, pol.Generation)
 	default:
-		compiled, cerr := policy.Compile(pol.Name, source)
+		revision, cerr := r.load(ctx, pol, source)
 		if cerr != nil {
 			permanent = cerr
-			ready = condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonCompileError, truncate(cerr.Error(), 32768), pol.Generation)
+			ready = condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonCompileError,
+				truncate(compileMessage(cerr, pol.Status.Revision), 32768), pol.Generation)
 			break
 		}
-		pol.Status.Revision = compiled.Revision
+		pol.Status.Revision = revision
 		ready = condition(accessv1alpha1.ConditionReady, true, accessv1alpha1.ReasonCompiled,
-			fmt.Sprintf("compiled revision %s of package %s", compiled.Revision, compiled.Package), pol.Generation)
+			fmt.Sprintf("revision %s compiled and in use", revision), pol.Generation)
 	}
 	setConditions(&pol.Status.Conditions, now, ready)
 	pol.Status.ObservedGeneration = pol.Generation
 	return permanent, nil
+}
+
+// load compiles the policy into the engine. A policy that fails to compile
+// leaves its last good version in use.
+func (r *AccessPolicyReconciler) load(ctx context.Context, pol *accessv1alpha1.AccessPolicy, source string) (string, error) {
+	p, err := policy.FromAPI(pol, source)
+	if err == nil {
+		var revision string
+		revision, err = r.Engine.Upsert(ctx, p)
+		if err == nil {
+			r.Metrics.PoliciesLoaded.Set(float64(len(r.Engine.Loaded())))
+			return revision, nil
+		}
+	}
+	r.Metrics.PolicyCompileErrors.WithLabelValues(pol.Name).Inc()
+	return "", err
+}
+
+// compileMessage says what failed and which revision stays in use.
+func compileMessage(err error, lastGood string) string {
+	if lastGood == "" {
+		return err.Error()
+	}
+	return fmt.Sprintf("%v (revision %s stays in use)", err, lastGood)
 }
 
 // source returns the policy's Rego source, or a message saying which

@@ -1,14 +1,20 @@
 package controllers_test
 
 import (
+	"os"
+	"path/filepath"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/config/samples"
 	"github.com/portcullis-dev/portcullis/internal/manifests"
+	"github.com/portcullis-dev/portcullis/internal/policy"
+	"github.com/portcullis-dev/portcullis/policies"
 )
 
 var _ = Describe("The samples", func() {
@@ -46,3 +52,29 @@ func readyReason(kind string) string {
 	}
 	return accessv1alpha1.ReasonResolved
 }
+
+var _ = Describe("The default policy library", func() {
+	It("installs from config/policies, compiles, and matches policies/ exactly", func(ctx SpecContext) {
+		objs, err := manifests.DecodeFS(os.DirFS(filepath.Join("..", "config", "policies")), "*.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		var applied []*unstructured.Unstructured
+		for _, o := range objs {
+			if o.GetKind() == "AccessPolicy" {
+				applied = append(applied, o)
+			}
+		}
+		modules, err := policies.Modules()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(applied).To(HaveLen(len(modules)), "one AccessPolicy per module: run `make manifests`")
+		Expect(manifests.Apply(ctx, k8sClient, "library-test", applied)).To(Succeed())
+
+		for _, m := range modules {
+			pol := &accessv1alpha1.AccessPolicy{}
+			pol.Name = m.Name
+			expectReady(ctx, pol, metav1.ConditionTrue, accessv1alpha1.ReasonCompiled)
+			Expect(pol.Spec.Rego).To(Equal(m.Source), "config/policies/%s.yaml is stale: run `make manifests`", m.Name)
+			Expect(pol.Status.Revision).To(Equal(policy.Revision(m.Source)))
+			Expect(engine.Loaded()).To(HaveKeyWithValue(m.Name, pol.Status.Revision))
+		}
+	})
+})

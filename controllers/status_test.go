@@ -12,6 +12,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 )
 
@@ -158,10 +161,34 @@ var _ = Describe("AccessPolicy", func() {
 		Expect(cond.Message).To(ContainSubstring(name + ":4:"))
 		Expect(cond.Message).To(ContainSubstring("undefined_var"))
 
+		Expect(engine.Loaded()).NotTo(HaveKey(name), "a policy that never compiled is not in use")
+
 		pol.Spec.Rego = "package fixed\n\nrevoke contains {\"msg\": \"never\"} if false\n"
 		Expect(k8sClient.Update(ctx, pol)).To(Succeed())
 		expectReady(ctx, pol, metav1.ConditionTrue, accessv1alpha1.ReasonCompiled)
 		Expect(pol.Status.Revision).To(HaveLen(12))
+		Expect(engine.Loaded()).To(HaveKeyWithValue(name, pol.Status.Revision))
+	})
+
+	It("keeps the last good revision in use while a new one fails, and drops a deleted policy", func(ctx SpecContext) {
+		name := uniqueName("lastgood")
+		pol := newPolicy(name, "package good\n\nquarantine contains {\"msg\": \"never\"} if false\n")
+		create(ctx, pol)
+		expectReady(ctx, pol, metav1.ConditionTrue, accessv1alpha1.ReasonCompiled)
+		good := pol.Status.Revision
+
+		pol.Spec.Rego = "package bad\n\nquarantine contains {\"msg\": x} if x := http.send({})\n"
+		Expect(k8sClient.Update(ctx, pol)).To(Succeed())
+		cond := expectReady(ctx, pol, metav1.ConditionFalse, accessv1alpha1.ReasonCompileError)
+		Expect(cond.Message).To(ContainSubstring(name + ":3:"))
+		Expect(cond.Message).To(ContainSubstring("http.send is not allowed"))
+		Expect(cond.Message).To(ContainSubstring("revision " + good + " stays in use"))
+		Expect(pol.Status.Revision).To(Equal(good))
+		Expect(engine.Loaded()).To(HaveKeyWithValue(name, good))
+		Expect(testutil.ToFloat64(compileErrors(name))).To(BeNumerically(">=", 1))
+
+		Expect(k8sClient.Delete(ctx, pol)).To(Succeed())
+		Eventually(engine.Loaded).WithContext(ctx).ShouldNot(HaveKey(name))
 	})
 
 	It("rejects a module that defines neither revoke nor quarantine", func(ctx SpecContext) {
@@ -213,3 +240,23 @@ var _ = Describe("ConnectedSystem", func() {
 		Expect(string(raw)).NotTo(ContainSubstring("s3cr3t-value"))
 	})
 })
+
+// compileErrors returns the compile-error counter of one policy.
+func compileErrors(name string) prometheus.Collector {
+	families, err := registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	counter := prometheus.NewCounter(prometheus.CounterOpts{Name: "found"})
+	for _, f := range families {
+		if f.GetName() != "portcullis_policy_compile_errors_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "policy" && l.GetValue() == name {
+					counter.Add(m.GetCounter().GetValue())
+				}
+			}
+		}
+	}
+	return counter
+}

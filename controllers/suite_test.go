@@ -9,6 +9,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -23,9 +24,13 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/portcullis-dev/portcullis/internal/manager"
+	"github.com/portcullis-dev/portcullis/internal/metrics"
+	"github.com/portcullis-dev/portcullis/internal/policy"
 )
 
 var (
+	engine    *policy.OPAEngine
+	registry  *prometheus.Registry
 	testEnv   *envtest.Environment
 	cfg       *rest.Config
 	k8sClient client.Client
@@ -62,6 +67,12 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 	opts := manager.DefaultReconcilerOptions()
 	opts.SystemRecheckNotReady = 500 * time.Millisecond
+	engine, err = policy.NewEngine(policy.Options{})
+	Expect(err).NotTo(HaveOccurred())
+	opts.Engine = engine
+	registry = prometheus.NewRegistry()
+	opts.Metrics, err = metrics.New(registry)
+	Expect(err).NotTo(HaveOccurred())
 	Expect(manager.SetupReconcilers(mgrCtx, mgr, opts)).To(Succeed())
 
 	done := make(chan struct{})

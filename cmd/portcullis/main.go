@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -21,6 +22,9 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
+		if errors.Is(err, errFailOn) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
@@ -45,6 +49,6 @@ connected systems.`,
 	goFlags := flag.NewFlagSet("logging", flag.ContinueOnError)
 	zapOpts.BindFlags(goFlags)
 	root.PersistentFlags().AddGoFlagSet(goFlags)
-	root.AddCommand(newManagerCommand(), newDevCommand())
+	root.AddCommand(newManagerCommand(), newDevCommand(), newEvalCommand(), newTestCommand())
 	return root
 }

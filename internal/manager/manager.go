@@ -17,14 +17,24 @@ import (
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/controllers"
+	"github.com/portcullis-dev/portcullis/internal/metrics"
+	"github.com/portcullis-dev/portcullis/internal/policy"
+	"github.com/portcullis-dev/portcullis/policies"
 )
 
 // Options are the manager's settings; every one is a command-line flag.
 type Options struct {
+	// PolicyTimeout bounds one policy's evaluation for one decision.
+	PolicyTimeout time.Duration
+	// PolicyDataFiles are YAML or JSON files of reference data merged over
+	// the default library's data under data.portcullis.
+	PolicyDataFiles []string
+
 	MetricsAddr             string
 	ProbeAddr               string
 	LeaderElection          bool
@@ -40,6 +50,7 @@ func DefaultOptions() Options {
 		ProbeAddr:        ":8081",
 		LeaderElectionID: "portcullis.access.portcullis.dev",
 		GracefulShutdown: 30 * time.Second,
+		PolicyTimeout:    policy.DefaultTimeout,
 	}
 }
 
@@ -57,6 +68,23 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 		"Name of the leader-election Lease.")
 	fs.DurationVar(&o.GracefulShutdown, "graceful-shutdown-timeout", o.GracefulShutdown,
 		"How long running reconciles may take to finish on shutdown.")
+	fs.DurationVar(&o.PolicyTimeout, "policy-timeout", o.PolicyTimeout,
+		"Deadline of one policy's evaluation for one decision; a policy that overruns it follows its failurePolicy.")
+	fs.StringArrayVar(&o.PolicyDataFiles, "policy-data", nil,
+		"YAML or JSON file of reference data merged over the default library's data under data.portcullis (repeatable; later files win).")
+}
+
+// PolicyData returns the default library's data with the files merged over it.
+func (o *Options) PolicyData() (map[string]any, error) {
+	data, err := policies.DefaultData()
+	if err != nil {
+		return nil, err
+	}
+	data, err = policies.MergeDataFiles(data, o.PolicyDataFiles)
+	if err != nil {
+		return nil, fmt.Errorf("--policy-data: %w", err)
+	}
+	return data, nil
 }
 
 // NewScheme returns a scheme with the Kubernetes built-in kinds and Portcullis's.
@@ -113,7 +141,11 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if err := mgr.AddReadyzCheck("readyz", cachesSynced(mgr)); err != nil {
 		return nil, fmt.Errorf("adding readiness check: %w", err)
 	}
-	if err := SetupReconcilers(ctx, mgr, DefaultReconcilerOptions()); err != nil {
+	ropts, err := reconcilerOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := SetupReconcilers(ctx, mgr, ropts); err != nil {
 		return nil, err
 	}
 	return mgr, nil
@@ -130,15 +162,36 @@ func cachesSynced(mgr ctrl.Manager) healthz.Checker {
 	}
 }
 
-// ReconcilerOptions are the reconcilers' settings that tests change.
+// reconcilerOptions builds the policy engine and metrics of a production manager.
+func reconcilerOptions(opts Options) (ReconcilerOptions, error) {
+	ropts := DefaultReconcilerOptions()
+	data, err := opts.PolicyData()
+	if err != nil {
+		return ropts, err
+	}
+	if ropts.Engine, err = policy.NewEngine(policy.Options{Data: data, Timeout: opts.PolicyTimeout}); err != nil {
+		return ropts, err
+	}
+	if ropts.Metrics, err = metrics.New(ctrlmetrics.Registry); err != nil {
+		return ropts, err
+	}
+	return ropts, nil
+}
+
+// ReconcilerOptions are the reconcilers' dependencies and settings.
 type ReconcilerOptions struct {
-	Clock clock.PassiveClock
+	// Engine decides grants; the AccessPolicy reconciler loads it.
+	Engine policy.Engine
+	// Metrics are registered by the caller.
+	Metrics *metrics.Metrics
+	Clock   clock.PassiveClock
 	// SystemRecheckReady and SystemRecheckNotReady are how long until a
 	// ConnectedSystem is checked again.
 	SystemRecheckReady, SystemRecheckNotReady time.Duration
 }
 
-// DefaultReconcilerOptions returns the settings of a production manager.
+// DefaultReconcilerOptions returns the settings of a production manager,
+// without the engine and metrics, which the caller adds.
 func DefaultReconcilerOptions() ReconcilerOptions {
 	return ReconcilerOptions{
 		Clock:                 clock.RealClock{},
@@ -149,6 +202,9 @@ func DefaultReconcilerOptions() ReconcilerOptions {
 
 // SetupReconcilers registers the field indexes and every reconciler with mgr.
 func SetupReconcilers(ctx context.Context, mgr ctrl.Manager, opts ReconcilerOptions) error {
+	if opts.Engine == nil || opts.Metrics == nil || opts.Clock == nil {
+		return errors.New("reconcilers need a policy engine, metrics and a clock")
+	}
 	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
 		return err
 	}
@@ -156,7 +212,8 @@ func SetupReconcilers(ctx context.Context, mgr ctrl.Manager, opts ReconcilerOpti
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&controllers.ContractorReconciler{Client: c, Clock: clk},
 		&controllers.AccessGrantReconciler{Client: c, Clock: clk},
-		&controllers.AccessPolicyReconciler{Client: c, APIReader: reader, Clock: clk},
+		&controllers.AccessPolicyReconciler{Client: c, APIReader: reader, Clock: clk,
+			Engine: opts.Engine, Metrics: opts.Metrics},
 		&controllers.ConnectedSystemReconciler{Client: c, APIReader: reader, Clock: clk,
 			RecheckReady: opts.SystemRecheckReady, RecheckNotReady: opts.SystemRecheckNotReady},
 		&controllers.FindingReconciler{Client: c, Clock: clk},

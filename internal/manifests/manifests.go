@@ -16,17 +16,45 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
+// Document is one object of a manifest and where it came from.
+type Document struct {
+	// Source is the file (or other origin) of the manifest.
+	Source string
+	// Index is the document's position in the source, counting from 0.
+	Index int
+	// Object is the decoded object.
+	Object *unstructured.Unstructured
+}
+
+// Where says where the document came from, for error messages.
+func (d Document) Where() string {
+	return fmt.Sprintf("%s: document %d", d.Source, d.Index)
+}
+
 // Decode splits a multi-document YAML (or JSON) stream into objects. Empty
 // documents are skipped. Errors name the source and the document's index,
 // counting from 0.
 func Decode(source string, data []byte) ([]*unstructured.Unstructured, error) {
+	docs, err := DecodeDocuments(source, data)
+	if err != nil {
+		return nil, err
+	}
+	objs := make([]*unstructured.Unstructured, 0, len(docs))
+	for _, d := range docs {
+		objs = append(objs, d.Object)
+	}
+	return objs, nil
+}
+
+// DecodeDocuments is Decode that keeps each object's source and index.
+func DecodeDocuments(source string, data []byte) ([]Document, error) {
 	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	var objs []*unstructured.Unstructured
+	var docs []Document
 	for index := 0; ; index++ {
 		u := &unstructured.Unstructured{}
 		err := decoder.Decode(&u.Object)
 		if errors.Is(err, io.EOF) {
-			return objs, nil
+			return docs, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: document %d: %w", source, index, err)
@@ -37,7 +65,7 @@ func Decode(source string, data []byte) ([]*unstructured.Unstructured, error) {
 		if u.GetAPIVersion() == "" || u.GetKind() == "" {
 			return nil, fmt.Errorf("%s: document %d: apiVersion and kind are required", source, index)
 		}
-		objs = append(objs, u)
+		docs = append(docs, Document{Source: source, Index: index, Object: u})
 	}
 }
 

@@ -1,16 +1,23 @@
 // Package policy is Portcullis's boundary with the OPA engine: it is the only
-// package that imports github.com/open-policy-agent/opa. Nothing of OPA's
-// types leaves it.
+// package that imports github.com/open-policy-agent/opa. It compiles
+// AccessPolicies into sandboxed prepared queries and decides grants with
+// them; nothing of OPA's types leaves it.
 package policy
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+
+	"github.com/portcullis-dev/portcullis/docs"
 )
 
 // The rule sets through which a policy contributes reasons.
@@ -33,55 +40,127 @@ func (e *CompileError) Error() string {
 	return strings.Join(e.Problems, "; ")
 }
 
-// Compiled is a policy module that parsed and compiled.
-type Compiled struct {
-	// Name is the AccessPolicy's name.
-	Name string
-	// Revision is the first 12 hex digits of the source's SHA-256.
-	Revision string
-	// Package is the module's package path, e.g. data.portcullis.verification.
-	Package string
-}
-
-// Revision returns the revision of a policy source.
+// Revision returns the revision of a policy source: the first 12 hex digits
+// of its SHA-256.
 func Revision(source string) string {
 	sum := sha256.Sum256([]byte(source))
 	return hex.EncodeToString(sum[:])[:12]
 }
 
-// Compile parses source as one Rego v1 module named after the policy and
-// compiles it alone. Errors are *CompileError.
-func Compile(name, source string) (*Compiled, error) {
-	module, err := ast.ParseModuleWithOpts(name, source, ast.ParserOptions{RegoVersion: ast.RegoV1})
-	if err != nil {
-		return nil, compileError(name, err)
-	}
-	if !definesReasons(module) {
-		return nil, &CompileError{Policy: name, Problems: []string{name + ": " + ErrNoRules.Error()}}
-	}
-	compiler := ast.NewCompiler()
-	compiler.Compile(map[string]*ast.Module{name: module})
-	if compiler.Failed() {
-		return nil, compileError(name, compiler.Errors)
-	}
-	return &Compiled{
-		Name:     name,
-		Revision: Revision(source),
-		Package:  module.Package.Path.String(),
-	}, nil
+// compiled is one policy, compiled into a prepared query.
+type compiled struct {
+	policy   Policy
+	revision string
+	pkg      string
+	// rules are the rule sets the module defines, in order: revoke, quarantine.
+	rules []string
+	query rego.PreparedEvalQuery
 }
 
-func definesReasons(module *ast.Module) bool {
+// parseModule parses source as one Rego v1 module and checks the sandbox and
+// the rule sets.
+func parseModule(name, source string) (*ast.Module, []string, error) {
+	module, err := ast.ParseModuleWithOpts(name, source, ast.ParserOptions{RegoVersion: ast.RegoV1})
+	if err != nil {
+		return nil, nil, compileError(name, err)
+	}
+	if problems := sandboxViolations(name, module); len(problems) > 0 {
+		return nil, nil, &CompileError{Policy: name, Problems: problems}
+	}
+	rules, problems := reasonRules(name, module)
+	if len(problems) > 0 {
+		return nil, nil, &CompileError{Policy: name, Problems: problems}
+	}
+	if len(rules) == 0 {
+		return nil, nil, &CompileError{Policy: name, Problems: []string{name + ": " + ErrNoRules.Error()}}
+	}
+	return module, rules, nil
+}
+
+// compile parses, checks and compiles one policy and prepares its query
+// against store. Errors are *CompileError.
+func compile(ctx context.Context, p Policy, store storage.Store) (*compiled, error) {
+	where := p.Name
+	if p.File != "" {
+		where = p.File
+	}
+	module, rules, err := parseModule(where, p.Source)
+	if err != nil {
+		return nil, err
+	}
+	compiler := ast.NewCompiler().
+		WithCapabilities(sandboxCapabilities()).
+		WithDefaultRegoVersion(ast.RegoV1).
+		WithSchemas(inputSchema())
+	compiler.Compile(map[string]*ast.Module{where: module})
+	if compiler.Failed() {
+		return nil, compileError(where, compiler.Errors)
+	}
+	pkg := module.Package.Path.String()
+	query, err := rego.New(
+		rego.Query(queryFor(pkg, rules)),
+		rego.Compiler(compiler),
+		rego.Store(store),
+		rego.Capabilities(sandboxCapabilities()),
+		rego.StrictBuiltinErrors(true),
+		rego.SetRegoVersion(ast.RegoV1),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return nil, compileError(where, err)
+	}
+	return &compiled{policy: p, revision: Revision(p.Source), pkg: pkg, rules: rules, query: query}, nil
+}
+
+// inputSchema is the JSON Schema of the input document: the compiler
+// type-checks every reference to input against it, so a misspelt field is a
+// compile error instead of a rule that silently never matches.
+func inputSchema() *ast.SchemaSet {
+	var schema any
+	if err := json.Unmarshal(docs.PolicyInputSchema, &schema); err != nil {
+		panic(fmt.Sprintf("the embedded policy input schema is not JSON: %v", err))
+	}
+	set := ast.NewSchemaSet()
+	set.Put(ast.SchemaRootRef, schema)
+	return set
+}
+
+// queryFor binds each defined rule set to a variable of its own name.
+func queryFor(pkg string, rules []string) string {
+	parts := make([]string, 0, len(rules))
+	for _, r := range rules {
+		parts = append(parts, fmt.Sprintf("%s := %s.%s", r, pkg, r))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// reasonRules returns the rule sets that module defines, and a problem for
+// each one that is not a multi-value rule (`revoke contains r if ...`).
+func reasonRules(name string, module *ast.Module) ([]string, []string) {
+	defined := map[string]bool{}
+	var problems []string
 	for _, rule := range module.Rules {
 		ref := rule.Head.Ref()
 		if len(ref) == 0 {
 			continue
 		}
-		if name := ref[0].Value.String(); name == RuleRevoke || name == RuleQuarantine {
-			return true
+		head := ref[0].Value.String()
+		if head != RuleRevoke && head != RuleQuarantine {
+			continue
+		}
+		if len(ref) != 1 || rule.Head.RuleKind() != ast.MultiValue {
+			problems = append(problems, fmt.Sprintf("%s:%d:%d: %s must be a set of reasons: write `%s contains reason if { ... }`",
+				name, rule.Location.Row, rule.Location.Col, head, head))
+			continue
+		}
+		defined[head] = true
+	}
+	var rules []string
+	for _, r := range []string{RuleRevoke, RuleQuarantine} {
+		if defined[r] {
+			rules = append(rules, r)
 		}
 	}
-	return false
+	return rules, problems
 }
 
 // compileError turns OPA's errors into policy:line:col: message lines.
@@ -101,5 +180,9 @@ func formatError(name string, e *ast.Error) string {
 	if e.Location == nil {
 		return fmt.Sprintf("%s: %s", name, e.Message)
 	}
-	return fmt.Sprintf("%s:%d:%d: %s", name, e.Location.Row, e.Location.Col, e.Message)
+	file := e.Location.File
+	if file == "" {
+		file = name
+	}
+	return fmt.Sprintf("%s:%d:%d: %s", file, e.Location.Row, e.Location.Col, e.Message)
 }

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/offline"
+	"github.com/portcullis-dev/portcullis/internal/policy"
+	"github.com/portcullis-dev/portcullis/policies"
+)
+
+// errFailOn is returned when --fail-on is triggered; main exits with 2.
+var errFailOn = errors.New("decisions at or above --fail-on")
+
+type evalOptions struct {
+	files    []string
+	libs     []string
+	builtin  bool
+	data     dataFlags
+	now      string
+	output   string
+	failOn   string
+	clockNow func() time.Time
+}
+
+func newEvalCommand() *cobra.Command {
+	opts := evalOptions{output: "table", clockNow: time.Now}
+	cmd := &cobra.Command{
+		Use:   "eval -f FILE|DIR [-f ...]",
+		Short: "Decide every grant in YAML files, without a cluster",
+		Long: `Read Contractors, AccessGrants, AccessPolicies, ConnectedSystems, Findings and
+PolicyExceptions from YAML or JSON files (multi-document, directories
+recursively), decide every grant with the same engine as the controller, and
+print the action and reasons per grant.
+
+Policies are the AccessPolicies in the files, the modules of each --policies
+directory (each *.rego an enforcing policy named after its file), and, with
+--builtin-policies, the default library. With --fail-on the command exits
+with status 2 when any grant is decided at or above that action, to fail a
+CI step.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runEval(cmd.Context(), cmd.OutOrStdout(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&opts.files, "filename", "f", nil, "File or directory of resources (repeatable).")
+	f.StringArrayVar(&opts.libs, "policies", nil, "Directory of Rego policy modules and their data/ (repeatable).")
+	f.BoolVar(&opts.builtin, "builtin-policies", false, "Also use the default policy library built into portcullis.")
+	f.StringVar(&opts.now, "now", "", "Decision time (RFC 3339); defaults to the current time.")
+	f.StringVarP(&opts.output, "output", "o", opts.output, "Output format: table, json or yaml.")
+	f.StringVar(&opts.failOn, "fail-on", "", "Exit with status 2 when a grant is decided quarantine (or revoke) or worse.")
+	opts.data.bind(f)
+	_ = cmd.MarkFlagRequired("filename")
+	return cmd
+}
+
+func runEval(ctx context.Context, out io.Writer, opts evalOptions) error {
+	now, threshold, err := opts.parse()
+	if err != nil {
+		return err
+	}
+	res, err := offline.LoadPaths(opts.files...)
+	if err != nil {
+		return err
+	}
+	engine, err := opts.engine(ctx, res)
+	if err != nil {
+		return err
+	}
+	decisions, err := res.DecideAll(ctx, engine, now)
+	if err != nil {
+		return err
+	}
+	if err := printDecisions(out, opts.output, decisions); err != nil {
+		return err
+	}
+	return failOn(decisions, threshold)
+}
+
+func (o evalOptions) parse() (time.Time, accessv1alpha1.DecisionAction, error) {
+	now := o.clockNow()
+	if o.now != "" {
+		t, err := time.Parse(time.RFC3339, o.now)
+		if err != nil {
+			return now, "", fmt.Errorf("--now %q is not an RFC 3339 time such as 2026-11-28T12:00:00Z", o.now)
+		}
+		now = t
+	}
+	var threshold accessv1alpha1.DecisionAction
+	switch strings.ToLower(o.failOn) {
+	case "":
+	case "quarantine":
+		threshold = accessv1alpha1.ActionQuarantine
+	case "revoke":
+		threshold = accessv1alpha1.ActionRevoke
+	default:
+		return now, "", fmt.Errorf("--fail-on %q: use quarantine or revoke", o.failOn)
+	}
+	switch o.output {
+	case "table", "json", "yaml":
+	default:
+		return now, "", fmt.Errorf("-o %q: use table, json or yaml", o.output)
+	}
+	return now, threshold, nil
+}
+
+// engine compiles every policy source into one engine.
+func (o evalOptions) engine(ctx context.Context, res *offline.Resources) (policy.Engine, error) {
+	data, pols, err := o.librarySources()
+	if err != nil {
+		return nil, err
+	}
+	fromFiles, err := res.AccessPolicies()
+	if err != nil {
+		return nil, err
+	}
+	pols = append(pols, fromFiles...)
+	if len(pols) == 0 {
+		return nil, errors.New("no policies: add AccessPolicies to the files, or use --policies DIR or --builtin-policies")
+	}
+	if data, err = o.data.load(data); err != nil {
+		return nil, err
+	}
+	return offline.NewEngine(ctx, data, pols)
+}
+
+func (o evalOptions) librarySources() (map[string]any, []policy.Policy, error) {
+	data := map[string]any{}
+	var pols []policy.Policy
+	if o.builtin {
+		modules, err := policies.Modules()
+		if err != nil {
+			return nil, nil, err
+		}
+		if data, err = policies.DefaultData(); err != nil {
+			return nil, nil, err
+		}
+		pols = append(pols, offline.ModulePolicies(modules)...)
+	}
+	for _, dir := range o.libs {
+		modules, libData, err := libraryFrom(dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		data = policies.MergeData(data, libData)
+		pols = append(pols, offline.ModulePolicies(modules)...)
+	}
+	return data, pols, nil
+}
+
+func printDecisions(out io.Writer, format string, decisions []offline.GrantDecision) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(decisions)
+	case "yaml":
+		raw, err := yaml.Marshal(decisions)
+		if err != nil {
+			return err
+		}
+		_, err = out.Write(raw)
+		return err
+	}
+	return printTable(out, decisions)
+}
+
+func printTable(out io.Writer, decisions []offline.GrantDecision) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "GRANT\tCONTRACTOR\tSYSTEM\tACTION\tREASONS")
+	for _, d := range decisions {
+		lines := reasonLines(d.Decision)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", d.Grant, d.Contractor, d.System, d.Decision.Action, lines[0])
+		for _, l := range lines[1:] {
+			fmt.Fprintf(w, "\t\t\t\t%s\n", l)
+		}
+	}
+	return w.Flush()
+}
+
+// reasonLines lists a decision's reasons, one a line, with dry-run, warning
+// and exempted reasons marked.
+func reasonLines(d policy.Decision) []string {
+	var lines []string
+	add := func(prefix string, reasons []policy.Reason) {
+		for _, r := range reasons {
+			line := fmt.Sprintf("%s%s/%s %s [%s]: %s", prefix, r.Policy, r.Rule, r.Code, r.Severity, r.Message)
+			if r.Exception != "" {
+				line += " (exception " + r.Exception + ")"
+			}
+			lines = append(lines, line)
+		}
+	}
+	add("", d.Reasons)
+	add("would ", d.DryRun)
+	add("warn ", d.Warnings)
+	add("exempt ", d.Exempted)
+	if len(lines) == 0 {
+		lines = []string{"-"}
+	}
+	return lines
+}
+
+func failOn(decisions []offline.GrantDecision, threshold accessv1alpha1.DecisionAction) error {
+	if threshold == "" {
+		return nil
+	}
+	var hit []string
+	for _, d := range decisions {
+		if d.Decision.Action == threshold || d.Decision.Action == accessv1alpha1.ActionRevoke {
+			hit = append(hit, fmt.Sprintf("%s (%s)", d.Grant, d.Decision.Action))
+		}
+	}
+	if len(hit) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w %s: %s", errFailOn, strings.ToLower(string(threshold)), strings.Join(hit, ", "))
+}

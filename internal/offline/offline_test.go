@@ -1,0 +1,129 @@
+package offline
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/policies"
+)
+
+func TestLoadRejectsBadInput(t *testing.T) {
+	tests := map[string]struct{ manifest, want string }{
+		"unknown kind": {
+			"apiVersion: access.portcullis.dev/v1alpha1\nkind: Contractor\nmetadata: {name: a}\nspec: {displayName: A, email: a@x, claimedLocation: {country: US}}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n",
+			"f.yaml: document 1: unknown kind apps/v1 Deployment",
+		},
+		"unknown field": {
+			"apiVersion: access.portcullis.dev/v1alpha1\nkind: AccessGrant\nmetadata: {name: g}\nspec: {contractorRef: {name: a}, systemRef: {name: s}, entitlment: {name: edit}}\n",
+			`f.yaml: document 0: AccessGrant "g": json: unknown field "entitlment"`,
+		},
+		"broken YAML": {"kind: [\n", "f.yaml: document 0:"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := (&Resources{}).AddManifest("f.yaml", []byte(tt.manifest))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("AddManifest() = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadPathsReadsDirectoriesAndSkipsKustomizations(t *testing.T) {
+	res, err := LoadPaths(filepath.Join("..", "..", "config", "samples"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Contractors) != 1 || len(res.Grants) != 1 || len(res.Policies) != 1 || len(res.Systems) != 1 ||
+		len(res.Findings) != 1 || len(res.PolicyExceptions) != 1 {
+		t.Fatalf("samples not all read: %+v", res)
+	}
+}
+
+func TestGatherNamesWhatIsMissing(t *testing.T) {
+	res := &Resources{Grants: []accessv1alpha1.AccessGrant{{}}}
+	res.Grants[0].Namespace, res.Grants[0].Name = "ns", "g"
+	res.Grants[0].Spec.ContractorRef.Name = "ghost"
+	_, err := res.Gather(&res.Grants[0], time.Now())
+	if err == nil || !strings.Contains(err.Error(), `Contractor "ghost" is not in the files`) {
+		t.Fatalf("Gather() = %v", err)
+	}
+}
+
+func TestScenarioSuites(t *testing.T) {
+	modules, err := policies.Modules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := policies.DefaultData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner := &Runner{Modules: modules, Data: data}
+	raw, err := os.ReadFile(filepath.Join("..", "..", "policies", "scenarios", "remote-workers.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	suite, err := ParseSuite("remote-workers.yaml", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range runner.Run(context.Background(), "remote-workers.yaml", suite) {
+		if len(r.Failures) > 0 {
+			t.Errorf("%s: %v", r.Name, r.Failures)
+		}
+	}
+}
+
+func TestScenarioWithoutExpectationFails(t *testing.T) {
+	base := `
+base:
+  - apiVersion: access.portcullis.dev/v1alpha1
+    kind: ConnectedSystem
+    metadata: {name: s}
+    spec: {type: kubernetes, kubernetes: {}}
+  - apiVersion: access.portcullis.dev/v1alpha1
+    kind: Contractor
+    metadata: {name: c, namespace: ns}
+    spec: {displayName: C, email: c@x, claimedLocation: {country: US}}
+  - apiVersion: access.portcullis.dev/v1alpha1
+    kind: AccessGrant
+    metadata: {name: g, namespace: ns}
+    spec: {contractorRef: {name: c}, systemRef: {name: s}, entitlement: {name: edit}, justification: j, approver: a}
+scenarios:
+`
+	tests := map[string]string{
+		"no expectation": "  - {name: n, now: \"2026-11-28T00:00:00Z\", expect: []}\n",
+		"no action":      "  - {name: n, now: \"2026-11-28T00:00:00Z\", expect: [{grant: ns/g, codes: []}]}\n",
+		"no codes":       "  - {name: n, now: \"2026-11-28T00:00:00Z\", expect: [{grant: ns/g, action: Allow}]}\n",
+		"unknown grant":  "  - {name: n, now: \"2026-11-28T00:00:00Z\", expect: [{grant: ns/g, action: Allow, codes: []}, {grant: ns/x, action: Allow, codes: []}]}\n",
+		"wrong action":   "  - {name: n, now: \"2026-11-28T00:00:00Z\", expect: [{grant: ns/g, action: Revoke, codes: []}]}\n",
+		"bad time":       "  - {name: n, now: \"yesterday\", expect: [{grant: ns/g, action: Allow, codes: []}]}\n",
+	}
+	wants := map[string]string{
+		"no expectation": "grant ns/g has no expectation",
+		"no action":      "the expectation needs both action and codes",
+		"no codes":       "the expectation needs both action and codes",
+		"unknown grant":  "expect names grant ns/x, which is not among the resources",
+		"wrong action":   "grant ns/g: action = Allow, want Revoke",
+		"bad time":       `now "yesterday" is not an RFC 3339 time`,
+	}
+	runner := &Runner{Modules: []policies.Module{{Name: "p", Source: "package p\n\nrevoke contains {\"msg\": \"x\"} if false\n"}}}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			suite, err := ParseSuite("s.yaml", []byte(base+tt))
+			if err != nil {
+				t.Fatal(err)
+			}
+			results := runner.Run(context.Background(), "s.yaml", suite)
+			if len(results) != 1 || !strings.Contains(strings.Join(results[0].Failures, "\n"), wants[name]) {
+				t.Fatalf("failures = %v, want one containing %q", results, wants[name])
+			}
+		})
+	}
+}

@@ -1,0 +1,107 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/policies"
+)
+
+// typicalInput is a verified contractor with a travel notice, an account,
+// five findings and one exception: what a grant of an active contractor
+// looks like.
+func typicalInput() Input {
+	in := testInput(
+		finding("geolocation", "CA"), finding("geolocation", "US"), anonymizer("vpn", 64513),
+		finding("impossible-travel", "SG"), finding("remote-access-tool", "US"),
+	)
+	verifiedContractor(&in)
+	in.Contractor.Spec.TravelNotices = []accessv1alpha1.TravelNotice{{
+		Country: "CA", From: metav1.Time{Time: testNow.AddDate(0, 0, -2)}, Until: metav1.Time{Time: testNow.AddDate(0, 0, 3)},
+	}}
+	in.Contractor.Spec.Accounts = []accessv1alpha1.Account{{System: "k8s", ID: "sam@example.com"}}
+	in.Exceptions = []accessv1alpha1.PolicyException{{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "vpn-ok"},
+		Spec: accessv1alpha1.PolicyExceptionSpec{
+			ContractorRef: &accessv1alpha1.ContractorReference{Name: "sam"}, Policy: "proxy",
+			Codes: []string{"CommercialVPN"}, ExpiresAt: metav1.Time{Time: testNow.AddDate(0, 1, 0)},
+		},
+	}}
+	return in
+}
+
+// BenchmarkDecide decides one typical grant with the default library
+// through the engine: input conversion, every policy, reason parsing and
+// exceptions.
+func BenchmarkDecide(b *testing.B) {
+	e := libraryEngine(b)
+	in := typicalInput()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.Decide(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecideParallel is BenchmarkDecide from every core at once.
+func BenchmarkDecideParallel(b *testing.B) {
+	e := libraryEngine(b)
+	in := typicalInput()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := e.Decide(context.Background(), in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkOPADirect evaluates the same modules on the same input with
+// OPA's prepared queries alone, the input converted once: the floor that
+// BenchmarkDecide's overhead is measured against.
+func BenchmarkOPADirect(b *testing.B) {
+	data, err := policies.DefaultData()
+	if err != nil {
+		b.Fatal(err)
+	}
+	modules, err := policies.Modules()
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := typicalInput()
+	value, err := inputValue(&in, in.Findings, in.Exceptions)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	store := inmem.NewFromObject(map[string]any{"portcullis": data})
+	queries := make([]rego.PreparedEvalQuery, 0, len(modules))
+	for _, m := range modules {
+		q, err := rego.New(
+			rego.Query(fmt.Sprintf("revoke := data.portcullis.policies.%[1]s.revoke; quarantine := data.portcullis.policies.%[1]s.quarantine", m.Name)),
+			rego.Module(m.Name, m.Source), rego.Store(store), rego.SetRegoVersion(ast.RegoV1),
+		).PrepareForEval(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		queries = append(queries, q)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, q := range queries {
+			if _, err := q.Eval(ctx, rego.EvalParsedInput(value)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -1,0 +1,272 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+)
+
+// Engine compiles policies and decides grants. The controller and the CLI
+// use the same implementation.
+type Engine interface {
+	// Upsert compiles a policy and, on success, puts it in place of the
+	// previous version with the same name. On failure the previous version,
+	// if any, stays in use and the error is a *CompileError.
+	Upsert(ctx context.Context, p Policy) (revision string, err error)
+	// Remove drops a policy.
+	Remove(name string)
+	// Decide evaluates every policy that applies to the input's grant.
+	Decide(ctx context.Context, in Input) (Decision, error)
+	// Revision identifies the loaded policy set and reference data.
+	Revision() string
+	// Loaded returns the names and revisions of the loaded policies.
+	Loaded() map[string]string
+}
+
+// DefaultTimeout bounds one policy's evaluation for one decision.
+const DefaultTimeout = 100 * time.Millisecond
+
+// Options configure an engine.
+type Options struct {
+	// Data is the reference data, readable by policies under data.portcullis.
+	Data map[string]any
+	// Timeout bounds one policy's evaluation; zero means DefaultTimeout.
+	Timeout time.Duration
+}
+
+// OPAEngine is the Engine built on OPA.
+type OPAEngine struct {
+	store   storage.Store
+	dataRev string
+	timeout time.Duration
+
+	// writeMu serialises Upsert and Remove; decisions read set without locks.
+	writeMu sync.Mutex
+	set     atomic.Pointer[policySet]
+}
+
+// policySet is an immutable snapshot of the compiled policies.
+type policySet struct {
+	policies []*compiled // sorted by name
+	revision string
+}
+
+// NewEngine returns an engine with no policies.
+func NewEngine(opts Options) (*OPAEngine, error) {
+	portcullis, err := normalise(opts.Data)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(portcullis)
+	if err != nil {
+		return nil, fmt.Errorf("encoding reference data: %w", err)
+	}
+	sum := sha256.Sum256(raw)
+	e := &OPAEngine{
+		store:   inmem.NewFromObject(map[string]any{"portcullis": portcullis}),
+		dataRev: hex.EncodeToString(sum[:])[:12],
+		timeout: opts.Timeout,
+	}
+	if e.timeout <= 0 {
+		e.timeout = DefaultTimeout
+	}
+	e.set.Store(e.newSet(nil))
+	return e, nil
+}
+
+// normalise turns reference data into plain JSON values (maps, slices,
+// strings, json.Number...), as OPA's store wants them.
+func normalise(data map[string]any) (map[string]any, error) {
+	out := map[string]any{}
+	if data == nil {
+		return out, nil
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return nil, fmt.Errorf("encoding reference data: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&out); err != nil {
+		return nil, fmt.Errorf("decoding reference data: %w", err)
+	}
+	return out, nil
+}
+
+// Upsert compiles p outside any lock and swaps it in.
+func (e *OPAEngine) Upsert(ctx context.Context, p Policy) (string, error) {
+	c, err := compile(ctx, p, e.store)
+	if err != nil {
+		return "", err
+	}
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	byName := e.byName()
+	byName[p.Name] = c
+	e.set.Store(e.newSet(byName))
+	return c.revision, nil
+}
+
+// Remove drops the policy with this name, if loaded.
+func (e *OPAEngine) Remove(name string) {
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	byName := e.byName()
+	if _, ok := byName[name]; !ok {
+		return
+	}
+	delete(byName, name)
+	e.set.Store(e.newSet(byName))
+}
+
+// Revision identifies the loaded policies and the reference data.
+func (e *OPAEngine) Revision() string {
+	return e.set.Load().revision
+}
+
+// Loaded returns the names and revisions of the loaded policies.
+func (e *OPAEngine) Loaded() map[string]string {
+	out := map[string]string{}
+	for _, c := range e.set.Load().policies {
+		out[c.policy.Name] = c.revision
+	}
+	return out
+}
+
+func (e *OPAEngine) byName() map[string]*compiled {
+	out := map[string]*compiled{}
+	for _, c := range e.set.Load().policies {
+		out[c.policy.Name] = c
+	}
+	return out
+}
+
+func (e *OPAEngine) newSet(byName map[string]*compiled) *policySet {
+	names := slices.Sorted(maps.Keys(byName))
+	h := sha256.New()
+	fmt.Fprintf(h, "data=%s\n", e.dataRev)
+	policies := make([]*compiled, 0, len(names))
+	for _, name := range names {
+		c := byName[name]
+		policies = append(policies, c)
+		fmt.Fprintf(h, "%s=%s/%s/%s/%v/%v\n", name, c.revision, c.policy.action(), c.policy.failurePolicy(),
+			c.policy.Contractors, c.policy.SystemTypes)
+	}
+	return &policySet{policies: policies, revision: hex.EncodeToString(h.Sum(nil))[:12]}
+}
+
+// Decide evaluates the applicable policies against the input.
+func (e *OPAEngine) Decide(ctx context.Context, in Input) (Decision, error) {
+	if in.Contractor == nil || in.Grant == nil || in.System == nil {
+		return Decision{}, ErrIncompleteInput
+	}
+	set := e.set.Load()
+	exceptions := matchingExceptions(&in)
+	value, err := inputValue(&in, activeFindings(in.Findings, in.Now), exceptions)
+	if err != nil {
+		return Decision{}, err
+	}
+	var all []policyResult
+	for _, c := range set.policies {
+		if !c.policy.appliesTo(&in) {
+			continue
+		}
+		all = append(all, e.evaluate(ctx, c, value, in.Now))
+	}
+	d := combine(all, exceptions)
+	d.Revision = set.revision
+	return d, nil
+}
+
+// policyResult is what one policy contributed.
+type policyResult struct {
+	policy  Policy
+	reasons []Reason
+	err     error
+}
+
+// combine turns the policies' results into a decision: errors follow their
+// failurePolicy, exceptions set reasons aside, and each policy's action
+// decides where its reasons go.
+func combine(results []policyResult, exceptions []accessv1alpha1.PolicyException) Decision {
+	d := Decision{}
+	for _, r := range results {
+		reasons := r.reasons
+		if r.err != nil {
+			reasons = []Reason{errorReason(r.policy, r.err)}
+		}
+		for _, reason := range reasons {
+			if name := exempting(exceptions, reason); name != "" && reason.Code != CodePolicyError {
+				reason.Exception = name
+				d.Exempted = append(d.Exempted, reason)
+				continue
+			}
+			d.place(r.policy, reason)
+		}
+	}
+	sortReasons(d.Reasons)
+	sortReasons(d.DryRun)
+	sortReasons(d.Warnings)
+	sortReasons(d.Exempted)
+	d.Action = mostSevere(d.Reasons)
+	return d
+}
+
+// place files a reason by its policy's enforcement action. An error of a
+// policy with failurePolicy Ignore becomes a warning: recorded, not enforced.
+func (d *Decision) place(p Policy, r Reason) {
+	if r.Code == CodePolicyError && p.failurePolicy() == accessv1alpha1.FailureIgnore {
+		d.Warnings = append(d.Warnings, r)
+		return
+	}
+	switch p.action() {
+	case accessv1alpha1.EnforcementDryRun:
+		d.DryRun = append(d.DryRun, r)
+	case accessv1alpha1.EnforcementWarn:
+		d.Warnings = append(d.Warnings, r)
+	default:
+		d.Reasons = append(d.Reasons, r)
+	}
+}
+
+// errorReason stands for a policy that failed to evaluate: a quarantine
+// reason, so that an error never passes as an allow.
+func errorReason(p Policy, err error) Reason {
+	return Reason{
+		Policy:   p.Name,
+		Rule:     RuleQuarantine,
+		Code:     CodePolicyError,
+		Message:  truncateMessage(fmt.Sprintf("policy %s failed to evaluate: %v", p.Name, err)),
+		Severity: accessv1alpha1.SeverityHigh,
+	}
+}
+
+func sortReasons(reasons []Reason) {
+	sort.SliceStable(reasons, func(i, j int) bool {
+		a, b := reasons[i], reasons[j]
+		if ruleAction(a.Rule) != ruleAction(b.Rule) {
+			return a.Rule == RuleRevoke
+		}
+		if a.Policy != b.Policy {
+			return a.Policy < b.Policy
+		}
+		if a.Code != b.Code {
+			return a.Code < b.Code
+		}
+		return a.Message < b.Message
+	})
+}

@@ -1,0 +1,103 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+)
+
+// maxMessage bounds a reason's message, as the API does.
+const maxMessage = 1024
+
+// evaluate runs one policy's prepared query within the engine's deadline and
+// parses its reasons.
+func (e *OPAEngine) evaluate(ctx context.Context, c *compiled, input ast.Value, now time.Time) policyResult {
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+	rs, err := c.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTime(now))
+	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("evaluation exceeded its deadline of %s", e.timeout)
+		}
+		return policyResult{policy: c.policy, err: err}
+	}
+	if len(rs) == 0 {
+		// Multi-value rules are always defined; no result means the query
+		// itself failed, which must not pass as an allow.
+		return policyResult{policy: c.policy, err: errors.New("the policy produced no result")}
+	}
+	var reasons []Reason
+	for _, rule := range c.rules {
+		parsed, err := parseReasons(c.policy.Name, rule, rs[0].Bindings[rule])
+		if err != nil {
+			return policyResult{policy: c.policy, err: err}
+		}
+		reasons = append(reasons, parsed...)
+	}
+	return policyResult{policy: c.policy, reasons: reasons}
+}
+
+// parseReasons checks and converts the members of one rule set.
+func parseReasons(policy, rule string, raw any) ([]Reason, error) {
+	set, ok := raw.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%s must be a set of reasons, got %T", rule, raw)
+	}
+	reasons := make([]Reason, 0, len(set))
+	for _, member := range set {
+		r, err := parseReason(policy, rule, member)
+		if err != nil {
+			return nil, err
+		}
+		reasons = append(reasons, r)
+	}
+	return reasons, nil
+}
+
+func parseReason(policy, rule string, member any) (Reason, error) {
+	obj, ok := member.(map[string]any)
+	if !ok {
+		return Reason{}, fmt.Errorf("each %s reason must be an object with msg, got %v", rule, member)
+	}
+	msg, ok := obj["msg"].(string)
+	if !ok || msg == "" {
+		return Reason{}, fmt.Errorf("a %s reason lacks a msg string: %v", rule, obj)
+	}
+	code, _ := obj["code"].(string)
+	severity, err := parseSeverity(rule, obj["severity"])
+	if err != nil {
+		return Reason{}, err
+	}
+	return Reason{Policy: policy, Rule: rule, Code: code, Message: truncateMessage(msg), Severity: severity}, nil
+}
+
+// parseSeverity checks a reason's severity; a missing one defaults to High
+// for revoke and Medium for quarantine.
+func parseSeverity(rule string, raw any) (accessv1alpha1.Severity, error) {
+	if raw == nil {
+		if rule == RuleRevoke {
+			return accessv1alpha1.SeverityHigh, nil
+		}
+		return accessv1alpha1.SeverityMedium, nil
+	}
+	s, _ := raw.(string)
+	switch sev := accessv1alpha1.Severity(s); sev {
+	case accessv1alpha1.SeverityInfo, accessv1alpha1.SeverityLow, accessv1alpha1.SeverityMedium,
+		accessv1alpha1.SeverityHigh, accessv1alpha1.SeverityCritical:
+		return sev, nil
+	}
+	return "", fmt.Errorf("a %s reason has severity %v; use Info, Low, Medium, High or Critical", rule, raw)
+}
+
+func truncateMessage(s string) string {
+	if len(s) <= maxMessage {
+		return s
+	}
+	return s[:maxMessage-3] + "..."
+}

@@ -1,0 +1,130 @@
+package policy
+
+import (
+	"context"
+	"io/fs"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/policies"
+)
+
+// libraryEngine loads the default library with its default data.
+func libraryEngine(t testing.TB) *OPAEngine {
+	t.Helper()
+	data, err := policies.DefaultData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEngine(t, Options{Data: data})
+	modules, err := policies.Modules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range modules {
+		mustUpsert(t, e, Policy{Name: m.Name, Source: m.Source})
+	}
+	return e
+}
+
+func TestLibraryRegoUnitTests(t *testing.T) {
+	data, err := policies.DefaultData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	names, _ := fs.Glob(policies.Files, "*.rego")
+	for _, name := range names {
+		src, err := fs.ReadFile(policies.Files, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name] = string(src)
+	}
+	cases, err := RunRegoTests(context.Background(), files, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) < 20 {
+		t.Fatalf("ran only %d Rego tests", len(cases))
+	}
+	for _, c := range cases {
+		if c.Failed {
+			t.Errorf("%s (%s:%d) failed: %s", c.Name, c.File, c.Line, c.Err)
+		}
+	}
+}
+
+// verifiedContractor passes a document check and claims the US.
+func verifiedContractor(in *Input) {
+	in.Contractor.Spec.VerificationChecks = []accessv1alpha1.VerificationCheck{{
+		Type: "Document", Result: accessv1alpha1.VerificationPassed, DocumentCountry: "US",
+		CompletedAt: &metav1.Time{Time: testNow.AddDate(0, -2, 0)},
+	}}
+}
+
+func anonymizer(kind accessv1alpha1.AnonymizerKind, asn int64) accessv1alpha1.Finding {
+	f := finding(accessv1alpha1.FindingAnonymizer, "US")
+	f.Name = "anon-" + string(kind)
+	f.Spec.AnonymizerKind = kind
+	f.Spec.Evidence.ASN = asn
+	return f
+}
+
+func TestLibraryDecisions(t *testing.T) {
+	e := libraryEngine(t)
+	tests := []struct {
+		name     string
+		setup    func(*Input)
+		findings []accessv1alpha1.Finding
+		want     accessv1alpha1.DecisionAction
+		codes    string
+	}{
+		{"verified contractor at home", verifiedContractor, nil, accessv1alpha1.ActionAllow, ""},
+		{"no identity check", nil, nil, accessv1alpha1.ActionQuarantine, "VerificationMissing"},
+		{"failed identity check", func(in *Input) {
+			verifiedContractor(in)
+			in.Contractor.Spec.VerificationChecks[0].Result = accessv1alpha1.VerificationFailed
+		}, nil, accessv1alpha1.ActionRevoke, "VerificationFailed"},
+		{"sign-in from a sanctioned country", verifiedContractor,
+			[]accessv1alpha1.Finding{finding("geolocation", "KP")}, accessv1alpha1.ActionRevoke, "SanctionedCountry"},
+		{"sign-in from abroad", verifiedContractor,
+			[]accessv1alpha1.Finding{finding("geolocation", "BR")}, accessv1alpha1.ActionQuarantine, "CountryMismatch"},
+		{"Tor exit", verifiedContractor,
+			[]accessv1alpha1.Finding{anonymizer("tor", 64513)}, accessv1alpha1.ActionQuarantine, "TorExit"},
+		{"residential proxy and a foreign country", verifiedContractor,
+			[]accessv1alpha1.Finding{anonymizer("residential-proxy", 64513), finding("geolocation", "CN")},
+			accessv1alpha1.ActionRevoke, "AnonymizerWithCountryMismatch,CountryMismatch,ResidentialProxy"},
+		{"VPN without verified identity", nil,
+			[]accessv1alpha1.Finding{anonymizer("vpn", 64513)}, accessv1alpha1.ActionRevoke,
+			"AnonymizerWithUnverifiedIdentity,CommercialVPN,VerificationMissing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := testInput(tt.findings...)
+			if tt.setup != nil {
+				tt.setup(&in)
+			}
+			d, err := e.Decide(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := codes(d.Reasons)
+			sortStrings(got)
+			if d.Action != tt.want || strings.Join(got, ",") != tt.codes {
+				t.Errorf("decision = %s %v, want %s %s\n%+v", d.Action, got, tt.want, tt.codes, d.Reasons)
+			}
+		})
+	}
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}

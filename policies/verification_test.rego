@@ -1,0 +1,73 @@
+package portcullis.policies.verification_test
+
+import data.portcullis.policies.verification
+
+now := "2026-11-28T12:00:00Z"
+
+passed_document := {"type": "Document", "result": "Passed", "documentCountry": "US", "completedAt": "2026-09-01T00:00:00Z"}
+
+run(checks) := {
+	"contractor": {
+		"metadata": {"name": "sam", "creationTimestamp": "2026-11-01T00:00:00Z"},
+		"spec": {"claimedLocation": {"country": "US"}, "verificationChecks": checks},
+	},
+	"now": now,
+	"now_ns": time.parse_rfc3339_ns(now),
+}
+
+codes(reasons) := {r.code | some r in reasons}
+
+test_passed_document_is_clean if {
+	count(verification.revoke) == 0 with input as run([passed_document])
+	count(verification.quarantine) == 0 with input as run([passed_document])
+}
+
+test_failed_check_revokes if {
+	reasons := verification.revoke with input as run([{"type": "Document", "result": "Failed", "provider": "idv", "completedAt": "2026-11-02T00:00:00Z"}])
+	codes(reasons) == {"VerificationFailed"}
+}
+
+test_revoked_check_revokes if {
+	checks := [passed_document, {"type": "BackgroundCheck", "result": "Revoked", "completedAt": "2026-11-02T00:00:00Z"}]
+	"VerificationFailed" in codes(verification.revoke) with input as run(checks)
+}
+
+test_required_check_pending_past_grace_quarantines if {
+	checks := [passed_document, {"type": "BackgroundCheck", "result": "Pending", "required": true, "requestedAt": "2026-11-20T00:00:00Z"}]
+	"VerificationPending" in codes(verification.quarantine) with input as run(checks)
+}
+
+test_required_check_pending_within_grace_is_fine if {
+	checks := [passed_document, {"type": "BackgroundCheck", "result": "Pending", "required": true, "requestedAt": "2026-11-27T00:00:00Z"}]
+	count(verification.quarantine) == 0 with input as run(checks)
+}
+
+test_pending_since_creation_without_request_time if {
+	checks := [passed_document, {"type": "Liveness", "result": "Pending", "required": true}]
+	"VerificationPending" in codes(verification.quarantine) with input as run(checks)
+}
+
+test_optional_pending_check_is_fine if {
+	checks := [passed_document, {"type": "Reference", "result": "Pending", "requestedAt": "2026-10-01T00:00:00Z"}]
+	count(verification.quarantine) == 0 with input as run(checks)
+}
+
+test_expired_check_quarantines if {
+	expired := object.union(passed_document, {"expiresAt": "2026-11-01T00:00:00Z"})
+	"VerificationExpired" in codes(verification.quarantine) with input as run([expired])
+}
+
+test_document_country_mismatch_quarantines if {
+	foreign := object.union(passed_document, {"documentCountry": "KP"})
+	"DocumentCountryMismatch" in codes(verification.quarantine) with input as run([foreign])
+}
+
+test_missing_document_check_quarantines if {
+	"VerificationMissing" in codes(verification.quarantine) with input as run([])
+}
+
+test_grace_period_comes_from_data if {
+	checks := [passed_document, {"type": "BackgroundCheck", "result": "Pending", "required": true, "requestedAt": "2026-11-27T00:00:00Z"}]
+	"VerificationPending" in codes(verification.quarantine) with input as run(checks)
+		with data.portcullis.verification.pending_grace_hours as 1
+}
