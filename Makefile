@@ -52,6 +52,11 @@ verify-generated: manifests generate ## Fail when generated files (api, config, 
 fmt: ## Run gofmt on the code.
 	gofmt -s -w $$(git ls-files '*.go')
 
+.PHONY: fmt-check
+fmt-check: ## Fail when gofmt would change a file.
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change (run make fmt):"; echo "$$unformatted"; exit 1; fi
+
 .PHONY: vet
 vet: ## Run go vet.
 	go vet ./...
@@ -69,7 +74,7 @@ kustomize-check: ## Check that config/default, config/policies and config/sample
 ##@ Test
 
 .PHONY: test
-test: verify-generated vet kustomize-check policy-test controlplane unit ## Run every check and test suite: generated files, vet, Rego tests and scenarios, unit and envtest suites.
+test: verify-generated fmt-check vet kustomize-check policy-test controlplane unit ## Run every check and test suite: generated files, vet, Rego tests and scenarios, unit and envtest suites.
 
 .PHONY: policy-test
 policy-test: build ## Run the default library's Rego unit tests and scenario suites (portcullis test policies).
@@ -80,8 +85,9 @@ unit: controlplane ## Run the Go tests (unit and envtest suites) against bin/k8s
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: bench
-bench: ## Run the Go benchmarks (policy engine against OPA directly).
-	go test -run '^$$' -bench . -benchmem ./internal/policy/...
+bench: build controlplane ## Run the Go benchmarks, then the harness against a local control plane (BENCH_ARGS="--grants 10000").
+	go test -run '^$$' -bench . -benchmem ./internal/policy/... ./controllers/...
+	go run ./test/bench --portcullis $(PORTCULLIS) --control-plane-dir $(CONTROL_PLANE_DIR) $(BENCH_ARGS)
 
 .PHONY: envtest
 envtest: controlplane ## Print the export line for running envtest suites by hand (go test ./controllers/...).

@@ -4,89 +4,193 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/connectors"
+	"github.com/portcullis-dev/portcullis/internal/decisionlog"
+	"github.com/portcullis-dev/portcullis/internal/guard"
+	"github.com/portcullis-dev/portcullis/internal/metrics"
+	"github.com/portcullis-dev/portcullis/internal/policy"
 )
 
-// AccessGrantReconciler resolves an AccessGrant's Contractor and
-// ConnectedSystem and reports them in the grant's status.
+// FinalizerEntitlement keeps a grant until its entitlement is removed from
+// the connected system.
+const FinalizerEntitlement = "access.portcullis.dev/entitlement"
+
+// MaxEnforcementBackoff caps the retry delay of a failed enforcement.
+const MaxEnforcementBackoff = 5 * time.Minute
+
+// AccessGrantReconciler decides each grant with the policy engine and puts
+// its entitlement into the decided state in the connected system. Gathering
+// (accessgrant_gather.go), deciding (accessgrant_decide.go) and enforcing
+// (accessgrant_enforce.go) are separate; the status is computed in one place
+// (accessgrant_status.go) and written once.
 type AccessGrantReconciler struct {
 	client.Client
-	Clock clock.PassiveClock
+	// APIReader reads credentials Secrets without caching them.
+	APIReader  client.Reader
+	Clock      clock.PassiveClock
+	Engine     policy.Engine
+	Sync       *PolicySync
+	Connectors connectors.Registry
+	Guard      *guard.Guard
+	Metrics    *metrics.Metrics
+	Recorder   events.EventRecorder
+	// DecisionLog, when not nil, receives every decision.
+	DecisionLog *decisionlog.Logger
+	// Findings remembers when Findings were first seen, for the latency metric.
+	Findings *FindingClock
+	// Resync is how often a grant is checked again without any event, to
+	// repair drift that no watch reports. Zero means ten minutes.
+	Resync time.Duration
+	// Workers is how many grants are reconciled at once; zero means one.
+	Workers int
+
+	fresh *freshReader
 }
 
-// +kubebuilder:rbac:groups=access.portcullis.dev,resources=accessgrants,verbs=get;list;watch
+// +kubebuilder:rbac:groups=access.portcullis.dev,resources=accessgrants,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=access.portcullis.dev,resources=accessgrants/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=access.portcullis.dev,resources=accessgrants/finalizers,verbs=update
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;clusterroles,verbs=bind
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=selfsubjectaccessreviews,verbs=create
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile brings one AccessGrant's status in line.
+// Reconcile decides one grant and enforces the decision.
 func (r *AccessGrantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	// Never start from a status older than the last one written: it holds
+	// what was applied, and a revocation is terminal.
 	grant := &accessv1alpha1.AccessGrant{}
-	if live, err := fetch(ctx, r.Client, req, grant); !live {
+	if err := r.fresh.Get(ctx, req.NamespacedName, grant); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.fresh.Deleted(req.NamespacedName)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !grant.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, grant)
+	}
+	if err := r.ensureFinalizer(ctx, grant); err != nil {
 		return ctrl.Result{}, err
 	}
-	before := grant.DeepCopy()
-	err := r.computeStatus(ctx, grant, metav1.NewTime(r.Clock.Now()))
-	return ctrl.Result{}, errors.Join(err, patchStatus(ctx, r.Client, before, grant))
+
+	s := newGrantScope(grant, r.Clock.Now())
+	synced, err := r.gather(ctx, s)
+	if err != nil || !synced {
+		// Without every policy loaded, a decision could allow what a
+		// missing policy forbids: wait, and write nothing.
+		return ctrl.Result{RequeueAfter: time.Second}, err
+	}
+	enforceErr := r.decideAndEnforce(ctx, s)
+	r.computeStatus(s)
+	if err := patchStatus(ctx, r.Client, s.before, s.grant); err != nil {
+		return ctrl.Result{}, errors.Join(enforceErr, err)
+	}
+	r.fresh.Wrote(s.grant)
+	r.emitEvents(s)
+	if err := r.consumeRelease(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: r.requeueAfter(s)}, enforceErr
 }
 
-// computeStatus sets ReferencesResolved and Ready from whether the grant's
-// Contractor and ConnectedSystem exist.
-func (r *AccessGrantReconciler) computeStatus(ctx context.Context, g *accessv1alpha1.AccessGrant, now metav1.Time) error {
-	refs, err := r.resolveReferences(ctx, g)
-	if err != nil {
-		return err
+// ensureFinalizer adds the finalizer before anything is applied, so that
+// no entitlement can outlive its grant. The reconcile goes on after it.
+func (r *AccessGrantReconciler) ensureFinalizer(ctx context.Context, grant *accessv1alpha1.AccessGrant) error {
+	if controllerutil.ContainsFinalizer(grant, FinalizerEntitlement) {
+		return nil
 	}
-	ready := refs
-	ready.Type = accessv1alpha1.ConditionReady
-	setConditions(&g.Status.Conditions, now, refs, ready)
-	g.Status.ObservedGeneration = g.Generation
+	patch := client.MergeFrom(grant.DeepCopy())
+	controllerutil.AddFinalizer(grant, FinalizerEntitlement)
+	if err := r.Patch(ctx, grant, patch); err != nil {
+		return fmt.Errorf("adding finalizer: %w", err)
+	}
+	r.fresh.Wrote(grant)
 	return nil
 }
 
-func (r *AccessGrantReconciler) resolveReferences(ctx context.Context, g *accessv1alpha1.AccessGrant) (metav1.Condition, error) {
-	cond, err := contractorCondition(ctx, r.Client, g.Namespace, g.Spec.ContractorRef.Name, g.Generation)
-	if err != nil || cond.Status != metav1.ConditionTrue {
-		cond.Type = accessv1alpha1.ConditionReferencesResolved
-		return cond, err
+// decideAndEnforce runs the decision and, when the references resolved,
+// enforces it.
+func (r *AccessGrantReconciler) decideAndEnforce(ctx context.Context, s *grantScope) error {
+	if s.missing != nil {
+		return nil
 	}
-	cond, err = systemCondition(ctx, r.Client, g.Spec.SystemRef.Name, g.Generation)
-	if err != nil || cond.Status != metav1.ConditionTrue {
-		return cond, err
+	if err := r.decide(ctx, s); err != nil {
+		s.decisionErr = err
+		return err
 	}
-	return condition(accessv1alpha1.ConditionReferencesResolved, true, accessv1alpha1.ReasonResolved,
-		fmt.Sprintf("Contractor %q and ConnectedSystem %q exist", g.Spec.ContractorRef.Name, g.Spec.SystemRef.Name),
-		g.Generation), nil
+	r.plan(ctx, s)
+	return r.enforce(ctx, s)
 }
 
-// systemCondition returns a ReferencesResolved condition that is True when
-// the named ConnectedSystem exists, or False with reason ConnectedSystemNotFound.
-func systemCondition(ctx context.Context, c client.Client, name string, generation int64) (metav1.Condition, error) {
-	err := c.Get(ctx, client.ObjectKey{Name: name}, &accessv1alpha1.ConnectedSystem{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return condition(accessv1alpha1.ConditionReferencesResolved, false, accessv1alpha1.ReasonConnectedSystemNotFound,
-			fmt.Sprintf("ConnectedSystem %q does not exist: create it or fix systemRef", name), generation), nil
-	case err != nil:
-		return metav1.Condition{}, fmt.Errorf("getting connected system %s: %w", name, err)
+// requeueAfter is the next time the grant must be looked at without an
+// event: its expiry, or the drift resync.
+func (r *AccessGrantReconciler) requeueAfter(s *grantScope) time.Duration {
+	resync := r.Resync
+	if resync <= 0 {
+		resync = 10 * time.Minute
 	}
-	return condition(accessv1alpha1.ConditionReferencesResolved, true, accessv1alpha1.ReasonResolved,
-		fmt.Sprintf("ConnectedSystem %q exists", name), generation), nil
+	if d := untilExpiry(s.grant.Spec.ExpiresAt, s.now); d > 0 && d < resync {
+		return d
+	}
+	return resync
 }
 
-// SetupWithManager registers the reconciler. A Contractor or ConnectedSystem
-// that appears or disappears re-checks the grants that refer to it.
+// reconcileDelete removes the entitlement, then the finalizer.
+func (r *AccessGrantReconciler) reconcileDelete(ctx context.Context, grant *accessv1alpha1.AccessGrant) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(grant, FinalizerEntitlement) {
+		return ctrl.Result{}, nil
+	}
+	if err := r.removeEntitlement(ctx, grant); err != nil {
+		return ctrl.Result{}, err
+	}
+	patch := client.MergeFrom(grant.DeepCopy())
+	controllerutil.RemoveFinalizer(grant, FinalizerEntitlement)
+	return ctrl.Result{}, client.IgnoreNotFound(r.Patch(ctx, grant, patch))
+}
+
+// SetupWithManager registers the reconciler and everything that wakes it:
+// its grants, their contractors' findings and exceptions, contractors,
+// connected systems, a changed policy set (at low priority, so that live
+// findings are not stuck behind the sweep), and the bindings it manages.
 func (r *AccessGrantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	c := mgr.GetClient()
+	r.fresh = newFreshReader(c, r.APIReader)
+	grants := &accessv1alpha1.AccessGrantList{}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&accessv1alpha1.AccessGrant{}).
-		Watches(&accessv1alpha1.Contractor{}, referrers(c, &accessv1alpha1.AccessGrantList{}, IndexContractor, true), existenceChanged()).
-		Watches(&accessv1alpha1.ConnectedSystem{}, referrers(c, &accessv1alpha1.AccessGrantList{}, IndexSystem, false), existenceChanged()).
+		For(&accessv1alpha1.AccessGrant{}, grantChanged()).
+		Watches(&accessv1alpha1.Finding{}, r.Findings.handler(c)).
+		Watches(&accessv1alpha1.PolicyException{}, exceptionGrants(c)).
+		Watches(&accessv1alpha1.Contractor{}, referrers(c, grants, IndexContractor, true), contractorInputChanged()).
+		Watches(&accessv1alpha1.ConnectedSystem{}, referrers(c, grants, IndexSystem, false), generationOrExistence()).
+		WatchesRawSource(policyChanges(r.Sync, c)).
+		Watches(bindingKinds()[0], bindingGrant()).
+		Watches(bindingKinds()[1], bindingGrant()).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: max(r.Workers, 1),
+			UsePriorityQueue:        ptr.To(true),
+			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](
+				200*time.Millisecond, MaxEnforcementBackoff),
+		}).
 		Named("accessgrant").
 		Complete(r)
+}
+
+// grantKey names a grant for events, logs and the decision log.
+func grantKey(g *accessv1alpha1.AccessGrant) types.NamespacedName {
+	return types.NamespacedName{Namespace: g.Namespace, Name: g.Name}
 }

@@ -32,6 +32,8 @@ type AccessPolicyReconciler struct {
 	// Engine receives every compiled policy; decisions use it.
 	Engine  policy.Engine
 	Metrics *metrics.Metrics
+	// Sync learns of every attempt, so grants wait for a complete policy set.
+	Sync *PolicySync
 }
 
 // +kubebuilder:rbac:groups=access.portcullis.dev,resources=accesspolicies,verbs=get;list;watch
@@ -45,12 +47,16 @@ func (r *AccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		if err == nil {
 			// Gone or going: its reasons must stop counting now.
 			r.Engine.Remove(req.Name)
+			r.Sync.Forget(req.Name)
 			r.Metrics.PoliciesLoaded.Set(float64(len(r.Engine.Loaded())))
 		}
 		return ctrl.Result{}, err
 	}
 	before := pol.DeepCopy()
 	permanent, err := r.computeStatus(ctx, pol, metav1.NewTime(r.Clock.Now()))
+	if err == nil {
+		r.Sync.Attempted(pol.Name, pol.Generation)
+	}
 	if err = errors.Join(err, patchStatus(ctx, r.Client, before, pol)); err != nil {
 		return ctrl.Result{}, err
 	}

@@ -46,11 +46,11 @@ func newSystem(name string, opts ...func(*accessv1alpha1.ConnectedSystem)) *acce
 	return s
 }
 
-func withSCIM(url string, secret accessv1alpha1.SecretReference) func(*accessv1alpha1.ConnectedSystem) {
+func withWebhook(url string, secret accessv1alpha1.SecretReference) func(*accessv1alpha1.ConnectedSystem) {
 	return func(s *accessv1alpha1.ConnectedSystem) {
-		s.Spec.Type = accessv1alpha1.SystemTypeSCIM
+		s.Spec.Type = accessv1alpha1.SystemTypeWebhook
 		s.Spec.Kubernetes = nil
-		s.Spec.SCIM = &accessv1alpha1.SCIMSettings{URL: url}
+		s.Spec.Webhook = &accessv1alpha1.WebhookSettings{URL: url, TimeoutSeconds: 5}
 		s.Spec.CredentialsSecretRef = &secret
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/connectors"
 )
 
 // How often a ConnectedSystem is checked again by default.
@@ -37,6 +38,8 @@ type ConnectedSystemReconciler struct {
 	// RecheckReady and RecheckNotReady are how long until a system that is
 	// ready, or not, is checked again.
 	RecheckReady, RecheckNotReady time.Duration
+	// Connectors check connectivity.
+	Connectors connectors.Registry
 }
 
 // +kubebuilder:rbac:groups=access.portcullis.dev,resources=connectedsystems,verbs=get;list;watch
@@ -61,9 +64,12 @@ func (r *ConnectedSystemReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 }
 
 func (r *ConnectedSystemReconciler) computeStatus(ctx context.Context, s *accessv1alpha1.ConnectedSystem, now metav1.Time) (bool, error) {
-	ready, err := r.credentialsCondition(ctx, s)
+	ready, creds, err := r.credentialsCondition(ctx, s)
 	if err != nil {
 		return false, err
+	}
+	if ready.Status == metav1.ConditionTrue {
+		ready = r.connectivityCondition(ctx, s, creds)
 	}
 	setConditions(&s.Status.Conditions, now, ready)
 	s.Status.ObservedGeneration = s.Generation
@@ -72,30 +78,46 @@ func (r *ConnectedSystemReconciler) computeStatus(ctx context.Context, s *access
 }
 
 // credentialsCondition is Ready=True when the system needs no Secret or its
-// Secret holds the keys of its type.
-func (r *ConnectedSystemReconciler) credentialsCondition(ctx context.Context, s *accessv1alpha1.ConnectedSystem) (metav1.Condition, error) {
+// Secret holds the keys of its type; it returns the Secret's data for the
+// connectivity check.
+func (r *ConnectedSystemReconciler) credentialsCondition(ctx context.Context, s *accessv1alpha1.ConnectedSystem) (metav1.Condition, map[string][]byte, error) {
 	ref := s.Spec.CredentialsSecretRef
 	if ref == nil {
 		return condition(accessv1alpha1.ConditionReady, true, accessv1alpha1.ReasonConfigured,
-			"uses the controller's own credentials", s.Generation), nil
+			"uses the controller's own credentials", s.Generation), nil, nil
 	}
 	secret := &corev1.Secret{}
 	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, secret)
 	if apierrors.IsNotFound(err) {
 		return condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonSecretNotFound,
-			fmt.Sprintf("Secret %s/%s does not exist: create it or fix spec.credentialsSecretRef", ref.Namespace, ref.Name), s.Generation), nil
+			fmt.Sprintf("Secret %s/%s does not exist: create it or fix spec.credentialsSecretRef", ref.Namespace, ref.Name), s.Generation), nil, nil
 	}
 	if err != nil {
-		return metav1.Condition{}, fmt.Errorf("getting credentials Secret %s/%s: %w", ref.Namespace, ref.Name, err)
+		return metav1.Condition{}, nil, fmt.Errorf("getting credentials Secret %s/%s: %w", ref.Namespace, ref.Name, err)
 	}
 	if missing := missingCredentialKeys(s.Spec.Type, secret.Data); len(missing) > 0 {
 		// Only key names appear here, never values.
 		return condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonCredentialsIncomplete,
 			fmt.Sprintf("Secret %s/%s lacks the key(s) %s that a %s system needs", ref.Namespace, ref.Name,
-				strings.Join(missing, ", "), s.Spec.Type), s.Generation), nil
+				strings.Join(missing, ", "), s.Spec.Type), s.Generation), nil, nil
 	}
 	return condition(accessv1alpha1.ConditionReady, true, accessv1alpha1.ReasonConfigured,
-		fmt.Sprintf("Secret %s/%s holds the credentials a %s system needs", ref.Namespace, ref.Name, s.Spec.Type), s.Generation), nil
+		fmt.Sprintf("Secret %s/%s holds the credentials a %s system needs", ref.Namespace, ref.Name, s.Spec.Type), s.Generation), secret.Data, nil
+}
+
+// connectivityCondition asks the type's connector to reach the system. A
+// type without a connector yet keeps the credentials result.
+func (r *ConnectedSystemReconciler) connectivityCondition(ctx context.Context, s *accessv1alpha1.ConnectedSystem, creds map[string][]byte) metav1.Condition {
+	c, err := r.Connectors.For(s.Spec.Type)
+	if err != nil {
+		return condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonUnreachable,
+			fmt.Sprintf("this version of Portcullis has no connector for %s systems yet", s.Spec.Type), s.Generation)
+	}
+	if err := c.Check(ctx, s, creds); err != nil {
+		return condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonUnreachable, truncate(err.Error(), 1024), s.Generation)
+	}
+	return condition(accessv1alpha1.ConditionReady, true, accessv1alpha1.ReasonConnected,
+		fmt.Sprintf("the %s connector reached the system with its credentials", s.Spec.Type), s.Generation)
 }
 
 // missingCredentialKeys lists the keys that a system type needs and data lacks.

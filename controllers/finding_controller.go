@@ -107,3 +107,18 @@ func (r *FindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("finding").
 		Complete(r)
 }
+
+// systemCondition returns a ReferencesResolved condition that is True when
+// the named ConnectedSystem exists, or False with reason ConnectedSystemNotFound.
+func systemCondition(ctx context.Context, c client.Client, name string, generation int64) (metav1.Condition, error) {
+	err := c.Get(ctx, client.ObjectKey{Name: name}, &accessv1alpha1.ConnectedSystem{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return condition(accessv1alpha1.ConditionReferencesResolved, false, accessv1alpha1.ReasonConnectedSystemNotFound,
+			fmt.Sprintf("ConnectedSystem %q does not exist: create it or fix systemRef", name), generation), nil
+	case err != nil:
+		return metav1.Condition{}, fmt.Errorf("getting connected system %s: %w", name, err)
+	}
+	return condition(accessv1alpha1.ConditionReferencesResolved, true, accessv1alpha1.ReasonResolved,
+		fmt.Sprintf("ConnectedSystem %q exists", name), generation), nil
+}

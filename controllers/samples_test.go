@@ -46,7 +46,9 @@ func readyReason(kind string) string {
 	case "AccessPolicy":
 		return accessv1alpha1.ReasonCompiled
 	case "ConnectedSystem":
-		return accessv1alpha1.ReasonConfigured
+		return accessv1alpha1.ReasonConnected
+	case "AccessGrant":
+		return accessv1alpha1.ReasonEnforced
 	case "Finding", "PolicyException":
 		return accessv1alpha1.ReasonActive
 	}

@@ -1,6 +1,8 @@
 package controllers_test
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -46,7 +48,9 @@ var _ = Describe("AccessGrant status", func() {
 		Expect(cond.Message).To(ContainSubstring(system))
 
 		create(ctx, newSystem(system))
-		expectReady(ctx, grant, metav1.ConditionTrue, accessv1alpha1.ReasonResolved)
+		expectCondition(ctx, grant, accessv1alpha1.ConditionReferencesResolved, metav1.ConditionTrue, accessv1alpha1.ReasonResolved)
+		cond = expectReady(ctx, grant, metav1.ConditionFalse, accessv1alpha1.ReasonNoAccount)
+		Expect(cond.Message).To(ContainSubstring("add it to spec.accounts"))
 	})
 
 	It("follows spec changes with observedGeneration", func(ctx SpecContext) {
@@ -56,7 +60,7 @@ var _ = Describe("AccessGrant status", func() {
 		create(ctx, newContractor(ns, "alex"))
 		grant := newGrant(ns, "g1", "alex", system)
 		create(ctx, grant)
-		expectReady(ctx, grant, metav1.ConditionTrue, accessv1alpha1.ReasonResolved)
+		expectCondition(ctx, grant, accessv1alpha1.ConditionReferencesResolved, metav1.ConditionTrue, accessv1alpha1.ReasonResolved)
 		Expect(grant.Status.ObservedGeneration).To(Equal(int64(1)))
 
 		grant.Spec.Justification = "a new project"
@@ -66,7 +70,7 @@ var _ = Describe("AccessGrant status", func() {
 			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(grant), grant)).To(Succeed())
 			g.Expect(grant.Status.ObservedGeneration).To(Equal(int64(2)))
 		}).WithContext(ctx).Should(Succeed())
-		expectReady(ctx, grant, metav1.ConditionTrue, accessv1alpha1.ReasonResolved)
+		expectCondition(ctx, grant, accessv1alpha1.ConditionReferencesResolved, metav1.ConditionTrue, accessv1alpha1.ReasonResolved)
 	})
 })
 
@@ -136,7 +140,7 @@ var _ = Describe("PolicyException", func() {
 		Expect(cond.Message).To(ContainSubstring("in force until"))
 
 		Eventually(func(g Gomega) {
-			c := readyCondition(g, ctx, exception)
+			c := readyCondition(ctx, g, exception)
 			g.Expect(c).NotTo(BeNil())
 			g.Expect(c.Reason).To(Equal(accessv1alpha1.ReasonExpired))
 			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
@@ -215,29 +219,43 @@ var _ = Describe("AccessPolicy", func() {
 })
 
 var _ = Describe("ConnectedSystem", func() {
-	It("checks its credentials Secret and never shows the values", func(ctx SpecContext) {
+	It("checks its credentials Secret and its connectivity, and never shows the values", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
-		system := newSystem(uniqueName("idp"), withSCIM("https://idp.example.com/scim/v2",
-			accessv1alpha1.SecretReference{Namespace: ns, Name: "scim"}))
+		receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+		DeferCleanup(receiver.Close)
+		system := newSystem(uniqueName("hook"), withWebhook(receiver.URL, accessv1alpha1.SecretReference{Namespace: ns, Name: "hook"}))
 		create(ctx, system)
 		expectReady(ctx, system, metav1.ConditionFalse, accessv1alpha1.ReasonSecretNotFound)
 
 		secret := &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "scim"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook"},
 			Data:       map[string][]byte{"wrong-key": []byte("s3cr3t-value")},
 		}
 		create(ctx, secret)
 		cond := expectReady(ctx, system, metav1.ConditionFalse, accessv1alpha1.ReasonCredentialsIncomplete)
-		Expect(cond.Message).To(ContainSubstring("token"))
+		Expect(cond.Message).To(ContainSubstring("hmacKey"))
 
-		secret.Data = map[string][]byte{"token": []byte("s3cr3t-value")}
+		secret.Data = map[string][]byte{"hmacKey": []byte("s3cr3t-value")}
 		Expect(k8sClient.Update(ctx, secret)).To(Succeed())
-		expectReady(ctx, system, metav1.ConditionTrue, accessv1alpha1.ReasonConfigured)
+		expectReady(ctx, system, metav1.ConditionTrue, accessv1alpha1.ReasonConnected)
 		Expect(system.Status.LastCheckedAt).NotTo(BeNil())
 
 		raw, err := yaml.Marshal(system)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(string(raw)).NotTo(ContainSubstring("s3cr3t-value"))
+	})
+
+	It("reports an unreachable system", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+		url := receiver.URL
+		receiver.Close()
+		create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook"},
+			Data: map[string][]byte{"hmacKey": []byte("k")}})
+		system := newSystem(uniqueName("gone"), withWebhook(url, accessv1alpha1.SecretReference{Namespace: ns, Name: "hook"}))
+		create(ctx, system)
+		cond := expectReady(ctx, system, metav1.ConditionFalse, accessv1alpha1.ReasonUnreachable)
+		Expect(cond.Message).To(ContainSubstring("connection refused"))
 	})
 })
 

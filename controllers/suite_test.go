@@ -23,22 +23,38 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
+	"github.com/portcullis-dev/portcullis/internal/guard"
 	"github.com/portcullis-dev/portcullis/internal/manager"
 	"github.com/portcullis-dev/portcullis/internal/metrics"
 	"github.com/portcullis-dev/portcullis/internal/policy"
 )
 
+// The blast-radius guard of the suite is generous, so that no spec meets it
+// by accident; the guard's own spec lowers the budget while it runs.
+const guardBudget = 3
+
+func generousGuard() guard.Options {
+	return guard.Options{MinBudget: 1000, Window: time.Minute}
+}
+
 var (
-	engine    *policy.OPAEngine
-	registry  *prometheus.Registry
-	testEnv   *envtest.Environment
-	cfg       *rest.Config
-	k8sClient client.Client
-	scheme    *runtime.Scheme
+	blastGuard *guard.Guard
+	engine     *policy.OPAEngine
+	registry   *prometheus.Registry
+	testEnv    *envtest.Environment
+	cfg        *rest.Config
+	k8sClient  client.Client
+	scheme     *runtime.Scheme
 )
 
 func TestControllers(t *testing.T) {
 	RegisterFailHandler(Fail)
+	// Eventually waits for the controllers, never for ever: with a spec
+	// context and no explicit timeout, Gomega would otherwise wait until the
+	// context ends.
+	SetDefaultEventuallyTimeout(15 * time.Second)
+	SetDefaultEventuallyPollingInterval(50 * time.Millisecond)
+	EnforceDefaultTimeoutsWhenUsingContexts()
 	RunSpecs(t, "Controllers Suite")
 }
 
@@ -63,10 +79,15 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache:   manager.CacheOptions(),
 	})
 	Expect(err).NotTo(HaveOccurred())
 	opts := manager.DefaultReconcilerOptions()
 	opts.SystemRecheckNotReady = 500 * time.Millisecond
+	opts.Connectors = manager.DefaultConnectors(mgr, opts.Clock)
+	opts.Recorder = mgr.GetEventRecorder("portcullis")
+	blastGuard = guard.New(opts.Clock, generousGuard())
+	opts.Guard = blastGuard
 	engine, err = policy.NewEngine(policy.Options{})
 	Expect(err).NotTo(HaveOccurred())
 	opts.Engine = engine
@@ -122,14 +143,20 @@ func fromYAML(namespace, doc string) *unstructured.Unstructured {
 
 // readyCondition returns the Ready condition of obj's status, read fresh
 // from the API server.
-func readyCondition(g Gomega, ctx context.Context, obj client.Object) *metav1.Condition {
+func readyCondition(ctx context.Context, g Gomega, obj client.Object) *metav1.Condition {
+	return conditionOf(ctx, g, obj, "Ready")
+}
+
+// conditionOf returns the condition of type typ of obj's status, read fresh
+// from the API server.
+func conditionOf(ctx context.Context, g Gomega, obj client.Object, typ string) *metav1.Condition {
 	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), obj)).To(Succeed())
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	g.Expect(err).NotTo(HaveOccurred())
 	raw, _, _ := unstructured.NestedSlice(u, "status", "conditions")
 	for _, c := range raw {
 		m := c.(map[string]any)
-		if m["type"] == "Ready" {
+		if m["type"] == typ {
 			cond := &metav1.Condition{}
 			g.Expect(runtime.DefaultUnstructuredConverter.FromUnstructured(m, cond)).To(Succeed())
 			return cond
@@ -140,10 +167,16 @@ func readyCondition(g Gomega, ctx context.Context, obj client.Object) *metav1.Co
 
 // expectReady waits until obj's Ready condition has the given status and reason.
 func expectReady(ctx context.Context, obj client.Object, status metav1.ConditionStatus, reason string) *metav1.Condition {
+	return expectCondition(ctx, obj, "Ready", status, reason)
+}
+
+// expectCondition waits until obj's condition of type typ has the given
+// status and reason, for obj's current generation.
+func expectCondition(ctx context.Context, obj client.Object, typ string, status metav1.ConditionStatus, reason string) *metav1.Condition {
 	var cond *metav1.Condition
 	Eventually(func(g Gomega) {
-		cond = readyCondition(g, ctx, obj)
-		g.Expect(cond).NotTo(BeNil(), "no Ready condition yet")
+		cond = conditionOf(ctx, g, obj, typ)
+		g.Expect(cond).NotTo(BeNil(), "no %s condition yet", typ)
 		g.Expect(cond.Status).To(Equal(status), cond.Message)
 		g.Expect(cond.Reason).To(Equal(reason), cond.Message)
 		g.Expect(cond.ObservedGeneration).To(Equal(obj.GetGeneration()))

@@ -154,7 +154,7 @@ spec:
 `, `spec.severity: Unsupported value: "Severe"`),
 	)
 
-	It("keeps a grant's contractor and system immutable", func(ctx SpecContext) {
+	It("keeps a grant's contractor, system and entitlement immutable", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		grant := newGrant(ns, "g1", "c1", "s1")
 		Expect(k8sClient.Create(ctx, grant)).To(Succeed())
@@ -167,6 +167,11 @@ spec:
 		grant.Spec.SystemRef.Name = "another-system"
 		err = k8sClient.Patch(ctx, grant, client.MergeFrom(before))
 		Expect(err).To(MatchError(ContainSubstring("systemRef is immutable")))
+
+		grant = before.DeepCopy()
+		grant.Spec.Entitlement.Name = "admin"
+		err = k8sClient.Patch(ctx, grant, client.MergeFrom(before))
+		Expect(err).To(MatchError(ContainSubstring("entitlement is immutable")))
 	})
 
 	It("defaults a policy's enforcement action and failure policy", func(ctx SpecContext) {

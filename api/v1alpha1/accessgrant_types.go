@@ -8,6 +8,7 @@ import (
 // system.
 // +kubebuilder:validation:XValidation:rule="self.contractorRef == oldSelf.contractorRef",message="contractorRef is immutable: create a new AccessGrant for another contractor"
 // +kubebuilder:validation:XValidation:rule="self.systemRef == oldSelf.systemRef",message="systemRef is immutable: create a new AccessGrant for another connected system"
+// +kubebuilder:validation:XValidation:rule="self.entitlement == oldSelf.entitlement",message="entitlement is immutable: another entitlement is another grant, with its own approval; create a new AccessGrant"
 type AccessGrantSpec struct {
 	// contractorRef names the Contractor, in this namespace, who holds the grant.
 	// Immutable.
@@ -19,7 +20,7 @@ type AccessGrantSpec struct {
 	// +required
 	SystemRef SystemReference `json:"systemRef"`
 
-	// entitlement is what the contractor is given in that system.
+	// entitlement is what the contractor is given in that system. Immutable.
 	// +required
 	Entitlement Entitlement `json:"entitlement"`
 
@@ -76,6 +77,11 @@ type Entitlement struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Namespace string `json:"namespace,omitempty"`
 }
+
+// AnnotationGuardRelease is the annotation that, set to "true" on an
+// AccessGrant, lets the blast-radius guard apply the quarantine or revocation it holds for that
+// grant. The controller removes the annotation once it has acted on it.
+const AnnotationGuardRelease = "access.portcullis.dev/guard-release"
 
 // GrantState is the state of a grant's entitlement in its connected system.
 // +kubebuilder:validation:Enum=Pending;Active;Quarantined;Revoked;Expired
@@ -138,12 +144,15 @@ type Decision struct {
 	// +kubebuilder:validation:MaxItems=64
 	DryRunReasons []DecisionReason `json:"dryRunReasons,omitempty"`
 
-	// policyRevision identifies the set of compiled policies that decided.
+	// policyRevision identifies the set of compiled policies that made this
+	// decision. It and evaluatedAt stay while later policy revisions reach
+	// the same outcome, so that a policy change rewrites only the grants
+	// whose outcome it changes.
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
 	PolicyRevision string `json:"policyRevision,omitempty"`
 
-	// evaluatedAt is when the decision was made.
+	// evaluatedAt is when the policies first reached this outcome.
 	// +required
 	EvaluatedAt metav1.Time `json:"evaluatedAt"`
 }
@@ -194,6 +203,17 @@ type Enforcement struct {
 	// appliedAt is when state was last applied.
 	// +optional
 	AppliedAt *metav1.Time `json:"appliedAt,omitempty"`
+
+	// dryRun is true when the connected system is in dry-run mode: state is
+	// what would have been applied, and nothing was changed in the system.
+	// +optional
+	DryRun bool `json:"dryRun,omitempty"`
+
+	// heldSince is when the blast-radius guard started holding this grant's
+	// quarantine or revocation; empty when nothing is held. Release a held
+	// grant with the annotation access.portcullis.dev/guard-release=true.
+	// +optional
+	HeldSince *metav1.Time `json:"heldSince,omitempty"`
 }
 
 // AccessGrant is one entitlement that a contractor holds in one connected

@@ -40,4 +40,24 @@ const (
 	ReasonCredentialsIncomplete = "CredentialsIncomplete"
 	// ReasonConfigured: the connected system's settings and credentials are in place.
 	ReasonConfigured = "Configured"
+	// ReasonConnected: the connected system answered a connectivity check.
+	ReasonConnected = "Connected"
+	// ReasonUnreachable: the connected system could not be reached or refused the credentials.
+	ReasonUnreachable = "Unreachable"
+
+	// ReasonEnforced: the grant's entitlement is in the state its decision asks for.
+	ReasonEnforced = "Enforced"
+	// ReasonEnforcementFailed: applying the state in the connected system failed;
+	// the controller retries with backoff.
+	ReasonEnforcementFailed = "EnforcementFailed"
+	// ReasonHeldByGuard: the blast-radius guard holds a quarantine or revocation
+	// until a person releases it.
+	ReasonHeldByGuard = "HeldByGuard"
+	// ReasonNoAccount: the contractor has no account on the grant's system.
+	ReasonNoAccount = "NoAccount"
+	// ReasonDecisionFailed: the policies could not be evaluated for the grant.
+	ReasonDecisionFailed = "DecisionFailed"
+	// ReasonDryRun: the connected system is in dry-run mode; the state was
+	// recorded, not applied.
+	ReasonDryRun = "DryRun"
 )

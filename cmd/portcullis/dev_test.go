@@ -198,7 +198,7 @@ func TestDevExplainsTakenPort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	out, err := exec.Command(bin, "dev", "--control-plane-dir", controlPlaneDir(t), "--apiserver-port", port,
 		"--metrics-bind-address=0", "--health-probe-bind-address=0").CombinedOutput()

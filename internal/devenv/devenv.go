@@ -70,8 +70,7 @@ func Start(opts Options) (*Env, error) {
 	}
 	e := &Env{DataDir: dataDir, tempDir: temp, env: newEnvironment(opts, dataDir, crds)}
 	if e.Config, err = e.env.Start(); err != nil {
-		e.cleanup()
-		return nil, fmt.Errorf("starting etcd and kube-apiserver: %w", err)
+		return nil, errors.Join(fmt.Errorf("starting etcd and kube-apiserver: %w", err), e.cleanup())
 	}
 	e.KubeconfigPath = filepath.Join(dataDir, "kubeconfig")
 	if err := os.WriteFile(e.KubeconfigPath, e.env.KubeConfig, 0o600); err != nil {
@@ -88,8 +87,8 @@ func newEnvironment(opts Options, dataDir string, crds []*apiextensionsv1.Custom
 	etcd := &envtest.Etcd{DataDir: filepath.Join(dataDir, "etcd"), Out: out, Err: out}
 	apiServer := &envtest.APIServer{CertDir: filepath.Join(dataDir, "pki"), Out: out, Err: out}
 	if opts.APIServerPort != 0 {
-		apiServer.SecureServing.Address = "127.0.0.1"
-		apiServer.SecureServing.Port = strconv.Itoa(opts.APIServerPort)
+		apiServer.Address = "127.0.0.1"
+		apiServer.Port = strconv.Itoa(opts.APIServerPort)
 	}
 	return &envtest.Environment{
 		BinaryAssetsDirectory: opts.AssetsDir,

@@ -11,17 +11,27 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/controllers"
+	"github.com/portcullis-dev/portcullis/internal/connectors"
+	k8sconnector "github.com/portcullis-dev/portcullis/internal/connectors/kubernetes"
+	"github.com/portcullis-dev/portcullis/internal/connectors/webhook"
+	"github.com/portcullis-dev/portcullis/internal/decisionlog"
+	"github.com/portcullis-dev/portcullis/internal/guard"
 	"github.com/portcullis-dev/portcullis/internal/metrics"
 	"github.com/portcullis-dev/portcullis/internal/policy"
 	"github.com/portcullis-dev/portcullis/policies"
@@ -34,6 +44,18 @@ type Options struct {
 	// PolicyDataFiles are YAML or JSON files of reference data merged over
 	// the default library's data under data.portcullis.
 	PolicyDataFiles []string
+
+	// Guard is the blast-radius guard's budget.
+	Guard guard.Options
+	// GrantWorkers is how many grants are reconciled at once.
+	GrantWorkers int
+	// KubeAPIQPS and KubeAPIBurst bound the manager's requests to the API server.
+	KubeAPIQPS   float32
+	KubeAPIBurst int
+	// DecisionLog is "" (off), "stdout" or a file path; DecisionLogInput
+	// puts the whole input in each entry instead of its digest.
+	DecisionLog      string
+	DecisionLogInput bool
 
 	MetricsAddr             string
 	ProbeAddr               string
@@ -51,6 +73,10 @@ func DefaultOptions() Options {
 		LeaderElectionID: "portcullis.access.portcullis.dev",
 		GracefulShutdown: 30 * time.Second,
 		PolicyTimeout:    policy.DefaultTimeout,
+		Guard:            guard.DefaultOptions(),
+		GrantWorkers:     4,
+		KubeAPIQPS:       -1,
+		KubeAPIBurst:     0,
 	}
 }
 
@@ -70,6 +96,22 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 		"How long running reconciles may take to finish on shutdown.")
 	fs.DurationVar(&o.PolicyTimeout, "policy-timeout", o.PolicyTimeout,
 		"Deadline of one policy's evaluation for one decision; a policy that overruns it follows its failurePolicy.")
+	fs.IntVar(&o.GrantWorkers, "grant-workers", o.GrantWorkers,
+		"How many AccessGrants are reconciled at once.")
+	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS,
+		"Requests per second the manager may send to the API server; a negative value leaves the limiting to the server's API Priority and Fairness.")
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst,
+		"Requests the manager may send to the API server in a burst, with --kube-api-qps.")
+	fs.IntVar(&o.Guard.MinBudget, "guard-min-budget", o.Guard.MinBudget,
+		"Blast-radius guard: quarantines and revocations always allowed per window, however few grants there are.")
+	fs.Float64Var(&o.Guard.Percent, "guard-percent", o.Guard.Percent,
+		"Blast-radius guard: percent of all grants that may be quarantined or revoked per window (the larger of this and --guard-min-budget applies).")
+	fs.DurationVar(&o.Guard.Window, "guard-window", o.Guard.Window,
+		"Blast-radius guard: the sliding window of the budget.")
+	fs.StringVar(&o.DecisionLog, "decision-log", o.DecisionLog,
+		"Write an OPA-compatible decision log (JSON lines): \"stdout\" or a file path; empty turns it off.")
+	fs.BoolVar(&o.DecisionLogInput, "decision-log-input", o.DecisionLogInput,
+		"Put each decision's whole input in the decision log instead of its SHA-256 digest.")
 	fs.StringArrayVar(&o.PolicyDataFiles, "policy-data", nil,
 		"YAML or JSON file of reference data merged over the default library's data under data.portcullis (repeatable; later files win).")
 }
@@ -120,8 +162,11 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if err != nil {
 		return nil, err
 	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = opts.KubeAPIQPS, opts.KubeAPIBurst
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
+		Cache:                   CacheOptions(),
 		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress:  opts.ProbeAddr,
 		LeaderElection:          opts.LeaderElection,
@@ -145,6 +190,8 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if err != nil {
 		return nil, err
 	}
+	ropts.Recorder = mgr.GetEventRecorder("portcullis")
+	ropts.Connectors = DefaultConnectors(mgr, ropts.Clock)
 	if err := SetupReconcilers(ctx, mgr, ropts); err != nil {
 		return nil, err
 	}
@@ -175,7 +222,29 @@ func reconcilerOptions(opts Options) (ReconcilerOptions, error) {
 	if ropts.Metrics, err = metrics.New(ctrlmetrics.Registry); err != nil {
 		return ropts, err
 	}
-	return ropts, nil
+	ropts.Guard = guard.New(ropts.Clock, opts.Guard)
+	ropts.GrantWorkers = opts.GrantWorkers
+	ropts.DecisionLog, err = decisionlog.Open(opts.DecisionLog, opts.DecisionLogInput)
+	return ropts, err
+}
+
+// CacheOptions limit the cache to the RBAC bindings Portcullis manages, so
+// it does not hold every binding of the cluster.
+func CacheOptions() cache.Options {
+	managed := labels.SelectorFromSet(labels.Set{k8sconnector.LabelManagedBy: k8sconnector.ManagedByValue})
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&rbacv1.RoleBinding{}:        {Label: managed},
+		&rbacv1.ClusterRoleBinding{}: {Label: managed},
+	}}
+}
+
+// DefaultConnectors returns a connector for each system type this version
+// supports.
+func DefaultConnectors(mgr ctrl.Manager, clk clock.PassiveClock) connectors.Registry {
+	return connectors.Registry{
+		accessv1alpha1.SystemTypeKubernetes: &k8sconnector.Connector{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()},
+		accessv1alpha1.SystemTypeWebhook:    &webhook.Connector{Clock: clk},
+	}
 }
 
 // ReconcilerOptions are the reconcilers' dependencies and settings.
@@ -185,6 +254,18 @@ type ReconcilerOptions struct {
 	// Metrics are registered by the caller.
 	Metrics *metrics.Metrics
 	Clock   clock.PassiveClock
+	// Connectors enforce grants, one per system type.
+	Connectors connectors.Registry
+	// Guard is the blast-radius guard.
+	Guard *guard.Guard
+	// Recorder records Events.
+	Recorder events.EventRecorder
+	// DecisionLog, when not nil, receives every decision.
+	DecisionLog *decisionlog.Logger
+	// GrantResync is how often a grant is re-checked without an event.
+	GrantResync time.Duration
+	// GrantWorkers is how many grants are reconciled at once.
+	GrantWorkers int
 	// SystemRecheckReady and SystemRecheckNotReady are how long until a
 	// ConnectedSystem is checked again.
 	SystemRecheckReady, SystemRecheckNotReady time.Duration
@@ -202,19 +283,24 @@ func DefaultReconcilerOptions() ReconcilerOptions {
 
 // SetupReconcilers registers the field indexes and every reconciler with mgr.
 func SetupReconcilers(ctx context.Context, mgr ctrl.Manager, opts ReconcilerOptions) error {
-	if opts.Engine == nil || opts.Metrics == nil || opts.Clock == nil {
-		return errors.New("reconcilers need a policy engine, metrics and a clock")
+	if opts.Engine == nil || opts.Metrics == nil || opts.Clock == nil || opts.Connectors == nil ||
+		opts.Guard == nil || opts.Recorder == nil {
+		return errors.New("reconcilers need a policy engine, metrics, a clock, connectors, a guard and an event recorder")
 	}
 	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
 		return err
 	}
 	c, reader, clk := mgr.GetClient(), mgr.GetAPIReader(), opts.Clock
+	sync := controllers.NewPolicySync()
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&controllers.ContractorReconciler{Client: c, Clock: clk},
-		&controllers.AccessGrantReconciler{Client: c, Clock: clk},
+		&controllers.AccessGrantReconciler{Client: c, APIReader: reader, Clock: clk, Engine: opts.Engine, Sync: sync,
+			Connectors: opts.Connectors, Guard: opts.Guard, Metrics: opts.Metrics, Recorder: opts.Recorder,
+			DecisionLog: opts.DecisionLog, Findings: controllers.NewFindingClock(clk), Resync: opts.GrantResync,
+			Workers: opts.GrantWorkers},
 		&controllers.AccessPolicyReconciler{Client: c, APIReader: reader, Clock: clk,
-			Engine: opts.Engine, Metrics: opts.Metrics},
-		&controllers.ConnectedSystemReconciler{Client: c, APIReader: reader, Clock: clk,
+			Engine: opts.Engine, Metrics: opts.Metrics, Sync: sync},
+		&controllers.ConnectedSystemReconciler{Client: c, APIReader: reader, Clock: clk, Connectors: opts.Connectors,
 			RecheckReady: opts.SystemRecheckReady, RecheckNotReady: opts.SystemRecheckNotReady},
 		&controllers.FindingReconciler{Client: c, Clock: clk},
 		&controllers.PolicyExceptionReconciler{Client: c, Clock: clk},

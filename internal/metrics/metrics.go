@@ -14,6 +14,24 @@ type Metrics struct {
 	PoliciesLoaded prometheus.Gauge
 	// PolicyCompileErrors counts failed compilations by policy.
 	PolicyCompileErrors *prometheus.CounterVec
+	// Decisions counts grant decisions by action.
+	Decisions *prometheus.CounterVec
+	// DecisionDuration is how long one grant's decision took.
+	DecisionDuration prometheus.Histogram
+	// Enforcements counts attempts to apply a state, by system type and result.
+	Enforcements *prometheus.CounterVec
+	// FindingToEnforcement is the time from the controller first seeing a
+	// Finding to the enforced state change it caused.
+	FindingToEnforcement prometheus.Histogram
+	// GuardHolds counts restrictive transitions the blast-radius guard held.
+	GuardHolds prometheus.Counter
+	// GuardBudgetRemaining is what is left of the guard's budget in its window.
+	GuardBudgetRemaining prometheus.Gauge
+}
+
+// fineBuckets run from 1 ms to 60 s.
+func fineBuckets() []float64 {
+	return []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
 }
 
 // New creates the metrics and registers them with reg.
@@ -30,7 +48,32 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Help:      "Failed compilations of AccessPolicies, by policy.",
 		}, []string{"policy"}),
 	}
-	for _, c := range []prometheus.Collector{m.PoliciesLoaded, m.PolicyCompileErrors} {
+	m.Decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "portcullis", Name: "decisions_total",
+		Help: "Grant decisions by action.",
+	}, []string{"action"})
+	m.DecisionDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "portcullis", Name: "decision_duration_seconds",
+		Help: "Time to decide one grant: gathering the input and evaluating every policy.", Buckets: fineBuckets(),
+	})
+	m.Enforcements = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "portcullis", Name: "enforcements_total",
+		Help: "Attempts to apply a grant's state in its connected system, by system type and result (success, error, dryrun).",
+	}, []string{"system_type", "result"})
+	m.FindingToEnforcement = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "portcullis", Name: "finding_to_enforcement_seconds",
+		Help: "Time from the controller first seeing a Finding to the enforced state change of a grant it affects.", Buckets: fineBuckets(),
+	})
+	m.GuardHolds = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "portcullis", Name: "guard_holds_total",
+		Help: "Quarantines and revocations held by the blast-radius guard.",
+	})
+	m.GuardBudgetRemaining = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "portcullis", Name: "guard_budget_remaining",
+		Help: "Quarantines and revocations the blast-radius guard still allows in its current window.",
+	})
+	for _, c := range []prometheus.Collector{m.PoliciesLoaded, m.PolicyCompileErrors, m.Decisions, m.DecisionDuration,
+		m.Enforcements, m.FindingToEnforcement, m.GuardHolds, m.GuardBudgetRemaining} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering metric: %w", err)
 		}

@@ -99,7 +99,7 @@ func TestLibraryDecisions(t *testing.T) {
 			[]accessv1alpha1.Finding{anonymizer("residential-proxy", 64513), finding("geolocation", "CN")},
 			accessv1alpha1.ActionRevoke, "AnonymizerWithCountryMismatch,CountryMismatch,ResidentialProxy"},
 		{"VPN without verified identity", nil,
-			[]accessv1alpha1.Finding{anonymizer("vpn", 64513)}, accessv1alpha1.ActionRevoke,
+			[]accessv1alpha1.Finding{anonymizer("vpn", 64514)}, accessv1alpha1.ActionRevoke,
 			"AnonymizerWithUnverifiedIdentity,CommercialVPN,VerificationMissing"},
 	}
 	for _, tt := range tests {

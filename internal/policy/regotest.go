@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -36,7 +37,10 @@ func RunRegoTests(ctx context.Context, files map[string]string, data map[string]
 	for name, src := range files {
 		m, err := ast.ParseModuleWithOpts(name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
 		if err != nil {
-			problems = append(problems, compileError(name, err).(*CompileError).Problems...)
+			var cerr *CompileError
+			if errors.As(compileError(name, err), &cerr) {
+				problems = append(problems, cerr.Problems...)
+			}
 			continue
 		}
 		problems = append(problems, sandboxViolations(name, m)...)
@@ -58,7 +62,8 @@ func RunRegoTests(ctx context.Context, files map[string]string, data map[string]
 		SetDefaultRegoVersion(ast.RegoV1).
 		RaiseBuiltinErrors(true).
 		CapturePrintOutput(false).
-		Run(ctx, modules)
+		SetModules(modules).
+		RunTests(ctx, nil)
 	if err != nil {
 		return nil, compileError("tests", err)
 	}

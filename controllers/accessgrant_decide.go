@@ -1,0 +1,143 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/policy"
+)
+
+// decide asks the engine and logs the decision.
+func (r *AccessGrantReconciler) decide(ctx context.Context, s *grantScope) error {
+	start := time.Now()
+	d, err := r.Engine.Decide(ctx, s.input)
+	r.Metrics.DecisionDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		return fmt.Errorf("deciding: %w", err)
+	}
+	r.Metrics.Decisions.WithLabelValues(string(d.Action)).Inc()
+	s.decision = &d
+	if err := r.DecisionLog.Log(grantKey(s.grant).String(), s.now, s.input, d, d.Revision); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Writing the decision log failed")
+	}
+	return nil
+}
+
+// desiredState is the state the grant's entitlement must be in. Revoked is
+// terminal: once applied it stays, whatever later decisions say. An expired
+// grant's entitlement goes; extending spec.expiresAt brings it back.
+func desiredState(g *accessv1alpha1.AccessGrant, action accessv1alpha1.DecisionAction, now time.Time) accessv1alpha1.GrantState {
+	if appliedState(g) == accessv1alpha1.GrantRevoked {
+		return accessv1alpha1.GrantRevoked
+	}
+	if g.Spec.ExpiresAt != nil && !now.Before(g.Spec.ExpiresAt.Time) {
+		return accessv1alpha1.GrantExpired
+	}
+	switch action {
+	case accessv1alpha1.ActionRevoke:
+		return accessv1alpha1.GrantRevoked
+	case accessv1alpha1.ActionQuarantine:
+		return accessv1alpha1.GrantQuarantined
+	}
+	return accessv1alpha1.GrantActive
+}
+
+// appliedState is the state last applied, or Pending.
+func appliedState(g *accessv1alpha1.AccessGrant) accessv1alpha1.GrantState {
+	if g.Status.Enforcement == nil {
+		return accessv1alpha1.GrantPending
+	}
+	return g.Status.Enforcement.State
+}
+
+// restrictive reports whether moving from applied to desired takes access
+// away because of a decision: what the blast-radius guard counts.
+func restrictive(applied, desired accessv1alpha1.GrantState) bool {
+	if applied == desired {
+		return false
+	}
+	return desired == accessv1alpha1.GrantRevoked ||
+		(desired == accessv1alpha1.GrantQuarantined && applied != accessv1alpha1.GrantRevoked)
+}
+
+// plan sets the desired state and asks the guard about restrictive
+// transitions. A grant the guard held stays held until a person releases
+// it or its decision no longer restricts it.
+func (r *AccessGrantReconciler) plan(ctx context.Context, s *grantScope) {
+	g := s.grant
+	s.desired = desiredState(g, s.decision.Action, s.now)
+	applied := appliedState(g)
+	if !restrictive(applied, s.desired) || s.input.System.Spec.DryRun {
+		return
+	}
+	if g.Annotations[accessv1alpha1.AnnotationGuardRelease] == "true" {
+		s.released = true
+		r.Guard.Record()
+		return
+	}
+	enf := g.Status.Enforcement
+	if enf != nil && enf.HeldSince != nil {
+		s.held = true
+		return
+	}
+	total, err := r.countGrants(ctx)
+	if err == nil && r.Guard.Admit(total) {
+		r.Metrics.GuardBudgetRemaining.Set(float64(r.Guard.Remaining(total)))
+		return
+	}
+	s.held = true
+	r.Metrics.GuardHolds.Inc()
+}
+
+func (r *AccessGrantReconciler) countGrants(ctx context.Context) (int, error) {
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(accessv1alpha1.GroupVersion.WithKind("AccessGrantList"))
+	if err := r.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		return 0, fmt.Errorf("counting grants: %w", err)
+	}
+	return len(list.Items), nil
+}
+
+// apiDecision converts the engine's decision for the grant's status. While
+// the outcome (action and reasons) stays the same, the previous decision is
+// kept whole, with the revision and time that first made it: a reconcile
+// that changes nothing writes nothing, and a policy change costs writes
+// only for the grants whose outcome it changes.
+func apiDecision(d *policy.Decision, previous *accessv1alpha1.Decision, now time.Time) *accessv1alpha1.Decision {
+	out := &accessv1alpha1.Decision{
+		Action:         d.Action,
+		Reasons:        apiReasons(d.Reasons),
+		DryRunReasons:  apiReasons(d.DryRun),
+		PolicyRevision: d.Revision,
+		EvaluatedAt:    metav1.NewTime(now),
+	}
+	if previous != nil && sameOutcome(previous, out) {
+		return previous.DeepCopy()
+	}
+	return out
+}
+
+func sameOutcome(a, b *accessv1alpha1.Decision) bool {
+	return a.Action == b.Action && equality.Semantic.DeepEqual(a.Reasons, b.Reasons) &&
+		equality.Semantic.DeepEqual(a.DryRunReasons, b.DryRunReasons)
+}
+
+func apiReasons(reasons []policy.Reason) []accessv1alpha1.DecisionReason {
+	if len(reasons) == 0 {
+		return nil
+	}
+	out := make([]accessv1alpha1.DecisionReason, 0, min(len(reasons), 64))
+	for _, r := range reasons[:min(len(reasons), 64)] {
+		out = append(out, accessv1alpha1.DecisionReason{
+			Policy: r.Policy, Rule: r.Rule, Code: r.Code, Message: r.Message, Severity: r.Severity,
+		})
+	}
+	return out
+}

@@ -1,0 +1,192 @@
+package controllers
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	k8sconnector "github.com/portcullis-dev/portcullis/internal/connectors/kubernetes"
+)
+
+// lowPriority is the priority of the sweep after a policy change; events
+// about one grant (a finding, drift) come first.
+const lowPriority = -100
+
+// grantChanged wakes the reconciler for spec and annotation changes
+// (a guard release) but not for its own status writes.
+func grantChanged() builder.Predicates {
+	return builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))
+}
+
+// generationOrExistence passes creations, deletions and spec changes.
+func generationOrExistence() builder.Predicates {
+	return builder.WithPredicates(predicate.GenerationChangedPredicate{})
+}
+
+// contractorInputChanged passes a contractor's spec changes and changes of
+// its sign-in summary, which policies read; not its other status fields.
+func contractorInputChanged() builder.Predicates {
+	return builder.WithPredicates(predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			oldC, ok1 := e.ObjectOld.(*accessv1alpha1.Contractor)
+			newC, ok2 := e.ObjectNew.(*accessv1alpha1.Contractor)
+			if !ok1 || !ok2 {
+				return true
+			}
+			return oldC.Generation != newC.Generation ||
+				!equality.Semantic.DeepEqual(oldC.Labels, newC.Labels) ||
+				!equality.Semantic.DeepEqual(oldC.Status.SignIns, newC.Status.SignIns)
+		},
+	})
+}
+
+// exceptionGrants maps a PolicyException to the grants it may exempt.
+func exceptionGrants(c client.Client) handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
+		e, ok := obj.(*accessv1alpha1.PolicyException)
+		if !ok {
+			return nil
+		}
+		if e.Spec.GrantRef != nil {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: e.Namespace, Name: e.Spec.GrantRef.Name}}}
+		}
+		if e.Spec.ContractorRef != nil {
+			return listRequests(ctx, c, &accessv1alpha1.AccessGrantList{},
+				client.InNamespace(e.Namespace), client.MatchingFields{IndexContractor: e.Spec.ContractorRef.Name})
+		}
+		return nil
+	})
+}
+
+// policyChanges enqueues every grant, at low priority, whenever the
+// engine's policy set changed.
+func policyChanges(sync *PolicySync, c client.Client) source.Source {
+	return source.Channel(sync.Changes(), handler.Funcs{
+		GenericFunc: func(ctx context.Context, _ event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			requests := listRequests(ctx, c, &accessv1alpha1.AccessGrantList{})
+			if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
+				pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(lowPriority)}, requests...)
+				return
+			}
+			for _, r := range requests {
+				q.Add(r)
+			}
+		},
+	})
+}
+
+// bindingKinds are the objects the kubernetes connector manages.
+func bindingKinds() []client.Object {
+	return []client.Object{&rbacv1.RoleBinding{}, &rbacv1.ClusterRoleBinding{}}
+}
+
+// bindingGrant maps a managed binding back to its grant through its labels.
+func bindingGrant() handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
+		labels := obj.GetLabels()
+		ns, name := labels[k8sconnector.LabelGrantNamespace], labels[k8sconnector.LabelGrantName]
+		if ns == "" || name == "" {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
+	})
+}
+
+// FindingClock remembers when the controller first saw each Finding, to
+// measure how long its effect took to reach the connected systems.
+type FindingClock struct {
+	clock clock.PassiveClock
+	mu    sync.Mutex
+	seen  map[types.UID]time.Time
+}
+
+// findingMemory bounds how long a first-seen time is kept.
+const findingMemory = 5 * time.Minute
+
+// NewFindingClock returns an empty FindingClock.
+func NewFindingClock(clk clock.PassiveClock) *FindingClock {
+	return &FindingClock{clock: clk, seen: map[types.UID]time.Time{}}
+}
+
+func (f *FindingClock) record(uid types.UID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.clock.Now()
+	for k, t := range f.seen {
+		if now.Sub(t) > findingMemory {
+			delete(f.seen, k)
+		}
+	}
+	if _, ok := f.seen[uid]; !ok {
+		f.seen[uid] = now
+	}
+}
+
+func (f *FindingClock) forget(uid types.UID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.seen, uid)
+}
+
+// take returns and forgets the first-seen times of these findings.
+func (f *FindingClock) take(findings []accessv1alpha1.Finding) []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []time.Time
+	for i := range findings {
+		if t, ok := f.seen[findings[i].UID]; ok {
+			out = append(out, t)
+			delete(f.seen, findings[i].UID)
+		}
+	}
+	return out
+}
+
+// handler enqueues the grants of a Finding's contractor and notes when a
+// Finding was first seen.
+func (f *FindingClock) handler(c client.Client) handler.EventHandler {
+	grantsOf := func(ctx context.Context, obj client.Object) []reconcile.Request {
+		finding, ok := obj.(*accessv1alpha1.Finding)
+		if !ok {
+			return nil
+		}
+		return listRequests(ctx, c, &accessv1alpha1.AccessGrantList{},
+			client.InNamespace(finding.Namespace), client.MatchingFields{IndexContractor: finding.Spec.ContractorRef.Name})
+	}
+	add := func(ctx context.Context, obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		for _, r := range grantsOf(ctx, obj) {
+			q.Add(r)
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			f.record(e.Object.GetUID())
+			add(ctx, e.Object, q)
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() {
+				add(ctx, e.ObjectNew, q)
+			}
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			f.forget(e.Object.GetUID())
+			add(ctx, e.Object, q)
+		},
+	}
+}

@@ -1,0 +1,82 @@
+// Package connectors puts grants' entitlements into the state their
+// decisions ask for, in the connected systems. One connector serves each
+// system type, behind the Connector interface.
+package connectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+)
+
+// Target is one grant's entitlement in its connected system.
+type Target struct {
+	Grant      *accessv1alpha1.AccessGrant
+	Contractor *accessv1alpha1.Contractor
+	System     *accessv1alpha1.ConnectedSystem
+	// Account is the contractor's account on the system.
+	Account string
+	// Credentials are the data of the system's credentials Secret. They
+	// never appear in logs, status or events.
+	Credentials map[string][]byte
+	// Transition identifies the state change being applied, so that
+	// retries of the same change carry the same id (webhook idempotency).
+	Transition string
+}
+
+// Change says what Ensure did.
+type Change struct {
+	// Changed is true when the system was modified.
+	Changed bool
+	// Detail says what was (or, in dry run, would be) done, for events.
+	Detail string
+}
+
+// Connector is one system type's way to enforce grants.
+type Connector interface {
+	// Ensure puts the entitlement into state. It is idempotent: applying the
+	// state it is already in changes nothing. GrantPending is never passed;
+	// the empty state means the grant is gone and its entitlement must go.
+	Ensure(ctx context.Context, t Target, state accessv1alpha1.GrantState) (Change, error)
+	// ObservesState is true when Ensure reads the system's actual state, so
+	// calling it on every reconcile repairs drift. Connectors that cannot
+	// read state back (webhooks) are called only when the state changes.
+	ObservesState() bool
+	// Check tests that the system is reachable with its credentials.
+	Check(ctx context.Context, system *accessv1alpha1.ConnectedSystem, credentials map[string][]byte) error
+}
+
+// StateRemoved is the state of an entitlement whose grant is being deleted.
+const StateRemoved accessv1alpha1.GrantState = ""
+
+// ErrNoConnector is returned for a system type without a connector.
+var ErrNoConnector = errors.New("no connector for this system type")
+
+// Registry maps system types to connectors.
+type Registry map[accessv1alpha1.SystemType]Connector
+
+// For returns the connector of a system's type.
+func (r Registry) For(t accessv1alpha1.SystemType) (Connector, error) {
+	c, ok := r[t]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNoConnector, t)
+	}
+	return c, nil
+}
+
+// AccountOn returns the contractor's account id on a system, or "".
+func AccountOn(c *accessv1alpha1.Contractor, system string) string {
+	for _, a := range c.Spec.Accounts {
+		if a.System == system {
+			return a.ID
+		}
+	}
+	return ""
+}
+
+// Removes reports whether a state means the entitlement must be absent.
+func Removes(state accessv1alpha1.GrantState) bool {
+	return state == StateRemoved || state == accessv1alpha1.GrantRevoked || state == accessv1alpha1.GrantExpired
+}

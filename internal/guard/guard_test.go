@@ -1,0 +1,53 @@
+package guard
+
+import (
+	"testing"
+	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
+)
+
+func TestBudget(t *testing.T) {
+	g := New(clocktesting.NewFakePassiveClock(time.Now()), DefaultOptions())
+	for total, want := range map[int]int{0: 10, 100: 10, 200: 10, 201: 10, 220: 11, 10000: 500} {
+		if got := g.Budget(total); got != want {
+			t.Errorf("Budget(%d) = %d, want %d", total, got, want)
+		}
+	}
+}
+
+func TestAdmitHoldsTheExcessAndSlides(t *testing.T) {
+	clk := clocktesting.NewFakePassiveClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
+	g := New(clk, Options{MinBudget: 3, Window: time.Minute})
+	for i := range 3 {
+		if !g.Admit(10) {
+			t.Fatalf("transition %d refused within budget", i)
+		}
+		clk.SetTime(clk.Now().Add(10 * time.Second))
+	}
+	if g.Admit(10) {
+		t.Fatal("a fourth transition was admitted over a budget of 3")
+	}
+	if g.Remaining(10) != 0 {
+		t.Errorf("Remaining = %d, want 0", g.Remaining(10))
+	}
+	clk.SetTime(clk.Now().Add(31 * time.Second)) // the first admission leaves the window
+	if !g.Admit(10) {
+		t.Fatal("the window did not slide")
+	}
+	g.Record()
+	if g.Admit(10) {
+		t.Fatal("a released transition did not use budget")
+	}
+}
+
+func TestSetOptionsKeepsWhatWasAdmitted(t *testing.T) {
+	clk := clocktesting.NewFakePassiveClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
+	g := New(clk, Options{MinBudget: 5, Window: time.Minute})
+	g.Admit(0)
+	g.Admit(0)
+	g.SetOptions(Options{MinBudget: 3, Window: time.Minute})
+	if got := g.Remaining(0); got != 1 {
+		t.Errorf("Remaining after lowering the budget = %d, want 1", got)
+	}
+}
