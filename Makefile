@@ -74,14 +74,18 @@ kustomize-check: ## Check that config/default, config/policies and config/sample
 ##@ Test
 
 .PHONY: test
-test: verify-generated fmt-check vet kustomize-check policy-test controlplane unit ## Run every check and test suite: generated files, vet, Rego tests and scenarios, unit and envtest suites.
+test: verify-generated fmt-check vet kustomize-check policy-test controlplane test-deps unit ## Run every check and test suite: generated files, vet, Rego tests and scenarios, unit and envtest suites.
 
 .PHONY: policy-test
 policy-test: build ## Run the default library's Rego unit tests and scenario suites (portcullis test policies).
 	$(PORTCULLIS) test policies
 
+.PHONY: test-deps
+test-deps: ## Install the Debian packages of the servers the tests run (PostgreSQL), when missing.
+	hack/install-test-deps.sh
+
 .PHONY: unit
-unit: controlplane ## Run the Go tests (unit and envtest suites) against bin/k8s.
+unit: controlplane test-deps ## Run the Go tests (unit, envtest and real-server suites) against bin/k8s.
 	go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: bench

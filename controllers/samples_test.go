@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -54,6 +55,20 @@ func readyReason(kind string) string {
 	}
 	return accessv1alpha1.ReasonResolved
 }
+
+var _ = Describe("The connector samples", func() {
+	It("pass the API server's validation", func(ctx SpecContext) {
+		objs, err := manifests.DecodeFS(os.DirFS(filepath.Join("..", "config", "samples", "connectors")), "*.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(objs).NotTo(BeEmpty())
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "contractors"}}
+		Expect(client.IgnoreAlreadyExists(k8sClient.Create(ctx, ns))).To(Succeed())
+		for _, o := range objs {
+			err := k8sClient.Create(ctx, o, client.DryRunAll)
+			Expect(client.IgnoreAlreadyExists(err)).To(Succeed(), "%s %s", o.GetKind(), o.GetName())
+		}
+	})
+})
 
 var _ = Describe("The default policy library", func() {
 	It("installs from config/policies, compiles, and matches policies/ exactly", func(ctx SpecContext) {

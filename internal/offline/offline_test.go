@@ -39,7 +39,8 @@ func TestLoadPathsReadsDirectoriesAndSkipsKustomizations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Contractors) != 1 || len(res.Grants) != 1 || len(res.Policies) != 1 || len(res.Systems) != 1 ||
+	// The story of config/samples, and the connector samples below it.
+	if len(res.Contractors) != 1 || len(res.Grants) != 2 || len(res.Policies) != 1 || len(res.Systems) != 2 ||
 		len(res.Findings) != 1 || len(res.PolicyExceptions) != 1 {
 		t.Fatalf("samples not all read: %+v", res)
 	}

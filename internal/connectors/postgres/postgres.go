@@ -1,0 +1,279 @@
+// Package postgres enforces grants as role memberships in a PostgreSQL
+// server: GRANT and REVOKE of the entitlement's role, NOLOGIN for a
+// quarantine, and termination of the account's live sessions.
+package postgres
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/connectors"
+)
+
+// Keys of the credentials Secret.
+const (
+	KeyUsername = "username"
+	KeyPassword = "password"
+	KeyDSN      = "dsn"
+)
+
+// Errors that tell a connectivity failure's cause apart.
+var (
+	ErrCredentials = errors.New("the server refused the credentials")
+	ErrUnreachable = errors.New("the server cannot be reached")
+	ErrTLS         = errors.New("the TLS handshake failed")
+)
+
+// Connector connects to the system for each operation.
+type Connector struct {
+	// ConnectTimeout bounds connecting; zero means 10 seconds.
+	ConnectTimeout time.Duration
+}
+
+var _ connectors.Connector = (*Connector)(nil)
+
+// ObservesState is true: Ensure reads membership and login before changing them.
+func (c *Connector) ObservesState() bool { return true }
+
+// observed is an account's state in the server.
+type observed struct {
+	exists, member, canLogin bool
+}
+
+// Ensure makes the account's membership and login match state.
+func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state accessv1alpha1.GrantState) (connectors.Change, error) {
+	conn, err := c.connect(ctx, t.System, t.Credentials)
+	if err != nil {
+		return connectors.Change{}, err
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	role, account := t.Grant.Spec.Entitlement.Name, t.Account
+	if account == "" {
+		// A deleted grant of a contractor without an account: nothing to remove.
+		return connectors.Change{}, nil
+	}
+	cur, err := observe(ctx, conn, account, role)
+	if err != nil {
+		return connectors.Change{}, err
+	}
+	if !cur.exists {
+		if connectors.Removes(state) {
+			return connectors.Change{}, nil
+		}
+		return connectors.Change{}, fmt.Errorf("role %q does not exist on the server: create the contractor's account first", account)
+	}
+	var done []string
+	for _, step := range plan(cur, state, terminates(t.System)) {
+		if err := step.run(ctx, conn, account, role); err != nil {
+			return connectors.Change{Changed: len(done) > 0, Detail: strings.Join(done, "; ")}, err
+		}
+		done = append(done, step.what)
+	}
+	return connectors.Change{Changed: len(done) > 0, Detail: strings.Join(done, "; ")}, nil
+}
+
+// step is one statement of a plan.
+type step struct {
+	what string
+	run  func(ctx context.Context, conn *pgx.Conn, account, role string) error
+}
+
+// plan lists the statements that take cur to state, and none when it is
+// there already.
+func plan(cur observed, state accessv1alpha1.GrantState, terminate bool) []step {
+	var steps []step
+	switch {
+	case state == accessv1alpha1.GrantActive:
+		if !cur.member {
+			steps = append(steps, grantStep)
+		}
+		if !cur.canLogin {
+			steps = append(steps, loginStep)
+		}
+	case state == accessv1alpha1.GrantQuarantined:
+		if !cur.member {
+			steps = append(steps, grantStep)
+		}
+		if cur.canLogin {
+			steps = append(steps, noLoginStep)
+			if terminate {
+				steps = append(steps, terminateStep)
+			}
+		}
+	case connectors.Removes(state):
+		if cur.member {
+			steps = append(steps, revokeStep)
+			if terminate {
+				steps = append(steps, terminateStep)
+			}
+		}
+	}
+	return steps
+}
+
+var (
+	grantStep = step{"granted the role", func(ctx context.Context, conn *pgx.Conn, account, role string) error {
+		return exec(ctx, conn, fmt.Sprintf("GRANT %s TO %s", ident(role), ident(account)))
+	}}
+	revokeStep = step{"revoked the role", func(ctx context.Context, conn *pgx.Conn, account, role string) error {
+		return exec(ctx, conn, fmt.Sprintf("REVOKE %s FROM %s", ident(role), ident(account)))
+	}}
+	loginStep = step{"allowed login", func(ctx context.Context, conn *pgx.Conn, account, _ string) error {
+		return exec(ctx, conn, fmt.Sprintf("ALTER ROLE %s LOGIN", ident(account)))
+	}}
+	noLoginStep = step{"refused login (NOLOGIN)", func(ctx context.Context, conn *pgx.Conn, account, _ string) error {
+		return exec(ctx, conn, fmt.Sprintf("ALTER ROLE %s NOLOGIN", ident(account)))
+	}}
+	terminateStep = step{"ended live sessions", func(ctx context.Context, conn *pgx.Conn, account, _ string) error {
+		_, err := conn.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()", account)
+		if err != nil {
+			return fmt.Errorf("ending the sessions of %q: %w", account, err)
+		}
+		return nil
+	}}
+)
+
+// ident quotes an identifier: no statement is built from an unquoted name.
+func ident(name string) string {
+	return pgx.Identifier{name}.Sanitize()
+}
+
+func exec(ctx context.Context, conn *pgx.Conn, sql string) error {
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("%s: %w", sql, err)
+	}
+	return nil
+}
+
+func observe(ctx context.Context, conn *pgx.Conn, account, role string) (observed, error) {
+	var o observed
+	err := conn.QueryRow(ctx, `
+SELECT true, r.rolcanlogin,
+       EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+               WHERE m.member = r.oid AND g.rolname = $2)
+FROM pg_roles r WHERE r.rolname = $1`, account, role).Scan(&o.exists, &o.canLogin, &o.member)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return observed{}, nil
+	}
+	if err != nil {
+		return o, fmt.Errorf("reading role %q: %w", account, err)
+	}
+	return o, nil
+}
+
+func terminates(s *accessv1alpha1.ConnectedSystem) bool {
+	p := s.Spec.Postgres
+	return p == nil || p.TerminateSessions == nil || *p.TerminateSessions
+}
+
+// Check connects and runs a query.
+func (c *Connector) Check(ctx context.Context, system *accessv1alpha1.ConnectedSystem, credentials map[string][]byte) error {
+	conn, err := c.connect(ctx, system, credentials)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	var one int
+	if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("querying the server: %w", err)
+	}
+	return nil
+}
+
+// connect opens a connection from the settings and credentials. Errors
+// never carry the password or the connection string.
+func (c *Connector) connect(ctx context.Context, system *accessv1alpha1.ConnectedSystem, credentials map[string][]byte) (*pgx.Conn, error) {
+	cfg, err := config(system, credentials)
+	if err != nil {
+		return nil, err
+	}
+	timeout := c.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	cfg.ConnectTimeout = timeout
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, classify(cfg.Host, cfg.Port, err)
+	}
+	return conn, nil
+}
+
+func config(system *accessv1alpha1.ConnectedSystem, credentials map[string][]byte) (*pgx.ConnConfig, error) {
+	s := system.Spec.Postgres
+	if s == nil {
+		return nil, errors.New("the system has no postgres settings")
+	}
+	dsn := string(credentials[KeyDSN])
+	if dsn == "" {
+		port := s.Port
+		if port == 0 {
+			port = 5432
+		}
+		database := s.Database
+		if database == "" {
+			database = "postgres"
+		}
+		sslMode := string(s.SSLMode)
+		if sslMode == "" {
+			sslMode = "verify-full"
+		}
+		dsn = fmt.Sprintf("host=%s port=%d dbname=%s sslmode=%s", quote(s.Host), port, quote(database), sslMode)
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		// pgx's message may echo the string; say only which key is wrong.
+		return nil, errors.New("the credentials Secret's dsn, or the postgres settings, do not parse as a connection string")
+	}
+	if u := string(credentials[KeyUsername]); u != "" {
+		cfg.User = u
+	}
+	if p := string(credentials[KeyPassword]); p != "" {
+		cfg.Password = p
+	}
+	if s.CABundle != "" && cfg.TLSConfig != nil {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM([]byte(s.CABundle)) {
+			return nil, errors.New("spec.postgres.caBundle holds no PEM certificate")
+		}
+		cfg.TLSConfig = &tls.Config{RootCAs: pool, ServerName: cfg.TLSConfig.ServerName, MinVersion: tls.VersionTLS12,
+			InsecureSkipVerify: cfg.TLSConfig.InsecureSkipVerify, VerifyConnection: cfg.TLSConfig.VerifyConnection}
+	}
+	return cfg, nil
+}
+
+// quote makes a libpq keyword value safe.
+func quote(v string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+}
+
+// classify tells wrong credentials, an unreachable server and a TLS failure apart.
+func classify(host string, port uint16, err error) error {
+	where := net.JoinHostPort(host, strconv.Itoa(int(port)))
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "28P01" || pgErr.Code == "28000") {
+		return fmt.Errorf("%w at %s: %s", ErrCredentials, where, pgErr.Message)
+	}
+	msg := err.Error()
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) || strings.Contains(msg, "tls:") || strings.Contains(msg, "x509:") ||
+		strings.Contains(msg, "server refused TLS") {
+		return fmt.Errorf("%w with %s: %w", ErrTLS, where, err)
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) || strings.Contains(msg, "connect: connection refused") || strings.Contains(msg, "dial") {
+		return fmt.Errorf("%w: %s: %w", ErrUnreachable, where, err)
+	}
+	return fmt.Errorf("connecting to %s: %w", where, err)
+}
