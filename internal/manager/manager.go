@@ -30,6 +30,7 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/connectors"
 	k8sconnector "github.com/portcullis-dev/portcullis/internal/connectors/kubernetes"
 	"github.com/portcullis-dev/portcullis/internal/connectors/postgres"
+	"github.com/portcullis-dev/portcullis/internal/connectors/scim"
 	"github.com/portcullis-dev/portcullis/internal/connectors/webhook"
 	"github.com/portcullis-dev/portcullis/internal/decisionlog"
 	"github.com/portcullis-dev/portcullis/internal/guard"
@@ -246,6 +247,7 @@ func DefaultConnectors(mgr ctrl.Manager, clk clock.PassiveClock) connectors.Regi
 		accessv1alpha1.SystemTypeKubernetes: &k8sconnector.Connector{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()},
 		accessv1alpha1.SystemTypeWebhook:    &webhook.Connector{Clock: clk},
 		accessv1alpha1.SystemTypePostgres:   &postgres.Connector{},
+		accessv1alpha1.SystemTypeSCIM:       &scim.Connector{},
 	}
 }
 

@@ -1,0 +1,396 @@
+// Package scim enforces grants as group memberships and user activation in
+// a SCIM 2.0 service provider (RFC 7643, RFC 7644), with the dialects of
+// Okta and Microsoft Entra ID.
+package scim
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/connectors"
+)
+
+// KeyToken is the key of the bearer token in the credentials Secret.
+const KeyToken = "token"
+
+// The dialects.
+const (
+	DialectStandard = "standard"
+	DialectOkta     = "okta"
+	DialectEntra    = "entra"
+)
+
+// Errors that tell a connectivity failure's cause apart.
+var (
+	ErrCredentials = errors.New("the service provider refused the token")
+	ErrUnreachable = errors.New("the service provider cannot be reached")
+	ErrTLS         = errors.New("the TLS handshake failed")
+)
+
+const patchSchema = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+// Connector talks to the service provider over HTTPS (or HTTP in tests).
+type Connector struct {
+	// Timeout bounds one request; zero means 15 seconds.
+	Timeout time.Duration
+}
+
+var _ connectors.Connector = (*Connector)(nil)
+
+// ObservesState is true: Ensure reads the user and the group first.
+func (c *Connector) ObservesState() bool { return true }
+
+// Ensure makes the user's membership and activation match state.
+func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state accessv1alpha1.GrantState) (connectors.Change, error) {
+	if t.Account == "" {
+		return connectors.Change{}, nil
+	}
+	api, err := c.client(t.System, t.Credentials)
+	if err != nil {
+		return connectors.Change{}, err
+	}
+	user, err := api.findUser(ctx, t.Account)
+	if err != nil || user == nil {
+		if user == nil && err == nil && connectors.Removes(state) {
+			return connectors.Change{}, nil
+		}
+		if err == nil {
+			err = fmt.Errorf("no SCIM user %q: provision the contractor's account first", t.Account)
+		}
+		return connectors.Change{}, err
+	}
+	group, err := api.findGroup(ctx, t.Grant.Spec.Entitlement.Name)
+	if err != nil {
+		return connectors.Change{}, err
+	}
+	if s := t.System.Spec.SCIM; s.QuarantineMode == accessv1alpha1.SCIMQuarantineMode("Group") {
+		quarantine, err := api.findGroup(ctx, s.QuarantineGroup)
+		if err != nil {
+			return connectors.Change{}, err
+		}
+		return api.reconcileGroups(ctx, user, group, quarantine, state)
+	}
+	return api.reconcile(ctx, user, group, state)
+}
+
+// reconcileGroups is the Group quarantine mode: a quarantined user leaves
+// the entitlement's group for the quarantine group, and comes back.
+func (a *api) reconcileGroups(ctx context.Context, user, group, quarantine *resource, state accessv1alpha1.GrantState) (connectors.Change, error) {
+	wantIn := map[*resource]bool{
+		group:      state == accessv1alpha1.GrantActive,
+		quarantine: state == accessv1alpha1.GrantQuarantined,
+	}
+	var done []string
+	for _, g := range []*resource{group, quarantine} {
+		switch has := g.hasMember(user.ID); {
+		case wantIn[g] && !has:
+			if err := a.addMember(ctx, g.ID, user.ID); err != nil {
+				return connectors.Change{Changed: len(done) > 0, Detail: strings.Join(done, "; ")}, err
+			}
+			done = append(done, "added to group "+g.DisplayName)
+		case !wantIn[g] && has:
+			if err := a.removeMember(ctx, g.ID, user.ID); err != nil {
+				return connectors.Change{Changed: len(done) > 0, Detail: strings.Join(done, "; ")}, err
+			}
+			done = append(done, "removed from group "+g.DisplayName)
+		}
+	}
+	return connectors.Change{Changed: len(done) > 0, Detail: strings.Join(done, "; ")}, nil
+}
+
+// reconcile runs the changes that take the user to state, and none when it
+// is there already.
+func (a *api) reconcile(ctx context.Context, user *resource, group *resource, state accessv1alpha1.GrantState) (connectors.Change, error) {
+	var done []string
+	step := func(what string, run func() error) error {
+		if err := run(); err != nil {
+			return err
+		}
+		done = append(done, what)
+		return nil
+	}
+	var err error
+	switch {
+	case state == accessv1alpha1.GrantActive:
+		if !group.hasMember(user.ID) {
+			err = step("added to group "+group.DisplayName, func() error { return a.addMember(ctx, group.ID, user.ID) })
+		}
+		if err == nil && !user.isActive() {
+			err = step("activated the user", func() error { return a.setActive(ctx, user.ID, true) })
+		}
+	case state == accessv1alpha1.GrantQuarantined:
+		if !group.hasMember(user.ID) {
+			err = step("added to group "+group.DisplayName, func() error { return a.addMember(ctx, group.ID, user.ID) })
+		}
+		if err == nil && user.isActive() {
+			err = step("deactivated the user", func() error { return a.setActive(ctx, user.ID, false) })
+		}
+	case connectors.Removes(state):
+		if group.hasMember(user.ID) {
+			err = step("removed from group "+group.DisplayName, func() error { return a.removeMember(ctx, group.ID, user.ID) })
+		}
+	}
+	return connectors.Change{Changed: len(done) > 0, Detail: strings.Join(done, "; ")}, err
+}
+
+// Check lists one user, which needs a valid token.
+func (c *Connector) Check(ctx context.Context, system *accessv1alpha1.ConnectedSystem, credentials map[string][]byte) error {
+	api, err := c.client(system, credentials)
+	if err != nil {
+		return err
+	}
+	_, err = api.do(ctx, http.MethodGet, "/Users?count=1", nil)
+	return err
+}
+
+// api is one system's endpoint, token and dialect.
+type api struct {
+	base    string
+	token   string
+	dialect string
+	http    *http.Client
+}
+
+func (c *Connector) client(system *accessv1alpha1.ConnectedSystem, credentials map[string][]byte) (*api, error) {
+	s := system.Spec.SCIM
+	if s == nil {
+		return nil, errors.New("the system has no scim settings")
+	}
+	token := strings.TrimSpace(string(credentials[KeyToken]))
+	if token == "" {
+		return nil, fmt.Errorf("the credentials Secret has no %q", KeyToken)
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if s.CABundle != "" {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM([]byte(s.CABundle)) {
+			return nil, errors.New("spec.scim.caBundle holds no PEM certificate")
+		}
+		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = 15 * time.Second
+	}
+	dialect := string(s.Dialect)
+	if dialect == "" {
+		dialect = DialectStandard
+	}
+	return &api{base: strings.TrimRight(s.URL, "/"), token: token, dialect: dialect,
+		http: &http.Client{Transport: transport, Timeout: timeout}}, nil
+}
+
+// resource is the part of a SCIM User or Group that the connector reads.
+type resource struct {
+	ID          string `json:"id"`
+	UserName    string `json:"userName,omitempty"`
+	DisplayName string `json:"displayName,omitempty"`
+	Active      any    `json:"active,omitempty"`
+	Members     []struct {
+		Value string `json:"value"`
+	} `json:"members,omitempty"`
+}
+
+func (r *resource) hasMember(id string) bool {
+	for _, m := range r.Members {
+		if m.Value == id {
+			return true
+		}
+	}
+	return false
+}
+
+// isActive reads active as a boolean or, from Entra, a string; a missing
+// attribute means active.
+func (r *resource) isActive() bool {
+	switch v := r.Active.(type) {
+	case bool:
+		return v
+	case string:
+		return !strings.EqualFold(v, "false")
+	}
+	return true
+}
+
+// findUser finds a user by userName, then by id.
+func (a *api) findUser(ctx context.Context, account string) (*resource, error) {
+	return a.find(ctx, "/Users", "userName", account)
+}
+
+// findGroup finds a group by displayName, then by id.
+func (a *api) findGroup(ctx context.Context, name string) (*resource, error) {
+	g, err := a.find(ctx, "/Groups", "displayName", name)
+	if err == nil && g == nil {
+		err = fmt.Errorf("no SCIM group %q: create it, or fix spec.entitlement.name", name)
+	}
+	return g, err
+}
+
+func (a *api) find(ctx context.Context, endpoint, attr, value string) (*resource, error) {
+	filter := fmt.Sprintf(`%s eq "%s"`, attr, strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(value))
+	body, err := a.do(ctx, http.MethodGet, endpoint+"?filter="+url.QueryEscape(filter), nil)
+	if err != nil {
+		return nil, err
+	}
+	var list struct {
+		Resources []resource `json:"Resources"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", endpoint, err)
+	}
+	if len(list.Resources) > 0 {
+		return a.get(ctx, endpoint, list.Resources[0].ID)
+	}
+	r, err := a.get(ctx, endpoint, value)
+	var status *statusError
+	if errors.As(err, &status) && status.code == http.StatusNotFound {
+		return nil, nil
+	}
+	return r, err
+}
+
+func (a *api) get(ctx context.Context, endpoint, id string) (*resource, error) {
+	body, err := a.do(ctx, http.MethodGet, endpoint+"/"+url.PathEscape(id), nil)
+	if err != nil {
+		return nil, err
+	}
+	r := &resource{}
+	if err := json.Unmarshal(body, r); err != nil {
+		return nil, fmt.Errorf("reading %s/%s: %w", endpoint, id, err)
+	}
+	return r, nil
+}
+
+func (a *api) addMember(ctx context.Context, groupID, userID string) error {
+	return a.patch(ctx, "/Groups/"+url.PathEscape(groupID), a.op("add", "members", []map[string]string{{"value": userID}}))
+}
+
+func (a *api) removeMember(ctx context.Context, groupID, userID string) error {
+	op := a.op("remove", fmt.Sprintf(`members[value eq "%s"]`, userID), nil)
+	if a.dialect == DialectEntra {
+		// Entra removes members with a value list on the members path.
+		op = a.op("remove", "members", []map[string]string{{"value": userID}})
+	}
+	return a.patch(ctx, "/Groups/"+url.PathEscape(groupID), op)
+}
+
+func (a *api) setActive(ctx context.Context, userID string, active bool) error {
+	var value any = active
+	if a.dialect == DialectEntra {
+		// Entra sends and expects string booleans.
+		value = map[bool]string{true: "True", false: "False"}[active]
+	}
+	op := a.op("replace", "active", value)
+	if a.dialect == DialectOkta {
+		// Okta replaces active without a path.
+		op = a.op("replace", "", map[string]any{"active": active})
+	}
+	return a.patch(ctx, "/Users/"+url.PathEscape(userID), op)
+}
+
+// op builds one PATCH operation in the dialect's casing.
+func (a *api) op(name, path string, value any) map[string]any {
+	if a.dialect == DialectEntra {
+		name = strings.ToUpper(name[:1]) + name[1:]
+	}
+	o := map[string]any{"op": name}
+	if path != "" {
+		o["path"] = path
+	}
+	if value != nil {
+		o["value"] = value
+	}
+	return o
+}
+
+func (a *api) patch(ctx context.Context, path string, op map[string]any) error {
+	body, err := json.Marshal(map[string]any{"schemas": []string{patchSchema}, "Operations": []any{op}})
+	if err != nil {
+		return err
+	}
+	_, err = a.do(ctx, http.MethodPatch, path, body)
+	return err
+}
+
+// statusError is a non-2xx answer.
+type statusError struct {
+	method, path string
+	code         int
+	detail       string
+}
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("%s %s: the service provider answered %d %s", e.method, e.path, e.code, e.detail)
+}
+
+// do sends a request and returns the body of a 200 or 204 answer.
+func (a *api) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("building request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	req.Header.Set("Accept", "application/scim+json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/scim+json")
+	}
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return nil, classify(a.base, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer to %s %s: %w", method, path, err)
+	}
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusNoContent, http.StatusCreated:
+		return data, nil
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return nil, fmt.Errorf("%w (%s %s: %d)", ErrCredentials, method, path, resp.StatusCode)
+	}
+	return nil, &statusError{method: method, path: path, code: resp.StatusCode, detail: scimDetail(data)}
+}
+
+// scimDetail extracts a SCIM error's detail, briefly.
+func scimDetail(body []byte) string {
+	var e struct {
+		Detail string `json:"detail"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Detail != "" {
+		return e.Detail
+	}
+	if len(body) > 200 {
+		body = body[:200]
+	}
+	return string(body)
+}
+
+func classify(base string, err error) error {
+	var certErr *tls.CertificateVerificationError
+	var recordErr tls.RecordHeaderError
+	if errors.As(err, &certErr) || errors.As(err, &recordErr) || strings.Contains(err.Error(), "tls:") ||
+		strings.Contains(err.Error(), "x509:") {
+		return fmt.Errorf("%w with %s: %w", ErrTLS, base, err)
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return fmt.Errorf("%w: %s: %w", ErrUnreachable, base, err)
+	}
+	return fmt.Errorf("requesting %s: %w", base, err)
+}
