@@ -81,7 +81,7 @@ policy-test: build ## Run the default library's Rego unit tests and scenario sui
 	$(PORTCULLIS) test policies
 
 .PHONY: test-deps
-test-deps: ## Install the Debian packages of the servers the tests run (PostgreSQL), when missing.
+test-deps: ## Install the Debian packages of the servers the tests run (PostgreSQL, slapd), when missing.
 	hack/install-test-deps.sh
 
 .PHONY: unit

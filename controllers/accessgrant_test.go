@@ -28,6 +28,12 @@ quarantine contains {"msg": sprintf("seen in %s", [f.spec.evidence.country]), "c
 	f.spec.type == "geolocation"
 }
 
+quarantine contains {"msg": "Tor exit", "code": "Tor", "severity": "High"} if {
+	some f in input.findings
+	f.spec.type == "anonymizer"
+	f.spec.anonymizerKind == "tor"
+}
+
 revoke contains {"msg": "sanctioned country", "code": "Sanctioned", "severity": "Critical"} if {
 	some f in input.findings
 	f.spec.type == "sanctioned-country"
@@ -69,10 +75,12 @@ func (w world) finding(ctx SpecContext, name string, typ accessv1alpha1.FindingT
 
 // addAccount gives the world's contractor an account on another system.
 func (w world) addAccount(ctx SpecContext, system, id string) {
+	// A patch, not an update: the contractor's status changes under us.
 	c := &accessv1alpha1.Contractor{}
 	Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: w.contractor}, c)).To(Succeed())
+	patch := client.MergeFrom(c.DeepCopy())
 	c.Spec.Accounts = append(c.Spec.Accounts, accessv1alpha1.Account{System: system, ID: id})
-	Expect(k8sClient.Update(ctx, c)).To(Succeed())
+	Expect(k8sClient.Patch(ctx, c, patch)).To(Succeed())
 }
 
 // binding returns the grant's RoleBinding, or nil when there is none.
@@ -198,8 +206,9 @@ var _ = Describe("AccessGrant enforcement in Kubernetes RBAC", func() {
 
 		By("restoring a binding edited out of band")
 		rb := binding(ctx, Default, grant)
-		rb.Subjects = append(rb.Subjects, rbacv1.Subject{Kind: "User", APIGroup: rbacv1.GroupName, Name: "helper@laptop-farm.example"})
-		Expect(k8sClient.Update(ctx, rb)).To(Succeed())
+		mutate(ctx, rb, func(b *rbacv1.RoleBinding) {
+			b.Subjects = append(b.Subjects, rbacv1.Subject{Kind: "User", APIGroup: rbacv1.GroupName, Name: "helper@laptop-farm.example"})
+		})
 		expectBinding(ctx, grant, "edit")
 
 		By("removing a binding re-created after revocation")
@@ -227,8 +236,7 @@ var _ = Describe("AccessGrant enforcement in Kubernetes RBAC", func() {
 
 		By("removing a binding without labels, invisible to the cache, on revocation")
 		rb := binding(ctx, Default, grant)
-		rb.Labels = nil
-		Expect(k8sClient.Update(ctx, rb)).To(Succeed())
+		mutate(ctx, rb, func(b *rbacv1.RoleBinding) { b.Labels = nil })
 		w.finding(ctx, "kp", accessv1alpha1.FindingSanctionedCountry, "KP")
 		expectState(ctx, grant, accessv1alpha1.GrantRevoked)
 		expectBinding(ctx, grant, "")
@@ -281,9 +289,10 @@ var _ = Describe("The blast-radius guard", Serial, func() {
 
 		By("pushing a policy that revokes everyone")
 		pol := &accessv1alpha1.AccessPolicy{}
-		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: w.policy}, pol)).To(Succeed())
-		pol.Spec.Rego = "package bad\n\nrevoke contains {\"msg\": \"everyone out\", \"code\": \"BadPush\"} if true\n"
-		Expect(k8sClient.Update(ctx, pol)).To(Succeed())
+		pol.Name = w.policy
+		mutate(ctx, pol, func(p *accessv1alpha1.AccessPolicy) {
+			p.Spec.Rego = "package bad\n\nrevoke contains {\"msg\": \"everyone out\", \"code\": \"BadPush\"} if true\n"
+		})
 
 		var held []*accessv1alpha1.AccessGrant
 		Eventually(func(g Gomega) {

@@ -6,14 +6,13 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 var _ = Describe("CustomResourceDefinitions", func() {
 	It("installs all six kinds, established, in the portcullis category", func(ctx SpecContext) {
-		c, err := client.New(cfg, client.Options{})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(apiextensionsv1.AddToScheme(c.Scheme())).To(Succeed())
+		c := crdClient()
 		kinds := map[string]apiextensionsv1.ResourceScope{
 			"contractors":      apiextensionsv1.NamespaceScoped,
 			"accessgrants":     apiextensionsv1.NamespaceScoped,
@@ -37,9 +36,7 @@ var _ = Describe("CustomResourceDefinitions", func() {
 	})
 
 	It("documents every field, so kubectl explain has something to say", func(ctx SpecContext) {
-		c, err := client.New(cfg, client.Options{})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(apiextensionsv1.AddToScheme(c.Scheme())).To(Succeed())
+		c := crdClient()
 		list := &apiextensionsv1.CustomResourceDefinitionList{}
 		Expect(c.List(ctx, list)).To(Succeed())
 		var undocumented []string
@@ -58,6 +55,16 @@ var _ = Describe("CustomResourceDefinitions", func() {
 		Expect(undocumented).To(BeEmpty())
 	})
 })
+
+// crdClient reads CRDs with a scheme of its own: adding the CRD types to
+// client-go's global scheme would race with the manager's event recorder.
+func crdClient() client.Client {
+	s := runtime.NewScheme()
+	Expect(apiextensionsv1.AddToScheme(s)).To(Succeed())
+	c, err := client.New(cfg, client.Options{Scheme: s})
+	Expect(err).NotTo(HaveOccurred())
+	return c
+}
 
 func established(crd *apiextensionsv1.CustomResourceDefinition) bool {
 	for _, c := range crd.Status.Conditions {

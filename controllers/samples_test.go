@@ -23,6 +23,7 @@ var _ = Describe("The samples", func() {
 		objs, err := manifests.DecodeFS(samples.Files, "*.yaml")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(manifests.Apply(ctx, k8sClient, "samples-test", objs)).To(Succeed())
+		deletePoliciesAfter(objs)
 
 		kinds := map[string]bool{}
 		for _, u := range objs {
@@ -84,6 +85,7 @@ var _ = Describe("The default policy library", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(applied).To(HaveLen(len(modules)), "one AccessPolicy per module: run `make manifests`")
 		Expect(manifests.Apply(ctx, k8sClient, "library-test", applied)).To(Succeed())
+		deletePoliciesAfter(applied)
 
 		for _, m := range modules {
 			pol := &accessv1alpha1.AccessPolicy{}
@@ -95,3 +97,15 @@ var _ = Describe("The default policy library", func() {
 		}
 	})
 })
+
+// deletePoliciesAfter deletes the AccessPolicies among objs when the spec
+// ends: they select every contractor and would decide other specs' grants.
+func deletePoliciesAfter(objs []*unstructured.Unstructured) {
+	DeferCleanup(func(ctx SpecContext) {
+		for _, o := range objs {
+			if o.GetKind() == "AccessPolicy" {
+				Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, o))).To(Succeed())
+			}
+		}
+	})
+}

@@ -63,8 +63,7 @@ var _ = Describe("AccessGrant status", func() {
 		expectCondition(ctx, grant, accessv1alpha1.ConditionReferencesResolved, metav1.ConditionTrue, accessv1alpha1.ReasonResolved)
 		Expect(grant.Status.ObservedGeneration).To(Equal(int64(1)))
 
-		grant.Spec.Justification = "a new project"
-		Expect(k8sClient.Update(ctx, grant)).To(Succeed())
+		mutate(ctx, grant, func(g *accessv1alpha1.AccessGrant) { g.Spec.Justification = "a new project" })
 		Expect(grant.Generation).To(Equal(int64(2)))
 		Eventually(func(g Gomega) {
 			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(grant), grant)).To(Succeed())
@@ -167,8 +166,9 @@ var _ = Describe("AccessPolicy", func() {
 
 		Expect(engine.Loaded()).NotTo(HaveKey(name), "a policy that never compiled is not in use")
 
-		pol.Spec.Rego = "package fixed\n\nrevoke contains {\"msg\": \"never\"} if false\n"
-		Expect(k8sClient.Update(ctx, pol)).To(Succeed())
+		mutate(ctx, pol, func(p *accessv1alpha1.AccessPolicy) {
+			p.Spec.Rego = "package fixed\n\nrevoke contains {\"msg\": \"never\"} if false\n"
+		})
 		expectReady(ctx, pol, metav1.ConditionTrue, accessv1alpha1.ReasonCompiled)
 		Expect(pol.Status.Revision).To(HaveLen(12))
 		Expect(engine.Loaded()).To(HaveKeyWithValue(name, pol.Status.Revision))
@@ -181,8 +181,9 @@ var _ = Describe("AccessPolicy", func() {
 		expectReady(ctx, pol, metav1.ConditionTrue, accessv1alpha1.ReasonCompiled)
 		good := pol.Status.Revision
 
-		pol.Spec.Rego = "package bad\n\nquarantine contains {\"msg\": x} if x := http.send({})\n"
-		Expect(k8sClient.Update(ctx, pol)).To(Succeed())
+		mutate(ctx, pol, func(p *accessv1alpha1.AccessPolicy) {
+			p.Spec.Rego = "package bad\n\nquarantine contains {\"msg\": x} if x := http.send({})\n"
+		})
 		cond := expectReady(ctx, pol, metav1.ConditionFalse, accessv1alpha1.ReasonCompileError)
 		Expect(cond.Message).To(ContainSubstring(name + ":3:"))
 		Expect(cond.Message).To(ContainSubstring("http.send is not allowed"))

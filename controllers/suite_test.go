@@ -183,3 +183,12 @@ func expectCondition(ctx context.Context, obj client.Object, typ string, status 
 	}).WithContext(ctx).Should(Succeed())
 	return cond
 }
+
+// mutate changes obj with a merge patch from its current state, so a
+// controller writing the object's status meanwhile cannot make it conflict.
+func mutate[T client.Object](ctx context.Context, obj T, change func(T)) {
+	Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), obj)).To(Succeed())
+	patch := client.MergeFrom(obj.DeepCopyObject().(client.Object))
+	change(obj)
+	Expect(k8sClient.Patch(ctx, obj, patch)).To(Succeed())
+}

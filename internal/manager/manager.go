@@ -29,6 +29,7 @@ import (
 	"github.com/portcullis-dev/portcullis/controllers"
 	"github.com/portcullis-dev/portcullis/internal/connectors"
 	k8sconnector "github.com/portcullis-dev/portcullis/internal/connectors/kubernetes"
+	ldapconnector "github.com/portcullis-dev/portcullis/internal/connectors/ldap"
 	"github.com/portcullis-dev/portcullis/internal/connectors/postgres"
 	"github.com/portcullis-dev/portcullis/internal/connectors/scim"
 	"github.com/portcullis-dev/portcullis/internal/connectors/webhook"
@@ -248,6 +249,7 @@ func DefaultConnectors(mgr ctrl.Manager, clk clock.PassiveClock) connectors.Regi
 		accessv1alpha1.SystemTypeWebhook:    &webhook.Connector{Clock: clk},
 		accessv1alpha1.SystemTypePostgres:   &postgres.Connector{},
 		accessv1alpha1.SystemTypeSCIM:       &scim.Connector{},
+		accessv1alpha1.SystemTypeLDAP:       &ldapconnector.Connector{},
 	}
 }
 

@@ -40,7 +40,7 @@ func TestLoadPathsReadsDirectoriesAndSkipsKustomizations(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The story of config/samples, and the connector samples below it.
-	if len(res.Contractors) != 1 || len(res.Grants) != 3 || len(res.Policies) != 1 || len(res.Systems) != 3 ||
+	if len(res.Contractors) != 1 || len(res.Grants) != 4 || len(res.Policies) != 1 || len(res.Systems) != 4 ||
 		len(res.Findings) != 1 || len(res.PolicyExceptions) != 1 {
 		t.Fatalf("samples not all read: %+v", res)
 	}
