@@ -74,7 +74,7 @@ kustomize-check: ## Check that config/default, config/policies and config/sample
 ##@ Test
 
 .PHONY: test
-test: verify-generated fmt-check vet kustomize-check policy-test controlplane test-deps unit ## Run every check and test suite: generated files, vet, Rego tests and scenarios, unit and envtest suites.
+test: verify-generated fmt-check vet kustomize-check policy-test controlplane test-deps unit fuzz ## Run every check and test suite: generated files, vet, Rego tests and scenarios, unit and envtest suites.
 
 .PHONY: policy-test
 policy-test: build ## Run the default library's Rego unit tests and scenario suites (portcullis test policies).
@@ -87,6 +87,12 @@ test-deps: ## Install the Debian packages of the servers the tests run (PostgreS
 .PHONY: unit
 unit: controlplane test-deps ## Run the Go tests (unit, envtest and real-server suites) against bin/k8s.
 	go test $(GO_TEST_FLAGS) ./...
+
+FUZZTIME ?= 10s
+
+.PHONY: fuzz
+fuzz: ## Fuzz the sign-in event parser for FUZZTIME (10s in make test; FUZZTIME=5m for a longer run).
+	go test ./internal/signals -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 
 .PHONY: bench
 bench: build controlplane ## Run the Go benchmarks, then the harness against a local control plane (BENCH_ARGS="--grants 10000").
