@@ -79,7 +79,7 @@ func (r *AccessGrantReconciler) plan(ctx context.Context, s *grantScope) {
 	}
 	if g.Annotations[accessv1alpha1.AnnotationGuardRelease] == "true" {
 		s.released = true
-		r.Guard.Record()
+		r.Guard.Record(grantKey(g).String())
 		return
 	}
 	enf := g.Status.Enforcement
@@ -88,7 +88,7 @@ func (r *AccessGrantReconciler) plan(ctx context.Context, s *grantScope) {
 		return
 	}
 	total, err := r.countGrants(ctx)
-	if err == nil && r.Guard.Admit(total) {
+	if err == nil && r.Guard.Admit(grantKey(g).String(), total) {
 		r.Metrics.GuardBudgetRemaining.Set(float64(r.Guard.Remaining(total)))
 		return
 	}

@@ -306,8 +306,11 @@ var _ = Describe("The blast-radius guard", Serial, func() {
 					heldNow = append(heldNow, grant)
 				}
 			}
-			g.Expect(revoked).To(Equal(guardBudget))
-			g.Expect(heldNow).To(HaveLen(n - guardBudget))
+			// At most the budget is revoked (less if anything else in the
+			// cluster used some of it), and every other grant is held.
+			g.Expect(revoked).To(BeNumerically(">=", 1))
+			g.Expect(revoked).To(BeNumerically("<=", guardBudget))
+			g.Expect(heldNow).To(HaveLen(n - revoked))
 			held = heldNow
 		}).WithContext(ctx).Should(Succeed())
 

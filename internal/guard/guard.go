@@ -35,7 +35,13 @@ type Guard struct {
 	opts  Options
 
 	mu       sync.Mutex
-	admitted []time.Time
+	admitted []admission
+}
+
+// admission is one restrictive transition the guard let through.
+type admission struct {
+	at  time.Time
+	key string
 }
 
 // DefaultOptions returns the default budget.
@@ -75,26 +81,33 @@ func (g *Guard) budget(total int) int {
 	return max(g.opts.MinBudget, int(math.Floor(float64(total)*g.opts.Percent/100)))
 }
 
-// Admit records one restrictive transition and reports true when it fits
-// the budget; false means it must be held.
-func (g *Guard) Admit(total int) bool {
+// Admit records the restrictive transition of key (a grant) and reports
+// true when it fits the budget; false means it must be held. A key
+// admitted in the window is admitted again without using more budget, so
+// retrying a failed transition does not count twice.
+func (g *Guard) Admit(key string, total int) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.clock.Now()
 	g.prune(now)
+	for _, a := range g.admitted {
+		if a.key == key {
+			return true
+		}
+	}
 	if len(g.admitted) >= g.budget(total) {
 		return false
 	}
-	g.admitted = append(g.admitted, now)
+	g.admitted = append(g.admitted, admission{at: now, key: key})
 	return true
 }
 
-// Record counts a transition a person released: it used budget too.
-func (g *Guard) Record() {
+// Record counts a transition a person released: it uses budget too.
+func (g *Guard) Record(key string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.prune(g.clock.Now())
-	g.admitted = append(g.admitted, g.clock.Now())
+	g.admitted = append(g.admitted, admission{at: g.clock.Now(), key: key})
 }
 
 // Remaining is the budget left in the current window.
@@ -107,7 +120,7 @@ func (g *Guard) Remaining(total int) int {
 
 func (g *Guard) prune(now time.Time) {
 	cut := 0
-	for cut < len(g.admitted) && now.Sub(g.admitted[cut]) >= g.opts.Window {
+	for cut < len(g.admitted) && now.Sub(g.admitted[cut].at) >= g.opts.Window {
 		cut++
 	}
 	g.admitted = g.admitted[cut:]

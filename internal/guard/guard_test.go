@@ -19,24 +19,27 @@ func TestBudget(t *testing.T) {
 func TestAdmitHoldsTheExcessAndSlides(t *testing.T) {
 	clk := clocktesting.NewFakePassiveClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
 	g := New(clk, Options{MinBudget: 3, Window: time.Minute})
-	for i := range 3 {
-		if !g.Admit(10) {
+	for i, key := range []string{"a", "b", "c"} {
+		if !g.Admit(key, 10) {
 			t.Fatalf("transition %d refused within budget", i)
 		}
 		clk.SetTime(clk.Now().Add(10 * time.Second))
 	}
-	if g.Admit(10) {
+	if !g.Admit("a", 10) {
+		t.Fatal("a retry of an admitted transition was refused")
+	}
+	if g.Admit("d", 10) {
 		t.Fatal("a fourth transition was admitted over a budget of 3")
 	}
 	if g.Remaining(10) != 0 {
 		t.Errorf("Remaining = %d, want 0", g.Remaining(10))
 	}
 	clk.SetTime(clk.Now().Add(31 * time.Second)) // the first admission leaves the window
-	if !g.Admit(10) {
+	if !g.Admit("d", 10) {
 		t.Fatal("the window did not slide")
 	}
-	g.Record()
-	if g.Admit(10) {
+	g.Record("e")
+	if g.Admit("f", 10) {
 		t.Fatal("a released transition did not use budget")
 	}
 }
@@ -44,8 +47,8 @@ func TestAdmitHoldsTheExcessAndSlides(t *testing.T) {
 func TestSetOptionsKeepsWhatWasAdmitted(t *testing.T) {
 	clk := clocktesting.NewFakePassiveClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
 	g := New(clk, Options{MinBudget: 5, Window: time.Minute})
-	g.Admit(0)
-	g.Admit(0)
+	g.Admit("a", 0)
+	g.Admit("b", 0)
 	g.SetOptions(Options{MinBudget: 3, Window: time.Minute})
 	if got := g.Remaining(0); got != 1 {
 		t.Errorf("Remaining after lowering the budget = %d, want 1", got)
