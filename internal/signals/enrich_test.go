@@ -1,0 +1,126 @@
+package signals
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+)
+
+// writeDB writes a small MaxMind-format database of the given networks.
+func writeDB(t testing.TB, kind string, records map[string]mmdbtype.Map) string {
+	t.Helper()
+	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: kind, RecordSize: 28, IncludeReservedNetworks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cidr, rec := range records {
+		_, network, err := net.ParseCIDR(cidr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tree.Insert(network, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), kind+".mmdb")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	if _, err := tree.WriteTo(f); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// testEnricher knows: a US city range, a North Korean range (ip-location-db
+// layout), a hosting ASN, a corporate egress ASN, a VPN and a Tor exit.
+func testEnricher(t testing.TB) *Enricher {
+	t.Helper()
+	country := writeDB(t, "GeoIP2-City", map[string]mmdbtype.Map{
+		"203.0.113.0/24": {
+			"country":  mmdbtype.Map{"iso_code": mmdbtype.String("US")},
+			"city":     mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String("Austin")}},
+			"location": mmdbtype.Map{"latitude": mmdbtype.Float64(30.27), "longitude": mmdbtype.Float64(-97.74)},
+		},
+		"175.45.176.0/22": {"country_code": mmdbtype.String("KP")},
+	})
+	asn := writeDB(t, "GeoLite2-ASN", map[string]mmdbtype.Map{
+		"192.0.2.0/24":    {"autonomous_system_number": mmdbtype.Uint32(14061), "autonomous_system_organization": mmdbtype.String("DigitalOcean")},
+		"198.51.100.0/24": {"autonomous_system_number": mmdbtype.Uint32(64500), "autonomous_system_organization": mmdbtype.String("Corp VPN")},
+	})
+	anonymous := writeDB(t, "GeoIP2-Anonymous-IP", map[string]mmdbtype.Map{
+		"192.0.2.128/25": {"is_anonymous_vpn": mmdbtype.Bool(true)},
+	})
+	tor := filepath.Join(t.TempDir(), "tor-exits.txt")
+	if err := os.WriteFile(tor, []byte("# exits\n185.220.101.4\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e, err := OpenEnricher(EnricherOptions{CountryDB: country, ASNDB: asn, AnonymousDB: anonymous, TorExitList: tor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	return e
+}
+
+func TestEnrich(t *testing.T) {
+	e := testEnricher(t)
+	tests := []struct {
+		ip         string
+		country    string
+		asn        uint32
+		anonymizer accessv1alpha1.AnonymizerKind
+		located    bool
+	}{
+		{"203.0.113.9", "US", 0, "", true},
+		{"::ffff:203.0.113.9", "US", 0, "", true},
+		{"175.45.176.10", "KP", 0, "", false},
+		{"192.0.2.10", "", 14061, "", false},
+		{"192.0.2.200", "", 14061, accessv1alpha1.AnonymizerVPN, false},
+		{"185.220.101.4", "", 0, accessv1alpha1.AnonymizerTor, false},
+		{"198.51.100.7", "", 64500, "", false},
+	}
+	for _, tt := range tests {
+		g := e.Enrich(netip.MustParseAddr(tt.ip))
+		if g.Country != tt.country || g.ASN != tt.asn || g.Anonymizer != tt.anonymizer || g.HasLocation != tt.located {
+			t.Errorf("%s: %+v", tt.ip, g)
+		}
+	}
+	if g := e.Enrich(netip.MustParseAddr("203.0.113.9")); g.City != "Austin" {
+		t.Errorf("city = %q", g.City)
+	}
+}
+
+func TestEnrichWithoutDatabases(t *testing.T) {
+	e, err := OpenEnricher(EnricherOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := e.Enrich(netip.MustParseAddr("203.0.113.9"))
+	if len(g.Missing) != 3 {
+		t.Errorf("missing = %v, want country, asn and anonymizer", g.Missing)
+	}
+	if _, err := OpenEnricher(EnricherOptions{CountryDB: "/nonexistent.mmdb"}); err == nil {
+		t.Error("a missing database opened")
+	}
+}
+
+func BenchmarkEnrich(b *testing.B) {
+	e := testEnricher(b)
+	addrs := []netip.Addr{netip.MustParseAddr("203.0.113.9"), netip.MustParseAddr("192.0.2.200"), netip.MustParseAddr("8.8.8.8")}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		_ = e.Enrich(addrs[i%len(addrs)])
+		i++
+	}
+}
