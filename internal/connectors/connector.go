@@ -54,6 +54,14 @@ const StateRemoved accessv1alpha1.GrantState = ""
 // ErrNoConnector is returned for a system type without a connector.
 var ErrNoConnector = errors.New("no connector for this system type")
 
+// The causes of a connectivity failure that every connector tells apart;
+// its errors wrap one of them with the details.
+var (
+	ErrCredentials = errors.New("the system refused the credentials")
+	ErrUnreachable = errors.New("the system cannot be reached")
+	ErrTLS         = errors.New("the TLS handshake failed")
+)
+
 // Registry maps system types to connectors.
 type Registry map[accessv1alpha1.SystemType]Connector
 

@@ -28,13 +28,6 @@ const (
 // administrator lifts.
 const lockedForever = "000001010000Z"
 
-// Errors that tell a connectivity failure's cause apart.
-var (
-	ErrCredentials = errors.New("the directory refused the bind credentials")
-	ErrUnreachable = errors.New("the directory cannot be reached")
-	ErrTLS         = errors.New("the TLS handshake failed")
-)
-
 // Connector binds for each operation.
 type Connector struct {
 	// Timeout bounds connecting and each request; zero means 10 seconds.
@@ -277,7 +270,7 @@ func (c *Connector) bind(ctx context.Context, system *accessv1alpha1.ConnectedSy
 	if s.StartTLS {
 		if err := conn.StartTLS(tlsConfig); err != nil {
 			_ = conn.Close()
-			return nil, fmt.Errorf("%w with %s: StartTLS: %w", ErrTLS, s.URL, err)
+			return nil, fmt.Errorf("%w with %s: StartTLS: %w", connectors.ErrTLS, s.URL, err)
 		}
 	}
 	if deadline, ok := ctx.Deadline(); ok {
@@ -304,17 +297,17 @@ func tlsConfigFor(s *accessv1alpha1.LDAPSettings) (*tls.Config, error) {
 
 func classify(url string, err error) error {
 	if goldap.IsErrorWithCode(err, goldap.LDAPResultInvalidCredentials) {
-		return fmt.Errorf("%w at %s", ErrCredentials, url)
+		return fmt.Errorf("%w at %s", connectors.ErrCredentials, url)
 	}
 	msg := err.Error()
 	var certErr *tls.CertificateVerificationError
 	if errors.As(err, &certErr) || strings.Contains(msg, "tls:") || strings.Contains(msg, "x509:") ||
 		goldap.IsErrorWithCode(err, goldap.LDAPResultConfidentialityRequired) || strings.Contains(msg, "StartTLS") {
-		return fmt.Errorf("%w with %s: %w", ErrTLS, url, err)
+		return fmt.Errorf("%w with %s: %w", connectors.ErrTLS, url, err)
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) || goldap.IsErrorWithCode(err, goldap.ErrorNetwork) {
-		return fmt.Errorf("%w: %s: %w", ErrUnreachable, url, err)
+		return fmt.Errorf("%w: %s: %w", connectors.ErrUnreachable, url, err)
 	}
 	return fmt.Errorf("binding to %s: %w", url, err)
 }

@@ -148,18 +148,18 @@ func TestCheckAndFaults(t *testing.T) {
 		t.Fatalf("Check: %v", err)
 	}
 	bad := map[string][]byte{KeyBindDN: []byte(ldapserver.AdminDN), KeyPassword: []byte("nope")}
-	if err := c.Check(context.Background(), w.target.System, bad); !errors.Is(err, ErrCredentials) {
+	if err := c.Check(context.Background(), w.target.System, bad); !errors.Is(err, connectors.ErrCredentials) {
 		t.Errorf("wrong password: %v", err)
 	} else if strings.Contains(err.Error(), "nope") {
 		t.Error("the error shows the password")
 	}
 	tlsSystem := w.target.System.DeepCopy()
 	tlsSystem.Spec.LDAP.StartTLS = true
-	if err := c.Check(context.Background(), tlsSystem, w.target.Credentials); !errors.Is(err, ErrTLS) {
+	if err := c.Check(context.Background(), tlsSystem, w.target.Credentials); !errors.Is(err, connectors.ErrTLS) {
 		t.Errorf("StartTLS against a server without TLS: %v", err)
 	}
 	w.srv.Stop()
-	if _, err := c.Ensure(context.Background(), w.target, accessv1alpha1.GrantActive); !errors.Is(err, ErrUnreachable) {
+	if _, err := c.Ensure(context.Background(), w.target, accessv1alpha1.GrantActive); !errors.Is(err, connectors.ErrUnreachable) {
 		t.Errorf("Ensure on a stopped server: %v, want ErrUnreachable", err)
 	}
 	if err := w.srv.Restart(); err != nil {

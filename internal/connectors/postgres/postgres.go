@@ -28,13 +28,6 @@ const (
 	KeyDSN      = "dsn"
 )
 
-// Errors that tell a connectivity failure's cause apart.
-var (
-	ErrCredentials = errors.New("the server refused the credentials")
-	ErrUnreachable = errors.New("the server cannot be reached")
-	ErrTLS         = errors.New("the TLS handshake failed")
-)
-
 // Connector connects to the system for each operation.
 type Connector struct {
 	// ConnectTimeout bounds connecting; zero means 10 seconds.
@@ -263,17 +256,17 @@ func classify(host string, port uint16, err error) error {
 	where := net.JoinHostPort(host, strconv.Itoa(int(port)))
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && (pgErr.Code == "28P01" || pgErr.Code == "28000") {
-		return fmt.Errorf("%w at %s: %s", ErrCredentials, where, pgErr.Message)
+		return fmt.Errorf("%w at %s: %s", connectors.ErrCredentials, where, pgErr.Message)
 	}
 	msg := err.Error()
 	var certErr *tls.CertificateVerificationError
 	if errors.As(err, &certErr) || strings.Contains(msg, "tls:") || strings.Contains(msg, "x509:") ||
 		strings.Contains(msg, "server refused TLS") {
-		return fmt.Errorf("%w with %s: %w", ErrTLS, where, err)
+		return fmt.Errorf("%w with %s: %w", connectors.ErrTLS, where, err)
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) || strings.Contains(msg, "connect: connection refused") || strings.Contains(msg, "dial") {
-		return fmt.Errorf("%w: %s: %w", ErrUnreachable, where, err)
+		return fmt.Errorf("%w: %s: %w", connectors.ErrUnreachable, where, err)
 	}
 	return fmt.Errorf("connecting to %s: %w", where, err)
 }

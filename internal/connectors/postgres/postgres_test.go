@@ -151,24 +151,24 @@ func TestCheckTellsFailuresApart(t *testing.T) {
 		t.Fatalf("Check on a healthy server: %v", err)
 	}
 	wrong := map[string][]byte{KeyUsername: []byte(pgserver.Superuser), KeyPassword: []byte("nope")}
-	if err := c.Check(context.Background(), target.System, wrong); !errors.Is(err, ErrCredentials) {
+	if err := c.Check(context.Background(), target.System, wrong); !errors.Is(err, connectors.ErrCredentials) {
 		t.Errorf("wrong password: %v, want ErrCredentials", err)
 	} else if strings.Contains(err.Error(), "nope") {
 		t.Error("the error shows the password")
 	}
 	tlsSystem := target.System.DeepCopy()
 	tlsSystem.Spec.Postgres.SSLMode = "require"
-	if err := c.Check(context.Background(), tlsSystem, target.Credentials); !errors.Is(err, ErrTLS) {
+	if err := c.Check(context.Background(), tlsSystem, target.Credentials); !errors.Is(err, connectors.ErrTLS) {
 		t.Errorf("TLS against a server without TLS: %v, want ErrTLS", err)
 	}
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	srv.WaitGone()
-	if err := c.Check(context.Background(), target.System, target.Credentials); !errors.Is(err, ErrUnreachable) {
+	if err := c.Check(context.Background(), target.System, target.Credentials); !errors.Is(err, connectors.ErrUnreachable) {
 		t.Errorf("stopped server: %v, want ErrUnreachable", err)
 	}
-	if _, err := c.Ensure(context.Background(), target, accessv1alpha1.GrantActive); !errors.Is(err, ErrUnreachable) {
+	if _, err := c.Ensure(context.Background(), target, accessv1alpha1.GrantActive); !errors.Is(err, connectors.ErrUnreachable) {
 		t.Errorf("Ensure on a stopped server: %v, want ErrUnreachable", err)
 	}
 	if err := srv.Start(); err != nil {

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,13 +29,6 @@ const (
 	DialectStandard = "standard"
 	DialectOkta     = "okta"
 	DialectEntra    = "entra"
-)
-
-// Errors that tell a connectivity failure's cause apart.
-var (
-	ErrCredentials = errors.New("the service provider refused the token")
-	ErrUnreachable = errors.New("the service provider cannot be reached")
-	ErrTLS         = errors.New("the TLS handshake failed")
 )
 
 const patchSchema = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -172,27 +164,19 @@ func (c *Connector) client(system *accessv1alpha1.ConnectedSystem, credentials m
 	if token == "" {
 		return nil, fmt.Errorf("the credentials Secret has no %q", KeyToken)
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	if s.CABundle != "" {
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM([]byte(s.CABundle)) {
-			return nil, errors.New("spec.scim.caBundle holds no PEM certificate")
-		}
-		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	}
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = 15 * time.Second
+	}
+	httpClient, err := connectors.HTTPClient(s.CABundle, timeout)
+	if err != nil {
+		return nil, fmt.Errorf("spec.scim: %w", err)
 	}
 	dialect := string(s.Dialect)
 	if dialect == "" {
 		dialect = DialectStandard
 	}
-	return &api{base: strings.TrimRight(s.URL, "/"), token: token, dialect: dialect,
-		http: &http.Client{Transport: transport, Timeout: timeout}}, nil
+	return &api{base: strings.TrimRight(s.URL, "/"), token: token, dialect: dialect, http: httpClient}, nil
 }
 
 // resource is the part of a SCIM User or Group that the connector reads.
@@ -362,7 +346,7 @@ func (a *api) do(ctx context.Context, method, path string, body []byte) ([]byte,
 	case http.StatusOK, http.StatusNoContent, http.StatusCreated:
 		return data, nil
 	case http.StatusUnauthorized, http.StatusForbidden:
-		return nil, fmt.Errorf("%w (%s %s: %d)", ErrCredentials, method, path, resp.StatusCode)
+		return nil, fmt.Errorf("%w (%s %s: %d)", connectors.ErrCredentials, method, path, resp.StatusCode)
 	}
 	return nil, &statusError{method: method, path: path, code: resp.StatusCode, detail: scimDetail(data)}
 }
@@ -386,11 +370,11 @@ func classify(base string, err error) error {
 	var recordErr tls.RecordHeaderError
 	if errors.As(err, &certErr) || errors.As(err, &recordErr) || strings.Contains(err.Error(), "tls:") ||
 		strings.Contains(err.Error(), "x509:") {
-		return fmt.Errorf("%w with %s: %w", ErrTLS, base, err)
+		return fmt.Errorf("%w with %s: %w", connectors.ErrTLS, base, err)
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) {
-		return fmt.Errorf("%w: %s: %w", ErrUnreachable, base, err)
+		return fmt.Errorf("%w: %s: %w", connectors.ErrUnreachable, base, err)
 	}
 	return fmt.Errorf("requesting %s: %w", base, err)
 }

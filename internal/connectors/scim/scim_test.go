@@ -95,7 +95,7 @@ func TestCheckAndFaults(t *testing.T) {
 		t.Fatalf("Check: %v", err)
 	}
 	bad := map[string][]byte{KeyToken: []byte("wrong-token")}
-	if err := c.Check(context.Background(), target.System, bad); !errors.Is(err, ErrCredentials) {
+	if err := c.Check(context.Background(), target.System, bad); !errors.Is(err, connectors.ErrCredentials) {
 		t.Errorf("wrong token: %v", err)
 	} else if strings.Contains(err.Error(), "wrong-token") {
 		t.Error("the error shows the token")
@@ -111,7 +111,7 @@ func TestCheckAndFaults(t *testing.T) {
 	}
 	gone := target.System.DeepCopy()
 	gone.Spec.SCIM.URL = "http://127.0.0.1:1/scim/v2"
-	if err := c.Check(context.Background(), gone, target.Credentials); !errors.Is(err, ErrUnreachable) {
+	if err := c.Check(context.Background(), gone, target.Credentials); !errors.Is(err, connectors.ErrUnreachable) {
 		t.Errorf("closed port: %v, want ErrUnreachable", err)
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -206,18 +204,11 @@ func (c *Connector) httpClient(s *accessv1alpha1.WebhookSettings) (*http.Client,
 	if c.Transport != nil {
 		return &http.Client{Transport: c.Transport}, nil
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	if s.CABundle != "" {
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM([]byte(s.CABundle)) {
-			return nil, errors.New("spec.webhook.caBundle holds no PEM certificate")
-		}
-		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	client, err := connectors.HTTPClient(s.CABundle, 0)
+	if err != nil {
+		return nil, fmt.Errorf("spec.webhook: %w", err)
 	}
-	return &http.Client{Transport: transport}, nil
+	return client, nil
 }
 
 // Check sends nothing: it verifies that the receiver's address answers and
