@@ -137,7 +137,7 @@ var _ = Describe("AccessGrant enforcement in Kubernetes RBAC", func() {
 		expectBinding(ctx, grant, "edit")
 		expectState(ctx, grant, accessv1alpha1.GrantActive)
 		expectReady(ctx, grant, metav1.ConditionTrue, accessv1alpha1.ReasonEnforced)
-		Expect(controllerutilContains(grant.Finalizers, "access.portcullis.dev/entitlement")).To(BeTrue())
+		Expect(grant.Finalizers).To(ContainElement("access.portcullis.dev/entitlement"))
 
 		finding := w.finding(ctx, "abroad", accessv1alpha1.FindingGeolocation, "BR")
 		expectBinding(ctx, grant, "view")
@@ -258,15 +258,6 @@ var _ = Describe("AccessGrant enforcement in Kubernetes RBAC", func() {
 			WithContext(ctx).WithTimeout(time.Second).Should(Succeed())
 	})
 })
-
-func controllerutilContains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
 
 var _ = Describe("The blast-radius guard", Serial, func() {
 	It("holds a mass revocation after a bad policy push until a person releases it", func(ctx SpecContext) {

@@ -29,16 +29,41 @@ func (w world) connectedSystem(ctx SpecContext, name string, creds map[string][]
 	return s
 }
 
+// startPostgres starts a server with the contractor's login role "sam"
+// (password sam-pw) and the entitlement role payments_rw, and returns it
+// with an administrator's connection.
+func startPostgres(ctx SpecContext) (*pgserver.Server, *pgx.Conn) {
+	srv := pgserver.Start(GinkgoTB())
+	admin, err := pgx.Connect(ctx, srv.DSN(pgserver.Superuser, pgserver.Password))
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { _ = admin.Close(context.Background()) })
+	for _, sql := range []string{`CREATE ROLE sam LOGIN PASSWORD 'sam-pw'`, `CREATE ROLE payments_rw NOLOGIN`} {
+		_, err := admin.Exec(ctx, sql)
+		Expect(err).NotTo(HaveOccurred())
+	}
+	return srv, admin
+}
+
+// postgresSystem connects the world to a PostgreSQL server.
+func (w world) postgresSystem(ctx SpecContext, srv *pgserver.Server) *accessv1alpha1.ConnectedSystem {
+	return w.connectedSystem(ctx, "db", map[string][]byte{"username": []byte(pgserver.Superuser), "password": []byte(pgserver.Password)},
+		func(s *accessv1alpha1.ConnectedSystem) {
+			s.Spec.Type = accessv1alpha1.SystemTypePostgres
+			s.Spec.Postgres = &accessv1alpha1.PostgresSettings{Host: srv.Host, Port: int32(srv.Port), Database: "postgres", SSLMode: "disable"}
+		})
+}
+
+// scimSystem connects the world to a SCIM service provider.
+func (w world) scimSystem(ctx SpecContext, srv *scimserver.Server) *accessv1alpha1.ConnectedSystem {
+	return w.connectedSystem(ctx, "idp", map[string][]byte{"token": []byte(scimserver.Token)}, func(s *accessv1alpha1.ConnectedSystem) {
+		s.Spec.Type = accessv1alpha1.SystemTypeSCIM
+		s.Spec.SCIM = &accessv1alpha1.SCIMSettings{URL: srv.URL}
+	})
+}
+
 var _ = Describe("A Tor finding", func() {
 	It("quarantines the contractor's grants in PostgreSQL, SCIM and LDAP at once", func(ctx SpecContext) {
-		pg := pgserver.Start(GinkgoTB())
-		admin, err := pgx.Connect(ctx, pg.DSN(pgserver.Superuser, pgserver.Password))
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { _ = admin.Close(context.Background()) })
-		for _, sql := range []string{`CREATE ROLE sam LOGIN PASSWORD 'sam-pw'`, `CREATE ROLE payments_rw NOLOGIN`} {
-			_, err := admin.Exec(ctx, sql)
-			Expect(err).NotTo(HaveOccurred())
-		}
+		pg, _ := startPostgres(ctx)
 		idp := scimserver.Start(GinkgoTB())
 		scimUser, scimGroup := idp.AddUser("sam@contractors.example.com"), idp.AddGroup("payments-engineers")
 		dir := ldapserver.Start(GinkgoTB())
@@ -50,15 +75,8 @@ var _ = Describe("A Tor finding", func() {
 		Expect(err).NotTo(HaveOccurred())
 
 		w := newWorld(ctx)
-		db := w.connectedSystem(ctx, "db", map[string][]byte{"username": []byte(pgserver.Superuser), "password": []byte(pgserver.Password)},
-			func(s *accessv1alpha1.ConnectedSystem) {
-				s.Spec.Type = accessv1alpha1.SystemTypePostgres
-				s.Spec.Postgres = &accessv1alpha1.PostgresSettings{Host: pg.Host, Port: int32(pg.Port), Database: "postgres", SSLMode: "disable"}
-			})
-		scim := w.connectedSystem(ctx, "idp", map[string][]byte{"token": []byte(scimserver.Token)}, func(s *accessv1alpha1.ConnectedSystem) {
-			s.Spec.Type = accessv1alpha1.SystemTypeSCIM
-			s.Spec.SCIM = &accessv1alpha1.SCIMSettings{URL: idp.URL}
-		})
+		db := w.postgresSystem(ctx, pg)
+		scim := w.scimSystem(ctx, idp)
 		ldap := w.connectedSystem(ctx, "dir", map[string][]byte{"bindDN": []byte(ldapserver.AdminDN), "password": []byte(ldapserver.AdminPW)},
 			func(s *accessv1alpha1.ConnectedSystem) {
 				s.Spec.Type = accessv1alpha1.SystemTypeLDAP

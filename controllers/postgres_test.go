@@ -7,7 +7,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
@@ -16,14 +15,7 @@ import (
 
 var _ = Describe("AccessGrant enforcement in PostgreSQL", func() {
 	It("grants the role, ends the open session on quarantine, refuses login until restored", func(ctx SpecContext) {
-		srv := pgserver.Start(GinkgoTB())
-		admin, err := pgx.Connect(ctx, srv.DSN(pgserver.Superuser, pgserver.Password))
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { _ = admin.Close(context.Background()) })
-		for _, sql := range []string{`CREATE ROLE sam LOGIN PASSWORD 'sam-pw'`, `CREATE ROLE payments_rw NOLOGIN`} {
-			_, err := admin.Exec(ctx, sql)
-			Expect(err).NotTo(HaveOccurred())
-		}
+		srv, admin := startPostgres(ctx)
 		member := func() bool {
 			var ok bool
 			Expect(admin.QueryRow(ctx, `SELECT pg_has_role('sam', 'payments_rw', 'MEMBER')`).Scan(&ok)).To(Succeed())
@@ -31,15 +23,7 @@ var _ = Describe("AccessGrant enforcement in PostgreSQL", func() {
 		}
 
 		w := newWorld(ctx)
-		create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "db"},
-			Data: map[string][]byte{"username": []byte(pgserver.Superuser), "password": []byte(pgserver.Password)}})
-		system := newSystem(uniqueName("db"), func(s *accessv1alpha1.ConnectedSystem) {
-			s.Spec.Type, s.Spec.Kubernetes = accessv1alpha1.SystemTypePostgres, nil
-			s.Spec.Postgres = &accessv1alpha1.PostgresSettings{Host: srv.Host, Port: int32(srv.Port), Database: "postgres", SSLMode: "disable"}
-			s.Spec.CredentialsSecretRef = &accessv1alpha1.SecretReference{Namespace: w.ns, Name: "db"}
-		})
-		create(ctx, system)
-		expectReady(ctx, system, metav1.ConditionTrue, accessv1alpha1.ReasonConnected)
+		system := w.postgresSystem(ctx, srv)
 		w.addAccount(ctx, system.Name, "sam")
 
 		grant := newGrant(w.ns, "db", w.contractor, system.Name, func(g *accessv1alpha1.AccessGrant) {

@@ -3,7 +3,6 @@ package controllers_test
 import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
@@ -16,15 +15,7 @@ var _ = Describe("AccessGrant enforcement through SCIM", func() {
 		user, group := srv.AddUser("sam@contractors.example.com"), srv.AddGroup("payments-engineers")
 
 		w := newWorld(ctx)
-		create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "idp"},
-			Data: map[string][]byte{"token": []byte(scimserver.Token)}})
-		system := newSystem(uniqueName("idp"), func(s *accessv1alpha1.ConnectedSystem) {
-			s.Spec.Type, s.Spec.Kubernetes = accessv1alpha1.SystemTypeSCIM, nil
-			s.Spec.SCIM = &accessv1alpha1.SCIMSettings{URL: srv.URL}
-			s.Spec.CredentialsSecretRef = &accessv1alpha1.SecretReference{Namespace: w.ns, Name: "idp"}
-		})
-		create(ctx, system)
-		expectReady(ctx, system, metav1.ConditionTrue, accessv1alpha1.ReasonConnected)
+		system := w.scimSystem(ctx, srv)
 		w.addAccount(ctx, system.Name, "sam@contractors.example.com")
 
 		grant := newGrant(w.ns, "idp", w.contractor, system.Name, func(g *accessv1alpha1.AccessGrant) {
