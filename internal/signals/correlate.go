@@ -5,7 +5,6 @@ import (
 	"math"
 	"net/netip"
 	"sort"
-	"strings"
 	"time"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
@@ -24,9 +23,12 @@ type SignIn struct {
 	// Lat and Lon locate the address when HasLocation.
 	Lat, Lon    float64
 	HasLocation bool
+	// City and ASOrg name the place and the network, if known.
+	City, ASOrg string
 	// Anonymizer is the anonymizing service behind the address, if any.
 	Anonymizer accessv1alpha1.AnonymizerKind
 	DeviceID   string
+	UserAgent  string
 }
 
 // Profile is what a contractor claims.
@@ -79,44 +81,68 @@ type Signal struct {
 	Key      string
 	Summary  string
 	Evidence accessv1alpha1.Evidence
-	// SeenAt is the time of the latest sign-in behind the signal.
-	SeenAt time.Time
+	// FirstSeen and SeenAt are the times of the earliest and the latest
+	// new sign-in behind the signal.
+	FirstSeen, SeenAt time.Time
+	// Count is how many new sign-ins show it; 0 for a signal about other
+	// contractors' activity (shared infrastructure seen from the side that
+	// signed in earlier).
+	Count int64
 }
 
-// Correlate runs the per-contractor correlators over a contractor's recent
-// sign-ins: sanctioned country, geolocation, anonymizer, impossible travel
-// and off hours. It is a pure function.
-func Correlate(p Profile, signIns []SignIn, lists Lists) []Signal {
+// Correlate runs the per-contractor correlators over a contractor's new
+// sign-ins, with the sign-ins seen before as history: sanctioned country,
+// geolocation and anonymizer over the new ones, impossible travel over every
+// consecutive pair with a new sign-in in it, and off hours over all. Each
+// signal counts the new sign-ins behind it, so a batch sent twice, or
+// history seen again, counts nothing twice. It is a pure function.
+func Correlate(p Profile, history, fresh []SignIn, lists Lists) []Signal {
 	l := lists.withDefaults()
-	sorted := append([]SignIn(nil), signIns...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Time.Before(sorted[j].Time) })
-	var out []Signal
-	for _, s := range sorted {
-		out = append(out, perSignIn(p, s, l)...)
+	all := make([]timed, 0, len(history)+len(fresh))
+	for i := range history {
+		all = append(all, timed{&history[i], false})
 	}
-	out = append(out, impossibleTravel(sorted, l)...)
-	if sig, ok := offHours(p, sorted, l); ok {
+	for i := range fresh {
+		all = append(all, timed{&fresh[i], true})
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Time.Before(all[j].Time) })
+	var out []Signal
+	for _, s := range all {
+		if s.fresh {
+			out = append(out, perSignIn(p, *s.SignIn, l)...)
+		}
+	}
+	out = append(out, impossibleTravel(all, l)...)
+	if sig, ok := offHours(p, all, l); ok {
 		out = append(out, sig)
 	}
 	return dedupe(out)
 }
 
+// timed is a sign-in and whether it is new in this correlation.
+type timed struct {
+	*SignIn
+	fresh bool
+}
+
+// perSignIn runs the checks of one sign-in. Where an anonymizer hides the
+// sign-in's origin, its address says nothing of where the contractor is:
+// it gets the anonymizer signal and no location signals.
 func perSignIn(p Profile, s SignIn, l Lists) []Signal {
 	var out []Signal
 	corporate := s.ASN != 0 && l.CorporateASNs[s.ASN]
-	ev := accessv1alpha1.Evidence{IP: s.IP.String(), Country: accessv1alpha1.CountryCode(s.Country), ASN: int64(s.ASN), DeviceID: s.DeviceID}
+	ev := accessv1alpha1.Evidence{IP: s.IP.String(), Country: accessv1alpha1.CountryCode(s.Country), City: s.City,
+		ASN: int64(s.ASN), ASOrganization: s.ASOrg, DeviceID: s.DeviceID, UserAgent: s.UserAgent}
+	kind := anonymizer(s, l)
 	switch {
+	case kind != "":
 	case s.Country != "" && l.SanctionedCountries[s.Country]:
 		out = append(out, Signal{Type: accessv1alpha1.FindingSanctionedCountry, Severity: accessv1alpha1.SeverityCritical,
-			Key: s.Country, Summary: fmt.Sprintf("sign-in from sanctioned country %s (%s)", s.Country, s.IP), Evidence: ev, SeenAt: s.Time})
+			Key: s.Country, Summary: fmt.Sprintf("sign-in from sanctioned country %s (%s)", s.Country, s.IP), Evidence: ev})
 	case s.Country != "" && s.Country != p.ClaimedCountry && !corporate && !travelling(p, s.Country, s.Time):
 		out = append(out, Signal{Type: accessv1alpha1.FindingGeolocation, Severity: accessv1alpha1.SeverityHigh,
 			Key: s.Country, Summary: fmt.Sprintf("sign-in from %s while claiming %s, with no travel notice", s.Country, p.ClaimedCountry),
-			Evidence: ev, SeenAt: s.Time})
-	}
-	kind := s.Anonymizer
-	if kind == "" && s.ASN != 0 && l.HostingASNs[s.ASN] {
-		kind = accessv1alpha1.AnonymizerHosting
+			Evidence: ev})
 	}
 	if kind != "" && !corporate {
 		severity := accessv1alpha1.SeverityMedium
@@ -125,9 +151,24 @@ func perSignIn(p Profile, s SignIn, l Lists) []Signal {
 		}
 		out = append(out, Signal{Type: accessv1alpha1.FindingAnonymizer, AnonymizerKind: kind, Severity: severity,
 			Key: string(kind) + "/" + s.IP.String(), Summary: fmt.Sprintf("sign-in through %s from %s", kind, s.IP),
-			Evidence: ev, SeenAt: s.Time})
+			Evidence: ev})
+	}
+	for i := range out {
+		out[i].FirstSeen, out[i].SeenAt, out[i].Count = s.Time, s.Time, 1
 	}
 	return out
+}
+
+// anonymizer is the anonymizing service behind a sign-in: the enricher's
+// finding, or a hosting provider by the ASN list. Corporate egress is none.
+func anonymizer(s SignIn, l Lists) accessv1alpha1.AnonymizerKind {
+	if s.ASN != 0 && l.CorporateASNs[s.ASN] {
+		return ""
+	}
+	if s.Anonymizer == "" && s.ASN != 0 && l.HostingASNs[s.ASN] {
+		return accessv1alpha1.AnonymizerHosting
+	}
+	return s.Anonymizer
 }
 
 func travelling(p Profile, country string, at time.Time) bool {
@@ -139,28 +180,50 @@ func travelling(p Profile, country string, at time.Time) bool {
 	return false
 }
 
-// impossibleTravel flags consecutive sign-ins from two countries whose
-// distance over the time between them needs more than MaxSpeedKMH.
-func impossibleTravel(sorted []SignIn, l Lists) []Signal {
+// impossibleTravel flags consecutive located sign-ins (with a country and
+// not through an anonymizer), at least one of them new, from two countries
+// whose distance over the time between them needs more than MaxSpeedKMH. It measures between city coordinates when both sign-ins
+// have them, and between the countries' centroids otherwise.
+func impossibleTravel(sorted []timed, l Lists) []Signal {
+	located := make([]timed, 0, len(sorted))
+	for _, s := range sorted {
+		if s.Country != "" && anonymizer(*s.SignIn, l) == "" {
+			located = append(located, s)
+		}
+	}
 	var out []Signal
-	for i := 1; i < len(sorted); i++ {
-		a, b := sorted[i-1], sorted[i]
-		if !a.HasLocation || !b.HasLocation || a.Country == "" || a.Country == b.Country {
+	for i := 1; i < len(located); i++ {
+		a, b := located[i-1], located[i]
+		if !a.fresh && !b.fresh || a.Country == b.Country {
 			continue
 		}
-		km := haversineKM(a.Lat, a.Lon, b.Lat, b.Lon)
+		km, ok := distanceKM(*a.SignIn, *b.SignIn)
 		hours := b.Time.Sub(a.Time).Hours()
-		if km < 1 || (hours > 0 && km/hours <= l.MaxSpeedKMH) {
+		if !ok || km < 1 || (hours > 0 && km/hours <= l.MaxSpeedKMH) {
 			continue
 		}
 		out = append(out, Signal{Type: accessv1alpha1.FindingImpossibleTravel, Severity: accessv1alpha1.SeverityHigh,
 			Key:     a.Country + ">" + b.Country,
 			Summary: fmt.Sprintf("%s to %s, %.0f km in %s", a.Country, b.Country, km, b.Time.Sub(a.Time).Round(time.Minute)),
 			Evidence: accessv1alpha1.Evidence{IP: b.IP.String(), Country: accessv1alpha1.CountryCode(b.Country), ASN: int64(b.ASN),
-				Details: map[string]string{"from": a.IP.String(), "fromCountry": a.Country}},
-			SeenAt: b.Time})
+				Details: map[string]string{"from": a.IP.String(), "fromCountry": a.Country, "distanceKM": fmt.Sprintf("%.0f", km)}},
+			FirstSeen: b.Time, SeenAt: b.Time, Count: 1})
 	}
 	return out
+}
+
+// distanceKM is the distance between two sign-ins: between their
+// coordinates when both have them, else between their countries' centroids.
+func distanceKM(a, b SignIn) (float64, bool) {
+	if a.HasLocation && b.HasLocation {
+		return haversineKM(a.Lat, a.Lon, b.Lat, b.Lon), true
+	}
+	ca, okA := CountryCentroid(a.Country)
+	cb, okB := CountryCentroid(b.Country)
+	if !okA || !okB {
+		return 0, false
+	}
+	return haversineKM(ca.Lat, ca.Lon, cb.Lat, cb.Lon), true
 }
 
 // haversineKM is the great-circle distance between two points.
@@ -174,7 +237,7 @@ func haversineKM(lat1, lon1, lat2, lon2 float64) float64 {
 
 // offHours flags a contractor most of whose sign-ins fall outside working
 // hours, or on weekends, in the claimed time zone.
-func offHours(p Profile, sorted []SignIn, l Lists) (Signal, bool) {
+func offHours(p Profile, sorted []timed, l Lists) (Signal, bool) {
 	if p.Timezone == "" || len(sorted) < l.OffHoursMinSignIns {
 		return Signal{}, false
 	}
@@ -182,109 +245,58 @@ func offHours(p Profile, sorted []SignIn, l Lists) (Signal, bool) {
 	if err != nil {
 		return Signal{}, false
 	}
-	off := 0
+	off, freshOff := 0, int64(0)
+	var first time.Time
 	for _, s := range sorted {
 		local := s.Time.In(loc)
 		weekend := local.Weekday() == time.Saturday || local.Weekday() == time.Sunday
 		if weekend || local.Hour() < l.WorkStart || local.Hour() >= l.WorkEnd {
 			off++
+			if s.fresh {
+				if freshOff == 0 {
+					first = s.Time
+				}
+				freshOff++
+			}
 		}
 	}
 	fraction := float64(off) / float64(len(sorted))
-	if fraction <= l.OffHoursFraction {
+	if fraction <= l.OffHoursFraction || freshOff == 0 {
 		return Signal{}, false
 	}
 	last := sorted[len(sorted)-1]
 	return Signal{Type: accessv1alpha1.FindingOffHours, Severity: accessv1alpha1.SeverityMedium, Key: p.Timezone,
-		Summary:  fmt.Sprintf("%d of %d sign-ins outside working hours in %s", off, len(sorted), p.Timezone),
-		Evidence: accessv1alpha1.Evidence{Details: map[string]string{"offHours": fmt.Sprint(off), "signIns": fmt.Sprint(len(sorted))}},
-		SeenAt:   last.Time}, true
+		Summary:   fmt.Sprintf("%d of %d sign-ins outside working hours in %s", off, len(sorted), p.Timezone),
+		Evidence:  accessv1alpha1.Evidence{Details: map[string]string{"offHours": fmt.Sprint(off), "signIns": fmt.Sprint(len(sorted))}},
+		FirstSeen: first, SeenAt: last.Time, Count: freshOff}, true
 }
 
-// SharedInfrastructure finds IP addresses and devices used by two or more
-// contractors within window before now — the laptop-farm signal. Each
-// contractor gets a signal naming the others. Addresses of corporate egress
-// ASNs are shared by design and left out.
-func SharedInfrastructure(signIns []SignIn, window time.Duration, now time.Time, lists Lists) map[string][]Signal {
-	type use struct {
-		contractors map[string]bool
-		last        time.Time
-		sample      SignIn
-	}
-	uses := map[string]*use{}
-	for _, s := range signIns {
-		if now.Sub(s.Time) > window || s.Time.After(now) {
-			continue
-		}
-		var keys []string
-		if s.IP.IsValid() && (s.ASN == 0 || !lists.CorporateASNs[s.ASN]) {
-			keys = append(keys, "ip:"+s.IP.String())
-		}
-		if s.DeviceID != "" {
-			keys = append(keys, "device:"+s.DeviceID)
-		}
-		for _, k := range keys {
-			u := uses[k]
-			if u == nil {
-				u = &use{contractors: map[string]bool{}}
-				uses[k] = u
-			}
-			u.contractors[s.Contractor] = true
-			if s.Time.After(u.last) {
-				u.last, u.sample = s.Time, s
-			}
-		}
-	}
-	out := map[string][]Signal{}
-	for key, u := range uses {
-		if len(u.contractors) < 2 {
-			continue
-		}
-		for c := range u.contractors {
-			out[c] = append(out[c], sharedSignal(key, c, u.contractors, u.last, u.sample))
-		}
-	}
-	for c := range out {
-		sort.Slice(out[c], func(i, j int) bool { return out[c][i].Key < out[c][j].Key })
-	}
-	return out
-}
-
-func sharedSignal(key, contractor string, all map[string]bool, last time.Time, sample SignIn) Signal {
-	var others []string
-	for o := range all {
-		if o != contractor {
-			// Findings name contractors of their own namespace by name.
-			others = append(others, o[strings.IndexByte(o, '/')+1:])
-		}
-	}
-	sort.Strings(others)
-	ev := accessv1alpha1.Evidence{RelatedContractors: others}
-	what, value, _ := strings.Cut(key, ":")
-	if what == "ip" {
-		ev.IP, ev.Country, ev.ASN = value, accessv1alpha1.CountryCode(sample.Country), int64(sample.ASN)
-	} else {
-		ev.DeviceID = value
-	}
-	return Signal{Type: accessv1alpha1.FindingSharedInfrastructure, Severity: accessv1alpha1.SeverityHigh, Key: key,
-		Summary:  fmt.Sprintf("%s %s is also used by %s", what, value, strings.Join(others, ", ")),
-		Evidence: ev, SeenAt: last}
-}
-
-// dedupe keeps one signal per type and key: the latest.
+// dedupe keeps one signal per type and key: the latest, counting all.
 func dedupe(signals []Signal) []Signal {
 	index := map[string]int{}
 	var out []Signal
 	for _, s := range signals {
 		k := string(s.Type) + "\x00" + s.Key
-		if i, ok := index[k]; ok {
-			if s.SeenAt.After(out[i].SeenAt) {
-				out[i] = s
-			}
+		i, ok := index[k]
+		if !ok {
+			index[k] = len(out)
+			out = append(out, s)
 			continue
 		}
-		index[k] = len(out)
-		out = append(out, s)
+		merged := out[i]
+		if s.SeenAt.After(merged.SeenAt) {
+			merged = s
+		}
+		merged.Count = out[i].Count + s.Count
+		merged.FirstSeen = earliest(out[i].FirstSeen, s.FirstSeen)
+		out[i] = merged
 	}
 	return out
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }

@@ -1,7 +1,10 @@
 package signals
 
 import (
+	"fmt"
 	"net/netip"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +28,7 @@ func located(s SignIn, lat, lon float64) SignIn {
 	return s
 }
 
-func types(signals []Signal) map[string]int {
+func kinds(signals []Signal) map[string]int {
 	out := map[string]int{}
 	for _, s := range signals {
 		k := string(s.Type)
@@ -56,12 +59,21 @@ func TestCorrelate(t *testing.T) {
 		{"abroad", us, []SignIn{signIn(t0, "203.0.113.9", "BR", 64512)}, map[string]int{"geolocation": 1}},
 		{"abroad with a travel notice", traveller, []SignIn{signIn(t0, "203.0.113.9", "CA", 64512)}, map[string]int{}},
 		{"corporate egress abroad", us, []SignIn{signIn(t0, "198.51.100.1", "DE", 64500)}, map[string]int{}},
-		{"tor", us, []SignIn{tor}, map[string]int{"geolocation": 1, "anonymizer/tor": 1}},
+		{"tor: the exit's country says nothing", us, []SignIn{tor}, map[string]int{"anonymizer/tor": 1}},
 		{"hosting ASN", us, []SignIn{signIn(t0, "192.0.2.10", "US", 14061)}, map[string]int{"anonymizer/hosting": 1}},
 		{"impossible travel", us, []SignIn{
 			located(signIn(t0, "203.0.113.1", "US", 1), 40.7, -74.0),
 			located(signIn(t0.Add(time.Hour), "203.0.113.2", "SG", 1), 1.35, 103.8),
 		}, map[string]int{"geolocation": 1, "impossible-travel": 1}},
+		{"impossible travel between country centroids", us, []SignIn{
+			signIn(t0, "203.0.113.1", "US", 1), signIn(t0.Add(time.Hour), "203.0.113.2", "KP", 1),
+		}, map[string]int{"sanctioned-country": 1, "impossible-travel": 1}},
+		{"a Tor hop between two countries does not hide the travel", us, []SignIn{
+			signIn(t0, "203.0.113.1", "US", 1), tor, signIn(t0.Add(time.Hour), "203.0.113.2", "KP", 1),
+		}, map[string]int{"anonymizer/tor": 1, "sanctioned-country": 1, "impossible-travel": 1}},
+		{"neighbours by centroid within hours", traveller, []SignIn{
+			signIn(t0, "203.0.113.1", "US", 1), signIn(t0.Add(5*time.Hour), "203.0.113.2", "CA", 1),
+		}, map[string]int{}},
 		{"a long flight is possible", traveller, []SignIn{
 			located(signIn(t0, "203.0.113.1", "US", 1), 40.7, -74.0),
 			located(signIn(t0.Add(10*time.Hour), "203.0.113.2", "CA", 1), 43.65, -79.38),
@@ -69,7 +81,7 @@ func TestCorrelate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := types(Correlate(tt.profile, tt.signIns, lists))
+			got := kinds(Correlate(tt.profile, nil, tt.signIns, lists))
 			if len(got) != len(tt.want) {
 				t.Fatalf("signals %v, want %v", got, tt.want)
 			}
@@ -90,43 +102,101 @@ func TestOffHours(t *testing.T) {
 		night = append(night, signIn(time.Date(2026, 11, 24, 9, i, 0, 0, time.UTC), "203.0.113.1", "US", 1))
 		day = append(day, signIn(time.Date(2026, 11, 24, 16, i, 0, 0, time.UTC), "203.0.113.1", "US", 1))
 	}
-	if got := types(Correlate(p, night, lists)); got["off-hours"] != 1 {
+	if got := kinds(Correlate(p, nil, night, lists)); got["off-hours"] != 1 {
 		t.Errorf("night work not flagged: %v", got)
 	}
-	if got := types(Correlate(p, day, lists)); got["off-hours"] != 0 {
+	if got := kinds(Correlate(p, nil, day, lists)); got["off-hours"] != 0 {
 		t.Errorf("day work flagged: %v", got)
 	}
-	if got := types(Correlate(p, night[:5], lists)); got["off-hours"] != 0 {
+	if got := kinds(Correlate(p, nil, night[:5], lists)); got["off-hours"] != 0 {
 		t.Errorf("flagged on too few sign-ins: %v", got)
 	}
 }
 
-func TestSharedInfrastructure(t *testing.T) {
+func TestCorrelateCountsOnlyNewSignIns(t *testing.T) {
+	t0 := now.Add(-6 * time.Hour)
+	us := Profile{ClaimedCountry: "US"}
+	first := []SignIn{signIn(t0, "175.45.176.1", "KP", 0), signIn(t0.Add(time.Minute), "175.45.176.2", "KP", 0)}
+	got := Correlate(us, nil, first, lists)
+	if len(got) != 1 || got[0].Count != 2 || !got[0].FirstSeen.Equal(t0) || !got[0].SeenAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("first batch = %+v", got)
+	}
+	if again := Correlate(us, first, nil, lists); len(again) != 0 {
+		t.Errorf("history alone gave signals: %+v", again)
+	}
+	// A sign-in from home after the history: travel from KP to the US in an
+	// hour is impossible, and nothing of the history is counted again.
+	home := signIn(t0.Add(time.Hour), "203.0.113.1", "US", 1)
+	next := kinds(Correlate(us, first, []SignIn{home}, lists))
+	if len(next) != 1 || next["impossible-travel"] != 1 {
+		t.Errorf("next batch = %v", next)
+	}
+}
+
+// describeShared renders each contractor's shared-infrastructure signals
+// as "key count related...".
+func describeShared(got map[string][]Signal) map[string][]string {
+	out := map[string][]string{}
+	for c, signals := range got {
+		for _, s := range signals {
+			out[c] = append(out[c], fmt.Sprintf("%s %d %s", s.Key, s.Count, strings.Join(s.Evidence.RelatedContractors, ",")))
+		}
+	}
+	return out
+}
+
+func TestInfraIndex(t *testing.T) {
 	at := now.Add(-time.Hour)
+	x := NewInfraIndex(24 * time.Hour)
 	a := signIn(at, "203.0.113.50", "US", 64512)
+	old := signIn(at.Add(-48*time.Hour), "203.0.113.50", "US", 64512)
+	old.Contractor = "ns/old"
+	corp := signIn(at, "198.51.100.1", "US", 64500) // corporate egress, shared by design
+	dev := signIn(at, "192.0.2.2", "US", 1)
+	dev.DeviceID = "laptop-7f3a"
+	x.Add([]SignIn{a, old, corp, dev}, lists)
+
+	if got := x.Observe([]SignIn{a}, lists); len(got) != 0 {
+		t.Fatalf("one contractor alone is not shared: %+v", got)
+	}
 	b := signIn(at.Add(time.Minute), "203.0.113.50", "US", 64512)
-	b.Contractor = "ns/kim"
-	c := signIn(at, "198.51.100.1", "US", 64500) // corporate egress, shared by design
-	d := c
+	b.Contractor = "other/kim"
+	d := signIn(at, "198.51.100.1", "US", 64500)
 	d.Contractor = "ns/lee"
 	e := signIn(at, "192.0.2.1", "US", 1)
 	e.Contractor, e.DeviceID = "ns/lee", "laptop-7f3a"
-	f := signIn(at, "192.0.2.2", "US", 1)
-	f.DeviceID = "laptop-7f3a"
-	old := signIn(now.Add(-48*time.Hour), "203.0.113.50", "US", 64512)
-	old.Contractor = "ns/old"
+	got := describeShared(x.Observe([]SignIn{b, d, e}, lists))
+	want := map[string][]string{
+		// sam signed in before: no new sign-ins of theirs to count.
+		"ns/sam":    {"device:laptop-7f3a 0 lee", "ip:203.0.113.50 0 other/kim"},
+		"other/kim": {"ip:203.0.113.50 1 ns/sam"},
+		"ns/lee":    {"device:laptop-7f3a 1 sam"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("shared = %v, want %v", got, want)
+	}
 
-	got := SharedInfrastructure([]SignIn{a, b, c, d, e, f, old}, 24*time.Hour, now, lists)
-	if len(got["ns/sam"]) != 2 || len(got["ns/kim"]) != 1 || len(got["ns/lee"]) != 1 || len(got["ns/old"]) != 0 {
-		t.Fatalf("shared = %+v", got)
+	x.Prune(now)
+	if x.Len() != 4 {
+		t.Errorf("after pruning the index holds %d keys, want 4 (the old use is gone, its address kept by newer ones)", x.Len())
 	}
-	kim := got["ns/kim"][0]
-	if kim.Key != "ip:203.0.113.50" || len(kim.Evidence.RelatedContractors) != 1 || kim.Evidence.RelatedContractors[0] != "sam" {
-		t.Errorf("kim's signal = %+v", kim)
+	x.Prune(now.Add(48 * time.Hour))
+	if x.Len() != 0 {
+		t.Errorf("after the window the index holds %d keys", x.Len())
 	}
-	lee := got["ns/lee"][0]
-	if lee.Key != "device:laptop-7f3a" || lee.Evidence.DeviceID != "laptop-7f3a" {
-		t.Errorf("lee's signal = %+v", lee)
+}
+
+func TestCountryCentroid(t *testing.T) {
+	us, ok := CountryCentroid("US")
+	kp, ok2 := CountryCentroid("KP")
+	if !ok || !ok2 {
+		t.Fatal("no centroid for US or KP")
+	}
+	if d := haversineKM(us.Lat, us.Lon, kp.Lat, kp.Lon); d < 9000 || d > 12000 {
+		t.Errorf("US-KP centroids are %.0f km apart", d)
+	}
+	if _, ok := CountryCentroid("XX"); ok {
+		t.Error("a centroid for XX")
 	}
 }
 

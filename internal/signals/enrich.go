@@ -110,7 +110,9 @@ type countryRecord struct {
 	} `maxminddb:"country"`
 	CountryCode string `maxminddb:"country_code"`
 	City        struct {
-		Names map[string]string `maxminddb:"names"`
+		Names struct {
+			English string `maxminddb:"en"`
+		} `maxminddb:"names"`
 	} `maxminddb:"city"`
 	Location struct {
 		Latitude  *float64 `maxminddb:"latitude"`
@@ -151,7 +153,7 @@ func (e *Enricher) lookupCountry(addr netip.Addr, g *Geo) {
 	if g.Country == "" {
 		g.Country = rec.CountryCode
 	}
-	g.City = rec.City.Names["en"]
+	g.City = rec.City.Names.English
 	if rec.Location.Latitude != nil && rec.Location.Longitude != nil {
 		g.Lat, g.Lon, g.HasLocation = *rec.Location.Latitude, *rec.Location.Longitude, true
 	}

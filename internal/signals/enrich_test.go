@@ -1,51 +1,22 @@
 package signals
 
 import (
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/maxmind/mmdbwriter"
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/test/geoipdb"
 )
-
-// writeDB writes a small MaxMind-format database of the given networks.
-func writeDB(t testing.TB, kind string, records map[string]mmdbtype.Map) string {
-	t.Helper()
-	tree, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: kind, RecordSize: 28, IncludeReservedNetworks: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for cidr, rec := range records {
-		_, network, err := net.ParseCIDR(cidr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := tree.Insert(network, rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	path := filepath.Join(t.TempDir(), kind+".mmdb")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = f.Close() }()
-	if _, err := tree.WriteTo(f); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 // testEnricher knows: a US city range, a North Korean range (ip-location-db
 // layout), a hosting ASN, a corporate egress ASN, a VPN and a Tor exit.
 func testEnricher(t testing.TB) *Enricher {
 	t.Helper()
-	country := writeDB(t, "GeoIP2-City", map[string]mmdbtype.Map{
+	country := geoipdb.Write(t, "GeoIP2-City", map[string]mmdbtype.Map{
 		"203.0.113.0/24": {
 			"country":  mmdbtype.Map{"iso_code": mmdbtype.String("US")},
 			"city":     mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String("Austin")}},
@@ -53,11 +24,11 @@ func testEnricher(t testing.TB) *Enricher {
 		},
 		"175.45.176.0/22": {"country_code": mmdbtype.String("KP")},
 	})
-	asn := writeDB(t, "GeoLite2-ASN", map[string]mmdbtype.Map{
+	asn := geoipdb.Write(t, "GeoLite2-ASN", map[string]mmdbtype.Map{
 		"192.0.2.0/24":    {"autonomous_system_number": mmdbtype.Uint32(14061), "autonomous_system_organization": mmdbtype.String("DigitalOcean")},
 		"198.51.100.0/24": {"autonomous_system_number": mmdbtype.Uint32(64500), "autonomous_system_organization": mmdbtype.String("Corp VPN")},
 	})
-	anonymous := writeDB(t, "GeoIP2-Anonymous-IP", map[string]mmdbtype.Map{
+	anonymous := geoipdb.Write(t, "GeoIP2-Anonymous-IP", map[string]mmdbtype.Map{
 		"192.0.2.128/25": {"is_anonymous_vpn": mmdbtype.Bool(true)},
 	})
 	tor := filepath.Join(t.TempDir(), "tor-exits.txt")

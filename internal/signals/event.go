@@ -74,7 +74,7 @@ var ErrTooManyEvents = errors.New("too many events in one request")
 // good ones in the same request are kept. Only a request that is not a
 // JSON array or NDJSON at all, or that has too many events, is an error.
 func Parse(body []byte, now time.Time, limits Limits) ([]Valid, []Rejection, error) {
-	raw, err := split(body)
+	raw, err := Split(body)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -95,8 +95,9 @@ func Parse(body []byte, now time.Time, limits Limits) ([]Valid, []Rejection, err
 	return valid, rejected, nil
 }
 
-// split cuts the body into one raw message per event.
-func split(body []byte) ([]json.RawMessage, error) {
+// Split cuts a JSON array or NDJSON body into one raw message per event,
+// without validating the events.
+func Split(body []byte) ([]json.RawMessage, error) {
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		return nil, nil

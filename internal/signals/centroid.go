@@ -1,0 +1,31 @@
+package signals
+
+import (
+	"sync"
+
+	"github.com/pariz/gountries"
+)
+
+// LatLon is a point on the globe, in degrees.
+type LatLon struct{ Lat, Lon float64 }
+
+// centroids maps ISO 3166-1 alpha-2 codes to the countries' geographic
+// centres, from the country data of github.com/pariz/gountries (which takes
+// it from mledoze/countries). It is loaded once, on first use.
+var centroids = sync.OnceValue(func() map[string]LatLon {
+	countries := gountries.New().FindAllCountries()
+	out := make(map[string]LatLon, len(countries))
+	for _, c := range countries {
+		if c.Latitude != 0 || c.Longitude != 0 {
+			out[c.Alpha2] = LatLon{Lat: c.Latitude, Lon: c.Longitude}
+		}
+	}
+	return out
+})
+
+// CountryCentroid returns the centre of a country by its ISO 3166-1 alpha-2
+// code, for impossible travel between sign-ins without city coordinates.
+func CountryCentroid(code string) (LatLon, bool) {
+	p, ok := centroids()[code]
+	return p, ok
+}

@@ -1,0 +1,406 @@
+package signals
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+)
+
+// memStore keeps contractors and findings in maps, with resource versions
+// so that lost races can be staged. The Kubernetes store is tested against
+// a real API server in the controllers suite.
+type memStore struct {
+	contractors map[types.NamespacedName]*accessv1alpha1.Contractor
+	findings    map[types.NamespacedName]*accessv1alpha1.Finding
+	version     int
+	// conflicts makes the next SaveSignIns calls fail with a Conflict after
+	// changing the contractor, as a concurrent writer would.
+	conflicts int
+	// failFindings makes finding writes fail.
+	failFindings bool
+	writes       int
+}
+
+var gr = schema.GroupResource{Group: "access.portcullis.dev", Resource: "findings"}
+
+func newMemStore(contractors ...*accessv1alpha1.Contractor) *memStore {
+	s := &memStore{contractors: map[types.NamespacedName]*accessv1alpha1.Contractor{},
+		findings: map[types.NamespacedName]*accessv1alpha1.Finding{}}
+	for _, c := range contractors {
+		s.contractors[types.NamespacedName{Namespace: c.Namespace, Name: c.Name}] = c
+	}
+	return s
+}
+
+func (s *memStore) bump() string { s.version++; return strconv.Itoa(s.version) }
+
+func (s *memStore) ContractorsByAccount(_ context.Context, system, id string) ([]types.NamespacedName, error) {
+	var out []types.NamespacedName
+	for key, c := range s.contractors {
+		for _, a := range c.Spec.Accounts {
+			if a.System == system && a.ID == id {
+				out = append(out, key)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (s *memStore) Contractor(_ context.Context, key types.NamespacedName) (*accessv1alpha1.Contractor, error) {
+	if c := s.contractors[key]; c != nil {
+		return c.DeepCopy(), nil
+	}
+	return nil, nil
+}
+
+func (s *memStore) SaveSignIns(_ context.Context, c *accessv1alpha1.Contractor, summary *accessv1alpha1.SignInSummary) error {
+	key := types.NamespacedName{Namespace: c.Namespace, Name: c.Name}
+	cur := s.contractors[key]
+	if s.conflicts > 0 {
+		s.conflicts--
+		cur.ResourceVersion = s.bump()
+	}
+	if cur.ResourceVersion != c.ResourceVersion {
+		return apierrors.NewConflict(gr, c.Name, fmt.Errorf("changed"))
+	}
+	cur = cur.DeepCopy()
+	cur.Status.SignIns = summary.DeepCopy()
+	cur.ResourceVersion = s.bump()
+	s.contractors[key] = cur
+	s.writes++
+	return nil
+}
+
+func (s *memStore) Finding(_ context.Context, key types.NamespacedName, _ bool) (*accessv1alpha1.Finding, error) {
+	if f := s.findings[key]; f != nil {
+		return f.DeepCopy(), nil
+	}
+	return nil, nil
+}
+
+func (s *memStore) CountFindings(_ context.Context, contractor types.NamespacedName) (int, error) {
+	n := 0
+	for _, f := range s.findings {
+		if f.Namespace == contractor.Namespace && f.Spec.ContractorRef.Name == contractor.Name &&
+			f.Labels[LabelSource] == SourceValue && f.Spec.Key != OverflowKey {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (s *memStore) CreateFinding(_ context.Context, f *accessv1alpha1.Finding) error {
+	if s.failFindings {
+		return fmt.Errorf("the API server is away")
+	}
+	key := types.NamespacedName{Namespace: f.Namespace, Name: f.Name}
+	if s.findings[key] != nil {
+		return apierrors.NewAlreadyExists(gr, f.Name)
+	}
+	f = f.DeepCopy()
+	f.ResourceVersion = s.bump()
+	s.findings[key] = f
+	s.writes++
+	return nil
+}
+
+func (s *memStore) UpdateFinding(_ context.Context, f *accessv1alpha1.Finding) error {
+	if s.failFindings {
+		return fmt.Errorf("the API server is away")
+	}
+	key := types.NamespacedName{Namespace: f.Namespace, Name: f.Name}
+	if cur := s.findings[key]; cur == nil || cur.ResourceVersion != f.ResourceVersion {
+		return apierrors.NewConflict(gr, f.Name, fmt.Errorf("changed"))
+	}
+	f = f.DeepCopy()
+	f.ResourceVersion = s.bump()
+	s.findings[key] = f
+	s.writes++
+	return nil
+}
+
+func (s *memStore) Contractors(context.Context) ([]accessv1alpha1.Contractor, error) {
+	out := make([]accessv1alpha1.Contractor, 0, len(s.contractors))
+	for _, c := range s.contractors {
+		out = append(out, *c.DeepCopy())
+	}
+	return out, nil
+}
+
+func (s *memStore) findingsOf(name string) map[string]*accessv1alpha1.Finding {
+	out := map[string]*accessv1alpha1.Finding{}
+	for _, f := range s.findings {
+		if f.Spec.ContractorRef.Name == name {
+			k := string(f.Spec.Type)
+			if f.Spec.AnonymizerKind != "" {
+				k += "/" + string(f.Spec.AnonymizerKind)
+			}
+			out[k] = f
+		}
+	}
+	return out
+}
+
+// contractor claims to work from the US.
+func contractor(ns, name string, accounts ...accessv1alpha1.Account) *accessv1alpha1.Contractor {
+	return &accessv1alpha1.Contractor{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, ResourceVersion: "1"},
+		Spec: accessv1alpha1.ContractorSpec{DisplayName: name, Email: name + "@example.com",
+			ClaimedLocation: accessv1alpha1.ClaimedLocation{Country: "US"},
+			Accounts:        accounts},
+	}
+}
+
+func events(lines ...string) []byte { return []byte(strings.Join(lines, "\n")) }
+
+func event(subject, ip string, at time.Time, extra string) string {
+	subj := `"contractor":"` + subject + `"`
+	if system, id, ok := strings.Cut(subject, "="); ok {
+		subj = `"account":{"system":"` + system + `","id":"` + id + `"}`
+	}
+	return `{` + subj + `,"ip":"` + ip + `","time":"` + at.Format(time.RFC3339Nano) + `"` + extra + `}`
+}
+
+func newTestIngester(t testing.TB, store Store) *Ingester {
+	return NewIngester(store, testEnricher(t), IngesterOptions{Lists: lists, Clock: clocktesting.NewFakePassiveClock(now)})
+}
+
+// describeFindings renders a contractor's Findings as sorted
+// "type[/kind] count [related...]".
+func (s *memStore) describeFindings(name string) []string {
+	var out []string
+	for k, f := range s.findingsOf(name) {
+		out = append(out, fmt.Sprintf("%s %d %v", k, f.Spec.Count, f.Spec.Evidence.RelatedContractors))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// farm is a laptop farm's first batch: sam (named by account) and kim on
+// one address, kim also through Tor, lee from North Korea, and three bad
+// events.
+func farm(t *testing.T) (*memStore, *Ingester, []byte) {
+	store := newMemStore(
+		contractor("acme", "sam", accessv1alpha1.Account{System: "okta", ID: "sam@acme.example"}),
+		contractor("acme", "kim"),
+		contractor("acme", "lee"))
+	t0 := now.Add(-2 * time.Hour)
+	body := events(
+		event("okta=sam@acme.example", "203.0.113.7", t0, `,"deviceID":"farm-01"`),
+		event("acme/kim", "203.0.113.7", t0.Add(time.Minute), ""),
+		event("acme/kim", "185.220.101.4", t0.Add(2*time.Minute), ""),
+		event("acme/lee", "175.45.176.9", t0.Add(3*time.Minute), ""),
+		event("acme/nobody", "203.0.113.8", t0, ""),
+		event("okta=unknown", "203.0.113.8", t0, ""),
+		`{"contractor":"acme/lee","ip":"not-an-ip","time":"`+t0.Format(time.RFC3339)+`"}`,
+	)
+	return store, newTestIngester(t, store), body
+}
+
+func TestIngestLaptopFarm(t *testing.T) {
+	store, in, body := farm(t)
+	res, err := in.Ingest(context.Background(), body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Received != 7 || res.Accepted != 4 || res.FindingsCreated != 4 {
+		t.Errorf("result = %+v", res)
+	}
+	want := []Rejection{{4, "contractor acme/nobody does not exist"}, {5, `no contractor has account "unknown" on system "okta"`},
+		{6, `ip "not-an-ip" is not an IP address`}}
+	if !reflect.DeepEqual(res.Rejected, want) {
+		t.Errorf("rejected = %+v, want %+v", res.Rejected, want)
+	}
+	for name, want := range map[string][]string{
+		"sam": {"shared-infrastructure 1 [kim]"},
+		"kim": {"anonymizer/tor 1 []", "shared-infrastructure 1 [sam]"},
+		"lee": {"sanctioned-country 1 []"},
+	} {
+		if got := store.describeFindings(name); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s's findings = %v, want %v", name, got, want)
+		}
+	}
+	if f := store.findingsOf("lee")["sanctioned-country"]; !f.Spec.ExpiresAt.Time.Equal(now.Add(30 * 24 * time.Hour)) {
+		t.Errorf("expiry = %v", f.Spec.ExpiresAt)
+	}
+	got := store.contractors[types.NamespacedName{Namespace: "acme", Name: "kim"}].Status.SignIns
+	if got == nil || got.Total != 2 || len(got.Recent) != 2 || got.Recent[0].IP != "185.220.101.4" {
+		t.Errorf("kim's sign-ins = %+v", got)
+	}
+}
+
+func TestIngestCountsNothingTwice(t *testing.T) {
+	ctx := context.Background()
+	store, in, body := farm(t)
+	if _, err := in.Ingest(ctx, body); err != nil {
+		t.Fatal(err)
+	}
+	writes := store.writes
+	again, err := in.Ingest(ctx, body)
+	if err != nil || again.Accepted != 0 || again.Duplicates != 4 || store.writes != writes {
+		t.Errorf("the same batch again = %+v, %v, %d writes", again, err, store.writes-writes)
+	}
+	// A repeat later: the count grows on the same Finding.
+	later := now.Add(-time.Hour)
+	res, err := in.Ingest(ctx, events(event("acme/lee", "175.45.176.10", later, "")))
+	if err != nil || res.FindingsCreated != 0 || res.FindingsUpdated != 1 {
+		t.Fatalf("repeat = %+v, %v", res, err)
+	}
+	if f := store.findingsOf("lee")["sanctioned-country"]; f.Spec.Count != 2 || !f.Spec.LastSeen.Time.Equal(later) {
+		t.Errorf("repeat finding = %+v", f.Spec)
+	}
+}
+
+func TestIngestAfterRestartKeepsCorrelating(t *testing.T) {
+	ctx := context.Background()
+	store := newMemStore(contractor("acme", "sam"), contractor("acme", "kim"))
+	t0 := now.Add(-2 * time.Hour)
+	if _, err := newTestIngester(t, store).Ingest(ctx, events(event("acme/sam", "203.0.113.7", t0, ""))); err != nil {
+		t.Fatal(err)
+	}
+	// A new ingester rebuilds its index from the contractors' status.
+	res, err := newTestIngester(t, store).Ingest(ctx, events(event("acme/kim", "203.0.113.7", t0.Add(time.Minute), "")))
+	if err != nil || res.FindingsCreated != 2 {
+		t.Fatalf("after restart = %+v, %v", res, err)
+	}
+}
+
+func TestIngestCapsFindingsPerContractor(t *testing.T) {
+	ctx := context.Background()
+	store := newMemStore(contractor("acme", "kim"))
+	in := NewIngester(store, testEnricher(t), IngesterOptions{Lists: lists, MaxFindings: 3, Clock: clocktesting.NewFakePassiveClock(now)})
+	var lines []string
+	for i := range 10 {
+		lines = append(lines, event("acme/kim", fmt.Sprintf("192.0.2.%d", 10+i), now.Add(-time.Duration(10-i)*time.Minute), ""))
+	}
+	res, err := in.Ingest(ctx, events(lines...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(store.findings) != 4 || res.FindingsCreated != 4 {
+		t.Fatalf("%d findings, result %+v", len(store.findings), res)
+	}
+	over := store.findings[types.NamespacedName{Namespace: "acme", Name: FindingName("kim", accessv1alpha1.FindingAnonymizer, OverflowKey)}]
+	if over == nil || over.Spec.Count != 7 || !strings.Contains(over.Spec.Summary, "cap of 3") {
+		t.Fatalf("overflow finding = %+v", over)
+	}
+}
+
+func TestIngestRetriesConflictsAndReportsFailures(t *testing.T) {
+	ctx := context.Background()
+	store := newMemStore(contractor("acme", "kim"))
+	in := newTestIngester(t, store)
+	store.conflicts = 2
+	if _, err := in.Ingest(ctx, events(event("acme/kim", "203.0.113.7", now.Add(-time.Hour), ""))); err != nil {
+		t.Fatalf("conflicts not retried: %v", err)
+	}
+	if s := store.contractors[types.NamespacedName{Namespace: "acme", Name: "kim"}].Status.SignIns; s == nil || s.Total != 1 {
+		t.Fatalf("sign-ins = %+v", s)
+	}
+
+	store.failFindings = true
+	tor := events(event("acme/kim", "185.220.101.4", now.Add(-time.Minute), ""))
+	if _, err := in.Ingest(ctx, tor); err == nil || !strings.Contains(err.Error(), "anonymizer finding of contractor acme/kim") {
+		t.Fatalf("failed write not reported: %v", err)
+	}
+	// Nothing was stored, so the retry counts the sign-in once.
+	store.failFindings = false
+	res, err := in.Ingest(ctx, tor)
+	if err != nil || res.Accepted != 1 || res.FindingsCreated != 1 {
+		t.Fatalf("retry = %+v, %v", res, err)
+	}
+}
+
+func TestIngestBadRequests(t *testing.T) {
+	in := newTestIngester(t, newMemStore())
+	if _, err := in.Ingest(context.Background(), []byte(`[{"contractor": `)); err == nil || !strings.Contains(err.Error(), "bad request") {
+		t.Errorf("broken JSON: %v", err)
+	}
+	store := newMemStore(contractor("a", "x", accessv1alpha1.Account{System: "okta", ID: "shared"}),
+		contractor("b", "y", accessv1alpha1.Account{System: "okta", ID: "shared"}))
+	res, err := newTestIngester(t, store).Ingest(context.Background(), events(event("okta=shared", "203.0.113.1", now, "")))
+	if err != nil || len(res.Rejected) != 1 || !strings.Contains(res.Rejected[0].Error, "belongs to 2 contractors (a/x, b/y)") {
+		t.Errorf("ambiguous account: %+v, %v", res, err)
+	}
+}
+
+func TestMergeSummaryIsBounded(t *testing.T) {
+	var fresh []SignIn
+	for i := range 200 {
+		s := signIn(now.Add(time.Duration(i)*time.Minute), "203.0.113.1", fmt.Sprintf("%c%c", 'A'+i%26, 'A'+i/26), 1)
+		fresh = append(fresh, s)
+	}
+	s := MergeSummary(nil, fresh)
+	if s.Total != 200 || len(s.Recent) != maxRecent || len(s.Countries) != maxCountries ||
+		!s.Recent[0].Time.Time.Equal(now.Add(199*time.Minute)) || !s.LastSignInAt.Time.Equal(now.Add(199*time.Minute)) {
+		t.Errorf("summary: total %d, %d recent (first %v), %d countries", s.Total, len(s.Recent), s.Recent[0].Time, len(s.Countries))
+	}
+	raw, _ := json.Marshal(s)
+	if len(raw) > 16*1024 {
+		t.Errorf("the summary is %d bytes", len(raw))
+	}
+}
+
+// BenchmarkIngest measures events per second through validation,
+// enrichment, correlation and the (in-memory) writes of 1,000-event
+// batches over 500 contractors with a laptop each; a tenth of the sign-ins
+// come from one shared farm address at a hosting provider, so every batch
+// also updates about a hundred Findings.
+func BenchmarkIngest(b *testing.B) {
+	var cs []*accessv1alpha1.Contractor
+	for i := range 500 {
+		cs = append(cs, contractor("acme", fmt.Sprintf("c%03d", i)))
+	}
+	store := newMemStore(cs...)
+	in := NewIngester(store, testEnricher(b), IngesterOptions{Lists: lists})
+	start := time.Now().Add(-24 * time.Hour)
+	const batchSize = 1000
+	batches := make([][]byte, 64)
+	for n := range batches {
+		lines := make([]string, batchSize)
+		for i := range lines {
+			ip := fmt.Sprintf("203.0.113.%d", (n*batchSize+i)%200)
+			if i%10 == 0 {
+				ip = "192.0.2.77"
+			}
+			at := start.Add(time.Duration(n*batchSize+i) * time.Second)
+			c := (n*batchSize + i) % 500
+			lines[i] = event(fmt.Sprintf("acme/c%03d", c), ip, at, `,"deviceID":"laptop-`+strconv.Itoa(c)+`"`)
+		}
+		batches[n] = events(lines...)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := in.Ingest(context.Background(), batches[i%len(batches)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*batchSize)/b.Elapsed().Seconds(), "events/s")
+}
+
+func TestListsFromData(t *testing.T) {
+	l, err := ListsFromData(map[string]any{"sanctioned_countries": []any{"KP"}, "hosting_asns": []any{float64(14061), json.Number("16276")}})
+	if err != nil || !l.SanctionedCountries["KP"] || !l.HostingASNs[14061] || !l.HostingASNs[16276] || len(l.CorporateASNs) != 0 {
+		t.Errorf("lists = %+v, %v", l, err)
+	}
+	for _, bad := range []map[string]any{{"hosting_asns": "14061"}, {"hosting_asns": []any{"AS14061"}}, {"sanctioned_countries": []any{1}}} {
+		if _, err := ListsFromData(bad); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}
