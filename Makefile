@@ -33,7 +33,7 @@ help: ## Show this help.
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRDs, the ClusterRole, config/policies and the policy input schema.
-	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/...;./controllers/..." \
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/...;./controllers/...;./internal/ingest/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	go run ./hack/gen
 
@@ -96,7 +96,7 @@ fuzz: ## Fuzz the sign-in event parser for FUZZTIME (10s in make test; FUZZTIME=
 
 .PHONY: bench
 bench: build controlplane ## Run the Go benchmarks, then the harness against a local control plane (BENCH_ARGS="--grants 10000").
-	go test -run '^$$' -bench . -benchmem ./internal/policy/... ./controllers/...
+	go test -run '^$$' -bench . -benchmem ./internal/policy/... ./internal/signals/... ./controllers/...
 	go run ./test/bench --portcullis $(PORTCULLIS) --control-plane-dir $(CONTROL_PLANE_DIR) $(BENCH_ARGS)
 
 .PHONY: envtest

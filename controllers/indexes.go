@@ -34,7 +34,14 @@ const (
 	// IndexConfigMap indexes AccessPolicies by "namespace/name" of the
 	// ConfigMap that holds their source.
 	IndexConfigMap = "spec.regoFrom"
+	// IndexAccount indexes Contractors by "system/id" of each of their
+	// accounts, so the sign-in ingester finds an account's owner without
+	// a scan.
+	IndexAccount = "spec.accounts"
 )
+
+// AccountKey is the IndexAccount value of an account on a system.
+func AccountKey(system, id string) string { return system + "/" + id }
 
 type indexSpec struct {
 	obj     client.Object
@@ -64,6 +71,7 @@ func indexSpecs() []indexSpec {
 			return []string{o.(*accessv1alpha1.Finding).Spec.ContractorRef.Name}
 		}},
 		{&accessv1alpha1.Contractor{}, IndexSystem, contractorSystems},
+		{&accessv1alpha1.Contractor{}, IndexAccount, contractorAccounts},
 		{&accessv1alpha1.PolicyException{}, IndexContractor, exceptionContractor},
 		{&accessv1alpha1.PolicyException{}, IndexGrant, exceptionGrant},
 		{&accessv1alpha1.PolicyException{}, IndexPolicy, func(o client.Object) []string {
@@ -86,6 +94,15 @@ func contractorSystems(o client.Object) []string {
 		systems = append(systems, a.System)
 	}
 	return systems
+}
+
+func contractorAccounts(o client.Object) []string {
+	accounts := o.(*accessv1alpha1.Contractor).Spec.Accounts
+	keys := make([]string, 0, len(accounts))
+	for _, a := range accounts {
+		keys = append(keys, AccountKey(a.System, a.ID))
+	}
+	return keys
 }
 
 func exceptionContractor(o client.Object) []string {

@@ -27,6 +27,7 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/manager"
 	"github.com/portcullis-dev/portcullis/internal/metrics"
 	"github.com/portcullis-dev/portcullis/internal/policy"
+	"github.com/portcullis-dev/portcullis/policies"
 )
 
 // The blast-radius guard of the suite is generous, so that no spec meets it
@@ -88,7 +89,11 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	opts.Recorder = mgr.GetEventRecorder("portcullis")
 	blastGuard = guard.New(opts.Clock, generousGuard())
 	opts.Guard = blastGuard
-	engine, err = policy.NewEngine(policy.Options{})
+	// The default library's reference data, so the library's own policies
+	// work as they do in a real manager.
+	data, err := policies.DefaultData()
+	Expect(err).NotTo(HaveOccurred())
+	engine, err = policy.NewEngine(policy.Options{Data: data})
 	Expect(err).NotTo(HaveOccurred())
 	opts.Engine = engine
 	registry = prometheus.NewRegistry()

@@ -60,6 +60,9 @@ type Options struct {
 	DecisionLog      string
 	DecisionLogInput bool
 
+	// Ingest configures the sign-in endpoint and the evidence pipeline.
+	Ingest IngestOptions
+
 	MetricsAddr             string
 	ProbeAddr               string
 	LeaderElection          bool
@@ -80,6 +83,7 @@ func DefaultOptions() Options {
 		GrantWorkers:     4,
 		KubeAPIQPS:       -1,
 		KubeAPIBurst:     0,
+		Ingest:           DefaultIngestOptions(),
 	}
 }
 
@@ -117,6 +121,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 		"Put each decision's whole input in the decision log instead of its SHA-256 digest.")
 	fs.StringArrayVar(&o.PolicyDataFiles, "policy-data", nil,
 		"YAML or JSON file of reference data merged over the default library's data under data.portcullis (repeatable; later files win).")
+	o.Ingest.BindFlags(fs)
 }
 
 // PolicyData returns the default library's data with the files merged over it.
@@ -196,6 +201,9 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	ropts.Recorder = mgr.GetEventRecorder("portcullis")
 	ropts.Connectors = DefaultConnectors(mgr, ropts.Clock)
 	if err := SetupReconcilers(ctx, mgr, ropts); err != nil {
+		return nil, err
+	}
+	if err := setupIngest(mgr, opts, ropts); err != nil {
 		return nil, err
 	}
 	return mgr, nil

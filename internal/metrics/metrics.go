@@ -27,6 +27,12 @@ type Metrics struct {
 	GuardHolds prometheus.Counter
 	// GuardBudgetRemaining is what is left of the guard's budget in its window.
 	GuardBudgetRemaining prometheus.Gauge
+	// IngestRequests counts sign-in requests by HTTP status code.
+	IngestRequests *prometheus.CounterVec
+	// SignIns counts sign-in events by result: accepted, duplicate, rejected.
+	SignIns *prometheus.CounterVec
+	// FindingWrites counts the ingester's Finding writes: created, updated.
+	FindingWrites *prometheus.CounterVec
 }
 
 // fineBuckets run from 1 ms to 60 s.
@@ -72,8 +78,21 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		Namespace: "portcullis", Name: "guard_budget_remaining",
 		Help: "Quarantines and revocations the blast-radius guard still allows in its current window.",
 	})
+	m.IngestRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "portcullis", Name: "ingest_requests_total",
+		Help: "Requests to POST /v1/signins, by HTTP status code.",
+	}, []string{"code"})
+	m.SignIns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "portcullis", Name: "signins_total",
+		Help: "Sign-in events received, by result (accepted, duplicate, rejected).",
+	}, []string{"result"})
+	m.FindingWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "portcullis", Name: "ingest_finding_writes_total",
+		Help: "Findings the sign-in ingester created or updated, by operation.",
+	}, []string{"op"})
 	for _, c := range []prometheus.Collector{m.PoliciesLoaded, m.PolicyCompileErrors, m.Decisions, m.DecisionDuration,
-		m.Enforcements, m.FindingToEnforcement, m.GuardHolds, m.GuardBudgetRemaining} {
+		m.Enforcements, m.FindingToEnforcement, m.GuardHolds, m.GuardBudgetRemaining,
+		m.IngestRequests, m.SignIns, m.FindingWrites} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering metric: %w", err)
 		}

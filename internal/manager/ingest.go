@@ -1,0 +1,146 @@
+package manager
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/portcullis-dev/portcullis/internal/ingest"
+	"github.com/portcullis-dev/portcullis/internal/metrics"
+	"github.com/portcullis-dev/portcullis/internal/signals"
+)
+
+// IngestOptions configure the sign-in endpoint, the enrichment databases
+// and the Findings the ingester writes.
+type IngestOptions struct {
+	// Addr is the endpoint's listen address; "0" or "" turns it off.
+	Addr string
+	// TokenSecret is "namespace/name" of the Secret whose values are the
+	// accepted bearer tokens.
+	TokenSecret string
+	// TLSCertFile and TLSKeyFile serve the endpoint over TLS.
+	TLSCertFile, TLSKeyFile string
+	// MaxBodyBytes and MaxEvents bound one request.
+	MaxBodyBytes int64
+	MaxEvents    int
+	// Enricher names the GeoIP databases and the Tor exit list.
+	Enricher signals.EnricherOptions
+	// FindingTTL, MaxFindings and SharedWindow: see signals.IngesterOptions.
+	FindingTTL   time.Duration
+	MaxFindings  int
+	SharedWindow time.Duration
+}
+
+// DefaultIngestOptions returns the endpoint turned off and the pipeline's
+// defaults.
+func DefaultIngestOptions() IngestOptions {
+	return IngestOptions{
+		Addr:         "0",
+		MaxBodyBytes: ingest.DefaultMaxBodyBytes,
+		MaxEvents:    signals.DefaultLimits().MaxEvents,
+		FindingTTL:   30 * 24 * time.Hour,
+		MaxFindings:  100,
+		SharedWindow: 24 * time.Hour,
+	}
+}
+
+// BindFlags registers the options as flags on fs.
+func (o *IngestOptions) BindFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Addr, "ingest-bind-address", o.Addr,
+		"Address of the sign-in endpoint (POST /v1/signins); every replica listens, the leader ingests, the others answer 503 to retry. \"0\" turns it off. Needs --ingest-token-secret.")
+	fs.StringVar(&o.TokenSecret, "ingest-token-secret", o.TokenSecret,
+		"namespace/name of the Secret whose values are the bearer tokens the sign-in endpoint accepts (read again every 10 s).")
+	fs.StringVar(&o.TLSCertFile, "ingest-tls-cert-file", o.TLSCertFile,
+		"PEM certificate of the sign-in endpoint; with --ingest-tls-key-file it serves HTTPS.")
+	fs.StringVar(&o.TLSKeyFile, "ingest-tls-key-file", o.TLSKeyFile,
+		"PEM private key of the sign-in endpoint's certificate.")
+	fs.Int64Var(&o.MaxBodyBytes, "ingest-max-body-bytes", o.MaxBodyBytes,
+		"Largest request body the sign-in endpoint reads; larger ones get 413.")
+	fs.IntVar(&o.MaxEvents, "ingest-max-events", o.MaxEvents,
+		"Most events in one sign-in request; more get 413.")
+	fs.StringVar(&o.Enricher.CountryDB, "geoip-country-db", o.Enricher.CountryDB,
+		"MaxMind-format country database (GeoIP2/GeoLite2 Country or City, or ip-location-db's country mmdb); without it sign-ins have no country.")
+	fs.StringVar(&o.Enricher.ASNDB, "geoip-asn-db", o.Enricher.ASNDB,
+		"MaxMind-format ASN database (GeoLite2-ASN layout); without it sign-ins have no ASN.")
+	fs.StringVar(&o.Enricher.AnonymousDB, "geoip-anonymous-db", o.Enricher.AnonymousDB,
+		"MaxMind GeoIP2 Anonymous IP database: VPN, hosting, public and residential proxy and Tor flags.")
+	fs.StringVar(&o.Enricher.TorExitList, "tor-exit-list", o.Enricher.TorExitList,
+		"File of Tor exit addresses, one a line (# comments), e.g. https://check.torproject.org/torbulkexitlist.")
+	fs.DurationVar(&o.FindingTTL, "finding-ttl", o.FindingTTL,
+		"How long an ingested Finding lives after its latest evidence; each repeat extends it.")
+	fs.IntVar(&o.MaxFindings, "findings-per-contractor", o.MaxFindings,
+		"Most ingested Findings per contractor; evidence beyond it goes to one overflow Finding per type.")
+	fs.DurationVar(&o.SharedWindow, "shared-infrastructure-window", o.SharedWindow,
+		"How far apart two contractors' uses of one IP address or device may be to count as shared infrastructure.")
+}
+
+func (o IngestOptions) enabled() bool { return o.Addr != "" && o.Addr != "0" }
+
+// secret parses TokenSecret.
+func (o IngestOptions) secret() (types.NamespacedName, error) {
+	ns, name, ok := strings.Cut(o.TokenSecret, "/")
+	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		return types.NamespacedName{}, fmt.Errorf("--ingest-token-secret %q must be namespace/name", o.TokenSecret)
+	}
+	return types.NamespacedName{Namespace: ns, Name: name}, nil
+}
+
+// setupIngest adds the sign-in endpoint to mgr when it is configured.
+func setupIngest(mgr ctrl.Manager, opts Options, ropts ReconcilerOptions) error {
+	if !opts.Ingest.enabled() {
+		return nil
+	}
+	srv, err := NewIngestServer(mgr, opts, ropts.Clock, ropts.Metrics)
+	if err != nil {
+		return err
+	}
+	return mgr.Add(srv)
+}
+
+// NewIngestServer builds the sign-in endpoint of opts.Ingest over mgr's
+// cache and client, with the correlators' lists from the policy data. mgr
+// needs the field indexes of controllers.SetupIndexes. m may be nil.
+func NewIngestServer(mgr ctrl.Manager, opts Options, clk clock.PassiveClock, m *metrics.Metrics) (*ingest.Server, error) {
+	o := opts.Ingest
+	if o.TokenSecret == "" {
+		return nil, errors.New("--ingest-bind-address needs --ingest-token-secret: the Secret whose values are the accepted tokens")
+	}
+	secret, err := o.secret()
+	if err != nil {
+		return nil, err
+	}
+	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
+		return nil, errors.New("set both --ingest-tls-cert-file and --ingest-tls-key-file, or neither")
+	}
+	data, err := opts.PolicyData()
+	if err != nil {
+		return nil, err
+	}
+	lists, err := signals.ListsFromData(data)
+	if err != nil {
+		return nil, err
+	}
+	enricher, err := signals.OpenEnricher(o.Enricher)
+	if err != nil {
+		return nil, err
+	}
+	limits := signals.DefaultLimits()
+	limits.MaxEvents = o.MaxEvents
+	ingester := signals.NewIngester(&ingest.Store{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}, enricher,
+		signals.IngesterOptions{Limits: limits, Lists: lists, FindingTTL: o.FindingTTL, MaxFindings: o.MaxFindings,
+			SharedWindow: o.SharedWindow, Clock: clk})
+	return &ingest.Server{
+		Addr: o.Addr, CertFile: o.TLSCertFile, KeyFile: o.TLSKeyFile, Ingester: ingester, Enricher: enricher,
+		MaxBodyBytes: o.MaxBodyBytes,
+		Tokens:       &ingest.Tokens{Reader: mgr.GetAPIReader(), Secret: secret, Refresh: 10 * time.Second, Clock: clk},
+		Metrics:      m,
+		WaitForSync:  mgr.GetCache().WaitForCacheSync,
+		Elected:      mgr.Elected(),
+	}, nil
+}
