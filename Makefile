@@ -117,8 +117,15 @@ build: ## Build the portcullis binary into bin/.
 	go build -o $(PORTCULLIS) ./cmd/portcullis
 
 .PHONY: run
-run: build controlplane ## Start a local control plane with the CRDs, the samples and the manager (portcullis dev).
-	$(PORTCULLIS) dev --control-plane-dir $(CONTROL_PLANE_DIR) $(RUN_ARGS)
+run: build controlplane ## Start a local control plane with the CRDs, the samples, the manager and the sign-in endpoint (portcullis dev).
+	@$(MAKE) --no-print-directory geoip || echo "Warning: no GeoIP data (see above); sign-ins get no country or ASN."
+	$(PORTCULLIS) dev --control-plane-dir $(CONTROL_PLANE_DIR) --geoip-dir $(GEOIP_DIR) $(RUN_ARGS)
+
+GEOIP_DIR ?= $(LOCALBIN)/geoip
+
+.PHONY: geoip
+geoip: ## Fetch the free ip-location-db country and ASN data from the npm registry into bin/geoip (once).
+	hack/fetch-geoip.sh $(GEOIP_DIR)
 
 ##@ Tools
 

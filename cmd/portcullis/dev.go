@@ -2,19 +2,28 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/portcullis-dev/portcullis/config/samples"
 	"github.com/portcullis-dev/portcullis/internal/devenv"
+	"github.com/portcullis-dev/portcullis/internal/ingest"
 	"github.com/portcullis-dev/portcullis/internal/manager"
 	"github.com/portcullis-dev/portcullis/internal/manifests"
+	"github.com/portcullis-dev/portcullis/internal/signals"
 )
 
 // defaultControlPlaneDir is where `make controlplane` builds kube-apiserver
@@ -22,16 +31,22 @@ import (
 const defaultControlPlaneDir = "bin/k8s/1.37.2-linux-amd64"
 
 type devOptions struct {
-	env     devenv.Options
-	manager manager.Options
-	samples bool
-	verbose bool
+	env      devenv.Options
+	manager  manager.Options
+	samples  bool
+	verbose  bool
+	geoipDir string
 }
+
+// devTokenSecret holds the sign-in endpoint's token in the dev environment.
+const devTokenSecret = "portcullis-system/portcullis-ingest-tokens"
 
 func newDevCommand() *cobra.Command {
 	opts := devOptions{manager: manager.DefaultOptions(), samples: true}
 	opts.manager.MetricsAddr = "127.0.0.1:8080"
 	opts.manager.ProbeAddr = "127.0.0.1:8081"
+	opts.manager.Ingest.Addr = "127.0.0.1:8082"
+	opts.manager.Ingest.TokenSecret = devTokenSecret
 	opts.env.AssetsDir = defaultControlPlaneDir
 	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
 		opts.env.AssetsDir = dir
@@ -41,8 +56,11 @@ func newDevCommand() *cobra.Command {
 		Short: "Run a local control plane with the CRDs, the samples and the manager",
 		Long: `Start etcd and kube-apiserver on loopback, install the CRDs, apply the
 samples and run the manager in this process, for trying Portcullis without a
-cluster. It prints the kubeconfig to use with kubectl. Ctrl-C stops
-everything; without --data-dir the state is thrown away.`,
+cluster. It serves the sign-in endpoint on --ingest-bind-address with a new
+token in <data dir>/ingest-token, uses the GeoIP databases of --geoip-dir when
+they are there (make geoip) and the samples' Tor exit list. It prints the
+kubeconfig to use with kubectl and the command that sends the sample sign-ins.
+Ctrl-C stops everything; without --data-dir the state is thrown away.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDev(cmd.Context(), cmd.OutOrStdout(), opts)
@@ -57,14 +75,17 @@ everything; without --data-dir the state is thrown away.`,
 		"Port of kube-apiserver on 127.0.0.1; 0 picks a free port.")
 	f.BoolVar(&opts.samples, "samples", opts.samples, "Apply the samples of config/samples.")
 	f.BoolVar(&opts.verbose, "control-plane-logs", false, "Show etcd's and kube-apiserver's own logs.")
+	f.StringVar(&opts.geoipDir, "geoip-dir", "bin/geoip",
+		"Directory of GeoIP databases (country.mmdb, asn.mmdb, anonymous-ip.mmdb; 'make geoip' fetches the first two); each one there is used unless its --geoip-*-db flag is set.")
 	opts.manager.BindFlags(f)
 	return cmd
 }
 
 func runDev(ctx context.Context, out io.Writer, opts devOptions) error {
-	if err := checkAddrsFree(opts.manager.MetricsAddr, opts.manager.ProbeAddr); err != nil {
+	if err := checkAddrsFree(opts.manager.MetricsAddr, opts.manager.ProbeAddr, opts.manager.Ingest.Addr); err != nil {
 		return err
 	}
+	useGeoIPDir(&opts.manager.Ingest.Enricher, opts.geoipDir)
 	if opts.verbose {
 		opts.env.Output = os.Stderr
 	}
@@ -84,6 +105,10 @@ func serveDev(ctx context.Context, out io.Writer, env *devenv.Env, opts devOptio
 		env.DataDir, env.KubeconfigPath)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	ingestHint, err := prepareIngest(ctx, env, &opts.manager.Ingest)
+	if err != nil {
+		return err
+	}
 	mgr, err := manager.New(ctx, env.Config, opts.manager)
 	if err != nil {
 		return err
@@ -94,6 +119,7 @@ func serveDev(ctx context.Context, out io.Writer, env *devenv.Env, opts devOptio
 		}
 		fmt.Fprintln(out, "Applied the samples of config/samples.")
 	}
+	fmt.Fprint(out, ingestHint)
 	fmt.Fprintln(out, "Running the manager; press Ctrl-C to stop.")
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running manager: %w", err)
@@ -122,9 +148,77 @@ func checkAddrsFree(addrs ...string) error {
 		}
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			return fmt.Errorf("address %s is not free (%w): stop what uses it or choose another with --metrics-bind-address / --health-probe-bind-address", addr, err)
+			return fmt.Errorf("address %s is not free (%w): stop what uses it or choose another with --metrics-bind-address / --health-probe-bind-address / --ingest-bind-address", addr, err)
 		}
 		_ = l.Close()
 	}
 	return nil
+}
+
+// useGeoIPDir fills in the databases found in dir that no flag named.
+func useGeoIPDir(e *signals.EnricherOptions, dir string) {
+	if dir == "" {
+		return
+	}
+	for _, db := range []struct {
+		file string
+		into *string
+	}{{"country.mmdb", &e.CountryDB}, {"asn.mmdb", &e.ASNDB}, {"anonymous-ip.mmdb", &e.AnonymousDB}} {
+		path := filepath.Join(dir, db.file)
+		if _, err := os.Stat(path); err == nil && *db.into == "" {
+			*db.into = path
+		}
+	}
+}
+
+// prepareIngest creates the sign-in endpoint's token Secret, writes the
+// token and the samples' Tor exit list into the data directory, and returns
+// how to send the sample sign-ins.
+func prepareIngest(ctx context.Context, env *devenv.Env, o *manager.IngestOptions) (string, error) {
+	if o.Addr == "" || o.Addr == "0" {
+		return "", nil
+	}
+	if o.Enricher.TorExitList == "" {
+		o.Enricher.TorExitList = filepath.Join(env.DataDir, "tor-exits.txt")
+		if err := os.WriteFile(o.Enricher.TorExitList, samples.TorExits, 0o600); err != nil {
+			return "", fmt.Errorf("writing the samples' Tor exit list: %w", err)
+		}
+	}
+	if o.TokenSecret != devTokenSecret {
+		return fmt.Sprintf("Serving sign-ins on http://%s%s with the tokens of Secret %s.\n", o.Addr, ingest.Path, o.TokenSecret), nil
+	}
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	token := hex.EncodeToString(raw)
+	tokenFile := filepath.Join(env.DataDir, "ingest-token")
+	if err := os.WriteFile(tokenFile, []byte(token+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("writing the ingest token: %w", err)
+	}
+	c, err := client.New(env.Config, client.Options{})
+	if err != nil {
+		return "", fmt.Errorf("creating client: %w", err)
+	}
+	ns, name, _ := strings.Cut(devTokenSecret, "/")
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); client.IgnoreAlreadyExists(err) != nil {
+		return "", fmt.Errorf("creating namespace %s: %w", ns, err)
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	if _, err := controllerutil.CreateOrUpdate(ctx, c, secret, func() error {
+		secret.Data = map[string][]byte{"dev": []byte(token)}
+		return nil
+	}); err != nil {
+		return "", fmt.Errorf("writing the token Secret %s: %w", devTokenSecret, err)
+	}
+	geo := "without GeoIP databases (run 'make geoip' for country and ASN)"
+	if o.Enricher.CountryDB != "" {
+		geo = "with " + o.Enricher.CountryDB
+	}
+	return fmt.Sprintf(`Serving sign-ins on http://%[1]s%[2]s, %[3]s. Send the samples with:
+
+  bin/portcullis ingest -f config/samples/signins.ndjson --replay --url http://%[1]s --token-file %[4]s
+  kubectl get findings,accessgrants -n contractors
+
+`, o.Addr, ingest.Path, geo, tokenFile), nil
 }

@@ -50,15 +50,18 @@ func controlPlaneDir(t *testing.T) string {
 }
 
 // TestDevRunsAndStopsCleanly runs `portcullis dev` as a process, waits until
-// the samples are readable through the kubeconfig it printed, interrupts it
-// and checks that etcd and kube-apiserver are gone with the data directory.
+// the samples are readable through the kubeconfig it printed, sends the
+// sample sign-ins with `portcullis ingest` and waits for the laptop farm's
+// grant to be quarantined, interrupts it and checks that etcd and
+// kube-apiserver are gone with the data directory.
 func TestDevRunsAndStopsCleanly(t *testing.T) {
 	bin := buildBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
+	ingestAddr := freeAddr(t)
 	cmd := exec.CommandContext(ctx, bin, "dev", "--control-plane-dir", controlPlaneDir(t),
-		"--metrics-bind-address=0", "--health-probe-bind-address=0")
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--ingest-bind-address="+ingestAddr, "--geoip-dir=")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +74,9 @@ func TestDevRunsAndStopsCleanly(t *testing.T) {
 	defer func() { _ = cmd.Process.Kill() }()
 
 	kubeconfig := readKubeconfigPath(t, stdout)
-	waitForSamples(ctx, t, kubeconfig)
+	c := waitForSamples(ctx, t, kubeconfig)
+	sendSampleSignIns(ctx, t, bin, "http://"+ingestAddr, filepath.Join(filepath.Dir(kubeconfig), "ingest-token"))
+	waitForGrantState(ctx, t, c, client.ObjectKey{Namespace: "contractors", Name: "casey-payments-edit"}, accessv1alpha1.GrantQuarantined)
 
 	children := childPIDs(t, cmd.Process.Pid)
 	if len(children) < 2 {
@@ -109,7 +114,7 @@ func readKubeconfigPath(t *testing.T, stdout io.Reader) string {
 	return ""
 }
 
-func waitForSamples(ctx context.Context, t *testing.T, kubeconfig string) {
+func waitForSamples(ctx context.Context, t *testing.T, kubeconfig string) client.Client {
 	t.Helper()
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
@@ -128,7 +133,7 @@ func waitForSamples(ctx context.Context, t *testing.T, kubeconfig string) {
 		grant := &accessv1alpha1.AccessGrant{}
 		err := c.Get(ctx, key, grant)
 		if err == nil && len(grant.Status.Conditions) > 0 {
-			return
+			return c
 		}
 		select {
 		case <-ctx.Done():
@@ -136,6 +141,49 @@ func waitForSamples(ctx context.Context, t *testing.T, kubeconfig string) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// sendSampleSignIns runs `portcullis ingest` with the sample sign-ins: one
+// of them is bad on purpose, so it exits with 2 and names it.
+func sendSampleSignIns(ctx context.Context, t *testing.T, bin, url, tokenFile string) {
+	t.Helper()
+	samples := filepath.Join("..", "..", "config", "samples", "signins.ndjson")
+	out, err := exec.CommandContext(ctx, bin, "ingest", "-f", samples, "--replay", "--url", url, "--token-file", tokenFile).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("portcullis ingest: %v (want exit status 2 for the bad sample event)\n%s", err, out)
+	}
+	for _, want := range []string{"6 events", "5 accepted", "1 rejected", `event 5: ip "not-an-address" is not an IP address`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("ingest output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func waitForGrantState(ctx context.Context, t *testing.T, c client.Client, key client.ObjectKey, state accessv1alpha1.GrantState) {
+	t.Helper()
+	for {
+		grant := &accessv1alpha1.AccessGrant{}
+		err := c.Get(ctx, key, grant)
+		if err == nil && grant.Status.Enforcement != nil && grant.Status.Enforcement.State == state {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("grant %s never became %s: %v %+v", key, state, err, grant.Status)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String()
 }
 
 // childPIDs lists the processes whose parent is pid.

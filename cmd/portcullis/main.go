@@ -22,7 +22,7 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
-		if errors.Is(err, errFailOn) {
+		if errors.Is(err, errFailOn) || errors.Is(err, errRejected) {
 			os.Exit(2)
 		}
 		os.Exit(1)
@@ -49,6 +49,6 @@ connected systems.`,
 	goFlags := flag.NewFlagSet("logging", flag.ContinueOnError)
 	zapOpts.BindFlags(goFlags)
 	root.PersistentFlags().AddGoFlagSet(goFlags)
-	root.AddCommand(newManagerCommand(), newDevCommand(), newEvalCommand(), newTestCommand())
+	root.AddCommand(newManagerCommand(), newDevCommand(), newEvalCommand(), newTestCommand(), newIngestCommand())
 	return root
 }

@@ -8,3 +8,8 @@ import "embed"
 //
 //go:embed [0-9]*.yaml
 var Files embed.FS
+
+// TorExits is a Tor exit list for the samples' sign-ins.
+//
+//go:embed tor-exits.txt
+var TorExits []byte

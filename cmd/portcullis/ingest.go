@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portcullis-dev/portcullis/internal/ingest"
+	"github.com/portcullis-dev/portcullis/internal/signals"
+)
+
+// errRejected is returned when the server refused some events; main exits
+// with 2.
+var errRejected = errors.New("events were rejected")
+
+type ingestOptions struct {
+	file, url, tokenFile, caFile string
+	batch                        int
+	timeout                      time.Duration
+	retries                      int
+	replay                       bool
+}
+
+func newIngestCommand() *cobra.Command {
+	opts := ingestOptions{batch: 1000, timeout: 30 * time.Second, retries: 3}
+	cmd := &cobra.Command{
+		Use:   "ingest -f FILE --url URL --token-file FILE",
+		Short: "Send a file of sign-in events to the manager's sign-in endpoint",
+		Long: `Send sign-in events, a JSON array or NDJSON, to POST /v1/signins in batches,
+and print what the server did with them: accepted, duplicates, rejected (with
+the event's index in the file and the reason) and the Findings written. A batch
+that failed part way (HTTP 503) is sent again: the server does not count what
+it already stored. Exits 2 when any event was rejected.`,
+		Example: `  portcullis ingest -f config/samples/signins.ndjson --url http://127.0.0.1:8082 --token-file bin/dev/ingest-token`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runIngest(cmd.Context(), cmd.OutOrStdout(), cmd.InOrStdin(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&opts.file, "file", "f", "", "File of events, a JSON array or NDJSON; - reads standard input.")
+	f.StringVar(&opts.url, "url", "", "Address of the manager's sign-in endpoint, e.g. http://127.0.0.1:8082 ("+ingest.Path+" is added when the URL has no path).")
+	f.StringVar(&opts.tokenFile, "token-file", "", "File holding the bearer token, one of the values of the manager's --ingest-token-secret.")
+	f.StringVar(&opts.caFile, "ca-file", "", "PEM bundle of the CAs that sign the endpoint's certificate, for https URLs with a private CA.")
+	f.IntVar(&opts.batch, "batch-size", opts.batch, "Events per request; at most the server's --ingest-max-events.")
+	f.DurationVar(&opts.timeout, "timeout", opts.timeout, "Deadline of one request.")
+	f.IntVar(&opts.retries, "retries", opts.retries, "How often a batch is sent again after HTTP 503 or a connection error.")
+	f.BoolVar(&opts.replay, "replay", false,
+		"Move the events' times so that the latest is now, keeping the gaps between them: for samples and recorded incidents older than the server's 30-day window.")
+	for _, name := range []string{"file", "url", "token-file"} {
+		_ = cmd.MarkFlagRequired(name)
+	}
+	return cmd
+}
+
+func runIngest(ctx context.Context, out io.Writer, stdin io.Reader, opts ingestOptions) error {
+	if opts.batch < 1 {
+		return errors.New("--batch-size must be at least 1")
+	}
+	endpoint, err := endpointURL(opts.url)
+	if err != nil {
+		return err
+	}
+	token, err := os.ReadFile(opts.tokenFile)
+	if err != nil {
+		return fmt.Errorf("reading --token-file: %w", err)
+	}
+	if len(bytes.TrimSpace(token)) == 0 {
+		return fmt.Errorf("--token-file %s is empty", opts.tokenFile)
+	}
+	body, err := readInput(opts.file, stdin)
+	if err != nil {
+		return err
+	}
+	events, err := signals.Split(body)
+	if err != nil {
+		return fmt.Errorf("%s: %w", opts.file, err)
+	}
+	if opts.replay {
+		replay(events, time.Now())
+	}
+	client, err := ingestClient(opts)
+	if err != nil {
+		return err
+	}
+	s := sender{client: client, url: endpoint, token: string(bytes.TrimSpace(token)), opts: opts}
+	var total signals.Result
+	for start := 0; start < len(events); start += opts.batch {
+		chunk := events[start:min(start+opts.batch, len(events))]
+		res, err := s.send(ctx, chunk)
+		if err != nil {
+			return fmt.Errorf("events %d to %d: %w", start, start+len(chunk)-1, err)
+		}
+		add(&total, res, start)
+	}
+	report(out, endpoint, total)
+	if len(total.Rejected) > 0 {
+		return fmt.Errorf("%w: %d of %d", errRejected, len(total.Rejected), total.Received)
+	}
+	return nil
+}
+
+func endpointURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("--url %q must be an http:// or https:// address, e.g. http://127.0.0.1:8082", raw)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = ingest.Path
+	}
+	return u.String(), nil
+}
+
+func readInput(file string, stdin io.Reader) ([]byte, error) {
+	if file == "-" {
+		return io.ReadAll(stdin)
+	}
+	body, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading events: %w", err)
+	}
+	return body, nil
+}
+
+func ingestClient(opts ingestOptions) (*http.Client, error) {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	if opts.caFile != "" {
+		pem, err := os.ReadFile(opts.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading --ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", opts.caFile)
+		}
+		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: transport, Timeout: opts.timeout}, nil
+}
+
+type sender struct {
+	client *http.Client
+	url    string
+	token  string
+	opts   ingestOptions
+}
+
+// send posts one batch as NDJSON, again after a 503 or a connection error.
+func (s sender) send(ctx context.Context, events []json.RawMessage) (signals.Result, error) {
+	var body bytes.Buffer
+	for _, e := range events {
+		if err := json.Compact(&body, e); err != nil {
+			// Not JSON: send it as it is, for the server to reject by index.
+			body.Write(bytes.ReplaceAll(e, []byte("\n"), []byte(" ")))
+		}
+		body.WriteByte('\n')
+	}
+	var lastErr error
+	for attempt := 0; attempt <= s.opts.retries; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return signals.Result{}, ctx.Err()
+			case <-time.After(time.Duration(attempt) * time.Second):
+			}
+		}
+		res, retry, err := s.post(ctx, body.Bytes())
+		if err == nil || !retry {
+			return res, err
+		}
+		lastErr = err
+	}
+	return signals.Result{}, fmt.Errorf("gave up after %d attempts: %w", s.opts.retries+1, lastErr)
+}
+
+func (s sender) post(ctx context.Context, body []byte) (res signals.Result, retry bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
+	if err != nil {
+		return res, false, err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return res, ctx.Err() == nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	if err != nil {
+		return res, true, fmt.Errorf("reading the response: %w", err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(raw, &res); err != nil {
+			return res, false, fmt.Errorf("the server's response is not a result: %w", err)
+		}
+		return res, false, nil
+	}
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(raw, &e) != nil || e.Error == "" {
+		e.Error = strings.TrimSpace(string(raw))
+	}
+	return res, resp.StatusCode == http.StatusServiceUnavailable, fmt.Errorf("%s: %s", resp.Status, e.Error)
+}
+
+// add folds a batch's result into the total, with the rejections' indexes
+// shifted to the file's.
+func add(total *signals.Result, res signals.Result, offset int) {
+	total.Received += res.Received
+	total.Accepted += res.Accepted
+	total.Duplicates += res.Duplicates
+	total.FindingsCreated += res.FindingsCreated
+	total.FindingsUpdated += res.FindingsUpdated
+	for _, r := range res.Rejected {
+		total.Rejected = append(total.Rejected, signals.Rejection{Index: r.Index + offset, Error: r.Error})
+	}
+	for k, n := range res.NotEnriched {
+		if total.NotEnriched == nil {
+			total.NotEnriched = map[string]int{}
+		}
+		total.NotEnriched[k] += n
+	}
+}
+
+func report(out io.Writer, endpoint string, r signals.Result) {
+	fmt.Fprintf(out, "Sent %d events to %s: %d accepted, %d duplicates, %d rejected.\n",
+		r.Received, endpoint, r.Accepted, r.Duplicates, len(r.Rejected))
+	fmt.Fprintf(out, "Findings: %d created, %d updated.\n", r.FindingsCreated, r.FindingsUpdated)
+	if len(r.NotEnriched) > 0 {
+		var parts []string
+		for k, n := range r.NotEnriched {
+			parts = append(parts, fmt.Sprintf("%s for %d events", k, n))
+		}
+		sort.Strings(parts)
+		fmt.Fprintf(out, "Facts no database had (see the manager's --geoip-*-db flags): %s.\n", strings.Join(parts, ", "))
+	}
+	for _, rej := range r.Rejected {
+		fmt.Fprintf(out, "  event %d: %s\n", rej.Index, rej.Error)
+	}
+}
+
+// replay shifts every event's time by the same amount, so that the latest
+// is now. Events without a readable time are left for the server to reject.
+func replay(events []json.RawMessage, now time.Time) {
+	type timed struct {
+		Time time.Time `json:"time"`
+	}
+	var latest time.Time
+	for _, e := range events {
+		var t timed
+		if json.Unmarshal(e, &t) == nil && t.Time.After(latest) {
+			latest = t.Time
+		}
+	}
+	if latest.IsZero() {
+		return
+	}
+	shift := now.Sub(latest).Truncate(time.Second)
+	for i, e := range events {
+		var fields map[string]json.RawMessage
+		var t timed
+		if json.Unmarshal(e, &fields) != nil || json.Unmarshal(e, &t) != nil || t.Time.IsZero() {
+			continue
+		}
+		raw, err := json.Marshal(t.Time.Add(shift).UTC().Format(time.RFC3339Nano))
+		if err != nil {
+			continue
+		}
+		fields["time"] = raw
+		if shifted, err := json.Marshal(fields); err == nil {
+			events[i] = shifted
+		}
+	}
+}
