@@ -250,3 +250,33 @@ var _ = Describe("Sign-in ingestion", func() {
 		Expect(code).To(Equal(http.StatusRequestEntityTooLarge))
 	})
 })
+
+var _ = Describe("Sign-in endpoint tokens", func() {
+	It("accept every value of the Secret, follow its rotation, and fail closed when it is gone", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ingest-tokens"},
+			Data: map[string][]byte{"siem": []byte("old-token"), "empty": []byte("  \n")}}
+		create(ctx, secret)
+		tokens := &ingest.Tokens{Reader: k8sClient, Secret: client.ObjectKeyFromObject(secret), Clock: clock.RealClock{}}
+		valid := func(token string) bool {
+			ok, err := tokens.Valid(ctx, token)
+			Expect(err).NotTo(HaveOccurred())
+			return ok
+		}
+		Expect(valid("old-token")).To(BeTrue())
+		Expect(valid("")).To(BeFalse(), "an empty value is no token")
+		Expect(valid("old-token-and-more")).To(BeFalse())
+
+		By("adding a new token, then removing the old one")
+		mutate(ctx, secret, func(s *corev1.Secret) { s.Data["next"] = []byte("new-token") })
+		Expect(valid("new-token")).To(BeTrue())
+		Expect(valid("old-token")).To(BeTrue())
+		mutate(ctx, secret, func(s *corev1.Secret) { delete(s.Data, "siem") })
+		Expect(valid("old-token")).To(BeFalse())
+
+		By("failing, not accepting, when the Secret is gone")
+		Expect(k8sClient.Delete(ctx, secret)).To(Succeed())
+		_, err := tokens.Valid(ctx, "new-token")
+		Expect(err).To(MatchError(ContainSubstring("reading the token Secret " + ns + "/ingest-tokens")))
+	})
+})
