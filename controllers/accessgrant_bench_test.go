@@ -117,6 +117,6 @@ func benchReconciler(b *testing.B) (*AccessGrantReconciler, ctrl.Request) {
 		Guard:      guard.New(clock.RealClock{}, guard.DefaultOptions()), Metrics: m,
 		Recorder: events.NewFakeRecorder(100), Findings: NewFindingClock(clock.RealClock{}),
 	}
-	r.fresh = newFreshReader(c, c)
+	r.fresh = NewFreshReader(c, c)
 	return r, ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "g"}}
 }

@@ -59,7 +59,7 @@ type AccessGrantReconciler struct {
 	// Workers is how many grants are reconciled at once; zero means one.
 	Workers int
 
-	fresh *freshReader
+	fresh *FreshReader
 }
 
 // +kubebuilder:rbac:groups=access.portcullis.dev,resources=accessgrants,verbs=get;list;watch;update;patch
@@ -169,7 +169,7 @@ func (r *AccessGrantReconciler) reconcileDelete(ctx context.Context, grant *acce
 // findings are not stuck behind the sweep), and the bindings it manages.
 func (r *AccessGrantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	c := mgr.GetClient()
-	r.fresh = newFreshReader(c, r.APIReader)
+	r.fresh = NewFreshReader(c, r.APIReader)
 	grants := &accessv1alpha1.AccessGrantList{}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.AccessGrant{}, grantChanged()).

@@ -9,13 +9,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// freshReader reads objects from the cache, unless the cache has not yet
-// seen this reconciler's own last write to the object: then it reads from
-// the API server. A grant's status records what was applied (a revocation
+// FreshReader reads objects from the cache, unless the cache has not yet
+// seen its user's own last write to the object: then it reads from the API
+// server. The grant reconciler and the sign-in ingester use it. A grant's status records what was applied (a revocation
 // is terminal), so a reconcile must never start from a status older than
 // the one it wrote; yet a live read for every reconcile would make a sweep
 // of all grants cost one API request per grant.
-type freshReader struct {
+type FreshReader struct {
 	cache client.Reader
 	live  client.Reader
 
@@ -23,13 +23,14 @@ type freshReader struct {
 	written map[types.NamespacedName]uint64
 }
 
-func newFreshReader(cache, live client.Reader) *freshReader {
-	return &freshReader{cache: cache, live: live, written: map[types.NamespacedName]uint64{}}
+// NewFreshReader reads from cache, or from live when the cache lags.
+func NewFreshReader(cache, live client.Reader) *FreshReader {
+	return &FreshReader{cache: cache, live: live, written: map[types.NamespacedName]uint64{}}
 }
 
 // Get reads key into obj, from the cache when it is at least as new as the
 // last write recorded for key.
-func (f *freshReader) Get(ctx context.Context, key types.NamespacedName, obj client.Object) error {
+func (f *FreshReader) Get(ctx context.Context, key types.NamespacedName, obj client.Object) error {
 	if err := f.cache.Get(ctx, key, obj); err != nil {
 		return err
 	}
@@ -48,7 +49,7 @@ func (f *freshReader) Get(ctx context.Context, key types.NamespacedName, obj cli
 }
 
 // Wrote records the resource version of a write.
-func (f *freshReader) Wrote(obj client.Object) {
+func (f *FreshReader) Wrote(obj client.Object) {
 	rv, err := strconv.ParseUint(obj.GetResourceVersion(), 10, 64)
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -64,7 +65,7 @@ func (f *freshReader) Wrote(obj client.Object) {
 }
 
 // forget drops a record the cache has caught up with.
-func (f *freshReader) forget(key types.NamespacedName, rv uint64) {
+func (f *FreshReader) forget(key types.NamespacedName, rv uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.written[key] == rv {
@@ -73,7 +74,7 @@ func (f *freshReader) forget(key types.NamespacedName, rv uint64) {
 }
 
 // Deleted drops the record of a deleted object.
-func (f *freshReader) Deleted(key types.NamespacedName) {
+func (f *FreshReader) Deleted(key types.NamespacedName) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.written, key)

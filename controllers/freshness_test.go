@@ -28,7 +28,7 @@ func (s *stubReader) List(context.Context, client.ObjectList, ...client.ListOpti
 
 func TestFreshReaderReadsLiveOnlyWhileTheCacheIsBehind(t *testing.T) {
 	cache, live := &stubReader{rv: "10"}, &stubReader{rv: "12"}
-	f := newFreshReader(cache, live)
+	f := NewFreshReader(cache, live)
 	key := types.NamespacedName{Namespace: "ns", Name: "g"}
 	g := &accessv1alpha1.AccessGrant{}
 

@@ -19,15 +19,24 @@ import (
 // +kubebuilder:rbac:groups=access.portcullis.dev,resources=contractors/status,verbs=patch
 
 // Store keeps the evidence in the API server. It reads through the
-// manager's cache where a lagging read is harmless (account lookups,
-// counting, a first look at a Finding) and from the API server itself
-// where it is not (a contractor's sign-ins, a Finding after a lost race).
+// manager's cache, and from the API server itself where the cache has not
+// yet seen the store's own last write to an object, so a batch never starts
+// from a contractor's sign-ins older than the ones the last batch wrote.
+// A write that loses a race to another writer fails with a Conflict and
+// the ingester reads again, fresh.
 type Store struct {
-	// Client is the manager's cached client; it needs the IndexAccount and
-	// IndexContractor field indexes.
-	Client client.Client
-	// Reader reads from the API server directly.
-	Reader client.Reader
+	client      client.Client
+	reader      client.Reader
+	contractors *controllers.FreshReader
+	findings    *controllers.FreshReader
+}
+
+// NewStore returns a store over the manager's cached client, which needs
+// the IndexAccount and IndexContractor field indexes, and a reader of the
+// API server itself.
+func NewStore(c client.Client, reader client.Reader) *Store {
+	return &Store{client: c, reader: reader,
+		contractors: controllers.NewFreshReader(c, reader), findings: controllers.NewFreshReader(c, reader)}
 }
 
 var _ signals.Store = (*Store)(nil)
@@ -35,7 +44,7 @@ var _ signals.Store = (*Store)(nil)
 // ContractorsByAccount lists the contractors with the account, by index.
 func (s *Store) ContractorsByAccount(ctx context.Context, system, id string) ([]types.NamespacedName, error) {
 	var list accessv1alpha1.ContractorList
-	if err := s.Client.List(ctx, &list, client.MatchingFields{controllers.IndexAccount: controllers.AccountKey(system, id)}); err != nil {
+	if err := s.client.List(ctx, &list, client.MatchingFields{controllers.IndexAccount: controllers.AccountKey(system, id)}); err != nil {
 		return nil, err
 	}
 	keys := make([]types.NamespacedName, 0, len(list.Items))
@@ -45,16 +54,18 @@ func (s *Store) ContractorsByAccount(ctx context.Context, system, id string) ([]
 	return keys, nil
 }
 
-// Contractor reads a contractor from the API server.
+// Contractor reads a contractor; one the cache does not know yet is looked
+// for in the API server before it is called missing.
 func (s *Store) Contractor(ctx context.Context, key types.NamespacedName) (*accessv1alpha1.Contractor, error) {
 	c := &accessv1alpha1.Contractor{}
-	if err := s.Reader.Get(ctx, key, c); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, err
+	err := s.contractors.Get(ctx, key, c)
+	if apierrors.IsNotFound(err) {
+		err = s.reader.Get(ctx, key, c)
 	}
-	return c, nil
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return c, err
 }
 
 // SaveSignIns patches the contractor's status.signIns, failing with a
@@ -62,30 +73,34 @@ func (s *Store) Contractor(ctx context.Context, key types.NamespacedName) (*acce
 func (s *Store) SaveSignIns(ctx context.Context, c *accessv1alpha1.Contractor, summary *accessv1alpha1.SignInSummary) error {
 	patch := client.MergeFromWithOptions(c.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	c.Status.SignIns = summary
-	return s.Client.Status().Patch(ctx, c, patch)
+	if err := s.client.Status().Patch(ctx, c, patch); err != nil {
+		return err
+	}
+	s.contractors.Wrote(c)
+	return nil
 }
 
-// Finding reads a Finding from the cache, or from the API server when fresh.
+// Finding reads a Finding through the cache, or from the API server when
+// fresh.
 func (s *Store) Finding(ctx context.Context, key types.NamespacedName, fresh bool) (*accessv1alpha1.Finding, error) {
-	var reader client.Reader = s.Client
-	if fresh {
-		reader = s.Reader
-	}
 	f := &accessv1alpha1.Finding{}
-	if err := reader.Get(ctx, key, f); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, err
+	var err error
+	if fresh {
+		err = s.reader.Get(ctx, key, f)
+	} else {
+		err = s.findings.Get(ctx, key, f)
 	}
-	return f, nil
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return f, err
 }
 
 // CountFindings counts the ingester's Findings of a contractor, overflow
 // Findings aside.
 func (s *Store) CountFindings(ctx context.Context, contractor types.NamespacedName) (int, error) {
 	var list accessv1alpha1.FindingList
-	if err := s.Client.List(ctx, &list, client.InNamespace(contractor.Namespace),
+	if err := s.client.List(ctx, &list, client.InNamespace(contractor.Namespace),
 		client.MatchingFields{controllers.IndexContractor: contractor.Name},
 		client.MatchingLabels{signals.LabelSource: signals.SourceValue}); err != nil {
 		return 0, err
@@ -101,18 +116,26 @@ func (s *Store) CountFindings(ctx context.Context, contractor types.NamespacedNa
 
 // CreateFinding creates a Finding.
 func (s *Store) CreateFinding(ctx context.Context, f *accessv1alpha1.Finding) error {
-	return s.Client.Create(ctx, f)
+	if err := s.client.Create(ctx, f); err != nil {
+		return err
+	}
+	s.findings.Wrote(f)
+	return nil
 }
 
 // UpdateFinding updates a Finding's spec.
 func (s *Store) UpdateFinding(ctx context.Context, f *accessv1alpha1.Finding) error {
-	return s.Client.Update(ctx, f)
+	if err := s.client.Update(ctx, f); err != nil {
+		return err
+	}
+	s.findings.Wrote(f)
+	return nil
 }
 
 // Contractors lists every contractor from the cache.
 func (s *Store) Contractors(ctx context.Context) ([]accessv1alpha1.Contractor, error) {
 	var list accessv1alpha1.ContractorList
-	if err := s.Client.List(ctx, &list); err != nil {
+	if err := s.client.List(ctx, &list); err != nil {
 		return nil, err
 	}
 	return list.Items, nil

@@ -132,7 +132,7 @@ func NewIngestServer(mgr ctrl.Manager, opts Options, clk clock.PassiveClock, m *
 	}
 	limits := signals.DefaultLimits()
 	limits.MaxEvents = o.MaxEvents
-	ingester := signals.NewIngester(&ingest.Store{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}, enricher,
+	ingester := signals.NewIngester(ingest.NewStore(mgr.GetClient(), mgr.GetAPIReader()), enricher,
 		signals.IngesterOptions{Limits: limits, Lists: lists, FindingTTL: o.FindingTTL, MaxFindings: o.MaxFindings,
 			SharedWindow: o.SharedWindow, Clock: clk})
 	return &ingest.Server{

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -60,7 +61,10 @@ type IngesterOptions struct {
 	// SharedWindow is how far apart two contractors' uses of an address or
 	// device may be to count as shared; default 24 hours.
 	SharedWindow time.Duration
-	Clock        clock.PassiveClock
+	// Workers is how many contractors' evidence is written at once;
+	// default 8.
+	Workers int
+	Clock   clock.PassiveClock
 }
 
 func (o IngesterOptions) withDefaults() IngesterOptions {
@@ -76,6 +80,9 @@ func (o IngesterOptions) withDefaults() IngesterOptions {
 	if o.SharedWindow <= 0 {
 		o.SharedWindow = 24 * time.Hour
 	}
+	if o.Workers <= 0 {
+		o.Workers = 8
+	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
@@ -84,7 +91,8 @@ func (o IngesterOptions) withDefaults() IngesterOptions {
 }
 
 // Ingester turns batches of sign-in events into the contractors' sign-in
-// summaries and deduplicated Findings. One batch is processed at a time.
+// summaries and deduplicated Findings. One batch is processed at a time;
+// its contractors' writes run in parallel.
 type Ingester struct {
 	store    Store
 	enricher *Enricher
@@ -163,17 +171,8 @@ func (in *Ingester) Ingest(ctx context.Context, body []byte) (Result, error) {
 		}
 		signals[key] = append(signals[key], shared...)
 	}
-	for _, key := range order {
-		if err := in.writeFindings(ctx, key, signals[key], now, &res); err != nil {
-			return res, err
-		}
-	}
-	for _, key := range order {
-		if b := batches[key]; b != nil && len(b.fresh) > 0 {
-			if err := in.saveSignIns(ctx, b); err != nil {
-				return res, err
-			}
-		}
+	if err := in.write(ctx, order, batches, signals, now, &res); err != nil {
+		return res, err
 	}
 	if now.Sub(in.lastPrune) > in.opts.SharedWindow/24 {
 		in.index.Prune(now)
@@ -281,11 +280,13 @@ type signInID struct {
 // newSignIns drops the sign-ins already in the contractor's recent list or
 // repeated in the batch, and counts them as duplicates.
 func newSignIns(c *accessv1alpha1.Contractor, signIns []SignIn, duplicates int) ([]SignIn, int) {
-	seen := map[signInID]bool{}
-	if s := c.Status.SignIns; s != nil {
-		for _, r := range s.Recent {
-			seen[signInID{r.Time.Unix(), r.IP, r.DeviceID}] = true
-		}
+	var recent []accessv1alpha1.SignInRecord
+	if c.Status.SignIns != nil {
+		recent = c.Status.SignIns.Recent
+	}
+	seen := make(map[signInID]bool, len(recent)+len(signIns))
+	for _, r := range recent {
+		seen[signInID{r.Time.Unix(), r.IP, r.DeviceID}] = true
 	}
 	fresh := make([]SignIn, 0, len(signIns))
 	for _, s := range signIns {
@@ -318,7 +319,11 @@ func (in *Ingester) history(c *accessv1alpha1.Contractor, fresh []SignIn) []Sign
 		out = append(out, SignIn{Contractor: key, Time: r.Time.Time, IP: addr, Country: string(r.Country),
 			ASN: uint32(r.ASN), DeviceID: r.DeviceID})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	// The list is kept newest first: oldest first is its reverse.
+	slices.Reverse(out)
+	if !slices.IsSortedFunc(out, func(a, b SignIn) int { return a.Time.Compare(b.Time) }) {
+		sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	}
 	located := map[int]bool{}
 	for _, f := range fresh {
 		next := sort.Search(len(out), func(i int) bool { return !out[i].Time.Before(f.Time) })
@@ -357,6 +362,34 @@ func (in *Ingester) ensureIndex(ctx context.Context, now time.Time) error {
 	index.Prune(now)
 	in.index, in.lastPrune = index, now
 	return nil
+}
+
+// write stores each contractor's evidence, Workers contractors at a time:
+// the Findings first, then the sign-in summary, so a failure in between
+// leaves the sign-ins to be sent again rather than Findings missing.
+func (in *Ingester) write(ctx context.Context, order []types.NamespacedName, batches map[types.NamespacedName]*batch,
+	signals map[types.NamespacedName][]Signal, now time.Time, res *Result) error {
+	var mu sync.Mutex
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(in.opts.Workers)
+	for _, key := range order {
+		g.Go(func() error {
+			var counts Result
+			err := in.writeFindings(ctx, key, signals[key], now, &counts)
+			mu.Lock()
+			res.FindingsCreated += counts.FindingsCreated
+			res.FindingsUpdated += counts.FindingsUpdated
+			mu.Unlock()
+			if err != nil {
+				return err
+			}
+			if b := batches[key]; b != nil && len(b.fresh) > 0 {
+				return in.saveSignIns(ctx, b)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // maxAttempts bounds the retries of a write that lost a race.

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 // so that lost races can be staged. The Kubernetes store is tested against
 // a real API server in the controllers suite.
 type memStore struct {
+	mu          sync.Mutex
 	contractors map[types.NamespacedName]*accessv1alpha1.Contractor
 	findings    map[types.NamespacedName]*accessv1alpha1.Finding
 	version     int
@@ -49,6 +51,8 @@ func newMemStore(contractors ...*accessv1alpha1.Contractor) *memStore {
 func (s *memStore) bump() string { s.version++; return strconv.Itoa(s.version) }
 
 func (s *memStore) ContractorsByAccount(_ context.Context, system, id string) ([]types.NamespacedName, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var out []types.NamespacedName
 	for key, c := range s.contractors {
 		for _, a := range c.Spec.Accounts {
@@ -61,6 +65,8 @@ func (s *memStore) ContractorsByAccount(_ context.Context, system, id string) ([
 }
 
 func (s *memStore) Contractor(_ context.Context, key types.NamespacedName) (*accessv1alpha1.Contractor, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if c := s.contractors[key]; c != nil {
 		return c.DeepCopy(), nil
 	}
@@ -68,6 +74,8 @@ func (s *memStore) Contractor(_ context.Context, key types.NamespacedName) (*acc
 }
 
 func (s *memStore) SaveSignIns(_ context.Context, c *accessv1alpha1.Contractor, summary *accessv1alpha1.SignInSummary) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	key := types.NamespacedName{Namespace: c.Namespace, Name: c.Name}
 	cur := s.contractors[key]
 	if s.conflicts > 0 {
@@ -86,6 +94,8 @@ func (s *memStore) SaveSignIns(_ context.Context, c *accessv1alpha1.Contractor, 
 }
 
 func (s *memStore) Finding(_ context.Context, key types.NamespacedName, _ bool) (*accessv1alpha1.Finding, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if f := s.findings[key]; f != nil {
 		return f.DeepCopy(), nil
 	}
@@ -93,6 +103,8 @@ func (s *memStore) Finding(_ context.Context, key types.NamespacedName, _ bool) 
 }
 
 func (s *memStore) CountFindings(_ context.Context, contractor types.NamespacedName) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	n := 0
 	for _, f := range s.findings {
 		if f.Namespace == contractor.Namespace && f.Spec.ContractorRef.Name == contractor.Name &&
@@ -104,6 +116,8 @@ func (s *memStore) CountFindings(_ context.Context, contractor types.NamespacedN
 }
 
 func (s *memStore) CreateFinding(_ context.Context, f *accessv1alpha1.Finding) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.failFindings {
 		return fmt.Errorf("the API server is away")
 	}
@@ -119,6 +133,8 @@ func (s *memStore) CreateFinding(_ context.Context, f *accessv1alpha1.Finding) e
 }
 
 func (s *memStore) UpdateFinding(_ context.Context, f *accessv1alpha1.Finding) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.failFindings {
 		return fmt.Errorf("the API server is away")
 	}
@@ -134,6 +150,8 @@ func (s *memStore) UpdateFinding(_ context.Context, f *accessv1alpha1.Finding) e
 }
 
 func (s *memStore) Contractors(context.Context) ([]accessv1alpha1.Contractor, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	out := make([]accessv1alpha1.Contractor, 0, len(s.contractors))
 	for _, c := range s.contractors {
 		out = append(out, *c.DeepCopy())

@@ -1,12 +1,15 @@
 // Command bench measures Portcullis against a local control plane: it runs
 // `portcullis dev` without samples, creates N contractors and grants on the
 // kubernetes connector, and prints a table of convergence, latency, write
-// counts and memory. `make bench` runs it; it is not part of `make test`.
+// counts, sign-in ingestion through the endpoint and memory. `make bench`
+// runs it; it is not part of `make test`.
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,12 +38,14 @@ import (
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/internal/manager"
+	"github.com/portcullis-dev/portcullis/internal/signals"
 )
 
 type options struct {
 	grants      int
 	findings    int
 	flipPercent float64
+	signIns     int
 	binary      string
 	controlDir  string
 	timeout     time.Duration
@@ -50,6 +56,7 @@ func main() {
 	flag.IntVar(&opts.grants, "grants", 2000, "Number of contractors, each with one grant (at most 10000).")
 	flag.IntVar(&opts.findings, "findings", 100, "Number of findings for the latency measurement.")
 	flag.Float64Var(&opts.flipPercent, "flip-percent", 1, "Percent of decisions the policy change flips.")
+	flag.IntVar(&opts.signIns, "signins", 20000, "Sign-in events sent through the endpoint, in batches of 1,000.")
 	flag.StringVar(&opts.binary, "portcullis", "bin/portcullis", "The portcullis binary to run.")
 	flag.StringVar(&opts.controlDir, "control-plane-dir", "bin/k8s/1.37.2-linux-amd64", "kube-apiserver and etcd.")
 	flag.DurationVar(&opts.timeout, "timeout", 20*time.Minute, "Give up after this long.")
@@ -84,7 +91,7 @@ func run(ctx context.Context, opts options) error {
 		return err
 	}
 	var results []result
-	steps := []func(context.Context) ([]result, error){b.setup, b.converge, b.latency, b.noop, b.flip, b.memory}
+	steps := []func(context.Context) ([]result, error){b.setup, b.converge, b.latency, b.noop, b.flip, b.ingest, b.memory}
 	for _, step := range steps {
 		r, err := step(ctx)
 		if err != nil {
@@ -105,6 +112,7 @@ type dev struct {
 	cmd        *exec.Cmd
 	kubeconfig string
 	metrics    string
+	ingest     string
 }
 
 func startDev(opts options) (*dev, error) {
@@ -113,9 +121,13 @@ func startDev(opts options) (*dev, error) {
 		return nil, err
 	}
 	metrics := fmt.Sprintf("127.0.0.1:%d", port)
+	if port, err = freePort(); err != nil {
+		return nil, err
+	}
+	ingest := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.Command(opts.binary, "dev", "--samples=false", "--control-plane-dir", opts.controlDir,
 		"--metrics-bind-address", metrics, "--health-probe-bind-address=0", "--zap-log-level=error",
-		"--guard-min-budget=1000000")
+		"--guard-min-budget=1000000", "--ingest-bind-address", ingest, "--geoip-dir=")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -124,7 +136,7 @@ func startDev(opts options) (*dev, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s dev (run `make build controlplane` first): %w", opts.binary, err)
 	}
-	d := &dev{cmd: cmd, metrics: metrics}
+	d := &dev{cmd: cmd, metrics: metrics, ingest: ingest}
 	scanner := bufio.NewScanner(out)
 	for scanner.Scan() {
 		if path, ok := strings.CutPrefix(strings.TrimSpace(scanner.Text()), "export KUBECONFIG="); ok {
@@ -491,6 +503,104 @@ func (b *bench) metricSum(ctx context.Context, prefix string, labels ...string) 
 		}
 	}
 	return total, scanner.Err()
+}
+
+// ingest sends sign-ins through the endpoint in batches of 1,000, in two
+// shapes: spread (every event of a batch from another contractor, the worst
+// case, one status write per event) and grouped (ten events per contractor
+// in a batch, as a SIEM forwarding a minute of sign-ins sends them). Each
+// contractor has an address and a laptop of their own, except a farm of 1 %
+// of the contractors that share one address.
+func (b *bench) ingest(ctx context.Context) ([]result, error) {
+	token, err := os.ReadFile(filepath.Join(filepath.Dir(b.dev.kubeconfig), "ingest-token"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the dev ingest token: %w", err)
+	}
+	half := b.opts.signIns / 2
+	start := time.Now().Add(-24 * time.Hour)
+	spread := b.signInBodies(0, half, start, func(i int) int { return i % b.opts.grants })
+	grouped := b.signInBodies(half, b.opts.signIns, start, func(i int) int { return (i - half) / 10 % b.opts.grants })
+	var results []result
+	for _, run := range []struct {
+		name   string
+		bodies [][]byte
+	}{{"spread", spread}, {"grouped by contractor", grouped}} {
+		r, err := b.sendSignIns(ctx, strings.TrimSpace(string(token)), run.name, run.bodies)
+		if err != nil {
+			return nil, err
+		}
+		results = append(results, r...)
+	}
+	return results, nil
+}
+
+// signInBodies renders events from to to in NDJSON batches of 1,000;
+// contractor maps an event's number to its contractor's.
+func (b *bench) signInBodies(from, to int, start time.Time, contractor func(int) int) [][]byte {
+	const batch = 1000
+	farm := max(2, b.opts.grants/100)
+	var bodies [][]byte
+	for first := from; first < to; first += batch {
+		var body bytes.Buffer
+		for i := first; i < min(first+batch, to); i++ {
+			c := contractor(i)
+			ip := fmt.Sprintf("10.%d.%d.%d", c/65536, c/256%256, c%256)
+			if c < farm {
+				ip = "192.0.2.10"
+			}
+			at := start.Add(time.Duration(i) * 24 * time.Hour / time.Duration(b.opts.signIns))
+			fmt.Fprintf(&body, `{"contractor":"%s/%s","ip":"%s","time":"%s","deviceID":"laptop-%d"}`+"\n",
+				b.ns, b.contractorName(c), ip, at.UTC().Format(time.RFC3339Nano), c)
+		}
+		bodies = append(bodies, body.Bytes())
+	}
+	return bodies
+}
+
+func (b *bench) sendSignIns(ctx context.Context, token, name string, bodies [][]byte) ([]result, error) {
+	writesBefore, err := b.writes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	began := time.Now()
+	accepted, findings := 0, 0
+	for _, body := range bodies {
+		res, err := b.postSignIns(ctx, token, body)
+		if err != nil {
+			return nil, err
+		}
+		accepted += res.Accepted
+		findings += res.FindingsCreated + res.FindingsUpdated
+	}
+	took := time.Since(began)
+	writesAfter, err := b.writes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return []result{
+		{fmt.Sprintf("sign-ins, %s: %d through the endpoint", name, accepted),
+			fmt.Sprintf("%.0f events/s (%s)", float64(accepted)/took.Seconds(), took.Round(time.Millisecond))},
+		{fmt.Sprintf("sign-ins, %s: Finding writes / API writes", name), fmt.Sprintf("%d / %.0f", findings, writesAfter-writesBefore)},
+	}, nil
+}
+
+func (b *bench) postSignIns(ctx context.Context, token string, body []byte) (signals.Result, error) {
+	var res signals.Result
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+b.dev.ingest+"/v1/signins", bytes.NewReader(body))
+	if err != nil {
+		return res, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return res, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(resp.Body)
+		return res, fmt.Errorf("sign-ins: %s: %s", resp.Status, raw)
+	}
+	return res, json.NewDecoder(resp.Body).Decode(&res)
 }
 
 // memory reads the resident set size of the dev process (the manager, plus
