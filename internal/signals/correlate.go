@@ -29,6 +29,9 @@ type SignIn struct {
 	Anonymizer accessv1alpha1.AnonymizerKind
 	DeviceID   string
 	UserAgent  string
+	// Locale and Timezone are what the client reported, if anything: a
+	// device set to another time zone than the claimed one is worth a look.
+	Locale, Timezone string
 }
 
 // Profile is what a contractor claims.
@@ -133,6 +136,15 @@ func perSignIn(p Profile, s SignIn, l Lists) []Signal {
 	corporate := s.ASN != 0 && l.CorporateASNs[s.ASN]
 	ev := accessv1alpha1.Evidence{IP: s.IP.String(), Country: accessv1alpha1.CountryCode(s.Country), City: s.City,
 		ASN: int64(s.ASN), ASOrganization: s.ASOrg, DeviceID: s.DeviceID, UserAgent: s.UserAgent}
+	if s.Locale != "" || s.Timezone != "" {
+		ev.Details = map[string]string{}
+		if s.Locale != "" {
+			ev.Details["locale"] = s.Locale
+		}
+		if s.Timezone != "" {
+			ev.Details["timezone"] = s.Timezone
+		}
+	}
 	kind := anonymizer(s, l)
 	switch {
 	case kind != "":

@@ -262,7 +262,7 @@ func (in *Ingester) enrich(key types.NamespacedName, v Valid, res *Result) SignI
 	}
 	return SignIn{Contractor: key.String(), Time: v.Event.Time, IP: v.Addr, Country: g.Country, City: g.City,
 		ASN: g.ASN, ASOrg: g.ASOrg, Lat: g.Lat, Lon: g.Lon, HasLocation: g.HasLocation, Anonymizer: g.Anonymizer,
-		DeviceID: v.Event.DeviceID, UserAgent: v.Event.UserAgent}
+		DeviceID: v.Event.DeviceID, UserAgent: v.Event.UserAgent, Locale: v.Event.Locale, Timezone: v.Event.Timezone}
 }
 
 func parseKey(s string) types.NamespacedName {

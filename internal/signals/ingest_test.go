@@ -221,7 +221,7 @@ func farm(t *testing.T) (*memStore, *Ingester, []byte) {
 		event("okta=sam@acme.example", "203.0.113.7", t0, `,"deviceID":"farm-01"`),
 		event("acme/kim", "203.0.113.7", t0.Add(time.Minute), ""),
 		event("acme/kim", "185.220.101.4", t0.Add(2*time.Minute), ""),
-		event("acme/lee", "175.45.176.9", t0.Add(3*time.Minute), ""),
+		event("acme/lee", "175.45.176.9", t0.Add(3*time.Minute), `,"timezone":"Asia/Pyongyang","locale":"ko-KP"`),
 		event("acme/nobody", "203.0.113.8", t0, ""),
 		event("okta=unknown", "203.0.113.8", t0, ""),
 		`{"contractor":"acme/lee","ip":"not-an-ip","time":"`+t0.Format(time.RFC3339)+`"}`,
@@ -252,8 +252,9 @@ func TestIngestLaptopFarm(t *testing.T) {
 			t.Errorf("%s's findings = %v, want %v", name, got, want)
 		}
 	}
-	if f := store.findingsOf("lee")["sanctioned-country"]; !f.Spec.ExpiresAt.Time.Equal(now.Add(30 * 24 * time.Hour)) {
-		t.Errorf("expiry = %v", f.Spec.ExpiresAt)
+	if f := store.findingsOf("lee")["sanctioned-country"]; !f.Spec.ExpiresAt.Time.Equal(now.Add(30*24*time.Hour)) ||
+		f.Spec.Evidence.Details["timezone"] != "Asia/Pyongyang" || f.Spec.Evidence.Details["locale"] != "ko-KP" {
+		t.Errorf("expiry %v, evidence %+v", f.Spec.ExpiresAt, f.Spec.Evidence)
 	}
 	got := store.contractors[types.NamespacedName{Namespace: "acme", Name: "kim"}].Status.SignIns
 	if got == nil || got.Total != 2 || len(got.Recent) != 2 || got.Recent[0].IP != "185.220.101.4" {
