@@ -32,6 +32,11 @@ type SignIn struct {
 	// Locale and Timezone are what the client reported, if anything: a
 	// device set to another time zone than the claimed one is worth a look.
 	Locale, Timezone string
+
+	// unlocated marks a sign-in of the history that the ingester did not
+	// look up again (it is not next to a new one): it counts for off hours,
+	// not for travel.
+	unlocated bool
 }
 
 // Profile is what a contractor claims.
@@ -134,17 +139,7 @@ type timed struct {
 func perSignIn(p Profile, s SignIn, l Lists) []Signal {
 	var out []Signal
 	corporate := s.ASN != 0 && l.CorporateASNs[s.ASN]
-	ev := accessv1alpha1.Evidence{IP: s.IP.String(), Country: accessv1alpha1.CountryCode(s.Country), City: s.City,
-		ASN: int64(s.ASN), ASOrganization: s.ASOrg, DeviceID: s.DeviceID, UserAgent: s.UserAgent}
-	if s.Locale != "" || s.Timezone != "" {
-		ev.Details = map[string]string{}
-		if s.Locale != "" {
-			ev.Details["locale"] = s.Locale
-		}
-		if s.Timezone != "" {
-			ev.Details["timezone"] = s.Timezone
-		}
-	}
+	ev := evidenceOf(s)
 	kind := anonymizer(s, l)
 	switch {
 	case kind != "":
@@ -169,6 +164,23 @@ func perSignIn(p Profile, s SignIn, l Lists) []Signal {
 		out[i].FirstSeen, out[i].SeenAt, out[i].Count = s.Time, s.Time, 1
 	}
 	return out
+}
+
+// evidenceOf is what a sign-in shows, as a Finding's evidence.
+func evidenceOf(s SignIn) accessv1alpha1.Evidence {
+	ev := accessv1alpha1.Evidence{IP: s.IP.String(), Country: accessv1alpha1.CountryCode(s.Country), City: s.City,
+		ASN: int64(s.ASN), ASOrganization: s.ASOrg, DeviceID: s.DeviceID, UserAgent: s.UserAgent}
+	if s.Locale == "" && s.Timezone == "" {
+		return ev
+	}
+	ev.Details = make(map[string]string, 2)
+	if s.Locale != "" {
+		ev.Details["locale"] = s.Locale
+	}
+	if s.Timezone != "" {
+		ev.Details["timezone"] = s.Timezone
+	}
+	return ev
 }
 
 // anonymizer is the anonymizing service behind a sign-in: the enricher's
@@ -199,7 +211,7 @@ func travelling(p Profile, country string, at time.Time) bool {
 func impossibleTravel(sorted []timed, l Lists) []Signal {
 	located := make([]timed, 0, len(sorted))
 	for _, s := range sorted {
-		if s.Country != "" && anonymizer(*s.SignIn, l) == "" {
+		if s.Country != "" && !s.unlocated && anonymizer(*s.SignIn, l) == "" {
 			located = append(located, s)
 		}
 	}

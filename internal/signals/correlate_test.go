@@ -176,6 +176,14 @@ func TestInfraIndex(t *testing.T) {
 		t.Errorf("shared = %v, want %v", got, want)
 	}
 
+	// kim again: counted on kim's Finding; sam already knows kim.
+	again := b
+	again.Time = b.Time.Add(time.Minute)
+	got = describeShared(x.Observe([]SignIn{again}, lists))
+	if want := map[string][]string{"other/kim": {"ip:203.0.113.50 1 ns/sam"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("a known user again = %v, want %v", got, want)
+	}
+
 	x.Prune(now)
 	if x.Len() != 4 {
 		t.Errorf("after pruning the index holds %d keys, want 4 (the old use is gone, its address kept by newer ones)", x.Len())

@@ -12,8 +12,8 @@ import (
 	"github.com/portcullis-dev/portcullis/test/geoipdb"
 )
 
-// testEnricher knows: a US city range, a North Korean range (ip-location-db
-// layout), a hosting ASN, a corporate egress ASN, a VPN and a Tor exit.
+// testEnricher knows: a US city range, a North Korean range and a German
+// one with a Tor exit (ip-location-db layout), a hosting ASN, a corporate egress ASN, a VPN and a Tor exit.
 func testEnricher(t testing.TB) *Enricher {
 	t.Helper()
 	country := geoipdb.Write(t, "GeoIP2-City", map[string]mmdbtype.Map{
@@ -22,7 +22,13 @@ func testEnricher(t testing.TB) *Enricher {
 			"city":     mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String("Austin")}},
 			"location": mmdbtype.Map{"latitude": mmdbtype.Float64(30.27), "longitude": mmdbtype.Float64(-97.74)},
 		},
-		"175.45.176.0/22": {"country_code": mmdbtype.String("KP")},
+		"175.45.176.0/22":  {"country_code": mmdbtype.String("KP")},
+		"185.220.101.0/24": {"country_code": mmdbtype.String("DE")},
+		// The benchmarks' home addresses.
+		"198.18.0.0/15": {
+			"country":  mmdbtype.Map{"iso_code": mmdbtype.String("US")},
+			"location": mmdbtype.Map{"latitude": mmdbtype.Float64(41.88), "longitude": mmdbtype.Float64(-87.63)},
+		},
 	})
 	asn := geoipdb.Write(t, "GeoLite2-ASN", map[string]mmdbtype.Map{
 		"192.0.2.0/24":    {"autonomous_system_number": mmdbtype.Uint32(14061), "autonomous_system_organization": mmdbtype.String("DigitalOcean")},
@@ -57,7 +63,7 @@ func TestEnrich(t *testing.T) {
 		{"175.45.176.10", "KP", 0, "", false},
 		{"192.0.2.10", "", 14061, "", false},
 		{"192.0.2.200", "", 14061, accessv1alpha1.AnonymizerVPN, false},
-		{"185.220.101.4", "", 0, accessv1alpha1.AnonymizerTor, false},
+		{"185.220.101.4", "DE", 0, accessv1alpha1.AnonymizerTor, false},
 		{"198.51.100.7", "", 64500, "", false},
 	}
 	for _, tt := range tests {

@@ -161,7 +161,9 @@ func (in *Ingester) Ingest(ctx context.Context, body []byte) (Result, error) {
 		b := batches[key]
 		b.fresh, res.Duplicates = newSignIns(b.contractor, b.signIns, res.Duplicates)
 		res.Accepted += len(b.fresh)
-		signals[key] = Correlate(profileOf(b.contractor), in.history(b.contractor, b.fresh), b.fresh, in.opts.Lists)
+		profile := profileOf(b.contractor)
+		history := in.history(b.contractor, b.fresh, profile.Timezone != "")
+		signals[key] = Correlate(profile, history, b.fresh, in.opts.Lists)
 		fresh = append(fresh, b.fresh...)
 	}
 	for contractor, shared := range in.index.Observe(fresh, in.opts.Lists) {
@@ -301,43 +303,80 @@ func newSignIns(c *accessv1alpha1.Contractor, signIns []SignIn, duplicates int) 
 	return fresh, duplicates
 }
 
-// history turns the contractor's recent sign-ins back into SignIns. The
-// ones next in time to a new sign-in get the coordinates the enricher knows
-// for their addresses, for the impossible-travel check.
-func (in *Ingester) history(c *accessv1alpha1.Contractor, fresh []SignIn) []SignIn {
+// history turns the contractor's recent sign-ins back into SignIns: all of
+// them when all is set (the off-hours check and the index need them), else
+// only those the impossible-travel check pairs with a new sign-in. Those —
+// the nearest located sign-in before and after each new one — are looked
+// up again for their anonymizer and coordinates; the others are marked
+// unlocated.
+func (in *Ingester) history(c *accessv1alpha1.Contractor, fresh []SignIn, all bool) []SignIn {
 	s := c.Status.SignIns
-	if s == nil {
+	if s == nil || len(s.Recent) == 0 {
 		return nil
 	}
+	// The list is kept newest first; record(i) reads it oldest first.
+	recent := s.Recent
+	newestFirst := func(a, b accessv1alpha1.SignInRecord) int { return b.Time.Compare(a.Time.Time) }
+	if !slices.IsSortedFunc(recent, newestFirst) {
+		recent = slices.Clone(recent)
+		slices.SortStableFunc(recent, newestFirst)
+	}
+	n := len(recent)
+	record := func(i int) *accessv1alpha1.SignInRecord { return &recent[n-1-i] }
 	key := types.NamespacedName{Namespace: c.Namespace, Name: c.Name}.String()
-	out := make([]SignIn, 0, len(s.Recent))
-	for _, r := range s.Recent {
-		addr, err := netip.ParseAddr(r.IP)
-		if err != nil {
-			continue
-		}
-		out = append(out, SignIn{Contractor: key, Time: r.Time.Time, IP: addr, Country: string(r.Country),
-			ASN: uint32(r.ASN), DeviceID: r.DeviceID})
+	convert := func(i int) SignIn {
+		r := record(i)
+		addr, _ := netip.ParseAddr(r.IP)
+		return SignIn{Contractor: key, Time: r.Time.Time, IP: addr, Country: string(r.Country), ASN: uint32(r.ASN),
+			DeviceID: r.DeviceID, unlocated: true}
 	}
-	// The list is kept newest first: oldest first is its reverse.
-	slices.Reverse(out)
-	if !slices.IsSortedFunc(out, func(a, b SignIn) int { return a.Time.Compare(b.Time) }) {
-		sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
-	}
-	located := map[int]bool{}
+	// picked holds the located neighbours of the new sign-ins by index;
+	// checked the indexes looked up already.
+	picked := map[int]SignIn{}
+	checked := map[int]bool{}
 	for _, f := range fresh {
-		next := sort.Search(len(out), func(i int) bool { return !out[i].Time.Before(f.Time) })
-		for _, i := range []int{next - 1, next} {
-			if i < 0 || i >= len(out) || located[i] {
-				continue
+		next := sort.Search(n, func(i int) bool { return !record(i).Time.Time.Before(f.Time) })
+		for _, dir := range []int{-1, 1} {
+			i := next
+			if dir < 0 {
+				i = next - 1
 			}
-			located[i] = true
-			if g := in.enricher.Enrich(out[i].IP); g.HasLocation && g.Country == out[i].Country {
-				out[i].Lat, out[i].Lon, out[i].HasLocation = g.Lat, g.Lon, true
+			for ; i >= 0 && i < n && !checked[i]; i += dir {
+				checked[i] = true
+				if si := convert(i); in.locate(&si) {
+					picked[i] = si
+					break
+				}
 			}
+		}
+	}
+	out := make([]SignIn, 0, len(picked))
+	for i := range n {
+		if si, ok := picked[i]; ok {
+			out = append(out, si)
+		} else if all {
+			out = append(out, convert(i))
 		}
 	}
 	return out
+}
+
+// locate looks a history sign-in up again and reports whether it places
+// the contractor: it has a country and no anonymizer hides its origin.
+func (in *Ingester) locate(s *SignIn) bool {
+	if !s.IP.IsValid() || s.Country == "" {
+		return false
+	}
+	g := in.enricher.Enrich(s.IP)
+	s.Anonymizer = g.Anonymizer
+	if g.HasLocation && g.Country == s.Country {
+		s.Lat, s.Lon, s.HasLocation = g.Lat, g.Lon, true
+	}
+	if anonymizer(*s, in.opts.Lists) != "" {
+		return false
+	}
+	s.unlocated = false
+	return true
 }
 
 func profileOf(c *accessv1alpha1.Contractor) Profile {
@@ -357,7 +396,7 @@ func (in *Ingester) ensureIndex(ctx context.Context, now time.Time) error {
 	}
 	index := NewInfraIndex(in.opts.SharedWindow)
 	for i := range contractors {
-		index.Add(in.history(&contractors[i], nil), in.opts.Lists)
+		index.Add(in.history(&contractors[i], nil, true), in.opts.Lists)
 	}
 	index.Prune(now)
 	in.index, in.lastPrune = index, now

@@ -298,6 +298,33 @@ func TestIngestAfterRestartKeepsCorrelating(t *testing.T) {
 	}
 }
 
+func TestIngestTravelLooksPastAnonymizersInHistory(t *testing.T) {
+	ctx := context.Background()
+	store := newMemStore(contractor("acme", "sam"))
+	in := newTestIngester(t, store)
+	t0 := now.Add(-2 * time.Hour)
+	for i, e := range []string{
+		event("acme/sam", "203.0.113.7", t0, ""),
+		event("acme/sam", "185.220.101.4", t0.Add(10*time.Minute), ""), // a Tor exit in Germany
+		event("acme/sam", "203.0.113.8", t0.Add(20*time.Minute), ""),
+	} {
+		if _, err := in.Ingest(ctx, events(e)); err != nil {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+	}
+	if got := store.describeFindings("sam"); !reflect.DeepEqual(got, []string{"anonymizer/tor 1 []"}) {
+		t.Fatalf("the Tor exit's country counted as a trip: %v", got)
+	}
+	// From the US, the last located sign-in, to North Korea in ten minutes.
+	if _, err := in.Ingest(ctx, events(event("acme/sam", "175.45.176.9", t0.Add(30*time.Minute), ""))); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"anonymizer/tor 1 []", "impossible-travel 1 []", "sanctioned-country 1 []"}
+	if got := store.describeFindings("sam"); !reflect.DeepEqual(got, want) {
+		t.Errorf("findings = %v, want %v", got, want)
+	}
+}
+
 func TestIngestCapsFindingsPerContractor(t *testing.T) {
 	ctx := context.Background()
 	store := newMemStore(contractor("acme", "kim"))
@@ -374,12 +401,24 @@ func TestMergeSummaryIsBounded(t *testing.T) {
 	}
 }
 
-// BenchmarkIngest measures events per second through validation,
+// BenchmarkIngest measures events per second through parsing, validation,
 // enrichment, correlation and the (in-memory) writes of 1,000-event
-// batches over 500 contractors with a laptop each; a tenth of the sign-ins
-// come from one shared farm address at a hosting provider, so every batch
-// also updates about a hundred Findings.
+// batches over 500 contractors, each with a home address and a laptop of
+// their own; a tenth of them form a laptop farm and send half their
+// sign-ins from one address at a hosting provider, so every batch also
+// updates Findings. "spread" gives each contractor two events a batch (the
+// per-contractor work dominates); "grouped" twenty, as a forwarder sending
+// a few minutes of sign-ins does.
 func BenchmarkIngest(b *testing.B) {
+	for _, shape := range []struct {
+		name       string
+		contractor func(i int) int
+	}{{"spread", func(i int) int { return i % 500 }}, {"grouped", func(i int) int { return i / 20 % 500 }}} {
+		b.Run(shape.name, func(b *testing.B) { benchmarkIngest(b, shape.contractor) })
+	}
+}
+
+func benchmarkIngest(b *testing.B, contractorOf func(int) int) {
 	var cs []*accessv1alpha1.Contractor
 	for i := range 500 {
 		cs = append(cs, contractor("acme", fmt.Sprintf("c%03d", i)))
@@ -392,12 +431,12 @@ func BenchmarkIngest(b *testing.B) {
 	for n := range batches {
 		lines := make([]string, batchSize)
 		for i := range lines {
-			ip := fmt.Sprintf("203.0.113.%d", (n*batchSize+i)%200)
-			if i%10 == 0 {
+			c := contractorOf(n*batchSize + i)
+			ip := fmt.Sprintf("198.18.%d.%d", c/256, c%256)
+			if c%10 == 0 && i%2 == 0 {
 				ip = "192.0.2.77"
 			}
 			at := start.Add(time.Duration(n*batchSize+i) * time.Second)
-			c := (n*batchSize + i) % 500
 			lines[i] = event(fmt.Sprintf("acme/c%03d", c), ip, at, `,"deviceID":"laptop-`+strconv.Itoa(c)+`"`)
 		}
 		batches[n] = events(lines...)

@@ -2,6 +2,7 @@ package signals
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 	"time"
@@ -15,13 +16,27 @@ import (
 // not safe for concurrent use.
 type InfraIndex struct {
 	window time.Duration
-	// uses maps "ip:<addr>" and "device:<id>" to contractor to last use.
-	uses map[string]map[string]time.Time
+	// uses maps an address or device to contractor to last use.
+	uses map[infraKey]map[string]time.Time
+}
+
+// infraKey is an address (device empty) or a device (addr invalid).
+type infraKey struct {
+	addr   netip.Addr
+	device string
+}
+
+// String is the key as Findings show it: "ip:<addr>" or "device:<id>".
+func (k infraKey) String() string {
+	if k.device != "" {
+		return "device:" + k.device
+	}
+	return "ip:" + k.addr.String()
 }
 
 // NewInfraIndex returns an empty index that pairs uses at most window apart.
 func NewInfraIndex(window time.Duration) *InfraIndex {
-	return &InfraIndex{window: window, uses: map[string]map[string]time.Time{}}
+	return &InfraIndex{window: window, uses: map[infraKey]map[string]time.Time{}}
 }
 
 // Len is the number of addresses and devices in the index.
@@ -29,13 +44,13 @@ func (x *InfraIndex) Len() int { return len(x.uses) }
 
 // infraKeys are the index keys of a sign-in: its address, unless it is a
 // corporate egress (shared by design), and its device.
-func infraKeys(s SignIn, lists Lists) []string {
-	keys := make([]string, 0, 2)
+func infraKeys(s SignIn, lists Lists) []infraKey {
+	keys := make([]infraKey, 0, 2)
 	if s.IP.IsValid() && (s.ASN == 0 || !lists.CorporateASNs[s.ASN]) {
-		keys = append(keys, "ip:"+s.IP.String())
+		keys = append(keys, infraKey{addr: s.IP})
 	}
 	if s.DeviceID != "" {
-		keys = append(keys, "device:"+s.DeviceID)
+		keys = append(keys, infraKey{device: s.DeviceID})
 	}
 	return keys
 }
@@ -50,7 +65,7 @@ func (x *InfraIndex) Add(signIns []SignIn, lists Lists) {
 	}
 }
 
-func (x *InfraIndex) record(key string, s SignIn) {
+func (x *InfraIndex) record(key infraKey, s SignIn) {
 	users := x.uses[key]
 	if users == nil {
 		users = map[string]time.Time{}
@@ -65,51 +80,81 @@ func (x *InfraIndex) record(key string, s SignIn) {
 // name"), a shared-infrastructure signal for every address or device that
 // another contractor used within the window of a new sign-in — the
 // laptop-farm signal. The contractor who signed in gets a signal counting
-// their new sign-ins on it; each other contractor gets one naming the
-// newcomer, with a count of 0.
+// their new sign-ins on it; when they are new to the address or device,
+// each other contractor gets one naming them, with a count of 0. So an
+// address shared by many (a NAT that is no listed corporate egress) costs
+// one signal per sign-in, not one per contractor behind it.
 func (x *InfraIndex) Observe(fresh []SignIn, lists Lists) map[string][]Signal {
-	type acc struct {
-		sig    Signal
-		others map[string]bool
-	}
-	found := map[string]map[string]*acc{} // contractor -> key -> signal
-	add := func(contractor, key string, s SignIn, other string, count int64) {
-		byKey := found[contractor]
-		if byKey == nil {
-			byKey = map[string]*acc{}
-			found[contractor] = byKey
-		}
-		a := byKey[key]
-		if a == nil {
-			a = &acc{sig: sharedSignal(key, s), others: map[string]bool{}}
-			byKey[key] = a
-		}
-		a.others[other] = true
-		if count > 0 {
-			a.sig.FirstSeen = earliest(a.sig.FirstSeen, s.Time)
-			a.sig.Count += count
-		}
-		if s.Time.After(a.sig.SeenAt) {
-			a.sig.SeenAt = s.Time
-		}
-	}
+	found := sharedFound{}
 	for _, s := range fresh {
 		for _, key := range infraKeys(s, lists) {
-			counted := false
-			for other, last := range x.uses[key] {
-				if other == s.Contractor || absDuration(s.Time.Sub(last)) > x.window {
-					continue
-				}
-				var count int64
-				if !counted {
-					count, counted = 1, true
-				}
-				add(s.Contractor, key, s, other, count)
-				add(other, key, s, s.Contractor, 0)
-			}
+			x.observe(found, key, s)
 			x.record(key, s)
 		}
 	}
+	return found.signals()
+}
+
+// observe pairs a new sign-in on key with the other contractors who used
+// key within the window.
+func (x *InfraIndex) observe(found sharedFound, key infraKey, s SignIn) {
+	users := x.uses[key]
+	last, seen := users[s.Contractor]
+	announce := !seen || absDuration(s.Time.Sub(last)) > x.window
+	var others []string
+	for other, last := range users {
+		if other == s.Contractor || absDuration(s.Time.Sub(last)) > x.window {
+			continue
+		}
+		if len(others) < maxRelated {
+			others = append(others, other)
+		}
+		if announce {
+			found.add(other, key, s, []string{s.Contractor}, 0)
+		} else if len(others) == maxRelated {
+			break
+		}
+	}
+	if len(others) > 0 {
+		found.add(s.Contractor, key, s, others, 1)
+	}
+}
+
+// sharedFound accumulates shared-infrastructure signals by contractor and key.
+type sharedFound map[string]map[infraKey]*sharedAcc
+
+type sharedAcc struct {
+	sig    Signal
+	others map[string]bool
+}
+
+func (found sharedFound) add(contractor string, key infraKey, s SignIn, others []string, count int64) {
+	byKey := found[contractor]
+	if byKey == nil {
+		byKey = map[infraKey]*sharedAcc{}
+		found[contractor] = byKey
+	}
+	a := byKey[key]
+	if a == nil {
+		a = &sharedAcc{sig: sharedSignal(key, s), others: map[string]bool{}}
+		byKey[key] = a
+	}
+	for _, o := range others {
+		if len(a.others) < maxRelated {
+			a.others[o] = true
+		}
+	}
+	if count > 0 {
+		a.sig.FirstSeen = earliest(a.sig.FirstSeen, s.Time)
+		a.sig.Count += count
+	}
+	if s.Time.After(a.sig.SeenAt) {
+		a.sig.SeenAt = s.Time
+	}
+}
+
+// signals renders the accumulated signals, each contractor's by key.
+func (found sharedFound) signals() map[string][]Signal {
 	out := map[string][]Signal{}
 	for contractor, byKey := range found {
 		for _, a := range byKey {
@@ -168,13 +213,11 @@ func relatedNames(contractor string, others map[string]bool) []string {
 	return names
 }
 
-func sharedSignal(key string, s SignIn) Signal {
-	ev := accessv1alpha1.Evidence{}
-	if what, value, _ := strings.Cut(key, ":"); what == "ip" {
-		ev.IP, ev.Country, ev.ASN = value, accessv1alpha1.CountryCode(s.Country), int64(s.ASN)
-	} else {
-		ev.DeviceID = value
+func sharedSignal(key infraKey, s SignIn) Signal {
+	ev := accessv1alpha1.Evidence{DeviceID: key.device}
+	if key.device == "" {
+		ev.IP, ev.Country, ev.ASN = key.addr.String(), accessv1alpha1.CountryCode(s.Country), int64(s.ASN)
 	}
-	return Signal{Type: accessv1alpha1.FindingSharedInfrastructure, Severity: accessv1alpha1.SeverityHigh, Key: key,
+	return Signal{Type: accessv1alpha1.FindingSharedInfrastructure, Severity: accessv1alpha1.SeverityHigh, Key: key.String(),
 		Evidence: ev, SeenAt: s.Time}
 }
