@@ -21,6 +21,7 @@ import (
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/internal/manager"
+	"github.com/portcullis-dev/portcullis/test/freeport"
 )
 
 // buildBinary builds portcullis into a temporary directory.
@@ -59,7 +60,10 @@ func TestDevRunsAndStopsCleanly(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	ingestAddr := freeAddr(t)
+	ingestAddr, err := freeport.Addr()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.CommandContext(ctx, bin, "dev", "--control-plane-dir", controlPlaneDir(t),
 		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--ingest-bind-address="+ingestAddr, "--geoip-dir=")
 	stdout, err := cmd.StdoutPipe()
@@ -174,16 +178,6 @@ func waitForGrantState(ctx context.Context, t *testing.T, c client.Client, key c
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String()
 }
 
 // childPIDs lists the processes whose parent is pid.

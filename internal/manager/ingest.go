@@ -3,7 +3,6 @@ package manager
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -40,13 +39,14 @@ type IngestOptions struct {
 // DefaultIngestOptions returns the endpoint turned off and the pipeline's
 // defaults.
 func DefaultIngestOptions() IngestOptions {
+	d := signals.DefaultIngesterOptions()
 	return IngestOptions{
 		Addr:         "0",
 		MaxBodyBytes: ingest.DefaultMaxBodyBytes,
-		MaxEvents:    signals.DefaultLimits().MaxEvents,
-		FindingTTL:   30 * 24 * time.Hour,
-		MaxFindings:  100,
-		SharedWindow: 24 * time.Hour,
+		MaxEvents:    d.Limits.MaxEvents,
+		FindingTTL:   d.FindingTTL,
+		MaxFindings:  d.MaxFindings,
+		SharedWindow: d.SharedWindow,
 	}
 }
 
@@ -84,11 +84,11 @@ func (o IngestOptions) enabled() bool { return o.Addr != "" && o.Addr != "0" }
 
 // secret parses TokenSecret.
 func (o IngestOptions) secret() (types.NamespacedName, error) {
-	ns, name, ok := strings.Cut(o.TokenSecret, "/")
-	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
-		return types.NamespacedName{}, fmt.Errorf("--ingest-token-secret %q must be namespace/name", o.TokenSecret)
+	key, ok := signals.ParseKey(o.TokenSecret)
+	if !ok {
+		return key, fmt.Errorf("--ingest-token-secret %q must be namespace/name", o.TokenSecret)
 	}
-	return types.NamespacedName{Namespace: ns, Name: name}, nil
+	return key, nil
 }
 
 // setupIngest adds the sign-in endpoint to mgr when it is configured.

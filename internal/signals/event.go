@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 )
 
@@ -158,8 +157,7 @@ func checkSubject(e *Event) error {
 	case e.Contractor != "" && e.Account != nil:
 		return errors.New("set contractor or account, not both")
 	case e.Contractor != "":
-		ns, name, ok := strings.Cut(e.Contractor, "/")
-		if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		if _, ok := ParseKey(e.Contractor); !ok {
 			return fmt.Errorf("contractor %q must be namespace/name", e.Contractor)
 		}
 	case e.Account != nil:

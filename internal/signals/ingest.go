@@ -26,8 +26,8 @@ type Store interface {
 	// ContractorsByAccount returns the contractors that hold account id on
 	// the named system.
 	ContractorsByAccount(ctx context.Context, system, id string) ([]types.NamespacedName, error)
-	// Contractor reads a contractor as it is now, not from a lagging cache;
-	// nil when it does not exist.
+	// Contractor reads a contractor, never older than the store's own last
+	// write to it; nil when it does not exist.
 	Contractor(ctx context.Context, key types.NamespacedName) (*accessv1alpha1.Contractor, error)
 	// SaveSignIns writes a contractor's sign-in summary, failing with a
 	// Conflict when the contractor changed since c was read.
@@ -67,24 +67,32 @@ type IngesterOptions struct {
 	Clock   clock.PassiveClock
 }
 
+// DefaultIngesterOptions returns the defaults: the default limits, 30-day
+// Findings, 100 a contractor, a 24-hour window, 8 workers, the real clock.
+func DefaultIngesterOptions() IngesterOptions {
+	return IngesterOptions{Limits: DefaultLimits(), FindingTTL: 30 * 24 * time.Hour, MaxFindings: 100,
+		SharedWindow: 24 * time.Hour, Workers: 8, Clock: clock.RealClock{}}
+}
+
 func (o IngesterOptions) withDefaults() IngesterOptions {
+	d := DefaultIngesterOptions()
 	if o.Limits == (Limits{}) {
-		o.Limits = DefaultLimits()
+		o.Limits = d.Limits
 	}
 	if o.FindingTTL == 0 {
-		o.FindingTTL = 30 * 24 * time.Hour
+		o.FindingTTL = d.FindingTTL
 	}
 	if o.MaxFindings <= 0 {
-		o.MaxFindings = 100
+		o.MaxFindings = d.MaxFindings
 	}
 	if o.SharedWindow <= 0 {
-		o.SharedWindow = 24 * time.Hour
+		o.SharedWindow = d.SharedWindow
 	}
 	if o.Workers <= 0 {
-		o.Workers = 8
+		o.Workers = d.Workers
 	}
 	if o.Clock == nil {
-		o.Clock = clock.RealClock{}
+		o.Clock = d.Clock
 	}
 	o.Lists = o.Lists.withDefaults()
 	return o
@@ -167,7 +175,7 @@ func (in *Ingester) Ingest(ctx context.Context, body []byte) (Result, error) {
 		fresh = append(fresh, b.fresh...)
 	}
 	for contractor, shared := range in.index.Observe(fresh, in.opts.Lists) {
-		key := parseKey(contractor)
+		key, _ := ParseKey(contractor) // the index holds the keys of SignIns
 		if _, ok := signals[key]; !ok {
 			order = append(order, key)
 		}
@@ -195,9 +203,10 @@ type batch struct {
 func (in *Ingester) resolve(ctx context.Context, valid []Valid, res *Result) (map[types.NamespacedName]*batch, []types.NamespacedName, error) {
 	batches := map[types.NamespacedName]*batch{}
 	missing := map[types.NamespacedName]bool{}
+	accounts := map[AccountRef]owner{}
 	var order []types.NamespacedName
 	for _, v := range valid {
-		key, reason, err := in.subject(ctx, v.Event)
+		key, reason, err := in.subject(ctx, v.Event, accounts)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -228,30 +237,45 @@ func (in *Ingester) resolve(ctx context.Context, valid []Valid, res *Result) (ma
 	return batches, order, nil
 }
 
+// owner is the contractor an account resolved to, or why it resolved to
+// none.
+type owner struct {
+	key    types.NamespacedName
+	reason string
+}
+
 // subject finds the contractor an event is about; reason says why it
-// names none.
-func (in *Ingester) subject(ctx context.Context, e Event) (types.NamespacedName, string, error) {
+// names none. accounts remembers the batch's account lookups, so a batch
+// of one account's events looks it up once.
+func (in *Ingester) subject(ctx context.Context, e Event, accounts map[AccountRef]owner) (types.NamespacedName, string, error) {
 	if e.Account == nil {
-		return parseKey(e.Contractor), "", nil
+		key, _ := ParseKey(e.Contractor) // Parse checked it
+		return key, "", nil
+	}
+	if o, ok := accounts[*e.Account]; ok {
+		return o.key, o.reason, nil
 	}
 	keys, err := in.store.ContractorsByAccount(ctx, e.Account.System, e.Account.ID)
 	if err != nil {
 		return types.NamespacedName{}, "", fmt.Errorf("looking up account %s on %s: %w", e.Account.ID, e.Account.System, err)
 	}
+	var o owner
 	switch len(keys) {
 	case 0:
-		return types.NamespacedName{}, fmt.Sprintf("no contractor has account %q on system %q", e.Account.ID, e.Account.System), nil
+		o.reason = fmt.Sprintf("no contractor has account %q on system %q", e.Account.ID, e.Account.System)
 	case 1:
-		return keys[0], "", nil
+		o.key = keys[0]
 	default:
 		names := make([]string, len(keys))
 		for i, k := range keys {
 			names[i] = k.String()
 		}
 		slices.Sort(names)
-		return types.NamespacedName{}, fmt.Sprintf("account %q on system %q belongs to %d contractors (%s): name the contractor instead",
-			e.Account.ID, e.Account.System, len(keys), strings.Join(names, ", ")), nil
+		o.reason = fmt.Sprintf("account %q on system %q belongs to %d contractors (%s): name the contractor instead",
+			e.Account.ID, e.Account.System, len(keys), strings.Join(names, ", "))
 	}
+	accounts[*e.Account] = o
+	return o.key, o.reason, nil
 }
 
 func (in *Ingester) enrich(key types.NamespacedName, v Valid, res *Result) SignIn {
@@ -267,9 +291,14 @@ func (in *Ingester) enrich(key types.NamespacedName, v Valid, res *Result) SignI
 		DeviceID: v.Event.DeviceID, UserAgent: v.Event.UserAgent, Locale: v.Event.Locale, Timezone: v.Event.Timezone}
 }
 
-func parseKey(s string) types.NamespacedName {
-	ns, name, _ := strings.Cut(s, "/")
-	return types.NamespacedName{Namespace: ns, Name: name}
+// ParseKey parses "namespace/name"; false when either part is missing or
+// the name has a slash.
+func ParseKey(s string) (types.NamespacedName, bool) {
+	ns, name, ok := strings.Cut(s, "/")
+	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		return types.NamespacedName{}, false
+	}
+	return types.NamespacedName{Namespace: ns, Name: name}, true
 }
 
 // signInID identifies a sign-in for duplicate detection: its time to the
@@ -526,8 +555,11 @@ func (in *Ingester) saveSignIns(ctx context.Context, b *batch) error {
 			}
 			return nil
 		}
-		if c, err = in.store.Contractor(ctx, key); err != nil || c == nil {
-			return fmt.Errorf("reading contractor %s again: %w", key, errors.Join(err, errIfNil(c)))
+		if c, err = in.store.Contractor(ctx, key); err != nil {
+			return fmt.Errorf("reading contractor %s again: %w", key, err)
+		}
+		if c == nil {
+			return fmt.Errorf("contractor %s was deleted while its sign-ins were saved", key)
 		}
 		// Sign-ins stored by the other writer are not added twice.
 		b.fresh, _ = newSignIns(c, b.fresh, 0)
@@ -535,13 +567,6 @@ func (in *Ingester) saveSignIns(ctx context.Context, b *batch) error {
 			return nil
 		}
 	}
-}
-
-func errIfNil(c *accessv1alpha1.Contractor) error {
-	if c == nil {
-		return errors.New("it was deleted")
-	}
-	return nil
 }
 
 // Summary bounds.

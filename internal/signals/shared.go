@@ -193,7 +193,8 @@ func absDuration(d time.Duration) time.Duration {
 // maxRelated is how many other contractors a finding names (the API's limit).
 const maxRelated = 32
 
-// relatedNames names the other contractors as a Finding of contractor's
+// relatedNames names the other contractors (at most maxRelated, as add
+// collects them) as a Finding of contractor's
 // namespace refers to them: by name in the same namespace, as
 // "namespace/name" in another.
 func relatedNames(contractor string, others map[string]bool) []string {
@@ -207,9 +208,6 @@ func relatedNames(contractor string, others map[string]bool) []string {
 		}
 	}
 	sort.Strings(names)
-	if len(names) > maxRelated {
-		names = names[:maxRelated]
-	}
 	return names
 }
 

@@ -14,7 +14,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,6 +38,7 @@ import (
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/internal/manager"
 	"github.com/portcullis-dev/portcullis/internal/signals"
+	"github.com/portcullis-dev/portcullis/test/freeport"
 )
 
 type options struct {
@@ -116,15 +116,14 @@ type dev struct {
 }
 
 func startDev(opts options) (*dev, error) {
-	port, err := freePort()
+	metrics, err := freeport.Addr()
 	if err != nil {
 		return nil, err
 	}
-	metrics := fmt.Sprintf("127.0.0.1:%d", port)
-	if port, err = freePort(); err != nil {
+	ingest, err := freeport.Addr()
+	if err != nil {
 		return nil, err
 	}
-	ingest := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.Command(opts.binary, "dev", "--samples=false", "--control-plane-dir", opts.controlDir,
 		"--metrics-bind-address", metrics, "--health-probe-bind-address=0", "--zap-log-level=error",
 		"--guard-min-budget=1000000", "--ingest-bind-address", ingest, "--geoip-dir=")
@@ -152,15 +151,6 @@ func startDev(opts options) (*dev, error) {
 func (d *dev) stop() {
 	_ = d.cmd.Process.Signal(syscall.SIGINT)
 	_ = d.cmd.Wait()
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // bench holds the clients and the names of the run.

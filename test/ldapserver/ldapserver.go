@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/portcullis-dev/portcullis/test/freeport"
 )
 
 // The directory's base, administrator and seeded entries.
@@ -60,7 +62,7 @@ func Start(t testing.TB) *Server {
 }
 
 func (s *Server) configure() error {
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		return err
 	}
@@ -211,15 +213,6 @@ func add(conn *ldap.Conn, dn string, attrs map[string][]string) error {
 		return fmt.Errorf("adding %s: %w", dn, err)
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // CanBind reports whether dn can bind with password.

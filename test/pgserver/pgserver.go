@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portcullis-dev/portcullis/test/freeport"
 )
 
 // Superuser and Password are the server's administrator credentials.
@@ -95,7 +97,7 @@ func (s *Server) init() error {
 			return err
 		}
 	}
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		return err
 	}
@@ -135,15 +137,6 @@ func (s *Server) run(name string, args ...string) error {
 func (s *Server) DSN(user, password string) string {
 	return fmt.Sprintf("host=%s port=%d dbname=postgres user=%s password=%s sslmode=disable connect_timeout=5",
 		s.Host, s.Port, user, password)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // WaitGone waits until the port no longer accepts connections.
