@@ -35,6 +35,8 @@ type memStore struct {
 	// failFindings makes finding writes fail.
 	failFindings bool
 	writes       int
+	// accountLookups counts ContractorsByAccount calls.
+	accountLookups int
 }
 
 var gr = schema.GroupResource{Group: "access.portcullis.dev", Resource: "findings"}
@@ -53,6 +55,7 @@ func (s *memStore) bump() string { s.version++; return strconv.Itoa(s.version) }
 func (s *memStore) ContractorsByAccount(_ context.Context, system, id string) ([]types.NamespacedName, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.accountLookups++
 	var out []types.NamespacedName
 	for key, c := range s.contractors {
 		for _, a := range c.Spec.Accounts {
@@ -281,6 +284,20 @@ func TestIngestCountsNothingTwice(t *testing.T) {
 	}
 	if f := store.findingsOf("lee")["sanctioned-country"]; f.Spec.Count != 2 || !f.Spec.LastSeen.Time.Equal(later) {
 		t.Errorf("repeat finding = %+v", f.Spec)
+	}
+}
+
+func TestIngestLooksEachAccountUpOncePerBatch(t *testing.T) {
+	store := newMemStore(contractor("acme", "sam", accessv1alpha1.Account{System: "okta", ID: "sam@acme.example"}))
+	t0 := now.Add(-time.Hour)
+	res, err := newTestIngester(t, store).Ingest(context.Background(), events(
+		event("okta=sam@acme.example", "203.0.113.7", t0, ""),
+		event("okta=sam@acme.example", "203.0.113.7", t0.Add(time.Minute), ""),
+		event("okta=gone", "203.0.113.7", t0, ""),
+		event("okta=gone", "203.0.113.7", t0.Add(time.Minute), ""),
+	))
+	if err != nil || res.Accepted != 2 || len(res.Rejected) != 2 || store.accountLookups != 2 {
+		t.Errorf("result %+v, %v, %d account lookups (want 2)", res, err, store.accountLookups)
 	}
 }
 
