@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,8 +43,10 @@ func newIngestCommand() *cobra.Command {
 		Long: `Send sign-in events, a JSON array or NDJSON, to POST /v1/signins in batches,
 and print what the server did with them: accepted, duplicates, rejected (with
 the event's index in the file and the reason) and the Findings written. A batch
-that failed part way (HTTP 503) is sent again: the server does not count what
-it already stored. Exits 2 when any event was rejected.`,
+that failed part way or found the endpoint busy (HTTP 503), or went over the
+token's rate (HTTP 429), is sent again after the server's Retry-After: the
+server does not count what it already stored. Exits 2 when any event was
+rejected.`,
 		Example: `  portcullis ingest -f config/samples/signins.ndjson --url http://127.0.0.1:8082 --token-file bin/dev/ingest-token`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -57,7 +60,7 @@ it already stored. Exits 2 when any event was rejected.`,
 	f.StringVar(&opts.caFile, "ca-file", "", "PEM bundle of the CAs that sign the endpoint's certificate, for https URLs with a private CA.")
 	f.IntVar(&opts.batch, "batch-size", opts.batch, "Events per request; at most the server's --ingest-max-events.")
 	f.DurationVar(&opts.timeout, "timeout", opts.timeout, "Deadline of one request.")
-	f.IntVar(&opts.retries, "retries", opts.retries, "How often a batch is sent again after HTTP 503 or a connection error.")
+	f.IntVar(&opts.retries, "retries", opts.retries, "How often a batch is sent again after HTTP 503, HTTP 429 or a connection error, waiting at least the server's Retry-After.")
 	f.BoolVar(&opts.replay, "replay", false,
 		"Move the events' times so that the latest is now, keeping the gaps between them: for samples and recorded incidents older than the server's 30-day window.")
 	for _, name := range []string{"file", "url", "token-file"} {
@@ -158,7 +161,8 @@ type sender struct {
 	opts   ingestOptions
 }
 
-// send posts one batch as NDJSON, again after a 503 or a connection error.
+// send posts one batch as NDJSON, again after a 503, a 429 or a connection
+// error, waiting as long as the server's Retry-After asks.
 func (s sender) send(ctx context.Context, events []json.RawMessage) (signals.Result, error) {
 	var body bytes.Buffer
 	for _, e := range events {
@@ -169,44 +173,54 @@ func (s sender) send(ctx context.Context, events []json.RawMessage) (signals.Res
 		body.WriteByte('\n')
 	}
 	var lastErr error
+	var wait time.Duration
 	for attempt := 0; attempt <= s.opts.retries; attempt++ {
 		if attempt > 0 {
 			select {
 			case <-ctx.Done():
 				return signals.Result{}, ctx.Err()
-			case <-time.After(time.Duration(attempt) * time.Second):
+			case <-time.After(max(wait, time.Duration(attempt)*time.Second)):
 			}
 		}
-		res, retry, err := s.post(ctx, body.Bytes())
-		if err == nil || !retry {
+		res, again, err := s.post(ctx, body.Bytes())
+		if err == nil || !again.retry {
 			return res, err
 		}
-		lastErr = err
+		lastErr, wait = err, again.after
 	}
 	return signals.Result{}, fmt.Errorf("gave up after %d attempts: %w", s.opts.retries+1, lastErr)
 }
 
-func (s sender) post(ctx context.Context, body []byte) (res signals.Result, retry bool, err error) {
+// maxRetryAfter bounds how long a server's Retry-After makes a batch wait.
+const maxRetryAfter = time.Minute
+
+// retry says whether and when to send a batch again.
+type retry struct {
+	retry bool
+	after time.Duration
+}
+
+func (s sender) post(ctx context.Context, body []byte) (res signals.Result, again retry, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
 	if err != nil {
-		return res, false, err
+		return res, retry{}, err
 	}
 	req.Header.Set("Authorization", "Bearer "+s.token)
 	req.Header.Set("Content-Type", "application/x-ndjson")
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return res, ctx.Err() == nil, err
+		return res, retry{retry: ctx.Err() == nil}, err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
 	if err != nil {
-		return res, true, fmt.Errorf("reading the response: %w", err)
+		return res, retry{retry: true}, fmt.Errorf("reading the response: %w", err)
 	}
 	if resp.StatusCode == http.StatusOK {
 		if err := json.Unmarshal(raw, &res); err != nil {
-			return res, false, fmt.Errorf("the server's response is not a result: %w", err)
+			return res, retry{}, fmt.Errorf("the server's response is not a result: %w", err)
 		}
-		return res, false, nil
+		return res, retry{}, nil
 	}
 	var e struct {
 		Error string `json:"error"`
@@ -214,7 +228,11 @@ func (s sender) post(ctx context.Context, body []byte) (res signals.Result, retr
 	if json.Unmarshal(raw, &e) != nil || e.Error == "" {
 		e.Error = strings.TrimSpace(string(raw))
 	}
-	return res, resp.StatusCode == http.StatusServiceUnavailable, fmt.Errorf("%s: %s", resp.Status, e.Error)
+	again = retry{retry: resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests}
+	if seconds, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && seconds > 0 {
+		again.after = min(time.Duration(seconds)*time.Second, maxRetryAfter)
+	}
+	return res, again, fmt.Errorf("%s: %s", resp.Status, e.Error)
 }
 
 // add folds a batch's result into the total, with the rejections' indexes

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -58,5 +61,33 @@ func TestReplayKeepsTheGaps(t *testing.T) {
 	}
 	if string(events[2]) != "not json" {
 		t.Errorf("a bad event was changed: %s", events[2])
+	}
+}
+
+func TestSendWaitsForRetryAfter(t *testing.T) {
+	var calls []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls = append(calls, time.Now())
+		switch len(calls) {
+		case 1:
+			w.Header().Set("Retry-After", "2")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = w.Write([]byte(`{"error":"over the rate"}`))
+		case 2:
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":"not a batch"}`))
+		}
+	}))
+	defer srv.Close()
+	s := sender{client: srv.Client(), url: srv.URL, token: "t", opts: ingestOptions{retries: 3}}
+	_, err := s.send(context.Background(), []json.RawMessage{json.RawMessage(`{}`)})
+	if err == nil || !strings.Contains(err.Error(), "not a batch") {
+		t.Fatalf("got %v, want the 400 after one retry", err)
+	}
+	if len(calls) != 2 {
+		t.Fatalf("%d requests, want 2: a 429 is retried, a 400 is not", len(calls))
+	}
+	if gap := calls[1].Sub(calls[0]); gap < 2*time.Second {
+		t.Errorf("sent again after %s, before the server's Retry-After of 2s", gap)
 	}
 }

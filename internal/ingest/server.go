@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/portcullis-dev/portcullis/internal/metrics"
@@ -21,13 +24,17 @@ import (
 // Path is where the server takes sign-ins.
 const Path = "/v1/signins"
 
-// DefaultMaxBodyBytes bounds a request's body: 8 MiB.
-const DefaultMaxBodyBytes = 8 << 20
-
 // Server serves POST /v1/signins. Every replica listens, so a Service can
 // route to any of them, but only the elected leader ingests: one ingester
 // owns the shared-infrastructure index and the writes. The others answer
 // 503 with Retry-After, and clients send the request again.
+//
+// The endpoint is bounded whatever clients send: each token gets Rate
+// requests a second (429 with Retry-After beyond it); at most
+// MaxConcurrentRequests requests, holding at most MaxInflightBytes of body
+// between them, are read or ingested at once (503 with Retry-After beyond
+// them, after a short wait); and a body is decoded one event at a time,
+// never read whole, and refused with 413 as soon as it passes MaxBodyBytes.
 type Server struct {
 	// Addr is the listen address, e.g. ":8082".
 	Addr string
@@ -39,6 +46,23 @@ type Server struct {
 	Tokens   *Tokens
 	// MaxBodyBytes bounds a request's body; default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxConcurrentRequests caps the requests read or ingested at once;
+	// default DefaultMaxConcurrentRequests.
+	MaxConcurrentRequests int
+	// MaxInflightBytes caps the body bytes of the requests admitted at
+	// once: a request counts its Content-Length, or MaxBodyBytes when it
+	// has none. Default DefaultMaxInflightBytes; never below MaxBodyBytes.
+	MaxInflightBytes int64
+	// Rate is the requests per second each token may send on average, and
+	// Burst how many it may send at once; default DefaultRate and
+	// DefaultBurst. A negative Rate turns the limit off.
+	Rate  float64
+	Burst int
+	// AdmissionWait is how long a request waits for the caps to free
+	// before it gets 503; default DefaultAdmissionWait, negative for none.
+	AdmissionWait time.Duration
+	// Clock times the rate limits; default the real clock.
+	Clock clock.PassiveClock
 	// Metrics, when set, count requests, events and Finding writes.
 	Metrics *metrics.Metrics
 	// WaitForSync blocks until the manager's cache has synced.
@@ -48,6 +72,10 @@ type Server struct {
 	// Elected is closed when this replica becomes the leader; nil means
 	// it always is (no leader election).
 	Elected <-chan struct{}
+
+	limitsOnce sync.Once
+	admission  *admission
+	perToken   *tokenLimits
 }
 
 // NeedLeaderElection is false: every replica listens, the leader ingests.
@@ -92,6 +120,7 @@ func (s *Server) Start(ctx context.Context) error {
 
 // Handler returns the HTTP handler of the endpoint.
 func (s *Server) Handler(log logr.Logger) http.Handler {
+	s.limitsOnce.Do(s.initLimits)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+Path, func(w http.ResponseWriter, r *http.Request) {
 		code := s.serve(w, r, log)
@@ -102,48 +131,87 @@ func (s *Server) Handler(log logr.Logger) http.Handler {
 	return mux
 }
 
+// initLimits fills in the defaults and builds the limiters.
+func (s *Server) initLimits() {
+	if s.MaxBodyBytes <= 0 {
+		s.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if s.MaxConcurrentRequests <= 0 {
+		s.MaxConcurrentRequests = DefaultMaxConcurrentRequests
+	}
+	if s.MaxInflightBytes <= 0 {
+		s.MaxInflightBytes = DefaultMaxInflightBytes
+	}
+	s.MaxInflightBytes = max(s.MaxInflightBytes, s.MaxBodyBytes)
+	if s.Rate == 0 {
+		s.Rate = DefaultRate
+	}
+	if s.Burst <= 0 {
+		s.Burst = DefaultBurst
+	}
+	if s.AdmissionWait == 0 {
+		s.AdmissionWait = DefaultAdmissionWait
+	}
+	if s.Clock == nil {
+		s.Clock = clock.RealClock{}
+	}
+	s.admission = newAdmission(s.MaxConcurrentRequests, s.MaxInflightBytes, s.AdmissionWait)
+	s.perToken = newTokenLimits(s.Rate, s.Burst)
+}
+
 type errorBody struct {
 	Error string `json:"error"`
 	// Result is what was done before a failure, when anything was.
 	*signals.Result `json:",omitempty"`
 }
 
+// serve checks, in order of cost: leadership, the token, the token's rate,
+// the declared size and the caps; only then is the body read.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, log logr.Logger) int {
-	ctx := r.Context()
 	if !s.leading() {
-		w.Header().Set("Retry-After", "1")
-		return reply(w, http.StatusServiceUnavailable, errorBody{Error: "this replica is not the leader: send the request again"})
+		return retryLater(w, http.StatusServiceUnavailable, time.Second, "this replica is not the leader: send the request again")
 	}
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="portcullis"`)
 		return reply(w, http.StatusUnauthorized, errorBody{Error: "send a bearer token: Authorization: Bearer <token>"})
 	}
-	valid, err := s.Tokens.Valid(ctx, strings.TrimSpace(token))
+	given, valid, ok, err := s.Tokens.check(r.Context(), strings.TrimSpace(token))
 	if err != nil {
 		log.Error(err, "Cannot check ingest tokens")
-		return reply(w, http.StatusServiceUnavailable, errorBody{Error: "the tokens cannot be checked now; try again later"})
+		return retryLater(w, http.StatusServiceUnavailable, time.Second, "the tokens cannot be checked now; try again later")
 	}
-	if !valid {
+	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="portcullis", error="invalid_token"`)
 		return reply(w, http.StatusUnauthorized, errorBody{Error: "the bearer token is not valid"})
 	}
-	limit := s.MaxBodyBytes
-	if limit <= 0 {
-		limit = DefaultMaxBodyBytes
+	if wait := s.perToken.reserve(given, valid, s.Clock.Now()); wait > 0 {
+		return retryLater(w, http.StatusTooManyRequests, wait,
+			fmt.Sprintf("this token may send %g requests a second (%d at once): send fewer, larger batches", s.Rate, s.Burst))
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return reply(w, http.StatusRequestEntityTooLarge, errorBody{
-				Error: fmt.Sprintf("the body is larger than %d bytes: send fewer events per request", limit)})
-		}
-		return reply(w, http.StatusBadRequest, errorBody{Error: "reading the body: " + err.Error()})
+	if r.ContentLength > s.MaxBodyBytes {
+		return s.tooLarge(w)
 	}
-	res, err := s.Ingester.Ingest(ctx, body)
+	size := s.MaxBodyBytes
+	if r.ContentLength >= 0 {
+		size = r.ContentLength
+	}
+	release, ok := s.admission.admit(r.Context(), given, size)
+	if !ok {
+		return retryLater(w, http.StatusServiceUnavailable, time.Second, "the endpoint is busy with other requests: send the request again")
+	}
+	defer release()
+	return s.ingest(w, r, log)
+}
+
+// ingest decodes the body as a stream and ingests its events.
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request, log logr.Logger) int {
+	res, err := s.Ingester.IngestFrom(r.Context(), http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
 	s.count(res)
+	var tooBig *http.MaxBytesError
 	switch {
+	case errors.As(err, &tooBig):
+		return s.tooLarge(w)
 	case errors.Is(err, signals.ErrTooManyEvents):
 		return reply(w, http.StatusRequestEntityTooLarge, errorBody{Error: err.Error() + ": send fewer events per request"})
 	case errors.Is(err, signals.ErrBadRequest):
@@ -155,6 +223,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, log logr.Logger) 
 			Result: &res})
 	}
 	return reply(w, http.StatusOK, res)
+}
+
+func (s *Server) tooLarge(w http.ResponseWriter) int {
+	return reply(w, http.StatusRequestEntityTooLarge, errorBody{
+		Error: fmt.Sprintf("the body is larger than %d bytes: send fewer events per request", s.MaxBodyBytes)})
+}
+
+// retryLater answers code with a Retry-After of wait, in whole seconds
+// and at least one.
+func retryLater(w http.ResponseWriter, code int, wait time.Duration, msg string) int {
+	w.Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(max(wait, time.Second).Seconds())), 10))
+	return reply(w, code, errorBody{Error: msg})
 }
 
 func (s *Server) leading() bool {

@@ -19,11 +19,14 @@ import (
 // +kubebuilder:rbac:groups=access.portcullis.dev,resources=contractors/status,verbs=patch
 
 // Store keeps the evidence in the API server. It reads through the
-// manager's cache, and from the API server itself where the cache has not
-// yet seen the store's own last write to an object, so a batch never starts
-// from a contractor's sign-ins older than the ones the last batch wrote.
-// A write that loses a race to another writer fails with a Conflict and
-// the ingester reads again, fresh.
+// manager's cache, and from the API server itself only where the cache has
+// not yet seen the store's own last write to an object, so a batch never
+// starts from a contractor's sign-ins older than the ones the last batch
+// wrote. What the cache does not hold does not exist for the store: an
+// event naming an unknown contractor costs no API request, so a flood of
+// made-up names cannot turn into a flood of GETs. A write that loses a
+// race to another writer fails with a Conflict and the ingester reads
+// again.
 type Store struct {
 	client      client.Client
 	reader      client.Reader
@@ -54,14 +57,13 @@ func (s *Store) ContractorsByAccount(ctx context.Context, system, id string) ([]
 	return keys, nil
 }
 
-// Contractor reads a contractor; one the cache does not know yet is looked
-// for in the API server before it is called missing.
+// Contractor reads a contractor from the cache, or from the API server
+// when the cache holds it older than the store's own last write (see
+// controllers.FreshReader); nil when the cache does not hold it. A
+// contractor created a moment ago is missing until the cache sees it.
 func (s *Store) Contractor(ctx context.Context, key types.NamespacedName) (*accessv1alpha1.Contractor, error) {
 	c := &accessv1alpha1.Contractor{}
 	err := s.contractors.Get(ctx, key, c)
-	if apierrors.IsNotFound(err) {
-		err = s.reader.Get(ctx, key, c)
-	}
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}

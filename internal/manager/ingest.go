@@ -3,6 +3,7 @@ package manager
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -28,6 +29,13 @@ type IngestOptions struct {
 	// MaxBodyBytes and MaxEvents bound one request.
 	MaxBodyBytes int64
 	MaxEvents    int
+	// MaxConcurrentRequests and MaxInflightBytes bound the requests served
+	// at once; Rate (0: no limit) and Burst bound each token's requests.
+	// See ingest.Server.
+	MaxConcurrentRequests int
+	MaxInflightBytes      int64
+	Rate                  float64
+	Burst                 int
 	// Enricher names the GeoIP databases and the Tor exit list.
 	Enricher signals.EnricherOptions
 	// FindingTTL, MaxFindings and SharedWindow: see signals.IngesterOptions.
@@ -41,12 +49,16 @@ type IngestOptions struct {
 func DefaultIngestOptions() IngestOptions {
 	d := signals.DefaultIngesterOptions()
 	return IngestOptions{
-		Addr:         "0",
-		MaxBodyBytes: ingest.DefaultMaxBodyBytes,
-		MaxEvents:    d.Limits.MaxEvents,
-		FindingTTL:   d.FindingTTL,
-		MaxFindings:  d.MaxFindings,
-		SharedWindow: d.SharedWindow,
+		Addr:                  "0",
+		MaxBodyBytes:          ingest.DefaultMaxBodyBytes,
+		MaxEvents:             d.Limits.MaxEvents,
+		MaxConcurrentRequests: ingest.DefaultMaxConcurrentRequests,
+		MaxInflightBytes:      ingest.DefaultMaxInflightBytes,
+		Rate:                  ingest.DefaultRate,
+		Burst:                 ingest.DefaultBurst,
+		FindingTTL:            d.FindingTTL,
+		MaxFindings:           d.MaxFindings,
+		SharedWindow:          d.SharedWindow,
 	}
 }
 
@@ -64,6 +76,14 @@ func (o *IngestOptions) BindFlags(fs *pflag.FlagSet) {
 		"Largest request body the sign-in endpoint reads; larger ones get 413.")
 	fs.IntVar(&o.MaxEvents, "ingest-max-events", o.MaxEvents,
 		"Most events in one sign-in request; more get 413.")
+	fs.IntVar(&o.MaxConcurrentRequests, "ingest-max-concurrent-requests", o.MaxConcurrentRequests, fmt.Sprintf(
+		"Most sign-in requests read or ingested at once; one token holds at most half of them. Others wait up to %s for a slot, the smallest body of the least busy token first, then get 503 with Retry-After.", ingest.DefaultAdmissionWait))
+	fs.Int64Var(&o.MaxInflightBytes, "ingest-max-inflight-bytes", o.MaxInflightBytes, fmt.Sprintf(
+		"Most request-body bytes the sign-in endpoint holds at once, across requests (a request counts its Content-Length, or --ingest-max-body-bytes without one); at least --ingest-max-body-bytes. Requests beyond it wait up to %s, then get 503 with Retry-After.", ingest.DefaultAdmissionWait))
+	fs.Float64Var(&o.Rate, "ingest-rate", o.Rate,
+		"Sign-in requests per second that each bearer token may send on average; more get 429 with Retry-After. 0 turns the limit off.")
+	fs.IntVar(&o.Burst, "ingest-burst", o.Burst,
+		"Sign-in requests that each bearer token may send at once, above --ingest-rate.")
 	fs.StringVar(&o.Enricher.CountryDB, "geoip-country-db", o.Enricher.CountryDB,
 		"MaxMind-format country database (GeoIP2/GeoLite2 Country or City, or ip-location-db's country mmdb); without it sign-ins have no country.")
 	fs.StringVar(&o.Enricher.ASNDB, "geoip-asn-db", o.Enricher.ASNDB,
@@ -81,6 +101,31 @@ func (o *IngestOptions) BindFlags(fs *pflag.FlagSet) {
 }
 
 func (o IngestOptions) enabled() bool { return o.Addr != "" && o.Addr != "0" }
+
+// checkLimits validates the endpoint's limits.
+func (o IngestOptions) checkLimits() error {
+	switch {
+	case o.MaxBodyBytes < 1:
+		return fmt.Errorf("--ingest-max-body-bytes %d must be at least 1", o.MaxBodyBytes)
+	case o.MaxConcurrentRequests < 1:
+		return fmt.Errorf("--ingest-max-concurrent-requests %d must be at least 1", o.MaxConcurrentRequests)
+	case o.MaxInflightBytes < o.MaxBodyBytes:
+		return fmt.Errorf("--ingest-max-inflight-bytes %d must be at least --ingest-max-body-bytes %d", o.MaxInflightBytes, o.MaxBodyBytes)
+	case o.Rate < 0 || math.IsNaN(o.Rate) || math.IsInf(o.Rate, 0):
+		return fmt.Errorf("--ingest-rate %g must be a number of requests a second, or 0 for no limit", o.Rate)
+	case o.Burst < 1:
+		return fmt.Errorf("--ingest-burst %d must be at least 1", o.Burst)
+	}
+	return nil
+}
+
+// serverRate is Rate as ingest.Server takes it: negative for no limit.
+func (o IngestOptions) serverRate() float64 {
+	if o.Rate == 0 {
+		return -1
+	}
+	return o.Rate
+}
 
 // secret parses TokenSecret.
 func (o IngestOptions) secret() (types.NamespacedName, error) {
@@ -118,6 +163,9 @@ func NewIngestServer(mgr ctrl.Manager, opts Options, clk clock.PassiveClock, m *
 	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
 		return nil, errors.New("set both --ingest-tls-cert-file and --ingest-tls-key-file, or neither")
 	}
+	if err := o.checkLimits(); err != nil {
+		return nil, err
+	}
 	data, err := opts.PolicyData()
 	if err != nil {
 		return nil, err
@@ -137,10 +185,11 @@ func NewIngestServer(mgr ctrl.Manager, opts Options, clk clock.PassiveClock, m *
 			SharedWindow: o.SharedWindow, Clock: clk})
 	return &ingest.Server{
 		Addr: o.Addr, CertFile: o.TLSCertFile, KeyFile: o.TLSKeyFile, Ingester: ingester, Enricher: enricher,
-		MaxBodyBytes: o.MaxBodyBytes,
-		Tokens:       &ingest.Tokens{Reader: mgr.GetAPIReader(), Secret: secret, Refresh: 10 * time.Second, Clock: clk},
-		Metrics:      m,
-		WaitForSync:  mgr.GetCache().WaitForCacheSync,
-		Elected:      mgr.Elected(),
+		MaxBodyBytes: o.MaxBodyBytes, MaxConcurrentRequests: o.MaxConcurrentRequests, MaxInflightBytes: o.MaxInflightBytes,
+		Rate: o.serverRate(), Burst: o.Burst, Clock: clk,
+		Tokens:      &ingest.Tokens{Reader: mgr.GetAPIReader(), Secret: secret, Refresh: 10 * time.Second, Clock: clk},
+		Metrics:     m,
+		WaitForSync: mgr.GetCache().WaitForCacheSync,
+		Elected:     mgr.Elected(),
 	}, nil
 }

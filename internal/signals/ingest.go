@@ -1,9 +1,11 @@
 package signals
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
 	"sort"
@@ -15,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/clock"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
@@ -146,8 +149,16 @@ var ErrBadRequest = errors.New("bad request")
 // sending the same batch again is safe: events already stored are
 // recognised and nothing is counted twice.
 func (in *Ingester) Ingest(ctx context.Context, body []byte) (Result, error) {
+	return in.IngestFrom(ctx, bytes.NewReader(body))
+}
+
+// IngestFrom is Ingest over a stream: the events are decoded one at a time
+// (see Decode), before the batch waits for the ingester, so a body is
+// never held whole. An error reading r, such as *http.MaxBytesError, is
+// returned wrapped in ErrBadRequest.
+func (in *Ingester) IngestFrom(ctx context.Context, r io.Reader) (Result, error) {
 	now := in.opts.Clock.Now()
-	valid, rejected, err := Parse(body, now, in.opts.Limits)
+	valid, rejected, err := Decode(r, now, in.opts.Limits)
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
@@ -200,9 +211,10 @@ type batch struct {
 
 // resolve maps each valid event to its contractor, read once per
 // contractor, and enriches it; events naming no contractor are rejected.
+// Only a failing store fails the batch, never what an event says.
 func (in *Ingester) resolve(ctx context.Context, valid []Valid, res *Result) (map[types.NamespacedName]*batch, []types.NamespacedName, error) {
 	batches := map[types.NamespacedName]*batch{}
-	missing := map[types.NamespacedName]bool{}
+	refused := map[types.NamespacedName]string{}
 	accounts := map[AccountRef]owner{}
 	var order []types.NamespacedName
 	for _, v := range valid {
@@ -210,22 +222,20 @@ func (in *Ingester) resolve(ctx context.Context, valid []Valid, res *Result) (ma
 		if err != nil {
 			return nil, nil, err
 		}
-		if reason == "" && missing[key] {
-			reason = fmt.Sprintf("contractor %s does not exist", key)
-		}
 		b := batches[key]
 		if reason == "" && b == nil {
-			c, err := in.store.Contractor(ctx, key)
-			if err != nil {
-				return nil, nil, fmt.Errorf("reading contractor %s: %w", key, err)
-			}
-			if c == nil {
-				missing[key] = true
-				reason = fmt.Sprintf("contractor %s does not exist", key)
-			} else {
-				b = &batch{contractor: c}
-				batches[key] = b
-				order = append(order, key)
+			if reason = refused[key]; reason == "" {
+				var c *accessv1alpha1.Contractor
+				if c, reason, err = in.contractor(ctx, key); err != nil {
+					return nil, nil, err
+				}
+				if reason != "" {
+					refused[key] = reason
+				} else {
+					b = &batch{contractor: c}
+					batches[key] = b
+					order = append(order, key)
+				}
 			}
 		}
 		if reason != "" {
@@ -236,6 +246,25 @@ func (in *Ingester) resolve(ctx context.Context, valid []Valid, res *Result) (ma
 	}
 	return batches, order, nil
 }
+
+// contractor reads the contractor an event names; reason says why there
+// is none to take the event.
+func (in *Ingester) contractor(ctx context.Context, key types.NamespacedName) (*accessv1alpha1.Contractor, string, error) {
+	c, err := in.store.Contractor(ctx, key)
+	switch {
+	case refusedKey(err):
+		return nil, fmt.Sprintf("contractor %s cannot be read: %v", key, err), nil
+	case err != nil:
+		return nil, "", fmt.Errorf("reading contractor %s: %w", key, err)
+	case c == nil:
+		return nil, fmt.Sprintf("contractor %s does not exist", key), nil
+	}
+	return c, "", nil
+}
+
+// refusedKey reports whether the API server refused a read as malformed:
+// the fault of the event that named the object, not of the store.
+func refusedKey(err error) bool { return apierrors.IsBadRequest(err) || apierrors.IsInvalid(err) }
 
 // owner is the contractor an account resolved to, or why it resolved to
 // none.
@@ -256,14 +285,16 @@ func (in *Ingester) subject(ctx context.Context, e Event, accounts map[AccountRe
 		return o.key, o.reason, nil
 	}
 	keys, err := in.store.ContractorsByAccount(ctx, e.Account.System, e.Account.ID)
-	if err != nil {
-		return types.NamespacedName{}, "", fmt.Errorf("looking up account %s on %s: %w", e.Account.ID, e.Account.System, err)
+	if err != nil && !refusedKey(err) {
+		return types.NamespacedName{}, "", fmt.Errorf("looking up account %q on %q: %w", e.Account.ID, e.Account.System, err)
 	}
 	var o owner
-	switch len(keys) {
-	case 0:
+	switch {
+	case err != nil:
+		o.reason = fmt.Sprintf("account %q on system %q cannot be looked up: %v", e.Account.ID, e.Account.System, err)
+	case len(keys) == 0:
 		o.reason = fmt.Sprintf("no contractor has account %q on system %q", e.Account.ID, e.Account.System)
-	case 1:
+	case len(keys) == 1:
 		o.key = keys[0]
 	default:
 		names := make([]string, len(keys))
@@ -291,14 +322,28 @@ func (in *Ingester) enrich(key types.NamespacedName, v Valid, res *Result) SignI
 		DeviceID: v.Event.DeviceID, UserAgent: v.Event.UserAgent, Locale: v.Event.Locale, Timezone: v.Event.Timezone}
 }
 
-// ParseKey parses "namespace/name"; false when either part is missing or
-// the name has a slash.
+// ParseKey parses "namespace/name"; false when CheckKey finds it wrong.
 func ParseKey(s string) (types.NamespacedName, bool) {
+	key, err := CheckKey(s)
+	return key, err == nil
+}
+
+// CheckKey parses "namespace/name" and says what is wrong with it: a
+// missing part, or a namespace that is no DNS-1123 label or a name that is
+// no DNS-1123 subdomain, which no namespaced object can have. So a key
+// such as "../etc" never reaches a cache or the API server.
+func CheckKey(s string) (types.NamespacedName, error) {
 	ns, name, ok := strings.Cut(s, "/")
-	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
-		return types.NamespacedName{}, false
+	if !ok || ns == "" || name == "" {
+		return types.NamespacedName{}, errors.New("want two parts separated by a slash")
 	}
-	return types.NamespacedName{Namespace: ns, Name: name}, true
+	if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+		return types.NamespacedName{}, fmt.Errorf("the namespace is not a valid namespace name: %s", strings.Join(msgs, "; "))
+	}
+	if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
+		return types.NamespacedName{}, fmt.Errorf("the name is not a valid object name: %s", strings.Join(msgs, "; "))
+	}
+	return types.NamespacedName{Namespace: ns, Name: name}, nil
 }
 
 // signInID identifies a sign-in for duplicate detection: its time to the

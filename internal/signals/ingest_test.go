@@ -3,6 +3,7 @@ package signals
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -37,6 +38,8 @@ type memStore struct {
 	writes       int
 	// accountLookups counts ContractorsByAccount calls.
 	accountLookups int
+	// refuse makes reads of these contractors fail with the error.
+	refuse map[types.NamespacedName]error
 }
 
 var gr = schema.GroupResource{Group: "access.portcullis.dev", Resource: "findings"}
@@ -70,6 +73,9 @@ func (s *memStore) ContractorsByAccount(_ context.Context, system, id string) ([
 func (s *memStore) Contractor(_ context.Context, key types.NamespacedName) (*accessv1alpha1.Contractor, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.refuse[key]; err != nil {
+		return nil, err
+	}
 	if c := s.contractors[key]; c != nil {
 		return c.DeepCopy(), nil
 	}
@@ -398,6 +404,53 @@ func TestIngestBadRequests(t *testing.T) {
 	res, err := newTestIngester(t, store).Ingest(context.Background(), events(event("okta=shared", "203.0.113.1", now, "")))
 	if err != nil || len(res.Rejected) != 1 || !strings.Contains(res.Rejected[0].Error, "belongs to 2 contractors (a/x, b/y)") {
 		t.Errorf("ambiguous account: %+v, %v", res, err)
+	}
+}
+
+// TestIngestRejectsHostileEventsOneByOne: no event's content fails the
+// batch; each bad one is rejected by its index and the good ones stored.
+func TestIngestRejectsHostileEventsOneByOne(t *testing.T) {
+	t0 := now.Add(-time.Hour)
+	store := newMemStore(contractor("acme", "kim"), contractor("acme", "odd"))
+	// Should a key pass the checks and the API server still refuse it,
+	// that is the event's fault too.
+	store.refuse = map[types.NamespacedName]error{{Namespace: "acme", Name: "odd"}: apierrors.NewBadRequest("no such name")}
+	res, err := newTestIngester(t, store).Ingest(context.Background(), events(
+		event("acme/kim", "203.0.113.7", t0, ""),
+		event("../etc", "203.0.113.7", t0, ""),
+		`{"contractor":"acme/kim","IP":"203.0.113.8","time":"`+t0.Format(time.RFC3339)+`"}`,
+		event("acme/kim", "fe80::1%eth0", t0, ""),
+		event("acme/kim", "203.0.113.9", t0, ",\"userAgent\":\"\xff\""),
+		event("acme/odd", "203.0.113.7", t0, ""),
+		event("acme/kim", "203.0.113.10", t0.Add(time.Minute), ""),
+	))
+	if err != nil {
+		t.Fatalf("the batch failed: %v", err)
+	}
+	if res.Received != 7 || res.Accepted != 2 {
+		t.Errorf("result = %+v", res)
+	}
+	want := map[int]string{1: `contractor "../etc" must be namespace/name`, 2: `unknown field "IP"`, 3: "has a zone",
+		4: "not valid UTF-8", 5: "contractor acme/odd cannot be read"}
+	if len(res.Rejected) != len(want) {
+		t.Fatalf("rejected = %+v", res.Rejected)
+	}
+	for _, r := range res.Rejected {
+		if !strings.Contains(r.Error, want[r.Index]) {
+			t.Errorf("event %d: %q lacks %q", r.Index, r.Error, want[r.Index])
+		}
+	}
+	if s := store.contractors[types.NamespacedName{Namespace: "acme", Name: "kim"}].Status.SignIns; s == nil || s.Total != 2 {
+		t.Errorf("kim's sign-ins = %+v", s)
+	}
+}
+
+func TestIngestFailsTheBatchOnlyForTheStore(t *testing.T) {
+	store := newMemStore(contractor("acme", "kim"))
+	store.refuse = map[types.NamespacedName]error{{Namespace: "acme", Name: "kim"}: fmt.Errorf("the cache is away")}
+	_, err := newTestIngester(t, store).Ingest(context.Background(), events(event("acme/kim", "203.0.113.7", now.Add(-time.Hour), "")))
+	if err == nil || errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), "the cache is away") {
+		t.Errorf("a store failure: %v", err)
 	}
 }
 
