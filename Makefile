@@ -94,6 +94,24 @@ FUZZTIME ?= 10s
 fuzz: ## Fuzz the sign-in event parser for FUZZTIME (10s in make test; FUZZTIME=5m for a longer run).
 	go test ./internal/signals -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
 
+SECURITY_FUZZTIME ?= 30s
+
+.PHONY: security
+security: build controlplane test-deps ## Replay the attacks of docs/security.md and print what held (slow; its fast cases run in make test).
+	@echo "== Escalation, allow-lists, credentials and exceptions, against the real API server with an unprivileged user"
+	go test -count=1 -v ./controllers -run TestControllers -args -ginkgo.focus='Least privilege' -ginkgo.v
+	@echo "== The manager under the RBAC it ships"
+	go test -count=1 -v ./test/rbac
+	@echo "== Hostile account ids and cleartext refusals against the real PostgreSQL, slapd and SCIM servers"
+	go test -count=1 -v -run 'Hostile|Insecure|Cleartext' ./internal/connectors/...
+	@echo "== Fuzzing the SCIM filter, LDAP filter and LDAP DN builders, $(SECURITY_FUZZTIME) each"
+	go test ./internal/connectors/scim -run '^$$' -fuzz '^FuzzSCIMFilter$$' -fuzztime $(SECURITY_FUZZTIME)
+	go test ./internal/connectors/ldap -run '^$$' -fuzz '^FuzzLDAPFilter$$' -fuzztime $(SECURITY_FUZZTIME)
+	go test ./internal/connectors/ldap -run '^$$' -fuzz '^FuzzLDAPDN$$' -fuzztime $(SECURITY_FUZZTIME)
+	go test ./internal/signals -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(SECURITY_FUZZTIME)
+	@echo "== The sign-in endpoint under a hostile flood"
+	go run ./test/bench --portcullis $(PORTCULLIS) --control-plane-dir $(CONTROL_PLANE_DIR) --steps flood
+
 .PHONY: bench
 bench: build controlplane ## Run the Go benchmarks, then the harness against a local control plane (BENCH_ARGS="--grants 10000").
 	go test -run '^$$' -bench . -benchmem ./internal/policy/... ./internal/signals/... ./controllers/...

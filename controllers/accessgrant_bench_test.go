@@ -65,7 +65,8 @@ func benchReconciler(b *testing.B) (*AccessGrantReconciler, ctrl.Request) {
 	ns, now := "bench", time.Now()
 	objs := []client.Object{
 		&accessv1alpha1.ConnectedSystem{ObjectMeta: metav1.ObjectMeta{Name: "k8s"},
-			Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeKubernetes, Kubernetes: &accessv1alpha1.KubernetesSettings{}}},
+			Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeKubernetes, Kubernetes: &accessv1alpha1.KubernetesSettings{
+				AllowedClusterRoles: []string{"edit"}, AllowedNamespaces: []string{ns}}}},
 		&accessv1alpha1.Contractor{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "sam"},
 			Spec: accessv1alpha1.ContractorSpec{DisplayName: "Sam", Email: "sam@example.com",
 				ClaimedLocation: accessv1alpha1.ClaimedLocation{Country: "US"},
@@ -74,7 +75,7 @@ func benchReconciler(b *testing.B) (*AccessGrantReconciler, ctrl.Request) {
 					DocumentCountry: "US", CompletedAt: &metav1.Time{Time: now.AddDate(0, -1, 0)}}}}},
 		&accessv1alpha1.AccessGrant{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "g", Finalizers: []string{FinalizerEntitlement}},
 			Spec: accessv1alpha1.AccessGrantSpec{ContractorRef: accessv1alpha1.ContractorReference{Name: "sam"},
-				SystemRef: accessv1alpha1.SystemReference{Name: "k8s"}, Entitlement: accessv1alpha1.Entitlement{Name: "edit", Namespace: ns},
+				SystemRef: accessv1alpha1.SystemReference{Name: "k8s"}, Entitlement: accessv1alpha1.Entitlement{Kind: accessv1alpha1.EntitlementClusterRole, Name: "edit", Namespace: ns},
 				Justification: "j", Approver: "a"}},
 	}
 	for i, country := range []accessv1alpha1.CountryCode{"US", "US", "CA", "US", "US"} {

@@ -40,15 +40,17 @@ const MaxEnforcementBackoff = 5 * time.Minute
 // (accessgrant_status.go) and written once.
 type AccessGrantReconciler struct {
 	client.Client
-	// APIReader reads credentials Secrets without caching them.
-	APIReader  client.Reader
-	Clock      clock.PassiveClock
-	Engine     policy.Engine
-	Sync       *PolicySync
-	Connectors connectors.Registry
-	Guard      *guard.Guard
-	Metrics    *metrics.Metrics
-	Recorder   events.EventRecorder
+	// APIReader reads what the cache may not have seen yet.
+	APIReader client.Reader
+	// Credentials reads the systems' Secrets.
+	Credentials *Credentials
+	Clock       clock.PassiveClock
+	Engine      policy.Engine
+	Sync        *PolicySync
+	Connectors  connectors.Registry
+	Guard       *guard.Guard
+	Metrics     *metrics.Metrics
+	Recorder    events.EventRecorder
 	// DecisionLog, when not nil, receives every decision.
 	DecisionLog *decisionlog.Logger
 	// Findings remembers when Findings were first seen, for the latency metric.
@@ -66,7 +68,6 @@ type AccessGrantReconciler struct {
 // +kubebuilder:rbac:groups=access.portcullis.dev,resources=accessgrants/status,verbs=get;patch;update
 // +kubebuilder:rbac:groups=access.portcullis.dev,resources=accessgrants/finalizers,verbs=update
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;clusterroles,verbs=bind
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=selfsubjectaccessreviews,verbs=create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -128,6 +129,9 @@ func (r *AccessGrantReconciler) ensureFinalizer(ctx context.Context, grant *acce
 func (r *AccessGrantReconciler) decideAndEnforce(ctx context.Context, s *grantScope) error {
 	if s.missing != nil {
 		return nil
+	}
+	if s.refused != nil {
+		return r.withdraw(ctx, s)
 	}
 	if err := r.decide(ctx, s); err != nil {
 		s.decisionErr = err

@@ -50,6 +50,35 @@ func (r *AccessGrantReconciler) enforce(ctx context.Context, s *grantScope) erro
 	return nil
 }
 
+// withdraw takes away whatever a grant that its system does not allow
+// holds there: the system's lists changed after the grant was admitted, or
+// the grant predates them. Nothing is granted; the grant goes back to
+// Pending and is enforced again if the system allows it later. A revoked
+// or expired grant holds nothing and stays as it is.
+func (r *AccessGrantReconciler) withdraw(ctx context.Context, s *grantScope) error {
+	enf := enforcementOf(s.grant)
+	holds := enf.State == accessv1alpha1.GrantActive || enf.State == accessv1alpha1.GrantQuarantined
+	if s.input.System.Spec.DryRun || (!holds && !(s.connector.ObservesState() && enf.State == accessv1alpha1.GrantPending)) {
+		return nil
+	}
+	change, err := r.ensure(ctx, s, connectors.StateRemoved, transitionID(s.grant))
+	if err != nil {
+		r.Metrics.Enforcements.WithLabelValues(string(s.input.System.Spec.Type), "error").Inc()
+		enf.Attempts++
+		enf.LastError = truncate(err.Error(), 1024)
+		s.enforceErr = err
+		s.grant.Status.Enforcement = enf
+		return err
+	}
+	if holds || change.Changed {
+		enf.AppliedAt = &metav1.Time{Time: s.now}
+	}
+	enf.State, enf.Attempts, enf.LastError, enf.HeldSince = accessv1alpha1.GrantPending, 0, "", nil
+	s.grant.Status.Enforcement = enf
+	s.applied, s.detail = change.Changed, change.Detail
+	return nil
+}
+
 // ensure calls the connector with the grant's target.
 func (r *AccessGrantReconciler) ensure(ctx context.Context, s *grantScope, state accessv1alpha1.GrantState, transition string) (connectors.Change, error) {
 	if s.credErr != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,6 +23,7 @@ type grantScope struct {
 	// Gathered.
 	input       policy.Input
 	missing     *metav1.Condition // a ReferencesResolved=False condition, or nil
+	refused     error             // the system does not allow the entitlement
 	credentials map[string][]byte
 	credErr     error
 	connector   connectors.Connector
@@ -60,6 +60,7 @@ func (r *AccessGrantReconciler) gather(ctx context.Context, s *grantScope) (bool
 	if err := r.gatherReferences(ctx, s); err != nil || s.missing != nil {
 		return true, err
 	}
+	s.refused = s.input.System.AllowsEntitlement(s.grant.Spec.Entitlement)
 	if err := r.gatherEvidence(ctx, s); err != nil {
 		return true, err
 	}
@@ -112,15 +113,7 @@ func (r *AccessGrantReconciler) gatherEvidence(ctx context.Context, s *grantScop
 // gatherCredentials reads the system's Secret, uncached. Its data stays in
 // the scope and goes only to the connector.
 func (r *AccessGrantReconciler) gatherCredentials(ctx context.Context, s *grantScope) error {
-	ref := s.input.System.Spec.CredentialsSecretRef
-	if ref == nil {
-		return nil
-	}
-	secret := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, secret); err != nil {
-		// The error names the Secret, never its content.
-		return fmt.Errorf("reading credentials Secret %s/%s: %w", ref.Namespace, ref.Name, err)
-	}
-	s.credentials = secret.Data
-	return nil
+	data, err := r.Credentials.Read(ctx, s.input.System)
+	s.credentials = data
+	return err
 }

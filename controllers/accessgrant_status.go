@@ -44,6 +44,12 @@ func readyCondition(s *grantScope, refs metav1.Condition) metav1.Condition {
 	switch {
 	case s.missing != nil:
 		return ready(false, refs.Reason, refs.Message)
+	case s.refused != nil:
+		msg := truncate(s.refused.Error(), 600) + "; the grant is not enforced and holds nothing in the system"
+		if s.enforceErr != nil {
+			msg = truncate(s.refused.Error(), 600) + "; removing what the grant held failed, retrying: " + truncate(s.enforceErr.Error(), 400)
+		}
+		return ready(false, accessv1alpha1.ReasonEntitlementNotAllowed, msg)
 	case s.decisionErr != nil:
 		return ready(false, accessv1alpha1.ReasonDecisionFailed, truncate(s.decisionErr.Error(), 1024))
 	case s.held:
@@ -95,6 +101,9 @@ func (r *AccessGrantReconciler) emitEvents(s *grantScope) {
 	case s.held && (before.Status.Enforcement == nil || before.Status.Enforcement.HeldSince == nil):
 		r.Recorder.Eventf(g, nil, "Warning", accessv1alpha1.ReasonHeldByGuard, "Guard",
 			"the blast-radius guard holds this %s until a person releases it", transitionWord(s.desired))
+	case s.refused != nil && s.applied:
+		r.Recorder.Eventf(g, nil, "Warning", accessv1alpha1.ReasonEntitlementNotAllowed, "Withdraw",
+			"%s: %s", s.detail, sanitize(s.refused.Error()))
 	case s.enforceErr != nil:
 		r.Recorder.Eventf(g, nil, "Warning", accessv1alpha1.ReasonEnforcementFailed, "Enforce",
 			"applying %s failed: %s", s.desired, sanitize(s.enforceErr.Error()))

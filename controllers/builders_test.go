@@ -36,8 +36,11 @@ func newSystem(name string, opts ...func(*accessv1alpha1.ConnectedSystem)) *acce
 	s := &accessv1alpha1.ConnectedSystem{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: accessv1alpha1.ConnectedSystemSpec{
-			Type:       accessv1alpha1.SystemTypeKubernetes,
-			Kubernetes: &accessv1alpha1.KubernetesSettings{},
+			Type: accessv1alpha1.SystemTypeKubernetes,
+			// Most specs are not about the allow-lists: allow any role in
+			// any namespace; the least-privilege specs narrow them.
+			Kubernetes: &accessv1alpha1.KubernetesSettings{AllowedClusterRoles: []string{"*"},
+				AllowedRoles: []string{"*"}, AllowedNamespaces: []string{"*"}},
 		},
 	}
 	for _, o := range opts {
@@ -52,6 +55,9 @@ func withWebhook(url string, secret accessv1alpha1.SecretReference) func(*access
 		s.Spec.Kubernetes = nil
 		s.Spec.Webhook = &accessv1alpha1.WebhookSettings{URL: url, TimeoutSeconds: 5}
 		s.Spec.CredentialsSecretRef = &secret
+		s.Spec.AllowedEntitlements = []string{"*"}
+		// The receivers of the specs are plain-HTTP test servers.
+		s.Spec.Insecure = true
 	}
 }
 
@@ -61,7 +67,7 @@ func newGrant(ns, name, contractor, system string, opts ...func(*accessv1alpha1.
 		Spec: accessv1alpha1.AccessGrantSpec{
 			ContractorRef: accessv1alpha1.ContractorReference{Name: contractor},
 			SystemRef:     accessv1alpha1.SystemReference{Name: system},
-			Entitlement:   accessv1alpha1.Entitlement{Name: "edit", Namespace: ns},
+			Entitlement:   accessv1alpha1.Entitlement{Kind: accessv1alpha1.EntitlementClusterRole, Name: "edit", Namespace: ns},
 			Justification: "needed for the test",
 			Approver:      "tester@example.com",
 		},

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
@@ -31,10 +30,9 @@ const (
 // Secret exists and holds the keys its type needs.
 type ConnectedSystemReconciler struct {
 	client.Client
-	// APIReader reads Secrets straight from the API server, so the manager
-	// neither caches nor watches the cluster's Secrets.
-	APIReader client.Reader
-	Clock     clock.PassiveClock
+	// Credentials reads the systems' Secrets.
+	Credentials *Credentials
+	Clock       clock.PassiveClock
 	// RecheckReady and RecheckNotReady are how long until a system that is
 	// ready, or not, is checked again.
 	RecheckReady, RecheckNotReady time.Duration
@@ -44,7 +42,6 @@ type ConnectedSystemReconciler struct {
 
 // +kubebuilder:rbac:groups=access.portcullis.dev,resources=connectedsystems,verbs=get;list;watch
 // +kubebuilder:rbac:groups=access.portcullis.dev,resources=connectedsystems/status,verbs=get;patch;update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 
 // Reconcile checks one ConnectedSystem and writes its status.
 func (r *ConnectedSystemReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -86,23 +83,25 @@ func (r *ConnectedSystemReconciler) credentialsCondition(ctx context.Context, s 
 		return condition(accessv1alpha1.ConditionReady, true, accessv1alpha1.ReasonConfigured,
 			"uses the controller's own credentials", s.Generation), nil, nil
 	}
-	secret := &corev1.Secret{}
-	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, secret)
-	if apierrors.IsNotFound(err) {
+	data, err := r.Credentials.Read(ctx, s)
+	switch {
+	case errors.Is(err, ErrSecretNamespace):
+		return condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonSecretNamespaceNotAllowed,
+			err.Error(), s.Generation), nil, nil
+	case apierrors.IsNotFound(err):
 		return condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonSecretNotFound,
 			fmt.Sprintf("Secret %s/%s does not exist: create it or fix spec.credentialsSecretRef", ref.Namespace, ref.Name), s.Generation), nil, nil
+	case err != nil:
+		return metav1.Condition{}, nil, err
 	}
-	if err != nil {
-		return metav1.Condition{}, nil, fmt.Errorf("getting credentials Secret %s/%s: %w", ref.Namespace, ref.Name, err)
-	}
-	if missing := missingCredentialKeys(s.Spec.Type, secret.Data); len(missing) > 0 {
+	if missing := missingCredentialKeys(s.Spec.Type, data); len(missing) > 0 {
 		// Only key names appear here, never values.
 		return condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonCredentialsIncomplete,
 			fmt.Sprintf("Secret %s/%s lacks the key(s) %s that a %s system needs", ref.Namespace, ref.Name,
 				strings.Join(missing, ", "), s.Spec.Type), s.Generation), nil, nil
 	}
 	return condition(accessv1alpha1.ConditionReady, true, accessv1alpha1.ReasonConfigured,
-		fmt.Sprintf("Secret %s/%s holds the credentials a %s system needs", ref.Namespace, ref.Name, s.Spec.Type), s.Generation), secret.Data, nil
+		fmt.Sprintf("Secret %s/%s holds the credentials a %s system needs", ref.Namespace, ref.Name, s.Spec.Type), s.Generation), data, nil
 }
 
 // connectivityCondition asks the type's connector to reach the system. A
@@ -114,10 +113,17 @@ func (r *ConnectedSystemReconciler) connectivityCondition(ctx context.Context, s
 			fmt.Sprintf("this version of Portcullis has no connector for %s systems yet", s.Spec.Type), s.Generation)
 	}
 	if err := c.Check(ctx, s, creds); err != nil {
-		return condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonUnreachable, truncate(err.Error(), 1024), s.Generation)
+		reason := accessv1alpha1.ReasonUnreachable
+		if errors.Is(err, connectors.ErrInsecure) || errors.Is(err, connectors.ErrCredentialsInURL) {
+			reason = accessv1alpha1.ReasonInsecure
+		}
+		return condition(accessv1alpha1.ConditionReady, false, reason, truncate(err.Error(), 1024), s.Generation)
 	}
-	return condition(accessv1alpha1.ConditionReady, true, accessv1alpha1.ReasonConnected,
-		fmt.Sprintf("the %s connector reached the system with its credentials", s.Spec.Type), s.Generation)
+	msg := fmt.Sprintf("the %s connector reached the system with its credentials", s.Spec.Type)
+	if s.Spec.Insecure {
+		msg += "; spec.insecure is set, so credentials and data may cross the network without TLS"
+	}
+	return condition(accessv1alpha1.ConditionReady, true, accessv1alpha1.ReasonConnected, msg, s.Generation)
 }
 
 // missingCredentialKeys lists the keys that a system type needs and data lacks.

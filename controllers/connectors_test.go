@@ -18,10 +18,19 @@ import (
 // system creates a ConnectedSystem of the spec's world with a credentials
 // Secret, and waits until it is connected.
 func (w world) connectedSystem(ctx SpecContext, name string, creds map[string][]byte, set func(*accessv1alpha1.ConnectedSystem)) *accessv1alpha1.ConnectedSystem {
-	create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: name}, Data: creds})
+	for _, key := range []string{"password", "token", "hmacKey", "dsn"} {
+		if v, ok := creds[key]; ok {
+			secretUsed(string(v))
+		}
+	}
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: credentialsNS, Name: uniqueName(name)}, Data: creds}
+	create(ctx, secret)
 	s := newSystem(uniqueName(name), func(s *accessv1alpha1.ConnectedSystem) {
 		s.Spec.Kubernetes = nil
-		s.Spec.CredentialsSecretRef = &accessv1alpha1.SecretReference{Namespace: w.ns, Name: name}
+		s.Spec.CredentialsSecretRef = &accessv1alpha1.SecretReference{Namespace: credentialsNS, Name: secret.Name}
+		s.Spec.AllowedEntitlements = []string{"*"}
+		// The test servers listen on loopback without TLS.
+		s.Spec.Insecure = true
 		set(s)
 	})
 	create(ctx, s)
@@ -81,6 +90,8 @@ var _ = Describe("A Tor finding", func() {
 			func(s *accessv1alpha1.ConnectedSystem) {
 				s.Spec.Type = accessv1alpha1.SystemTypeLDAP
 				s.Spec.LDAP = &accessv1alpha1.LDAPSettings{URL: dir.URL, QuarantineGroupDN: ldapQuarantine}
+				// A pattern's star never crosses a comma: DNs are listed whole.
+				s.Spec.AllowedEntitlements = []string{ldapGroup}
 			})
 		w.addAccount(ctx, db.Name, "sam")
 		w.addAccount(ctx, scim.Name, "sam@contractors.example.com")

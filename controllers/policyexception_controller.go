@@ -21,6 +21,10 @@ import (
 type PolicyExceptionReconciler struct {
 	client.Client
 	Clock clock.PassiveClock
+	// MaxLifetime is the longest an exception may last (the policy data's
+	// exceptions.max_days); a longer one is Ready=False and applies
+	// nowhere. Zero means no limit.
+	MaxLifetime time.Duration
 }
 
 // +kubebuilder:rbac:groups=access.portcullis.dev,resources=policyexceptions,verbs=get;list;watch
@@ -36,16 +40,10 @@ func (r *PolicyExceptionReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	before := exception.DeepCopy()
 	err := r.computeStatus(ctx, exception, now)
 	err = errors.Join(err, patchStatus(ctx, r.Client, before, exception))
-	if ExceptionExpired(exception, now) {
+	if exception.ExpiredAt(now) {
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: untilExpiry(&exception.Spec.ExpiresAt, now)}, err
-}
-
-// ExceptionExpired reports whether an exception's expiry has passed at now.
-// The decision path uses it too, so an expired exception never applies.
-func ExceptionExpired(e *accessv1alpha1.PolicyException, now time.Time) bool {
-	return !now.Before(e.Spec.ExpiresAt.Time)
 }
 
 func (r *PolicyExceptionReconciler) computeStatus(ctx context.Context, e *accessv1alpha1.PolicyException, now time.Time) error {
@@ -59,10 +57,15 @@ func (r *PolicyExceptionReconciler) computeStatus(ctx context.Context, e *access
 }
 
 func (r *PolicyExceptionReconciler) readyCondition(ctx context.Context, e *accessv1alpha1.PolicyException, now time.Time) (metav1.Condition, error) {
-	if ExceptionExpired(e, now) {
+	if e.ExpiredAt(now) {
 		return condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonExpired,
 			fmt.Sprintf("the exception expired at %s and no longer applies; create a new one, with a new approval, to extend it",
 				e.Spec.ExpiresAt.UTC().Format(time.RFC3339)), e.Generation), nil
+	}
+	if r.MaxLifetime > 0 && !e.ActiveAt(now, r.MaxLifetime) {
+		return condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonTooLong,
+			fmt.Sprintf("the exception would last %.0f days, longer than the %.0f days the policy data allows (exceptions.max_days), and applies nowhere: "+
+				"create one that expires sooner", e.Lifetime(now).Hours()/24, r.MaxLifetime.Hours()/24), e.Generation), nil
 	}
 	missing, err := r.missingReference(ctx, e)
 	if err != nil {

@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"os"
 	"path/filepath"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -22,6 +23,7 @@ var _ = Describe("The samples", func() {
 	It("apply, and every object becomes Ready", func(ctx SpecContext) {
 		objs, err := manifests.DecodeFS(samples.Files, "*.yaml")
 		Expect(err).NotTo(HaveOccurred())
+		samples.Refresh(objs, time.Now())
 		Expect(manifests.Apply(ctx, k8sClient, "samples-test", objs)).To(Succeed())
 		deletePoliciesAfter(objs)
 

@@ -98,6 +98,7 @@ func ingestOptions(secretNS string) manager.Options {
 	opts := manager.DefaultOptions()
 	opts.Ingest.Addr = "127.0.0.1:0"
 	opts.Ingest.TokenSecret = secretNS + "/ingest-tokens"
+	opts.CredentialsNamespace = secretNS
 	opts.Ingest.MaxBodyBytes = 64 << 10
 	t := GinkgoT()
 	opts.Ingest.Enricher.CountryDB = geoipdb.Write(t, "GeoIP2-Country", map[string]mmdbtype.Map{
@@ -165,7 +166,7 @@ var _ = Describe("Sign-in ingestion", func() {
 			expectState(ctx, g, accessv1alpha1.GrantActive)
 		}
 		create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ingest-tokens"},
-			Data: map[string][]byte{"pipeline": []byte(ingestToken + "\n")}})
+			Data: map[string][]byte{"pipeline": append(secretUsed(ingestToken), '\n')}})
 		opts := ingestOptions(ns)
 		at := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
 

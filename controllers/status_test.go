@@ -221,22 +221,22 @@ var _ = Describe("AccessPolicy", func() {
 
 var _ = Describe("ConnectedSystem", func() {
 	It("checks its credentials Secret and its connectivity, and never shows the values", func(ctx SpecContext) {
-		ns := newNamespace(ctx)
+		ns, name := credentialsNS, uniqueName("hook")
 		receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 		DeferCleanup(receiver.Close)
-		system := newSystem(uniqueName("hook"), withWebhook(receiver.URL, accessv1alpha1.SecretReference{Namespace: ns, Name: "hook"}))
+		system := newSystem(uniqueName("hook"), withWebhook(receiver.URL, accessv1alpha1.SecretReference{Namespace: ns, Name: name}))
 		create(ctx, system)
 		expectReady(ctx, system, metav1.ConditionFalse, accessv1alpha1.ReasonSecretNotFound)
 
 		secret := &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 			Data:       map[string][]byte{"wrong-key": []byte("s3cr3t-value")},
 		}
 		create(ctx, secret)
 		cond := expectReady(ctx, system, metav1.ConditionFalse, accessv1alpha1.ReasonCredentialsIncomplete)
 		Expect(cond.Message).To(ContainSubstring("hmacKey"))
 
-		secret.Data = map[string][]byte{"hmacKey": []byte("s3cr3t-value")}
+		secret.Data = map[string][]byte{"hmacKey": secretUsed("s3cr3t-value")}
 		Expect(k8sClient.Update(ctx, secret)).To(Succeed())
 		expectReady(ctx, system, metav1.ConditionTrue, accessv1alpha1.ReasonConnected)
 		Expect(system.Status.LastCheckedAt).NotTo(BeNil())
@@ -247,13 +247,13 @@ var _ = Describe("ConnectedSystem", func() {
 	})
 
 	It("reports an unreachable system", func(ctx SpecContext) {
-		ns := newNamespace(ctx)
+		ns, name := credentialsNS, uniqueName("hook")
 		receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 		url := receiver.URL
 		receiver.Close()
-		create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "hook"},
+		create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 			Data: map[string][]byte{"hmacKey": []byte("k")}})
-		system := newSystem(uniqueName("gone"), withWebhook(url, accessv1alpha1.SecretReference{Namespace: ns, Name: "hook"}))
+		system := newSystem(uniqueName("gone"), withWebhook(url, accessv1alpha1.SecretReference{Namespace: ns, Name: name}))
 		create(ctx, system)
 		cond := expectReady(ctx, system, metav1.ConditionFalse, accessv1alpha1.ReasonUnreachable)
 		Expect(cond.Message).To(ContainSubstring("connection refused"))

@@ -2,6 +2,8 @@ package controllers_test
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -29,6 +31,9 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/policy"
 	"github.com/portcullis-dev/portcullis/policies"
 )
+
+// credentialsNS is the only namespace the suite's manager reads Secrets in.
+const credentialsNS = "portcullis-system"
 
 // The blast-radius guard of the suite is generous, so that no spec meets it
 // by accident; the guard's own spec lowers the budget while it runs.
@@ -60,7 +65,7 @@ func TestControllers(t *testing.T) {
 }
 
 var _ = BeforeSuite(func(ctx SpecContext) {
-	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	logf.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, said)), zap.UseDevMode(true)))
 	testEnv = &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
@@ -77,13 +82,17 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	Expect(err).NotTo(HaveOccurred())
 
 	mgrCtx, cancel := context.WithCancel(context.Background())
+	watchOutputs(mgrCtx, cfg)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache:   manager.CacheOptions(),
 	})
 	Expect(err).NotTo(HaveOccurred())
+	Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: credentialsNS}})).To(Succeed())
+	installAdmission(ctx, k8sClient)
 	opts := manager.DefaultReconcilerOptions()
+	opts.CredentialsNamespace = credentialsNS
 	opts.SystemRecheckNotReady = 500 * time.Millisecond
 	opts.Connectors = manager.DefaultConnectors(mgr, opts.Clock)
 	opts.Recorder = mgr.GetEventRecorder("portcullis")
@@ -96,6 +105,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	engine, err = policy.NewEngine(policy.Options{Data: data})
 	Expect(err).NotTo(HaveOccurred())
 	opts.Engine = engine
+	opts.MaxExceptionLifetime = engine.MaxExceptionLifetime()
 	registry = prometheus.NewRegistry()
 	opts.Metrics, err = metrics.New(registry)
 	Expect(err).NotTo(HaveOccurred())
@@ -112,6 +122,16 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		<-done
 	})
 }, NodeTimeout(2*time.Minute))
+
+// Nothing the controllers said during the suite, in logs, Events or
+// statuses, holds a secret that a spec used.
+var _ = AfterSuite(func() {
+	Expect(said.secrets).NotTo(BeEmpty())
+	leaked := said.leaked()
+	fmt.Fprintf(GinkgoWriter, "security: looked for %d secret values in %d bytes of logs, Events and statuses: %d found\n",
+		len(said.secrets), said.size(), len(leaked))
+	Expect(leaked).To(BeEmpty(), "secrets found in the controllers' logs, Events or statuses")
+})
 
 // controlPlaneDir is $KUBEBUILDER_ASSETS, or else the directory that
 // `make controlplane` builds into.

@@ -84,13 +84,16 @@ var _ = Describe("AccessGrant enforcement through a webhook", func() {
 		server := httptest.NewServer(rc)
 		DeferCleanup(server.Close)
 
-		create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "hook"},
-			Data: map[string][]byte{webhook.CredentialKey: []byte(secretValue)}})
-		system := newSystem(uniqueName("hook"), withWebhook(server.URL, accessv1alpha1.SecretReference{Namespace: w.ns, Name: "hook"}))
+		secretName := uniqueName("hook")
+		create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: credentialsNS, Name: secretName},
+			Data: map[string][]byte{webhook.CredentialKey: secretUsed(secretValue)}})
+		system := newSystem(uniqueName("hook"), withWebhook(server.URL, accessv1alpha1.SecretReference{Namespace: credentialsNS, Name: secretName}))
 		create(ctx, system)
 		w.addAccount(ctx, system.Name, "sam-ext-42")
 
-		grant := newGrant(w.ns, "hooked", w.contractor, system.Name)
+		grant := newGrant(w.ns, "hooked", w.contractor, system.Name, func(g *accessv1alpha1.AccessGrant) {
+			g.Spec.Entitlement = accessv1alpha1.Entitlement{Name: "payments-admin"}
+		})
 		create(ctx, grant)
 
 		By("failing while the receiver fails, then applying")

@@ -58,20 +58,24 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.kind) || self.kind != 'Role' || has(self.namespace)",message="namespace is required when kind is Role: a Role exists only in a namespace"
 type Entitlement struct {
 	// name is the entitlement in the connected system: the Role or
-	// ClusterRole (kubernetes), the group (scim, ldap: a group name or DN),
+	// ClusterRole (kubernetes), the group (scim: its displayName or id;
+	// ldap: its DN),
 	// the database role (postgres), or the entitlement id (webhook).
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
 	Name string `json:"name"`
 
-	// kind is, for kubernetes systems only, whether name is a Role or a
-	// ClusterRole. Defaults to ClusterRole.
+	// kind is, for kubernetes systems, whether name is a Role or a
+	// ClusterRole. Required on kubernetes systems, where the admission
+	// policy refuses the grant unless its requester may bind that role
+	// themselves; unset on every other type.
 	// +optional
 	Kind EntitlementKind `json:"kind,omitempty"`
 
 	// namespace is, for kubernetes systems only, the namespace of the
-	// RoleBinding. Empty means a ClusterRoleBinding (cluster-wide access).
+	// RoleBinding. Empty means a ClusterRoleBinding (cluster-wide access),
+	// which the system must allow with spec.kubernetes.allowClusterWide.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`

@@ -60,4 +60,16 @@ const (
 	// ReasonDryRun: the connected system is in dry-run mode; the state was
 	// recorded, not applied.
 	ReasonDryRun = "DryRun"
+	// ReasonEntitlementNotAllowed: the grant names an entitlement that its
+	// ConnectedSystem does not list as grantable; it is never enforced.
+	ReasonEntitlementNotAllowed = "EntitlementNotAllowed"
+	// ReasonSecretNamespaceNotAllowed: the credentials Secret is outside
+	// the namespace the controller reads credentials from.
+	ReasonSecretNamespaceNotAllowed = "SecretNamespaceNotAllowed"
+	// ReasonInsecure: the system's settings would send credentials without
+	// TLS, or carry them in a URL; the connector does not contact it.
+	ReasonInsecure = "Insecure"
+	// ReasonTooLong: the exception lasts longer than the policy data allows
+	// (exceptions.max_days) and applies nowhere.
+	ReasonTooLong = "TooLong"
 )

@@ -13,6 +13,11 @@ import (
 // +kubebuilder:validation:XValidation:rule="has(self.webhook) == (self.type == 'webhook')",message="spec.webhook must be set when type is webhook, and only then: set the settings block that matches spec.type"
 // +kubebuilder:validation:XValidation:rule="self.type == 'kubernetes' || has(self.credentialsSecretRef)",message="credentialsSecretRef is required for scim, ldap, postgres and webhook systems"
 // +kubebuilder:validation:XValidation:rule="self.type == oldSelf.type",message="type is immutable: create a new ConnectedSystem for another type"
+// +kubebuilder:validation:XValidation:rule="!has(self.scim) || self.scim.url.startsWith('https://') || (has(self.insecure) && self.insecure)",message="spec.scim.url is http://, so the bearer token would cross the network in clear text: use https://, or set spec.insecure: true to accept that"
+// +kubebuilder:validation:XValidation:rule="!has(self.webhook) || self.webhook.url.startsWith('https://') || (has(self.insecure) && self.insecure)",message="spec.webhook.url is http://, so events would cross the network in clear text: use https://, or set spec.insecure: true to accept that"
+// +kubebuilder:validation:XValidation:rule="!has(self.ldap) || self.ldap.url.startsWith('ldaps://') || (has(self.ldap.startTLS) && self.ldap.startTLS) || (has(self.insecure) && self.insecure)",message="spec.ldap.url is ldap:// without startTLS, so the bind password would cross the network in clear text: use ldaps:// or startTLS: true, or set spec.insecure: true to accept that"
+// +kubebuilder:validation:XValidation:rule="!has(self.postgres) || !has(self.postgres.sslMode) || self.postgres.sslMode != 'disable' || (has(self.insecure) && self.insecure)",message="spec.postgres.sslMode is disable, so the password would cross the network in clear text: use require, verify-ca or verify-full, or set spec.insecure: true to accept that"
+// +kubebuilder:validation:XValidation:rule="self.type != 'kubernetes' || !has(self.allowedEntitlements)",message="a kubernetes system lists what may be granted in spec.kubernetes (allowedClusterRoles, allowedRoles, allowedNamespaces), not in spec.allowedEntitlements"
 type ConnectedSystemSpec struct {
 	// type is the kind of system: kubernetes, scim, ldap, postgres or
 	// webhook. It picks the connector and the settings block. Immutable.
@@ -32,9 +37,36 @@ type ConnectedSystemSpec struct {
 	// credentialsSecretRef names the Secret with the credentials for the
 	// system; the keys each type reads are in its settings block's doc.
 	// Required for every type but kubernetes, which uses the controller's
-	// own service account.
+	// own service account. The Secret must be in the controller's
+	// credentials namespace (the manager's --credentials-namespace, by
+	// default the namespace it runs in): the controller reads no other
+	// Secret, and a system that names one elsewhere is not Ready.
 	// +optional
 	CredentialsSecretRef *SecretReference `json:"credentialsSecretRef,omitempty"`
+
+	// insecure allows the connector to send credentials and data over a
+	// connection without TLS: an http:// SCIM or webhook url, an ldap://
+	// url without startTLS, or a postgres sslMode of disable. Without it
+	// such a system is refused on apply and never contacted. The Ready
+	// condition says when a system connects without TLS. Defaults to false.
+	// +optional
+	Insecure bool `json:"insecure,omitempty"`
+
+	// allowedEntitlements lists what grants on this scim, ldap, postgres or
+	// webhook system may name in spec.entitlement.name: group names or DNs,
+	// database roles, entitlement ids. An entry is an exact name or a
+	// pattern with one "*", which matches any run of characters without
+	// ",", ";" or "+" (so "cn=app-*,ou=groups,dc=example,dc=com" cannot
+	// match a DN in another branch). An LDAP entitlement is a group's DN. A grant for anything else is refused on apply by the
+	// admission policy and never enforced. Empty allows nothing. Kubernetes
+	// systems use spec.kubernetes instead. At most 256 entries.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=512
+	// +kubebuilder:validation:items:Pattern=`^[^*]*\*?[^*]*$`
+	AllowedEntitlements []string `json:"allowedEntitlements,omitempty"`
 
 	// kubernetes holds the settings of a kubernetes system (this cluster).
 	// +optional
@@ -59,8 +91,48 @@ type ConnectedSystemSpec struct {
 
 // KubernetesSettings configures RBAC in this cluster. Grants become
 // RoleBindings or ClusterRoleBindings for the contractor's account, which is
-// a Kubernetes user name.
+// a Kubernetes user name. What may be granted is declared here: a grant
+// naming a role or namespace outside these lists is refused on apply by the
+// admission policy and never enforced. Entries are exact names or patterns
+// with one "*" (any run of characters).
 type KubernetesSettings struct {
+	// allowedClusterRoles lists the ClusterRoles that grants may bind, in a
+	// namespace of allowedNamespaces or, with allowClusterWide,
+	// cluster-wide. Empty allows none. At most 128 entries.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=128
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^[^*]*\*?[^*]*$`
+	AllowedClusterRoles []string `json:"allowedClusterRoles,omitempty"`
+
+	// allowedRoles lists the Roles that grants may bind, in a namespace of
+	// allowedNamespaces. Empty allows none. At most 128 entries.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=128
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^[^*]*\*?[^*]*$`
+	AllowedRoles []string `json:"allowedRoles,omitempty"`
+
+	// allowedNamespaces lists the namespaces in which grants may create
+	// RoleBindings. Empty allows none. At most 128 entries.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=128
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[-a-z0-9]*\*?[-a-z0-9]*$`
+	AllowedNamespaces []string `json:"allowedNamespaces,omitempty"`
+
+	// allowClusterWide lets grants without spec.entitlement.namespace bind
+	// a ClusterRole of allowedClusterRoles cluster-wide, with a
+	// ClusterRoleBinding. Defaults to false: bindings are namespaced only.
+	// +optional
+	AllowClusterWide bool `json:"allowClusterWide,omitempty"`
+
 	// quarantineClusterRole is the ClusterRole that a quarantined grant is
 	// bound to instead of its entitlement, e.g. a read-only role.
 	// Defaults to view.
@@ -84,9 +156,11 @@ type SCIMQuarantineMode string
 // +kubebuilder:validation:XValidation:rule="!has(self.quarantineMode) || self.quarantineMode != 'Group' || has(self.quarantineGroup)",message="quarantineGroup is required when quarantineMode is Group"
 type SCIMSettings struct {
 	// url is the SCIM base URL, e.g. https://example.okta.com/scim/v2.
+	// http:// needs spec.insecure. It carries no credentials (user:password@):
+	// the token is in the credentials Secret.
 	// +required
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:Pattern=`^https?://`
+	// +kubebuilder:validation:Pattern=`^https?://[^/?#@]+([/?#].*)?$`
 	URL string `json:"url"`
 
 	// dialect is standard, okta or entra (Entra ID sends and expects string
@@ -123,9 +197,10 @@ type LDAPMemberAttribute string
 // +kubebuilder:validation:XValidation:rule="!(self.url.startsWith('ldaps://') && has(self.startTLS) && self.startTLS)",message="startTLS cannot be used with an ldaps:// url, which is TLS already"
 type LDAPSettings struct {
 	// url is the directory's address: ldap://host:port or ldaps://host:port.
+	// ldap:// needs startTLS or spec.insecure.
 	// +required
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:Pattern=`^ldaps?://`
+	// +kubebuilder:validation:Pattern=`^ldaps?://[^/?#@]+/?$`
 	URL string `json:"url"`
 
 	// startTLS upgrades an ldap:// connection with StartTLS. Defaults to false.
@@ -182,7 +257,10 @@ type PostgresSettings struct {
 	// +kubebuilder:validation:MaxLength=63
 	Database string `json:"database,omitempty"`
 
-	// sslMode is disable, require, verify-ca or verify-full. Defaults to verify-full.
+	// sslMode is disable, require, verify-ca or verify-full. Defaults to
+	// verify-full. disable needs spec.insecure. A "dsn" in the credentials
+	// Secret must ask for TLS too (sslmode require or stronger) unless
+	// spec.insecure is set.
 	// +optional
 	// +kubebuilder:default=verify-full
 	SSLMode PostgresSSLMode `json:"sslMode,omitempty"`
@@ -203,10 +281,12 @@ type PostgresSettings struct {
 // WebhookSettings configures an HTTP receiver of CloudEvents. The credentials
 // Secret holds the HMAC-SHA256 signing key under "hmacKey".
 type WebhookSettings struct {
-	// url is where events are POSTed.
+	// url is where events are POSTed. http:// needs spec.insecure. It
+	// carries no credentials (user:password@): receivers check the
+	// signature made with the Secret's key.
 	// +required
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:Pattern=`^https?://`
+	// +kubebuilder:validation:Pattern=`^https?://[^/?#@]+([/?#].*)?$`
 	URL string `json:"url"`
 
 	// timeoutSeconds bounds one delivery. Defaults to 10, at most 60.

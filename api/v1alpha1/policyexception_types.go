@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -52,7 +54,10 @@ type PolicyExceptionSpec struct {
 	Approver string `json:"approver"`
 
 	// expiresAt is when the exception ends; it is mandatory, so no exception
-	// lasts for ever. After it the exempted reasons apply again.
+	// lasts for ever. After it the exempted reasons apply again. It may be
+	// at most the policy data's exceptions.max_days (90 by default) after
+	// the exception's creation: the admission policy refuses a longer one,
+	// and the controller applies a longer one nowhere.
 	// +required
 	ExpiresAt metav1.Time `json:"expiresAt"`
 }
@@ -105,4 +110,27 @@ type PolicyExceptionList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []PolicyException `json:"items"`
+}
+
+// Lifetime is how long the exception is meant to last: from its creation
+// to its expiry. An exception not created in a cluster (read from a file
+// for offline evaluation) is measured from now.
+func (e *PolicyException) Lifetime(now time.Time) time.Duration {
+	from := e.CreationTimestamp.Time
+	if from.IsZero() {
+		from = now
+	}
+	return e.Spec.ExpiresAt.Sub(from)
+}
+
+// ExpiredAt reports whether the exception's expiry has passed at t.
+func (e *PolicyException) ExpiredAt(t time.Time) bool {
+	return !t.Before(e.Spec.ExpiresAt.Time)
+}
+
+// ActiveAt reports whether the exception applies at t: before its expiry,
+// and lasting no longer than maxLifetime (zero means no limit). Everything
+// that applies exceptions goes through it.
+func (e *PolicyException) ActiveAt(t time.Time, maxLifetime time.Duration) bool {
+	return !e.ExpiredAt(t) && (maxLifetime <= 0 || e.Lifetime(t) <= maxLifetime)
 }

@@ -7,17 +7,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	"github.com/portcullis-dev/portcullis/config/admission"
 	"github.com/portcullis-dev/portcullis/config/samples"
 	"github.com/portcullis-dev/portcullis/internal/devenv"
 	"github.com/portcullis-dev/portcullis/internal/ingest"
@@ -47,6 +51,7 @@ func newDevCommand() *cobra.Command {
 	opts.manager.ProbeAddr = "127.0.0.1:8081"
 	opts.manager.Ingest.Addr = "127.0.0.1:8082"
 	opts.manager.Ingest.TokenSecret = devTokenSecret
+	opts.manager.CredentialsNamespace, _, _ = strings.Cut(devTokenSecret, "/")
 	opts.env.AssetsDir = defaultControlPlaneDir
 	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
 		opts.env.AssetsDir = dir
@@ -113,6 +118,9 @@ func serveDev(ctx context.Context, out io.Writer, env *devenv.Env, opts devOptio
 	if err != nil {
 		return err
 	}
+	if err := applyFS(ctx, env, admission.Files, admission.Pattern); err != nil {
+		return err
+	}
 	if opts.samples {
 		if err := applySamples(ctx, env); err != nil {
 			return err
@@ -132,6 +140,20 @@ func applySamples(ctx context.Context, env *devenv.Env) error {
 	if err != nil {
 		return err
 	}
+	samples.Refresh(objs, time.Now())
+	return apply(ctx, env, objs)
+}
+
+// applyFS applies the manifests of fsys that match pattern.
+func applyFS(ctx context.Context, env *devenv.Env, fsys fs.FS, pattern string) error {
+	objs, err := manifests.DecodeFS(fsys, pattern)
+	if err != nil {
+		return err
+	}
+	return apply(ctx, env, objs)
+}
+
+func apply(ctx context.Context, env *devenv.Env, objs []*unstructured.Unstructured) error {
 	c, err := client.New(env.Config, client.Options{})
 	if err != nil {
 		return fmt.Errorf("creating client: %w", err)

@@ -62,6 +62,18 @@ var (
 	ErrTLS         = errors.New("the TLS handshake failed")
 )
 
+// The settings that a connector refuses before it contacts the system: the
+// CRD refuses them on apply, and objects created before those rules are
+// refused here. Their errors say what to change.
+var (
+	// ErrInsecure is a connection that would carry credentials or data
+	// without TLS while spec.insecure is false.
+	ErrInsecure = errors.New("the connection would not be protected by TLS")
+	// ErrCredentialsInURL is a URL with user info (user:password@host):
+	// credentials belong in the system's credentials Secret.
+	ErrCredentialsInURL = errors.New("the URL carries credentials")
+)
+
 // Registry maps system types to connectors.
 type Registry map[accessv1alpha1.SystemType]Connector
 

@@ -4,10 +4,13 @@
 package manager
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -62,6 +65,10 @@ type Options struct {
 
 	// Ingest configures the sign-in endpoint and the evidence pipeline.
 	Ingest IngestOptions
+
+	// CredentialsNamespace is the only namespace whose Secrets the manager
+	// reads; empty means the namespace the manager runs in.
+	CredentialsNamespace string
 
 	MetricsAddr             string
 	ProbeAddr               string
@@ -119,6 +126,8 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 		"Write an OPA-compatible decision log (JSON lines): \"stdout\" or a file path; empty turns it off.")
 	fs.BoolVar(&o.DecisionLogInput, "decision-log-input", o.DecisionLogInput,
 		"Put each decision's whole input in the decision log instead of its SHA-256 digest.")
+	fs.StringVar(&o.CredentialsNamespace, "credentials-namespace", o.CredentialsNamespace,
+		"The only namespace whose Secrets the manager reads: ConnectedSystems' credentials and the sign-in tokens. Defaults to the namespace the manager runs in ($POD_NAMESPACE, else its service account's).")
 	fs.StringArrayVar(&o.PolicyDataFiles, "policy-data", nil,
 		"YAML or JSON file of reference data merged over the default library's data under data.portcullis (repeatable; later files win).")
 	o.Ingest.BindFlags(fs)
@@ -198,10 +207,17 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if err != nil {
 		return nil, err
 	}
+	if ropts.CredentialsNamespace, err = opts.credentialsNamespace(); err != nil {
+		return nil, err
+	}
 	ropts.Recorder = mgr.GetEventRecorder("portcullis")
 	ropts.Connectors = DefaultConnectors(mgr, ropts.Clock)
 	if err := SetupReconcilers(ctx, mgr, ropts); err != nil {
 		return nil, err
+	}
+	if ns, _, _ := strings.Cut(opts.Ingest.TokenSecret, "/"); opts.Ingest.TokenSecret != "" && ns != ropts.CredentialsNamespace {
+		return nil, fmt.Errorf("--ingest-token-secret %s is outside the credentials namespace %s, the only one whose Secrets the manager reads: move the Secret there",
+			opts.Ingest.TokenSecret, ropts.CredentialsNamespace)
 	}
 	if err := setupIngest(mgr, opts, ropts); err != nil {
 		return nil, err
@@ -227,9 +243,11 @@ func reconcilerOptions(opts Options) (ReconcilerOptions, error) {
 	if err != nil {
 		return ropts, err
 	}
-	if ropts.Engine, err = policy.NewEngine(policy.Options{Data: data, Timeout: opts.PolicyTimeout}); err != nil {
+	engine, err := policy.NewEngine(policy.Options{Data: data, Timeout: opts.PolicyTimeout})
+	if err != nil {
 		return ropts, err
 	}
+	ropts.Engine, ropts.MaxExceptionLifetime = engine, engine.MaxExceptionLifetime()
 	if ropts.Metrics, err = metrics.New(ctrlmetrics.Registry); err != nil {
 		return ropts, err
 	}
@@ -283,6 +301,10 @@ type ReconcilerOptions struct {
 	// SystemRecheckReady and SystemRecheckNotReady are how long until a
 	// ConnectedSystem is checked again.
 	SystemRecheckReady, SystemRecheckNotReady time.Duration
+	// CredentialsNamespace is the only namespace credentials are read from.
+	CredentialsNamespace string
+	// MaxExceptionLifetime is the longest a PolicyException may last.
+	MaxExceptionLifetime time.Duration
 }
 
 // DefaultReconcilerOptions returns the settings of a production manager,
@@ -298,26 +320,27 @@ func DefaultReconcilerOptions() ReconcilerOptions {
 // SetupReconcilers registers the field indexes and every reconciler with mgr.
 func SetupReconcilers(ctx context.Context, mgr ctrl.Manager, opts ReconcilerOptions) error {
 	if opts.Engine == nil || opts.Metrics == nil || opts.Clock == nil || opts.Connectors == nil ||
-		opts.Guard == nil || opts.Recorder == nil {
-		return errors.New("reconcilers need a policy engine, metrics, a clock, connectors, a guard and an event recorder")
+		opts.Guard == nil || opts.Recorder == nil || opts.CredentialsNamespace == "" {
+		return errors.New("reconcilers need a policy engine, metrics, a clock, connectors, a guard, an event recorder and a credentials namespace")
 	}
 	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
 		return err
 	}
 	c, reader, clk := mgr.GetClient(), mgr.GetAPIReader(), opts.Clock
 	sync := controllers.NewPolicySync()
+	creds := &controllers.Credentials{Reader: reader, Namespace: opts.CredentialsNamespace}
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&controllers.ContractorReconciler{Client: c, Clock: clk},
-		&controllers.AccessGrantReconciler{Client: c, APIReader: reader, Clock: clk, Engine: opts.Engine, Sync: sync,
+		&controllers.AccessGrantReconciler{Client: c, APIReader: reader, Credentials: creds, Clock: clk, Engine: opts.Engine, Sync: sync,
 			Connectors: opts.Connectors, Guard: opts.Guard, Metrics: opts.Metrics, Recorder: opts.Recorder,
 			DecisionLog: opts.DecisionLog, Findings: controllers.NewFindingClock(clk), Resync: opts.GrantResync,
 			Workers: opts.GrantWorkers},
 		&controllers.AccessPolicyReconciler{Client: c, APIReader: reader, Clock: clk,
 			Engine: opts.Engine, Metrics: opts.Metrics, Sync: sync},
-		&controllers.ConnectedSystemReconciler{Client: c, APIReader: reader, Clock: clk, Connectors: opts.Connectors,
+		&controllers.ConnectedSystemReconciler{Client: c, Credentials: creds, Clock: clk, Connectors: opts.Connectors,
 			RecheckReady: opts.SystemRecheckReady, RecheckNotReady: opts.SystemRecheckNotReady},
 		&controllers.FindingReconciler{Client: c, Clock: clk},
-		&controllers.PolicyExceptionReconciler{Client: c, Clock: clk},
+		&controllers.PolicyExceptionReconciler{Client: c, Clock: clk, MaxLifetime: opts.MaxExceptionLifetime},
 	}
 	for _, r := range reconcilers {
 		if err := r.SetupWithManager(mgr); err != nil {
@@ -325,4 +348,22 @@ func SetupReconcilers(ctx context.Context, mgr ctrl.Manager, opts ReconcilerOpti
 		}
 	}
 	return nil
+}
+
+// serviceAccountNamespace is where Kubernetes mounts the pod's namespace.
+const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// credentialsNamespace is --credentials-namespace, else the namespace the
+// manager runs in.
+func (o *Options) credentialsNamespace() (string, error) {
+	if o.CredentialsNamespace != "" {
+		return o.CredentialsNamespace, nil
+	}
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns, nil
+	}
+	if raw, err := os.ReadFile(serviceAccountNamespace); err == nil && len(bytes.TrimSpace(raw)) > 0 {
+		return string(bytes.TrimSpace(raw)), nil
+	}
+	return "", errors.New("the manager does not know its namespace: set --credentials-namespace (or $POD_NAMESPACE)")
 }

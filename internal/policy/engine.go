@@ -53,6 +53,8 @@ type OPAEngine struct {
 	store   storage.Store
 	dataRev string
 	timeout time.Duration
+	// maxException is the longest a PolicyException may last.
+	maxException time.Duration
 
 	// writeMu serialises Upsert and Remove; decisions read set without locks.
 	writeMu sync.Mutex
@@ -75,17 +77,45 @@ func NewEngine(opts Options) (*OPAEngine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding reference data: %w", err)
 	}
+	maxException, err := maxExceptionLifetime(portcullis)
+	if err != nil {
+		return nil, err
+	}
 	sum := sha256.Sum256(raw)
 	e := &OPAEngine{
-		store:   inmem.NewFromObject(map[string]any{"portcullis": portcullis}),
-		dataRev: hex.EncodeToString(sum[:])[:12],
-		timeout: opts.Timeout,
+		store:        inmem.NewFromObject(map[string]any{"portcullis": portcullis}),
+		dataRev:      hex.EncodeToString(sum[:])[:12],
+		timeout:      opts.Timeout,
+		maxException: maxException,
 	}
 	if e.timeout <= 0 {
 		e.timeout = DefaultTimeout
 	}
 	e.set.Store(e.newSet(nil))
 	return e, nil
+}
+
+// DefaultMaxExceptionDays is the longest a PolicyException may last when
+// the reference data sets no exceptions.max_days.
+const DefaultMaxExceptionDays = 90
+
+// MaxExceptionLifetime is the longest a PolicyException may last, from the
+// reference data's exceptions.max_days.
+func (e *OPAEngine) MaxExceptionLifetime() time.Duration { return e.maxException }
+
+// maxExceptionLifetime reads exceptions.max_days from normalised data.
+func maxExceptionLifetime(data map[string]any) (time.Duration, error) {
+	section, _ := data["exceptions"].(map[string]any)
+	raw, ok := section["max_days"]
+	if !ok {
+		return DefaultMaxExceptionDays * 24 * time.Hour, nil
+	}
+	n, isNumber := raw.(json.Number)
+	days, err := n.Int64()
+	if !isNumber || err != nil || days < 1 || days > 3650 {
+		return 0, fmt.Errorf("reference data: exceptions.max_days is %v: it must be a whole number of days from 1 to 3650", raw)
+	}
+	return time.Duration(days) * 24 * time.Hour, nil
 }
 
 // normalise turns reference data into plain JSON values (maps, slices,
@@ -175,7 +205,7 @@ func (e *OPAEngine) Decide(ctx context.Context, in Input) (Decision, error) {
 		return Decision{}, ErrIncompleteInput
 	}
 	set := e.set.Load()
-	exceptions := matchingExceptions(&in)
+	exceptions := matchingExceptions(&in, e.maxException)
 	value, err := inputValue(&in, activeFindings(in.Findings, in.Now), exceptions)
 	if err != nil {
 		return Decision{}, err

@@ -213,6 +213,9 @@ func TestExceptions(t *testing.T) {
 		{"expired", exception("expired", func(s *accessv1alpha1.PolicyExceptionSpec) {
 			s.ExpiresAt = metav1.Time{Time: testNow}
 		}), accessv1alpha1.ActionRevoke, 0},
+		{"longer than exceptions.max_days", exception("forever", func(s *accessv1alpha1.PolicyExceptionSpec) {
+			s.ExpiresAt = metav1.Time{Time: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}
+		}), accessv1alpha1.ActionRevoke, 0},
 	}
 	e := newTestEngine(t, Options{})
 	mustUpsert(t, e, Policy{Name: "country", Source: byCountry})
@@ -233,6 +236,31 @@ func TestExceptions(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestMaxExceptionLifetime(t *testing.T) {
+	for _, c := range []struct {
+		data map[string]any
+		want time.Duration
+		err  bool
+	}{
+		{nil, DefaultMaxExceptionDays * 24 * time.Hour, false},
+		{map[string]any{"exceptions": map[string]any{"max_days": 30}}, 30 * 24 * time.Hour, false},
+		{map[string]any{"exceptions": map[string]any{"max_days": 0}}, 0, true},
+		{map[string]any{"exceptions": map[string]any{"max_days": "90"}}, 0, true},
+		{map[string]any{"exceptions": map[string]any{"max_days": 1.5}}, 0, true},
+	} {
+		e, err := NewEngine(Options{Data: c.data})
+		if c.err {
+			if err == nil || !strings.Contains(err.Error(), "exceptions.max_days") {
+				t.Errorf("%v: got %v, want an error about exceptions.max_days", c.data, err)
+			}
+			continue
+		}
+		if err != nil || e.MaxExceptionLifetime() != c.want {
+			t.Errorf("%v: got %v, %v; want %v", c.data, e, err, c.want)
+		}
 	}
 }
 

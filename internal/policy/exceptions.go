@@ -7,13 +7,6 @@ import (
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 )
 
-// ExceptionActive reports whether an exception is still in force at now.
-// Everything that applies exceptions goes through it, so an expired
-// exception applies nowhere.
-func ExceptionActive(e *accessv1alpha1.PolicyException, now time.Time) bool {
-	return now.Before(e.Spec.ExpiresAt.Time)
-}
-
 // exceptionCovers reports whether an exception names this grant: its
 // contractorRef and grantRef, where set, must both match.
 func exceptionCovers(e *accessv1alpha1.PolicyException, in *Input) bool {
@@ -29,12 +22,13 @@ func exceptionCovers(e *accessv1alpha1.PolicyException, in *Input) bool {
 	return e.Spec.ContractorRef != nil || e.Spec.GrantRef != nil
 }
 
-// matchingExceptions returns the active exceptions that cover the grant.
-func matchingExceptions(in *Input) []accessv1alpha1.PolicyException {
+// matchingExceptions returns the active exceptions that cover the grant;
+// one that lasts longer than maxLifetime applies nowhere.
+func matchingExceptions(in *Input, maxLifetime time.Duration) []accessv1alpha1.PolicyException {
 	var out []accessv1alpha1.PolicyException
 	for i := range in.Exceptions {
 		e := &in.Exceptions[i]
-		if ExceptionActive(e, in.Now) && exceptionCovers(e, in) {
+		if e.ActiveAt(in.Now, maxLifetime) && exceptionCovers(e, in) {
 			out = append(out, *e)
 		}
 	}

@@ -49,6 +49,7 @@ type options struct {
 	binary      string
 	controlDir  string
 	timeout     time.Duration
+	steps       string
 }
 
 func main() {
@@ -60,6 +61,8 @@ func main() {
 	flag.StringVar(&opts.binary, "portcullis", "bin/portcullis", "The portcullis binary to run.")
 	flag.StringVar(&opts.controlDir, "control-plane-dir", "bin/k8s/1.37.2-linux-amd64", "kube-apiserver and etcd.")
 	flag.DurationVar(&opts.timeout, "timeout", 20*time.Minute, "Give up after this long.")
+	flag.StringVar(&opts.steps, "steps", defaultSteps,
+		"Comma-separated steps to run, in order: setup, converge, latency, noop, flip, ingest, memory, and flood (the sign-in endpoint under a hostile flood, for make security).")
 	flag.Parse()
 	if opts.grants < 1 || opts.grants > 10000 || opts.findings < 1 || opts.findings > opts.grants {
 		fmt.Fprintln(os.Stderr, "bench: --grants must be 1..10000 and --findings 1..grants")
@@ -76,6 +79,9 @@ func main() {
 	}
 }
 
+// defaultSteps is the performance run of make bench.
+const defaultSteps = "setup,converge,latency,noop,flip,ingest,memory"
+
 type result struct {
 	name, value string
 }
@@ -90,9 +96,14 @@ func run(ctx context.Context, opts options) error {
 	if err != nil {
 		return err
 	}
+	steps := map[string]func(context.Context) ([]result, error){"setup": b.setup, "converge": b.converge,
+		"latency": b.latency, "noop": b.noop, "flip": b.flip, "ingest": b.ingest, "memory": b.memory, "flood": b.flood}
 	var results []result
-	steps := []func(context.Context) ([]result, error){b.setup, b.converge, b.latency, b.noop, b.flip, b.ingest, b.memory}
-	for _, step := range steps {
+	for _, name := range strings.Split(opts.steps, ",") {
+		step, ok := steps[strings.TrimSpace(name)]
+		if !ok {
+			return fmt.Errorf("--steps: no step %q", name)
+		}
 		r, err := step(ctx)
 		if err != nil {
 			return err
@@ -203,7 +214,8 @@ func (b *bench) setup(ctx context.Context) ([]result, error) {
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: b.ns}},
 		&accessv1alpha1.ConnectedSystem{ObjectMeta: metav1.ObjectMeta{Name: b.system},
-			Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeKubernetes, Kubernetes: &accessv1alpha1.KubernetesSettings{}}},
+			Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeKubernetes, Kubernetes: &accessv1alpha1.KubernetesSettings{
+				AllowedClusterRoles: []string{"edit"}, AllowedNamespaces: []string{b.ns}}}},
 		&accessv1alpha1.AccessPolicy{ObjectMeta: metav1.ObjectMeta{Name: "bench"}, Spec: accessv1alpha1.AccessPolicySpec{Rego: policyV1}},
 	}
 	for _, o := range objs {
@@ -235,7 +247,7 @@ func (b *bench) converge(ctx context.Context) ([]result, error) {
 		g := &accessv1alpha1.AccessGrant{ObjectMeta: metav1.ObjectMeta{Namespace: b.ns, Name: name},
 			Spec: accessv1alpha1.AccessGrantSpec{ContractorRef: accessv1alpha1.ContractorReference{Name: name},
 				SystemRef:     accessv1alpha1.SystemReference{Name: b.system},
-				Entitlement:   accessv1alpha1.Entitlement{Name: "edit", Namespace: b.ns},
+				Entitlement:   accessv1alpha1.Entitlement{Kind: accessv1alpha1.EntitlementClusterRole, Name: "edit", Namespace: b.ns},
 				Justification: "bench", Approver: "bench"}}
 		return b.c.Create(ctx, g)
 	})
@@ -574,38 +586,55 @@ func (b *bench) sendSignIns(ctx context.Context, token, name string, bodies [][]
 	}, nil
 }
 
+// postSignIns posts one batch, again after a 429 or 503 as long as the
+// server's Retry-After asks.
 func (b *bench) postSignIns(ctx context.Context, token string, body []byte) (signals.Result, error) {
+	for attempt := 0; ; attempt++ {
+		res, wait, err := b.postOnce(ctx, token, body)
+		if wait == 0 || attempt == 10 {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// postOnce posts a batch; wait is how long to wait before trying again,
+// zero when the answer is final.
+func (b *bench) postOnce(ctx context.Context, token string, body []byte) (signals.Result, time.Duration, error) {
 	var res signals.Result
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+b.dev.ingest+"/v1/signins", bytes.NewReader(body))
 	if err != nil {
-		return res, err
+		return res, 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return res, err
+		return res, 0, err
 	}
 	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		seconds, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		return res, time.Duration(max(seconds, 1)) * time.Second, fmt.Errorf("sign-ins: %s", resp.Status)
+	}
 	if resp.StatusCode != http.StatusOK {
 		raw, _ := io.ReadAll(resp.Body)
-		return res, fmt.Errorf("sign-ins: %s: %s", resp.Status, raw)
+		return res, 0, fmt.Errorf("sign-ins: %s: %s", resp.Status, raw)
 	}
-	return res, json.NewDecoder(resp.Body).Decode(&res)
+	return res, 0, json.NewDecoder(resp.Body).Decode(&res)
 }
 
 // memory reads the resident set size of the dev process (the manager, plus
 // handles on its etcd and kube-apiserver children).
 func (b *bench) memory(context.Context) ([]result, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", b.dev.cmd.Process.Pid))
+	v, err := rss(b.dev.cmd.Process.Pid)
 	if err != nil {
 		return nil, err
 	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			return []result{{"manager RSS", strings.TrimSpace(v)}}, nil
-		}
-	}
-	return nil, errors.New("no VmRSS in /proc status")
+	return []result{{"manager RSS", fmt.Sprintf("%d MiB", v>>20)}}, nil
 }
 
 // parallel runs fn(0..n-1) on workers goroutines and returns the first error.

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -126,11 +127,12 @@ func desiredBinding(t connectors.Target, state accessv1alpha1.GrantState) (*bind
 	if t.Account == "" {
 		return nil, fmt.Errorf("contractor %s has no account on system %s", t.Contractor.Name, t.System.Name)
 	}
-	kind := string(e.Kind)
-	if kind == "" {
-		kind = string(accessv1alpha1.EntitlementClusterRole)
+	if e.Kind == "" {
+		// The admission policy checked the requester's right to bind only
+		// for grants that say which kind of role they name.
+		return nil, errors.New("a kubernetes grant needs spec.entitlement.kind: Role or ClusterRole")
 	}
-	roleRef := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: kind, Name: e.Name}
+	roleRef := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: string(e.Kind), Name: e.Name}
 	if state == accessv1alpha1.GrantQuarantined {
 		roleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: quarantineRole(t.System)}
 	}
@@ -213,20 +215,55 @@ func describe(obj client.Object) string {
 	return kind + " " + client.ObjectKeyFromObject(obj).String()
 }
 
-// Check asks the API server whether the controller may manage bindings.
-func (c *Connector) Check(ctx context.Context, _ *accessv1alpha1.ConnectedSystem, _ map[string][]byte) error {
+// maxBindChecks bounds the access reviews of one Check.
+const maxBindChecks = 64
+
+// Check asks the API server whether the controller may manage bindings and
+// bind each role the system allows by name (patterns cannot be checked),
+// and its quarantine role: the manager's RBAC lists the roles it may bind.
+func (c *Connector) Check(ctx context.Context, s *accessv1alpha1.ConnectedSystem, _ map[string][]byte) error {
+	reviews := make([]authorizationv1.ResourceAttributes, 0, 4+maxBindChecks)
 	for _, resource := range []string{"rolebindings", "clusterrolebindings"} {
 		for _, verb := range []string{"create", "delete"} {
-			review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
-				ResourceAttributes: &authorizationv1.ResourceAttributes{Group: rbacv1.GroupName, Resource: resource, Verb: verb},
-			}}
-			if err := c.Client.Create(ctx, review); err != nil {
-				return fmt.Errorf("asking the API server for permissions: %w", err)
-			}
-			if !review.Status.Allowed {
-				return fmt.Errorf("the controller may not %s %s: grant it in its ClusterRole", verb, resource)
+			reviews = append(reviews, authorizationv1.ResourceAttributes{Group: rbacv1.GroupName, Resource: resource, Verb: verb})
+		}
+	}
+	reviews = append(reviews, bindReviews(s)...)
+	for _, attrs := range reviews {
+		review := &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &attrs}}
+		if err := c.Client.Create(ctx, review); err != nil {
+			return fmt.Errorf("asking the API server for permissions: %w", err)
+		}
+		if review.Status.Allowed {
+			continue
+		}
+		if attrs.Verb == "bind" {
+			return fmt.Errorf("the controller may not bind %s %s: add it to the resourceNames of its bind ClusterRole (config/rbac/bind_role.yaml), or stop allowing it",
+				attrs.Resource, attrs.Name)
+		}
+		return fmt.Errorf("the controller may not %s %s: grant it in its ClusterRole", attrs.Verb, attrs.Resource)
+	}
+	return nil
+}
+
+// bindReviews are the bind checks of the roles a system allows by name.
+func bindReviews(s *accessv1alpha1.ConnectedSystem) []authorizationv1.ResourceAttributes {
+	out := []authorizationv1.ResourceAttributes{{Group: rbacv1.GroupName, Resource: "clusterroles", Verb: "bind", Name: quarantineRole(s)}}
+	k := s.Spec.Kubernetes
+	if k == nil {
+		return out
+	}
+	for _, name := range k.AllowedClusterRoles {
+		if !strings.Contains(name, "*") && len(out) < maxBindChecks {
+			out = append(out, authorizationv1.ResourceAttributes{Group: rbacv1.GroupName, Resource: "clusterroles", Verb: "bind", Name: name})
+		}
+	}
+	for _, name := range k.AllowedRoles {
+		for _, ns := range k.AllowedNamespaces {
+			if !strings.Contains(name+ns, "*") && len(out) < maxBindChecks {
+				out = append(out, authorizationv1.ResourceAttributes{Group: rbacv1.GroupName, Resource: "roles", Verb: "bind", Name: name, Namespace: ns})
 			}
 		}
 	}
-	return nil
+	return out
 }

@@ -39,23 +39,29 @@ var _ connectors.Connector = (*Connector)(nil)
 // ObservesState is true: Ensure reads memberships and the lock first.
 func (c *Connector) ObservesState() bool { return true }
 
-// Ensure makes the account's memberships and lock match state.
+// Ensure makes the account's memberships and lock match state. Every DN
+// is checked before the connector binds.
 func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state accessv1alpha1.GrantState) (connectors.Change, error) {
 	if t.Account == "" {
 		return connectors.Change{}, nil
 	}
-	settings := t.System.Spec.LDAP
+	if err := checkSettings(t.System); err != nil {
+		return connectors.Change{}, err
+	}
+	n, err := namesOf(t)
+	if err != nil {
+		return connectors.Change{}, err
+	}
 	conn, err := c.bind(ctx, t.System, t.Credentials)
 	if err != nil {
 		return connectors.Change{}, err
 	}
 	defer func() { _ = conn.Close() }()
-	d := &directory{conn: conn, attr: memberAttribute(settings)}
-	member, err := d.memberValue(t.Account)
-	if err != nil {
+	d := &directory{conn: conn, attr: n.attr}
+	if err := d.checkUID(n); err != nil {
 		return connectors.Change{}, err
 	}
-	return d.reconcile(t.Account, member, t.Grant.Spec.Entitlement.Name, settings, state)
+	return d.reconcile(n, t.System.Spec.LDAP, state)
 }
 
 // directory is a bound connection and the member attribute in use.
@@ -65,27 +71,26 @@ type directory struct {
 	done []string
 }
 
-func (d *directory) reconcile(account, member, group string, s *accessv1alpha1.LDAPSettings, state accessv1alpha1.GrantState) (connectors.Change, error) {
-	quarantine := s.QuarantineGroupDN
+func (d *directory) reconcile(n names, s *accessv1alpha1.LDAPSettings, state accessv1alpha1.GrantState) (connectors.Change, error) {
 	lock := s.LockAccounts == nil || *s.LockAccounts
 	var err error
 	switch {
 	case state == accessv1alpha1.GrantActive:
 		err = d.all(
-			func() error { return d.membership(group, member, true) },
-			func() error { return d.membership(quarantine, member, false) },
-			func() error { return d.lock(account, lock, false) },
+			func() error { return d.membership(n.group, n.member, true) },
+			func() error { return d.membership(n.quarantine, n.member, false) },
+			func() error { return d.lock(n.accountDN, lock, false) },
 		)
 	case state == accessv1alpha1.GrantQuarantined:
 		err = d.all(
-			func() error { return d.membership(group, member, false) },
-			func() error { return d.membership(quarantine, member, true) },
-			func() error { return d.lock(account, lock, true) },
+			func() error { return d.membership(n.group, n.member, false) },
+			func() error { return d.membership(n.quarantine, n.member, true) },
+			func() error { return d.lock(n.accountDN, lock, true) },
 		)
 	case connectors.Removes(state):
 		err = d.all(
-			func() error { return d.membership(group, member, false) },
-			func() error { return d.membership(quarantine, member, false) },
+			func() error { return d.membership(n.group, n.member, false) },
+			func() error { return d.membership(n.quarantine, n.member, false) },
 		)
 	}
 	return connectors.Change{Changed: len(d.done) > 0, Detail: strings.Join(d.done, "; ")}, err
@@ -124,10 +129,11 @@ func (d *directory) membership(group, member string, want bool) error {
 	return nil
 }
 
-// lock sets or clears ppolicy's pwdAccountLockedTime. A directory without
-// ppolicy has no such attribute: the lock is then skipped.
+// lock sets or clears ppolicy's pwdAccountLockedTime on the account's
+// entry; an account given as a uid has none. A directory without ppolicy
+// has no such attribute: the lock is then skipped.
 func (d *directory) lock(account string, enabled, want bool) error {
-	if !enabled || !isDN(account) {
+	if !enabled || account == "" {
 		return nil
 	}
 	values, err := d.values(account, "pwdAccountLockedTime")
@@ -155,19 +161,19 @@ func (d *directory) lock(account string, enabled, want bool) error {
 	return nil
 }
 
-// hasValue reports whether an entry's attribute holds value, comparing DNs
-// as DNs.
+// hasValue reports whether an entry's attribute holds value, by the
+// directory's own matching rule for the attribute (distinguishedNameMatch
+// for member): a base search with an equality filter.
 func (d *directory) hasValue(dn, attr, value string) (bool, error) {
-	values, err := d.values(dn, attr)
+	res, err := d.conn.Search(goldap.NewSearchRequest(dn, goldap.ScopeBaseObject, goldap.NeverDerefAliases, 1, 0, false,
+		equalityFilter(attr, value), []string{"1.1"}, nil))
+	if goldap.IsErrorWithCode(err, goldap.LDAPResultNoSuchObject) {
+		return false, fmt.Errorf("no entry %s in the directory: create it, or fix the grant or the contractor's account", dn)
+	}
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("reading %s of %s: %w", attr, dn, err)
 	}
-	for _, v := range values {
-		if sameValue(v, value) {
-			return true, nil
-		}
-	}
-	return false, nil
+	return len(res.Entries) > 0, nil
 }
 
 func (d *directory) values(dn, attr string) ([]string, error) {
@@ -185,47 +191,18 @@ func (d *directory) values(dn, attr string) ([]string, error) {
 	return res.Entries[0].GetAttributeValues(attr), nil
 }
 
-// memberValue is what goes in the member attribute: the account's DN, or
-// for memberUid its uid.
-func (d *directory) memberValue(account string) (string, error) {
-	if d.attr != "memberUid" {
-		if !isDN(account) {
-			return "", fmt.Errorf("account %q is not a DN, which %s needs", account, d.attr)
-		}
-		return account, nil
+// checkUID makes sure, for memberUid and an account given as a DN, that the
+// account's entry exists and holds the uid taken from its RDN, so that a DN
+// naming no entry cannot put a real uid in a group.
+func (d *directory) checkUID(n names) error {
+	if d.attr != attrMemberUID || n.accountDN == "" {
+		return nil
 	}
-	if !isDN(account) {
-		return account, nil
+	has, err := d.hasValue(n.accountDN, "uid", n.member)
+	if err == nil && !has {
+		err = fmt.Errorf("the entry %s has no uid %q, which its DN names", n.accountDN, n.member)
 	}
-	dn, _ := goldap.ParseDN(account)
-	for _, a := range dn.RDNs[0].Attributes {
-		if strings.EqualFold(a.Type, "uid") {
-			return a.Value, nil
-		}
-	}
-	return "", fmt.Errorf("account %q has no uid in its first RDN, which memberUid needs", account)
-}
-
-func memberAttribute(s *accessv1alpha1.LDAPSettings) string {
-	if s.MemberAttribute == "" {
-		return "member"
-	}
-	return string(s.MemberAttribute)
-}
-
-func isDN(s string) bool {
-	dn, err := goldap.ParseDN(s)
-	return err == nil && len(dn.RDNs) > 0
-}
-
-// sameValue compares two values as DNs when both are DNs, else exactly.
-func sameValue(a, b string) bool {
-	da, errA := goldap.ParseDN(a)
-	db, errB := goldap.ParseDN(b)
-	if errA == nil && errB == nil && len(da.RDNs) > 0 && len(db.RDNs) > 0 {
-		return da.EqualFold(db)
-	}
-	return a == b
+	return err
 }
 
 func isUndefinedAttribute(err error) bool {
@@ -235,6 +212,9 @@ func isUndefinedAttribute(err error) bool {
 
 // Check binds with the credentials.
 func (c *Connector) Check(ctx context.Context, system *accessv1alpha1.ConnectedSystem, credentials map[string][]byte) error {
+	if err := checkSettings(system); err != nil {
+		return err
+	}
 	conn, err := c.bind(ctx, system, credentials)
 	if err != nil {
 		return err
@@ -242,18 +222,32 @@ func (c *Connector) Check(ctx context.Context, system *accessv1alpha1.ConnectedS
 	return conn.Close()
 }
 
-// bind connects (LDAPS or StartTLS as configured) and binds. Errors never
-// carry the password.
+// bind connects (LDAPS or StartTLS as configured) and binds, once
+// checkSettings passed. Errors never carry the password.
 func (c *Connector) bind(ctx context.Context, system *accessv1alpha1.ConnectedSystem, credentials map[string][]byte) (*goldap.Conn, error) {
-	s := system.Spec.LDAP
-	if s == nil {
-		return nil, errors.New("the system has no ldap settings")
-	}
 	bindDN, password := string(credentials[KeyBindDN]), string(credentials[KeyPassword])
 	if bindDN == "" || password == "" {
 		return nil, fmt.Errorf("the credentials Secret needs %q and %q", KeyBindDN, KeyPassword)
 	}
-	tlsConfig, err := tlsConfigFor(s)
+	conn, err := c.dial(ctx, system.Spec.LDAP)
+	if err != nil {
+		return nil, connectors.RedactSecrets(err, password)
+	}
+	if err := conn.Bind(bindDN, password); err != nil {
+		_ = conn.Close()
+		return nil, connectors.RedactSecrets(classify(system.Spec.LDAP.URL, err), password)
+	}
+	return conn, nil
+}
+
+// dial connects, and upgrades the connection with StartTLS when asked,
+// before anything else is sent.
+func (c *Connector) dial(ctx context.Context, s *accessv1alpha1.LDAPSettings) (*goldap.Conn, error) {
+	u, err := connectors.ParseSystemURL("spec.ldap.url", s.URL)
+	if err != nil {
+		return nil, err
+	}
+	tlsConfig, err := tlsConfigFor(s, u.Hostname())
 	if err != nil {
 		return nil, err
 	}
@@ -270,21 +264,20 @@ func (c *Connector) bind(ctx context.Context, system *accessv1alpha1.ConnectedSy
 	if s.StartTLS {
 		if err := conn.StartTLS(tlsConfig); err != nil {
 			_ = conn.Close()
-			return nil, fmt.Errorf("%w with %s: StartTLS: %w", connectors.ErrTLS, s.URL, err)
+			return nil, fmt.Errorf("%w with %s: StartTLS: %w", connectors.ErrTLS, connectors.RedactURL(s.URL), err)
 		}
 	}
 	if deadline, ok := ctx.Deadline(); ok {
 		conn.SetTimeout(time.Until(deadline))
 	}
-	if err := conn.Bind(bindDN, password); err != nil {
-		_ = conn.Close()
-		return nil, classify(s.URL, err)
-	}
 	return conn, nil
 }
 
-func tlsConfigFor(s *accessv1alpha1.LDAPSettings) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+// tlsConfigFor verifies the server's certificate for host: crypto/tls
+// takes the name from the address for ldaps://, but not for StartTLS,
+// which go-ldap starts with tls.Client.
+func tlsConfigFor(s *accessv1alpha1.LDAPSettings, host string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
 	if s.CABundle != "" {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM([]byte(s.CABundle)) {
@@ -296,6 +289,7 @@ func tlsConfigFor(s *accessv1alpha1.LDAPSettings) (*tls.Config, error) {
 }
 
 func classify(url string, err error) error {
+	url = connectors.RedactURL(url)
 	if goldap.IsErrorWithCode(err, goldap.LDAPResultInvalidCredentials) {
 		return fmt.Errorf("%w at %s", connectors.ErrCredentials, url)
 	}

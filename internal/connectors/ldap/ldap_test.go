@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	goldap "github.com/go-ldap/ldap/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
@@ -35,7 +36,7 @@ func fixture(t *testing.T, attr accessv1alpha1.LDAPMemberAttribute) world {
 		t.Fatal(err)
 	}
 	system := &accessv1alpha1.ConnectedSystem{ObjectMeta: metav1.ObjectMeta{Name: "dir"},
-		Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeLDAP,
+		Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeLDAP, Insecure: true, // the test slapd is ldap://
 			LDAP: &accessv1alpha1.LDAPSettings{URL: srv.URL, MemberAttribute: attr, QuarantineGroupDN: quarantine}}}
 	grant := &accessv1alpha1.AccessGrant{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "g"},
 		Spec: accessv1alpha1.AccessGrantSpec{Entitlement: accessv1alpha1.Entitlement{Name: group}}}
@@ -60,8 +61,17 @@ func (w world) member(t *testing.T, group string) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return containsDN(values, w.user)
+}
+
+// containsDN reports whether values hold dn, compared as DNs.
+func containsDN(values []string, dn string) bool {
+	want, err := goldap.ParseDN(dn)
+	if err != nil {
+		return false
+	}
 	for _, v := range values {
-		if sameValue(v, w.user) {
+		if got, err := goldap.ParseDN(v); err == nil && got.EqualFold(want) {
 			return true
 		}
 	}
@@ -131,12 +141,25 @@ func TestMemberUid(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = conn.Close() }()
-	dir := &directory{conn: conn, attr: "memberUid"}
-	uid, err := dir.memberValue(w.user)
-	if err != nil || uid != `sam,o'neil` {
-		t.Fatalf("memberValue = %q, %v", uid, err)
+	n, err := namesOf(w.target)
+	if err != nil || n.member != `sam,o'neil` || n.accountDN == "" {
+		t.Fatalf("namesOf = %+v, %v", n, err)
 	}
-	if _, err := (&directory{attr: "member"}).memberValue("not a dn"); err == nil {
+	dir := &directory{conn: conn, attr: "memberUid"}
+	if err := dir.checkUID(n); err != nil {
+		t.Fatalf("checkUID: %v", err)
+	}
+	// A DN that names no entry does not lend its uid to a group.
+	ghost := w.target
+	ghost.Account = "uid=alice,ou=admins," + ldapserver.PeopleBase
+	if n, err := namesOf(ghost); err != nil || dir.checkUID(n) == nil {
+		t.Errorf("a DN naming no entry was accepted: %+v, %v", n, err)
+	}
+	member := w.target
+	member.System = member.System.DeepCopy()
+	member.System.Spec.LDAP.MemberAttribute = "member"
+	member.Account = "not a dn"
+	if _, err := namesOf(member); err == nil {
 		t.Error("a non-DN account was accepted for member")
 	}
 }

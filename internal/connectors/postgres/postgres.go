@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -44,18 +45,22 @@ type observed struct {
 	exists, member, canLogin bool
 }
 
-// Ensure makes the account's membership and login match state.
+// Ensure makes the account's membership and login match state. The role
+// names are checked before the connector connects.
 func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state accessv1alpha1.GrantState) (connectors.Change, error) {
-	conn, err := c.connect(ctx, t.System, t.Credentials)
-	if err != nil {
-		return connectors.Change{}, err
-	}
-	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	role, account := t.Grant.Spec.Entitlement.Name, t.Account
 	if account == "" {
 		// A deleted grant of a contractor without an account: nothing to remove.
 		return connectors.Change{}, nil
 	}
+	if err := errors.Join(checkRoleName("the account", account), checkRoleName("spec.entitlement.name", role)); err != nil {
+		return connectors.Change{}, err
+	}
+	conn, err := c.connect(ctx, t.System, t.Credentials)
+	if err != nil {
+		return connectors.Change{}, err
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	cur, err := observe(ctx, conn, account, role)
 	if err != nil {
 		return connectors.Change{}, err
@@ -138,8 +143,32 @@ var (
 )
 
 // ident quotes an identifier: no statement is built from an unquoted name.
+// Names pass checkRoleName first: Sanitize drops NUL bytes, which would
+// make "adm\x00in" the role admin.
 func ident(name string) string {
 	return pgx.Identifier{name}.Sanitize()
+}
+
+// maxIdentifierBytes is NAMEDATALEN-1 in a default build of PostgreSQL.
+const maxIdentifierBytes = 63
+
+// checkRoleName refuses a role name that the server would read as another
+// one: PostgreSQL cuts identifiers and name values to 63 bytes, so a longer
+// name would GRANT, REVOKE or ALTER the role named by its first 63 bytes;
+// NUL and invalid UTF-8 cannot be sent at all.
+func checkRoleName(field, name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%s is empty", field)
+	case strings.IndexByte(name, 0) >= 0:
+		return fmt.Errorf("%s %q holds a NUL byte, which no PostgreSQL role name can", field, name)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%s %q is not valid UTF-8", field, name)
+	case len(name) > maxIdentifierBytes:
+		return fmt.Errorf("%s %q is %d bytes long: PostgreSQL would cut it to %d bytes, which may name another role",
+			field, name, len(name), maxIdentifierBytes)
+	}
+	return nil
 }
 
 func exec(ctx context.Context, conn *pgx.Conn, sql string) error {
@@ -184,11 +213,15 @@ func (c *Connector) Check(ctx context.Context, system *accessv1alpha1.ConnectedS
 	return nil
 }
 
-// connect opens a connection from the settings and credentials. Errors
-// never carry the password or the connection string.
+// connect opens a connection from the settings and credentials, once they
+// are known to use TLS or spec.insecure allows them not to. Errors never
+// carry the password or the connection string.
 func (c *Connector) connect(ctx context.Context, system *accessv1alpha1.ConnectedSystem, credentials map[string][]byte) (*pgx.Conn, error) {
 	cfg, err := config(system, credentials)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkTLS(system, cfg, len(credentials[KeyDSN]) > 0); err != nil {
 		return nil, err
 	}
 	timeout := c.ConnectTimeout
@@ -198,9 +231,47 @@ func (c *Connector) connect(ctx context.Context, system *accessv1alpha1.Connecte
 	cfg.ConnectTimeout = timeout
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, classify(cfg.Host, cfg.Port, err)
+		return nil, connectors.RedactSecrets(classify(cfg.Host, cfg.Port, err),
+			cfg.Password, string(credentials[KeyPassword]), string(credentials[KeyDSN]))
 	}
 	return conn, nil
+}
+
+// checkTLS refuses, unless spec.insecure is set, a configuration that
+// could send the password without TLS: sslmode disable, or allow and
+// prefer, which fall back to a connection without TLS (prefer is what a
+// dsn without sslmode gets, from pgx as from libpq). A Unix socket does
+// not cross the network and is let through.
+func checkTLS(system *accessv1alpha1.ConnectedSystem, cfg *pgx.ConnConfig, fromDSN bool) error {
+	if system.Spec.Insecure || !cleartext(cfg) {
+		return nil
+	}
+	if fromDSN {
+		return fmt.Errorf("%w: the credentials Secret's dsn lets the connection go without TLS (sslmode disable, allow or prefer, "+
+			"and prefer is the default): put sslmode=require, verify-ca or verify-full in it, or set spec.insecure: true to accept that",
+			connectors.ErrInsecure)
+	}
+	return fmt.Errorf("%w: spec.postgres.sslMode is %s, so the password would cross the network in clear text: "+
+		"use require, verify-ca or verify-full, or set spec.insecure: true to accept that", connectors.ErrInsecure, system.Spec.Postgres.SSLMode)
+}
+
+// cleartext reports whether cfg, or one of the fallbacks pgx tries after
+// it, connects over TCP without TLS.
+func cleartext(cfg *pgx.ConnConfig) bool {
+	if cfg.TLSConfig == nil && !isSocket(cfg.Host) {
+		return true
+	}
+	for _, fb := range cfg.Fallbacks {
+		if fb.TLSConfig == nil && !isSocket(fb.Host) {
+			return true
+		}
+	}
+	return false
+}
+
+// isSocket reports whether host is a Unix socket directory, as libpq reads it.
+func isSocket(host string) bool {
+	return strings.HasPrefix(host, "/")
 }
 
 func config(system *accessv1alpha1.ConnectedSystem, credentials map[string][]byte) (*pgx.ConnConfig, error) {
@@ -222,7 +293,7 @@ func config(system *accessv1alpha1.ConnectedSystem, credentials map[string][]byt
 		if sslMode == "" {
 			sslMode = "verify-full"
 		}
-		dsn = fmt.Sprintf("host=%s port=%d dbname=%s sslmode=%s", quote(s.Host), port, quote(database), sslMode)
+		dsn = fmt.Sprintf("host=%s port=%d dbname=%s sslmode=%s", quote(s.Host), port, quote(database), quote(sslMode))
 	}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
@@ -235,15 +306,30 @@ func config(system *accessv1alpha1.ConnectedSystem, credentials map[string][]byt
 	if p := string(credentials[KeyPassword]); p != "" {
 		cfg.Password = p
 	}
-	if s.CABundle != "" && cfg.TLSConfig != nil {
+	if s.CABundle != "" {
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM([]byte(s.CABundle)) {
 			return nil, errors.New("spec.postgres.caBundle holds no PEM certificate")
 		}
-		cfg.TLSConfig = &tls.Config{RootCAs: pool, ServerName: cfg.TLSConfig.ServerName, MinVersion: tls.VersionTLS12,
-			InsecureSkipVerify: cfg.TLSConfig.InsecureSkipVerify, VerifyConnection: cfg.TLSConfig.VerifyConnection}
+		trust(cfg.TLSConfig, pool)
+		for _, fb := range cfg.Fallbacks {
+			trust(fb.TLSConfig, pool)
+		}
 	}
 	return cfg, nil
+}
+
+// trust makes c, which pgx.ParseConfig just made, trust pool. It changes
+// c in place: for verify-ca, pgx checks the chain in a
+// VerifyPeerCertificate callback that reads c.RootCAs, with
+// InsecureSkipVerify set, so a copy without the callback would check
+// nothing at all.
+func trust(c *tls.Config, pool *x509.CertPool) {
+	if c == nil {
+		return
+	}
+	c.RootCAs = pool
+	c.MinVersion = max(c.MinVersion, tls.VersionTLS12)
 }
 
 // quote makes a libpq keyword value safe.

@@ -37,7 +37,7 @@ func fixture(t *testing.T) (*pgserver.Server, connectors.Target) {
 	}
 	system := &accessv1alpha1.ConnectedSystem{
 		ObjectMeta: metav1.ObjectMeta{Name: "db"},
-		Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypePostgres,
+		Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypePostgres, Insecure: true, // the test server has no TLS
 			Postgres: &accessv1alpha1.PostgresSettings{Host: srv.Host, Port: int32(srv.Port), Database: "postgres", SSLMode: "disable"}},
 	}
 	grant := &accessv1alpha1.AccessGrant{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "g"},

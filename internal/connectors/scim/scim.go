@@ -33,7 +33,8 @@ const (
 
 const patchSchema = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
-// Connector talks to the service provider over HTTPS (or HTTP in tests).
+// Connector talks to the service provider over HTTPS, or over HTTP when
+// the system sets spec.insecure.
 type Connector struct {
 	// Timeout bounds one request; zero means 15 seconds.
 	Timeout time.Duration
@@ -143,7 +144,7 @@ func (c *Connector) Check(ctx context.Context, system *accessv1alpha1.ConnectedS
 	if err != nil {
 		return err
 	}
-	_, err = api.do(ctx, http.MethodGet, "/Users?count=1", nil)
+	_, err = api.do(ctx, http.MethodGet, "/Users?"+url.Values{"count": {"1"}}.Encode(), nil)
 	return err
 }
 
@@ -155,10 +156,17 @@ type api struct {
 	http    *http.Client
 }
 
+// client checks the settings and builds the API client. It sends nothing:
+// an http:// url without spec.insecure, or one with user info, is refused
+// before the token could leave.
 func (c *Connector) client(system *accessv1alpha1.ConnectedSystem, credentials map[string][]byte) (*api, error) {
 	s := system.Spec.SCIM
 	if s == nil {
 		return nil, errors.New("the system has no scim settings")
+	}
+	base, err := baseURL(s.URL, system.Spec.Insecure)
+	if err != nil {
+		return nil, err
 	}
 	token := strings.TrimSpace(string(credentials[KeyToken]))
 	if token == "" {
@@ -176,101 +184,37 @@ func (c *Connector) client(system *accessv1alpha1.ConnectedSystem, credentials m
 	if dialect == "" {
 		dialect = DialectStandard
 	}
-	return &api{base: strings.TrimRight(s.URL, "/"), token: token, dialect: dialect, http: httpClient}, nil
+	return &api{base: base, token: token, dialect: dialect, http: httpClient}, nil
 }
 
-// resource is the part of a SCIM User or Group that the connector reads.
-type resource struct {
-	ID          string `json:"id"`
-	UserName    string `json:"userName,omitempty"`
-	DisplayName string `json:"displayName,omitempty"`
-	Active      any    `json:"active,omitempty"`
-	Members     []struct {
-		Value string `json:"value"`
-	} `json:"members,omitempty"`
-}
-
-func (r *resource) hasMember(id string) bool {
-	for _, m := range r.Members {
-		if m.Value == id {
-			return true
-		}
-	}
-	return false
-}
-
-// isActive reads active as a boolean or, from Entra, a string; a missing
-// attribute means active.
-func (r *resource) isActive() bool {
-	switch v := r.Active.(type) {
-	case bool:
-		return v
-	case string:
-		return !strings.EqualFold(v, "false")
-	}
-	return true
-}
-
-// findUser finds a user by userName, then by id.
-func (a *api) findUser(ctx context.Context, account string) (*resource, error) {
-	return a.find(ctx, "/Users", "userName", account)
-}
-
-// findGroup finds a group by displayName, then by id.
-func (a *api) findGroup(ctx context.Context, name string) (*resource, error) {
-	g, err := a.find(ctx, "/Groups", "displayName", name)
-	if err == nil && g == nil {
-		err = fmt.Errorf("no SCIM group %q: create it, or fix spec.entitlement.name", name)
-	}
-	return g, err
-}
-
-func (a *api) find(ctx context.Context, endpoint, attr, value string) (*resource, error) {
-	filter := fmt.Sprintf(`%s eq "%s"`, attr, strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(value))
-	body, err := a.do(ctx, http.MethodGet, endpoint+"?filter="+url.QueryEscape(filter), nil)
+// baseURL is spec.scim.url without a trailing slash, once it is known to
+// be https:// (or http:// with insecure), without user info, query or
+// fragment.
+func baseURL(raw string, insecure bool) (string, error) {
+	u, err := connectors.CheckHTTPURL("spec.scim.url", raw, insecure, "the bearer token")
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	var list struct {
-		Resources []resource `json:"Resources"`
+	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return "", fmt.Errorf("spec.scim.url %s has a query or a fragment: give the SCIM base URL only", connectors.RedactURL(raw))
 	}
-	if err := json.Unmarshal(body, &list); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", endpoint, err)
-	}
-	if len(list.Resources) > 0 {
-		return a.get(ctx, endpoint, list.Resources[0].ID)
-	}
-	r, err := a.get(ctx, endpoint, value)
-	var status *statusError
-	if errors.As(err, &status) && status.code == http.StatusNotFound {
-		return nil, nil
-	}
-	return r, err
-}
-
-func (a *api) get(ctx context.Context, endpoint, id string) (*resource, error) {
-	body, err := a.do(ctx, http.MethodGet, endpoint+"/"+url.PathEscape(id), nil)
-	if err != nil {
-		return nil, err
-	}
-	r := &resource{}
-	if err := json.Unmarshal(body, r); err != nil {
-		return nil, fmt.Errorf("reading %s/%s: %w", endpoint, id, err)
-	}
-	return r, nil
+	return strings.TrimRight(u.String(), "/"), nil
 }
 
 func (a *api) addMember(ctx context.Context, groupID, userID string) error {
-	return a.patch(ctx, "/Groups/"+url.PathEscape(groupID), a.op("add", "members", []map[string]string{{"value": userID}}))
+	return a.patch(ctx, "/Groups", groupID, a.op("add", "members", []map[string]string{{"value": userID}}))
 }
 
 func (a *api) removeMember(ctx context.Context, groupID, userID string) error {
-	op := a.op("remove", fmt.Sprintf(`members[value eq "%s"]`, userID), nil)
 	if a.dialect == DialectEntra {
 		// Entra removes members with a value list on the members path.
-		op = a.op("remove", "members", []map[string]string{{"value": userID}})
+		return a.patch(ctx, "/Groups", groupID, a.op("remove", "members", []map[string]string{{"value": userID}}))
 	}
-	return a.patch(ctx, "/Groups/"+url.PathEscape(groupID), op)
+	path, err := memberPath(userID)
+	if err != nil {
+		return fmt.Errorf("removing user %q from group %q: %w", userID, groupID, err)
+	}
+	return a.patch(ctx, "/Groups", groupID, a.op("remove", path, nil))
 }
 
 func (a *api) setActive(ctx context.Context, userID string, active bool) error {
@@ -284,7 +228,7 @@ func (a *api) setActive(ctx context.Context, userID string, active bool) error {
 		// Okta replaces active without a path.
 		op = a.op("replace", "", map[string]any{"active": active})
 	}
-	return a.patch(ctx, "/Users/"+url.PathEscape(userID), op)
+	return a.patch(ctx, "/Users", userID, op)
 }
 
 // op builds one PATCH operation in the dialect's casing.
@@ -302,7 +246,12 @@ func (a *api) op(name, path string, value any) map[string]any {
 	return o
 }
 
-func (a *api) patch(ctx context.Context, path string, op map[string]any) error {
+// patch sends one operation to the resource endpoint/id.
+func (a *api) patch(ctx context.Context, endpoint, id string, op map[string]any) error {
+	path, err := resourcePath(endpoint, id)
+	if err != nil {
+		return err
+	}
 	body, err := json.Marshal(map[string]any{"schemas": []string{patchSchema}, "Operations": []any{op}})
 	if err != nil {
 		return err
@@ -322,11 +271,18 @@ func (e *statusError) Error() string {
 	return fmt.Sprintf("%s %s: the service provider answered %d %s", e.method, e.path, e.code, e.detail)
 }
 
-// do sends a request and returns the body of a 200 or 204 answer.
+// do sends a request and returns the body of a 200 or 204 answer. Its
+// errors never carry the token, nor the URL's query values.
 func (a *api) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	data, err := a.send(ctx, method, path, body)
+	return data, connectors.RedactSecrets(err, a.token)
+}
+
+func (a *api) send(ctx context.Context, method, path string, body []byte) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, a.base+path, bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("building request: %w", err)
+		// url.Parse's error quotes the whole URL.
+		return nil, fmt.Errorf("building the request %s %s", method, path)
 	}
 	req.Header.Set("Authorization", "Bearer "+a.token)
 	req.Header.Set("Accept", "application/scim+json")
@@ -366,6 +322,10 @@ func scimDetail(body []byte) string {
 }
 
 func classify(base string, err error) error {
+	base, err = connectors.RedactURL(base), connectors.RedactURLError(err)
+	if errors.Is(err, connectors.ErrInsecure) {
+		return fmt.Errorf("requesting %s: %w", base, err)
+	}
 	var certErr *tls.CertificateVerificationError
 	var recordErr tls.RecordHeaderError
 	if errors.As(err, &certErr) || errors.As(err, &recordErr) || strings.Contains(err.Error(), "tls:") ||

@@ -21,7 +21,7 @@ func fixture(t *testing.T, mode accessv1alpha1.SCIMQuarantineMode) (*scimserver.
 	group := srv.AddGroup("payments-engineers")
 	quarantine := srv.AddGroup("quarantine")
 	system := &accessv1alpha1.ConnectedSystem{ObjectMeta: metav1.ObjectMeta{Name: "idp"},
-		Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeSCIM,
+		Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeSCIM, Insecure: true, // the test server is http://
 			SCIM: &accessv1alpha1.SCIMSettings{URL: srv.URL, QuarantineMode: mode, QuarantineGroup: "quarantine"}}}
 	grant := &accessv1alpha1.AccessGrant{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "g"},
 		Spec: accessv1alpha1.AccessGrantSpec{Entitlement: accessv1alpha1.Entitlement{Name: "payments-engineers"}}}

@@ -101,9 +101,9 @@ func (c *Connector) ObservesState() bool { return false }
 
 // Ensure sends the event for state and waits for the receiver's answer.
 func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state accessv1alpha1.GrantState) (connectors.Change, error) {
-	settings := t.System.Spec.Webhook
-	if settings == nil {
-		return connectors.Change{}, errors.New("the system has no webhook settings")
+	settings, err := checkSettings(t.System)
+	if err != nil {
+		return connectors.Change{}, err
 	}
 	key := t.Credentials[CredentialKey]
 	if len(key) == 0 {
@@ -178,7 +178,8 @@ func (c *Connector) post(ctx context.Context, s *accessv1alpha1.WebhookSettings,
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("building request: %w", err)
+		// url.Parse's error quotes the whole URL.
+		return errors.New("building the request to spec.webhook.url")
 	}
 	ts := strconv.FormatInt(c.Clock.Now().Unix(), 10)
 	req.Header.Set("Content-Type", ContentType)
@@ -190,23 +191,38 @@ func (c *Connector) post(ctx context.Context, s *accessv1alpha1.WebhookSettings,
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("posting to %s: %w", s.URL, err)
+		return fmt.Errorf("posting to %s: %w", connectors.RedactURL(s.URL), connectors.RedactURLError(err))
 	}
 	defer func() { _ = resp.Body.Close() }()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("the receiver at %s answered %s", s.URL, resp.Status)
+		return fmt.Errorf("the receiver at %s answered %s", connectors.RedactURL(s.URL), resp.Status)
 	}
 	return nil
 }
 
-func (c *Connector) httpClient(s *accessv1alpha1.WebhookSettings) (*http.Client, error) {
-	if c.Transport != nil {
-		return &http.Client{Transport: c.Transport}, nil
+// checkSettings refuses, before anything is sent, a url with user info,
+// and an http:// url unless spec.insecure is set.
+func checkSettings(system *accessv1alpha1.ConnectedSystem) (*accessv1alpha1.WebhookSettings, error) {
+	s := system.Spec.Webhook
+	if s == nil {
+		return nil, errors.New("the system has no webhook settings")
 	}
+	if _, err := connectors.CheckHTTPURL("spec.webhook.url", s.URL, system.Spec.Insecure, "the events and their signatures"); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// httpClient follows no redirect from https:// to http://, with the
+// Transport of tests too.
+func (c *Connector) httpClient(s *accessv1alpha1.WebhookSettings) (*http.Client, error) {
 	client, err := connectors.HTTPClient(s.CABundle, 0)
 	if err != nil {
 		return nil, fmt.Errorf("spec.webhook: %w", err)
+	}
+	if c.Transport != nil {
+		client.Transport = c.Transport
 	}
 	return client, nil
 }
@@ -214,9 +230,9 @@ func (c *Connector) httpClient(s *accessv1alpha1.WebhookSettings) (*http.Client,
 // Check sends nothing: it verifies that the receiver's address answers and
 // that the signing key is present.
 func (c *Connector) Check(ctx context.Context, system *accessv1alpha1.ConnectedSystem, credentials map[string][]byte) error {
-	s := system.Spec.Webhook
-	if s == nil {
-		return errors.New("the system has no webhook settings")
+	s, err := checkSettings(system)
+	if err != nil {
+		return err
 	}
 	if len(credentials[CredentialKey]) == 0 {
 		return fmt.Errorf("the credentials Secret has no %q", CredentialKey)
@@ -225,7 +241,7 @@ func (c *Connector) Check(ctx context.Context, system *accessv1alpha1.ConnectedS
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodHead, s.URL, nil)
 	if err != nil {
-		return fmt.Errorf("building request: %w", err)
+		return errors.New("building the request to spec.webhook.url")
 	}
 	client, err := c.httpClient(s)
 	if err != nil {
@@ -233,7 +249,7 @@ func (c *Connector) Check(ctx context.Context, system *accessv1alpha1.ConnectedS
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("reaching %s: %w", s.URL, err)
+		return fmt.Errorf("reaching %s: %w", connectors.RedactURL(s.URL), connectors.RedactURLError(err))
 	}
 	_ = resp.Body.Close()
 	return nil

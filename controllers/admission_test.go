@@ -1,0 +1,20 @@
+package controllers_test
+
+import (
+	"context"
+
+	. "github.com/onsi/gomega"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/portcullis-dev/portcullis/config/admission"
+	"github.com/portcullis-dev/portcullis/internal/manifests"
+)
+
+// installAdmission installs the admission policies of config/admission, as
+// `kubectl apply -k config/default` does.
+func installAdmission(ctx context.Context, c client.Client) {
+	objs, err := manifests.DecodeFS(admission.Files, admission.Pattern)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(objs).To(HaveLen(6), "three policies, each with its binding")
+	Expect(manifests.Apply(ctx, c, "suite", objs)).To(Succeed())
+}

@@ -1,0 +1,225 @@
+// Package rbac runs the manager as its own service account, with exactly
+// the RBAC that config/rbac ships, against a real API server: what the
+// manager may do is what a cluster gives it, so the test shows both that
+// the shipped rules are enough and that they are the last line of defence
+// when a ConnectedSystem is misconfigured.
+package rbac
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/manager"
+)
+
+// namespace plays the manager's namespace (config/rbac says "system",
+// which kustomize renames).
+const namespace = "portcullis-system"
+
+// serviceAccount is the manager's identity in the cluster.
+var serviceAccount = "system:serviceaccount:" + namespace + ":controller-manager"
+
+func TestManagerWithShippedRBAC(t *testing.T) {
+	g := NewWithT(t)
+	logs := &syncBuffer{}
+	logf.SetLogger(zap.New(zap.WriteTo(logs), zap.UseDevMode(true)))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	})
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		t.Fatal("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, or export the line `make envtest` prints")
+	}
+	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true, BinaryAssetsDirectory: assets}
+	cfg, err := env.Start()
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = env.Stop() })
+	scheme, err := manager.NewScheme()
+	g.Expect(err).NotTo(HaveOccurred())
+	admin, err := client.New(cfg, client.Options{Scheme: scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	for _, ns := range []string{namespace, "payments", "elsewhere"} {
+		g.Expect(admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+	}
+	installRBAC(ctx, g, admin)
+
+	asManager := rest.CopyConfig(cfg)
+	asManager.Impersonate = rest.ImpersonationConfig{UserName: serviceAccount,
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"}}
+	startManager(ctx, cancel, t, asManager)
+	managerClient, err := client.New(asManager, client.Options{Scheme: scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+
+	t.Run("reads Secrets in its own namespace only", func(t *testing.T) {
+		g := NewWithT(t)
+		for _, ns := range []string{namespace, "elsewhere"} {
+			g.Expect(admin.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "creds"},
+				Data: map[string][]byte{"hmacKey": []byte("k")}})).To(Succeed())
+		}
+		g.Expect(managerClient.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "creds"}, &corev1.Secret{})).To(Succeed())
+		err := managerClient.Get(ctx, client.ObjectKey{Namespace: "elsewhere", Name: "creds"}, &corev1.Secret{})
+		g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
+		err = managerClient.List(ctx, &corev1.SecretList{}, client.InNamespace(namespace))
+		g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), "the manager may list Secrets: %v", err)
+
+		receiver := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+		t.Cleanup(receiver.Close)
+		for _, ns := range []string{namespace, "elsewhere"} {
+			g.Expect(admin.Create(ctx, webhookSystem("hook-"+ns, receiver.URL, ns))).To(Succeed())
+		}
+		expectReady(ctx, g, admin, "hook-"+namespace, accessv1alpha1.ReasonConnected)
+		expectReady(ctx, g, admin, "hook-elsewhere", accessv1alpha1.ReasonSecretNamespaceNotAllowed)
+	})
+
+	t.Run("binds what it may bind, and cannot bind more even when a system allows it", func(t *testing.T) {
+		g := NewWithT(t)
+		system := &accessv1alpha1.ConnectedSystem{ObjectMeta: metav1.ObjectMeta{Name: "cluster"},
+			Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeKubernetes,
+				Kubernetes: &accessv1alpha1.KubernetesSettings{AllowedClusterRoles: []string{"edit", "cluster-admin"},
+					AllowedNamespaces: []string{"payments"}}}}
+		g.Expect(admin.Create(ctx, system)).To(Succeed())
+		cond := expectReady(ctx, g, admin, "cluster", accessv1alpha1.ReasonUnreachable)
+		g.Expect(cond.Message).To(ContainSubstring("may not bind clusterroles cluster-admin"))
+
+		g.Expect(admin.Create(ctx, &accessv1alpha1.Contractor{ObjectMeta: metav1.ObjectMeta{Namespace: "payments", Name: "sam"},
+			Spec: accessv1alpha1.ContractorSpec{DisplayName: "Sam", Email: "sam@contractors.example.com",
+				ClaimedLocation: accessv1alpha1.ClaimedLocation{Country: "US"},
+				Accounts:        []accessv1alpha1.Account{{System: "cluster", ID: "sam@contractors.example.com"}}}})).To(Succeed())
+		for _, role := range []string{"edit", "cluster-admin"} {
+			g.Expect(admin.Create(ctx, &accessv1alpha1.AccessGrant{ObjectMeta: metav1.ObjectMeta{Namespace: "payments", Name: role},
+				Spec: accessv1alpha1.AccessGrantSpec{ContractorRef: accessv1alpha1.ContractorReference{Name: "sam"},
+					SystemRef:     accessv1alpha1.SystemReference{Name: "cluster"},
+					Entitlement:   accessv1alpha1.Entitlement{Kind: accessv1alpha1.EntitlementClusterRole, Name: role, Namespace: "payments"},
+					Justification: "test", Approver: "test"}})).To(Succeed())
+		}
+		g.Eventually(func(g Gomega) {
+			bindings := &rbacv1.RoleBindingList{}
+			g.Expect(admin.List(ctx, bindings, client.InNamespace("payments"))).To(Succeed())
+			var roles []string
+			for _, b := range bindings.Items {
+				roles = append(roles, b.RoleRef.Name)
+			}
+			g.Expect(roles).To(ConsistOf("edit"))
+			grant := &accessv1alpha1.AccessGrant{}
+			g.Expect(admin.Get(ctx, client.ObjectKey{Namespace: "payments", Name: "cluster-admin"}, grant)).To(Succeed())
+			g.Expect(grant.Status.Enforcement).NotTo(BeNil())
+			g.Expect(grant.Status.Enforcement.LastError).To(ContainSubstring("forbidden"))
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+	})
+}
+
+// installRBAC applies config/rbac in namespace, as kustomize would.
+func installRBAC(ctx context.Context, g Gomega, c client.Client) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "config", "rbac", "*.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	for _, f := range files {
+		if filepath.Base(f) == "kustomization.yaml" {
+			continue
+		}
+		raw, err := os.ReadFile(f)
+		g.Expect(err).NotTo(HaveOccurred())
+		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+		for {
+			u := &unstructured.Unstructured{}
+			if err := dec.Decode(&u.Object); err != nil || len(u.Object) == 0 {
+				break
+			}
+			if u.GetNamespace() == "system" {
+				u.SetNamespace(namespace)
+			}
+			if subjects, ok, _ := unstructured.NestedSlice(u.Object, "subjects"); ok {
+				for _, s := range subjects {
+					s.(map[string]any)["namespace"] = namespace
+				}
+				g.Expect(unstructured.SetNestedSlice(u.Object, subjects, "subjects")).To(Succeed())
+			}
+			g.Expect(c.Create(ctx, u)).To(Succeed(), "%s %s", u.GetKind(), u.GetName())
+		}
+	}
+}
+
+// startManager runs the manager until the test ends.
+func startManager(ctx context.Context, cancel context.CancelFunc, t *testing.T, cfg *rest.Config) {
+	opts := manager.DefaultOptions()
+	opts.MetricsAddr, opts.ProbeAddr = "0", "0"
+	opts.CredentialsNamespace = namespace
+	mgr, err := manager.New(ctx, cfg, opts)
+	if err != nil {
+		t.Fatalf("creating the manager: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the manager failed: %v", err)
+		}
+	})
+}
+
+func webhookSystem(name, url, secretNS string) *accessv1alpha1.ConnectedSystem {
+	return &accessv1alpha1.ConnectedSystem{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeWebhook, Insecure: true,
+			CredentialsSecretRef: &accessv1alpha1.SecretReference{Namespace: secretNS, Name: "creds"},
+			Webhook:              &accessv1alpha1.WebhookSettings{URL: url, TimeoutSeconds: 5}}}
+}
+
+func expectReady(ctx context.Context, g Gomega, c client.Client, system, reason string) *metav1.Condition {
+	var cond *metav1.Condition
+	g.Eventually(func(g Gomega) {
+		s := &accessv1alpha1.ConnectedSystem{}
+		g.Expect(c.Get(ctx, client.ObjectKey{Name: system}, s)).To(Succeed())
+		for i := range s.Status.Conditions {
+			if s.Status.Conditions[i].Type == accessv1alpha1.ConditionReady {
+				cond = &s.Status.Conditions[i]
+			}
+		}
+		g.Expect(cond).NotTo(BeNil())
+		g.Expect(cond.Reason).To(Equal(reason), cond.Message)
+	}).WithTimeout(30 * time.Second).Should(Succeed())
+	return cond
+}
+
+// syncBuffer keeps the manager's log for a failing test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
