@@ -109,7 +109,8 @@ security: build controlplane test-deps ## Replay the attacks of docs/security.md
 	go test ./internal/connectors/ldap -run '^$$' -fuzz '^FuzzLDAPFilter$$' -fuzztime $(SECURITY_FUZZTIME)
 	go test ./internal/connectors/ldap -run '^$$' -fuzz '^FuzzLDAPDN$$' -fuzztime $(SECURITY_FUZZTIME)
 	go test ./internal/signals -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(SECURITY_FUZZTIME)
-	@echo "== The sign-in endpoint under a hostile flood"
+	@echo "== The sign-in endpoint under a hostile flood: the server alone (heap), then the manager against a control plane (RSS)"
+	PORTCULLIS_FLOOD=1 PORTCULLIS_FLOOD_TOKENS=50 go test -count=1 -v -run '^TestFlood$$' ./internal/ingest
 	go run ./test/bench --portcullis $(PORTCULLIS) --control-plane-dir $(CONTROL_PLANE_DIR) --steps flood
 
 .PHONY: bench

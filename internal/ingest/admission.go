@@ -11,10 +11,12 @@ import (
 // bytes they may hold. A request that finds the caps full waits, at most
 // wait, in a queue of at most maxWaiters; nothing queues without bound.
 //
-// The caps are shared fairly. One token holds at most half of the request
-// slots, and a freed slot goes to the waiter whose token holds the fewest,
-// then to the smallest body: neither one token nor many tokens sending
-// large bodies can keep a small batch from another sender waiting. When
+// The caps are shared fairly. One token holds at most a quarter of the
+// request slots (at least one); one more slot is kept for small bodies
+// (a declared length of at most smallBody), which are quick to serve; and
+// a freed slot goes to the waiter whose token holds the fewest, then to
+// the smallest body: neither one token nor many tokens sending large
+// bodies can keep a small batch from another sender waiting. When
 // the queue is full, a newcomer that would be served before the last
 // waiter takes its place, and the last waiter is refused.
 type admission struct {
@@ -23,22 +25,36 @@ type admission struct {
 	wait                              time.Duration
 
 	mu       sync.Mutex
-	requests int
+	requests int // in the general slots
+	small    int // in the slot kept for small bodies
 	bytes    int64
 	held     map[digest]int
 	waiters  []*waiter
 }
+
+// smallBody is the largest declared body that may take the slot kept for
+// small bodies: a batch of a few dozen events.
+const smallBody = 64 << 10
+
+// A request's slot: one of the general ones, or the one for small bodies.
+type slot int
+
+const (
+	noSlot slot = iota
+	generalSlot
+	smallSlot
+)
 
 // waiter is a request waiting for a slot; ready is closed when it got one.
 type waiter struct {
 	token    digest
 	n        int64
 	ready    chan struct{}
-	admitted bool
+	admitted slot
 }
 
 func newAdmission(requests int, bytes int64, wait time.Duration) *admission {
-	return &admission{maxRequests: requests, perToken: max(1, requests/2), maxWaiters: 4 * requests,
+	return &admission{maxRequests: requests, perToken: max(1, requests/4), maxWaiters: 4 * requests,
 		maxBytes: bytes, wait: wait, held: map[digest]int{}}
 }
 
@@ -46,10 +62,10 @@ func newAdmission(requests int, bytes int64, wait time.Duration) *admission {
 // when they did not come free within the wait. release gives them back.
 func (a *admission) admit(ctx context.Context, token digest, n int64) (release func(), ok bool) {
 	a.mu.Lock()
-	if a.fits(token, n) {
-		a.take(token, n)
+	if free := a.fits(token, n); free != noSlot {
+		a.take(token, n, free)
 		a.mu.Unlock()
-		return a.releaser(token, n), true
+		return a.releaser(token, n, free), true
 	}
 	w := &waiter{token: token, n: n, ready: make(chan struct{})}
 	if a.wait <= 0 || !a.enqueue(w) {
@@ -66,20 +82,33 @@ func (a *admission) admit(ctx context.Context, token digest, n int64) (release f
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if w.admitted {
-		return a.releaser(token, n), true
+	if w.admitted != noSlot {
+		return a.releaser(token, n, w.admitted), true
 	}
 	a.drop(w)
 	return nil, false
 }
 
-// fits reports whether a request of the token's with n bytes may start now.
-func (a *admission) fits(token digest, n int64) bool {
-	return a.requests < a.maxRequests && a.bytes+n <= a.maxBytes && a.held[token] < a.perToken
+// fits returns the slot a request of the token's with n bytes may take
+// now, or noSlot.
+func (a *admission) fits(token digest, n int64) slot {
+	switch {
+	case a.bytes+n > a.maxBytes || a.held[token] >= a.perToken:
+		return noSlot
+	case a.requests < a.maxRequests:
+		return generalSlot
+	case n <= smallBody && a.small == 0:
+		return smallSlot
+	}
+	return noSlot
 }
 
-func (a *admission) take(token digest, n int64) {
-	a.requests++
+func (a *admission) take(token digest, n int64, s slot) {
+	if s == smallSlot {
+		a.small++
+	} else {
+		a.requests++
+	}
 	a.bytes += n
 	a.held[token]++
 }
@@ -119,17 +148,21 @@ func (a *admission) drop(w *waiter) {
 	a.waiters = slices.DeleteFunc(a.waiters, func(v *waiter) bool { return v == w })
 }
 
-func (a *admission) releaser(token digest, n int64) func() {
+func (a *admission) releaser(token digest, n int64, s slot) func() {
 	var once sync.Once
-	return func() { once.Do(func() { a.release(token, n) }) }
+	return func() { once.Do(func() { a.release(token, n, s) }) }
 }
 
 // release gives a request's slot and bytes back and admits the waiters
 // that now fit, best first.
-func (a *admission) release(token digest, n int64) {
+func (a *admission) release(token digest, n int64, s slot) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.requests--
+	if s == smallSlot {
+		a.small--
+	} else {
+		a.requests--
+	}
 	a.bytes -= n
 	if a.held[token]--; a.held[token] <= 0 {
 		delete(a.held, token)
@@ -137,7 +170,7 @@ func (a *admission) release(token digest, n int64) {
 	for {
 		best := -1
 		for i, w := range a.waiters {
-			if a.fits(w.token, w.n) && (best < 0 || a.before(w, a.waiters[best])) {
+			if a.fits(w.token, w.n) != noSlot && (best < 0 || a.before(w, a.waiters[best])) {
 				best = i
 			}
 		}
@@ -146,8 +179,8 @@ func (a *admission) release(token digest, n int64) {
 		}
 		w := a.waiters[best]
 		a.waiters = slices.Delete(a.waiters, best, best+1)
-		a.take(w.token, w.n)
-		w.admitted = true
+		w.admitted = a.fits(w.token, w.n)
+		a.take(w.token, w.n, w.admitted)
 		close(w.ready)
 	}
 }

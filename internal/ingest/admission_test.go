@@ -22,28 +22,46 @@ func hold(t *testing.T, a *admission, token digest, n int64) func() {
 	return release
 }
 
-func TestAdmissionKeepsHalfTheSlotsFromOneToken(t *testing.T) {
-	a := newAdmission(4, 1<<30, 0)
-	attacker, other := tokenDigest(1), tokenDigest(2)
+func TestAdmissionKeepsMostSlotsFromOneToken(t *testing.T) {
+	a := newAdmission(8, 1<<30, 0)
+	attacker := tokenDigest(1)
 	hold(t, a, attacker, 1)
 	hold(t, a, attacker, 1)
 	if _, ok := a.admit(context.Background(), attacker, 1); ok {
-		t.Fatal("one token took more than half of the request slots")
+		t.Fatal("one token took more than a quarter of the request slots")
 	}
-	hold(t, a, other, 1)
-	hold(t, a, other, 1)
-	if _, ok := a.admit(context.Background(), tokenDigest(3), 1); ok {
+	for i := range 6 {
+		hold(t, a, tokenDigest(byte(10+i/2)), 1)
+	}
+	if _, ok := a.admit(context.Background(), tokenDigest(3), smallBody+1); ok {
 		t.Fatal("admitted past the request cap")
 	}
+}
+
+func TestAdmissionKeepsASlotForSmallBodies(t *testing.T) {
+	a := newAdmission(4, 1<<30, 0)
+	for i := range 4 {
+		hold(t, a, tokenDigest(byte(10+i)), 8<<20)
+	}
+	if _, ok := a.admit(context.Background(), tokenDigest(20), 8<<20); ok {
+		t.Fatal("a large body took the slot kept for small ones")
+	}
+	release := hold(t, a, tokenDigest(21), smallBody)
+	if _, ok := a.admit(context.Background(), tokenDigest(22), 100); ok {
+		t.Fatal("two small bodies in the one slot kept for them")
+	}
+	release()
+	hold(t, a, tokenDigest(22), 100)
 }
 
 func TestAdmissionServesTheLightestWaiterFirst(t *testing.T) {
 	a := newAdmission(4, 1<<30, 5*time.Second)
 	var releases []func()
 	for i := range 4 {
-		releases = append(releases, hold(t, a, tokenDigest(byte(10+i/2)), 8<<20))
+		releases = append(releases, hold(t, a, tokenDigest(byte(10+i)), 8<<20))
 	}
-	// Waiting: two large bodies of busy tokens, then a small batch of an idle one.
+	hold(t, a, tokenDigest(50), 1<<10) // the slot kept for small bodies
+	// Waiting: two large bodies, then a small batch, of idle tokens.
 	results := make(chan byte, 3)
 	wait := func(token digest, n int64) {
 		release, ok := a.admit(context.Background(), token, n)
@@ -52,14 +70,14 @@ func TestAdmissionServesTheLightestWaiterFirst(t *testing.T) {
 			release()
 		}
 	}
-	go wait(tokenDigest(10), 8<<20)
-	go wait(tokenDigest(11), 8<<20)
+	go wait(tokenDigest(20), 8<<20)
+	go wait(tokenDigest(21), 8<<20)
 	waitForWaiters(t, a, 2)
 	go wait(tokenDigest(99), 1<<10)
 	waitForWaiters(t, a, 3)
-	releases[3]() // one slot, of token 11
+	releases[3]() // one slot, of token 13
 	if first := <-results; first != 99 {
-		t.Fatalf("the freed slot went to token %d, not to the idle token's small batch", first)
+		t.Fatalf("the freed slot went to token %d, not to the small batch", first)
 	}
 }
 

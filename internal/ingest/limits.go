@@ -21,6 +21,9 @@ const (
 	// average, and DefaultBurst how many it may send at once.
 	DefaultRate  = 5
 	DefaultBurst = 10
+	// DefaultBodyTimeout is how long an admitted request may take to send
+	// its body: 8 MiB at about 600 KiB/s.
+	DefaultBodyTimeout = 15 * time.Second
 	// DefaultAdmissionWait is how long a request waits for a free slot
 	// before it is refused with 503.
 	DefaultAdmissionWait = 500 * time.Millisecond

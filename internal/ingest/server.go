@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +59,10 @@ type Server struct {
 	// DefaultBurst. A negative Rate turns the limit off.
 	Rate  float64
 	Burst int
+	// BodyTimeout bounds how long an admitted request may take to send its
+	// body, so that a slow sender cannot keep a slot; default
+	// DefaultBodyTimeout.
+	BodyTimeout time.Duration
 	// AdmissionWait is how long a request waits for the caps to free
 	// before it gets 503; default DefaultAdmissionWait, negative for none.
 	AdmissionWait time.Duration
@@ -149,6 +154,9 @@ func (s *Server) initLimits() {
 	if s.Burst <= 0 {
 		s.Burst = DefaultBurst
 	}
+	if s.BodyTimeout <= 0 {
+		s.BodyTimeout = DefaultBodyTimeout
+	}
 	if s.AdmissionWait == 0 {
 		s.AdmissionWait = DefaultAdmissionWait
 	}
@@ -206,12 +214,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, log logr.Logger) 
 
 // ingest decodes the body as a stream and ingests its events.
 func (s *Server) ingest(w http.ResponseWriter, r *http.Request, log logr.Logger) int {
+	// A slow body would keep its slot: it has BodyTimeout to arrive. Not
+	// every connection supports deadlines (HTTP/2 streams do, as do TCP
+	// connections); without one, the server's ReadTimeout still bounds it.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.BodyTimeout))
 	res, err := s.Ingester.IngestFrom(r.Context(), http.MaxBytesReader(w, r.Body, s.MaxBodyBytes))
 	s.count(res)
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
 		return s.tooLarge(w)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return reply(w, http.StatusRequestTimeout, errorBody{
+			Error: fmt.Sprintf("the body did not arrive within %s: send smaller batches, or faster", s.BodyTimeout)})
 	case errors.Is(err, signals.ErrTooManyEvents):
 		return reply(w, http.StatusRequestEntityTooLarge, errorBody{Error: err.Error() + ": send fewer events per request"})
 	case errors.Is(err, signals.ErrBadRequest):

@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -138,10 +140,12 @@ func TestServerRefusesWhenBusy(t *testing.T) {
 		second string
 		size   int64
 	}{
+		// A body of unknown length counts the 8 MiB limit: too large for
+		// the slot kept for small bodies.
 		{"one request at a time", func(s *Server) { s.MaxConcurrentRequests = 1; s.AdmissionWait = -1 },
-			padded(100), 100},
+			padded(100), -1},
 		{"one request at a time, after a short wait", func(s *Server) { s.MaxConcurrentRequests = 1; s.AdmissionWait = 20 * time.Millisecond },
-			padded(100), 100},
+			padded(100), -1},
 		{"body bytes: two declared bodies", func(s *Server) { s.MaxBodyBytes, s.MaxInflightBytes = 1000, 1000; s.AdmissionWait = -1 },
 			padded(600), 600},
 		{"body bytes: a body of unknown length counts the limit", func(s *Server) {
@@ -266,5 +270,36 @@ func TestServerRefusesBeforeReading(t *testing.T) {
 				t.Errorf("the refused body was read: %d bytes", body.read.Load())
 			}
 		})
+	}
+}
+
+func TestServerGivesTheSlotOfASlowBodyBack(t *testing.T) {
+	store := newMemStore("acme/kim")
+	f := newFixture(t, store, func(s *Server) { s.MaxConcurrentRequests, s.BodyTimeout = 1, 200*time.Millisecond })
+	srv := httptest.NewServer(f.handler) // real connections, which have read deadlines
+	defer srv.Close()
+	post := func(body io.Reader) int { // the status code
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, srv.URL+Path, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer token-a")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	slow, stalled := io.Pipe()
+	defer func() { _ = stalled.Close() }()
+	go func() { _, _ = stalled.Write([]byte(`{"contractor":"acme/kim",`)) }() // then nothing
+	if code := post(slow); code != http.StatusRequestTimeout {
+		t.Fatalf("a stalled body: %d, want 408", code)
+	}
+	if code := post(strings.NewReader(signIn("acme/kim", "203.0.113.7", t0))); code != http.StatusOK {
+		t.Fatalf("after the stalled body: %d, want 200: its slot was not given back", code)
 	}
 }

@@ -36,6 +36,8 @@ type IngestOptions struct {
 	MaxInflightBytes      int64
 	Rate                  float64
 	Burst                 int
+	// BodyTimeout bounds the reading of an admitted request's body.
+	BodyTimeout time.Duration
 	// Enricher names the GeoIP databases and the Tor exit list.
 	Enricher signals.EnricherOptions
 	// FindingTTL, MaxFindings and SharedWindow: see signals.IngesterOptions.
@@ -56,6 +58,7 @@ func DefaultIngestOptions() IngestOptions {
 		MaxInflightBytes:      ingest.DefaultMaxInflightBytes,
 		Rate:                  ingest.DefaultRate,
 		Burst:                 ingest.DefaultBurst,
+		BodyTimeout:           ingest.DefaultBodyTimeout,
 		FindingTTL:            d.FindingTTL,
 		MaxFindings:           d.MaxFindings,
 		SharedWindow:          d.SharedWindow,
@@ -77,11 +80,13 @@ func (o *IngestOptions) BindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.MaxEvents, "ingest-max-events", o.MaxEvents,
 		"Most events in one sign-in request; more get 413.")
 	fs.IntVar(&o.MaxConcurrentRequests, "ingest-max-concurrent-requests", o.MaxConcurrentRequests, fmt.Sprintf(
-		"Most sign-in requests read or ingested at once; one token holds at most half of them. Others wait up to %s for a slot, the smallest body of the least busy token first, then get 503 with Retry-After.", ingest.DefaultAdmissionWait))
+		"Most sign-in requests read or ingested at once; one token holds at most a quarter of them (at least one). Others wait up to %s for a slot, the smallest body of the least busy token first, then get 503 with Retry-After.", ingest.DefaultAdmissionWait))
 	fs.Int64Var(&o.MaxInflightBytes, "ingest-max-inflight-bytes", o.MaxInflightBytes, fmt.Sprintf(
 		"Most request-body bytes the sign-in endpoint holds at once, across requests (a request counts its Content-Length, or --ingest-max-body-bytes without one); at least --ingest-max-body-bytes. Requests beyond it wait up to %s, then get 503 with Retry-After.", ingest.DefaultAdmissionWait))
 	fs.Float64Var(&o.Rate, "ingest-rate", o.Rate,
 		"Sign-in requests per second that each bearer token may send on average; more get 429 with Retry-After. 0 turns the limit off.")
+	fs.DurationVar(&o.BodyTimeout, "ingest-body-timeout", o.BodyTimeout,
+		"How long an admitted sign-in request may take to send its body; a slower one gets 408 and gives its slot back.")
 	fs.IntVar(&o.Burst, "ingest-burst", o.Burst,
 		"Sign-in requests that each bearer token may send at once, above --ingest-rate.")
 	fs.StringVar(&o.Enricher.CountryDB, "geoip-country-db", o.Enricher.CountryDB,
@@ -115,6 +120,8 @@ func (o IngestOptions) checkLimits() error {
 		return fmt.Errorf("--ingest-rate %g must be a number of requests a second, or 0 for no limit", o.Rate)
 	case o.Burst < 1:
 		return fmt.Errorf("--ingest-burst %d must be at least 1", o.Burst)
+	case o.BodyTimeout <= 0:
+		return fmt.Errorf("--ingest-body-timeout %s must be positive", o.BodyTimeout)
 	}
 	return nil
 }
@@ -186,7 +193,7 @@ func NewIngestServer(mgr ctrl.Manager, opts Options, clk clock.PassiveClock, m *
 	return &ingest.Server{
 		Addr: o.Addr, CertFile: o.TLSCertFile, KeyFile: o.TLSKeyFile, Ingester: ingester, Enricher: enricher,
 		MaxBodyBytes: o.MaxBodyBytes, MaxConcurrentRequests: o.MaxConcurrentRequests, MaxInflightBytes: o.MaxInflightBytes,
-		Rate: o.serverRate(), Burst: o.Burst, Clock: clk,
+		Rate: o.serverRate(), Burst: o.Burst, BodyTimeout: o.BodyTimeout, Clock: clk,
 		Tokens:      &ingest.Tokens{Reader: mgr.GetAPIReader(), Secret: secret, Refresh: 10 * time.Second, Clock: clk},
 		Metrics:     m,
 		WaitForSync: mgr.GetCache().WaitForCacheSync,

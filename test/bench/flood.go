@@ -25,11 +25,12 @@ import (
 
 // The flood: what hostile clients with valid tokens can do to the sign-in
 // endpoint. floodClients send bodies of floodBodyBytes (half of them over
-// the 8 MiB limit) of events about contractors that do not exist, as fast
-// as they are answered, ignoring Retry-After, for floodDuration: first all
-// with one token (a leaked token), then each with its own (as many leaked
-// tokens as clients). Meanwhile a legitimate sender with a token of its own
-// sends one small batch a second.
+// the 8 MiB limit) of the largest valid events, about contractors that do
+// not exist, as fast as they are answered, ignoring Retry-After, for
+// floodDuration: first all with one token (a leaked token), two of them
+// trickling their bodies slowly; then each with its own token (as many
+// leaked tokens as clients). Meanwhile a legitimate sender with a token of
+// its own sends one small batch a second.
 const (
 	floodClients    = 50
 	floodBodyBytes  = 8 << 20
@@ -76,11 +77,15 @@ func (b *bench) floodPhase(ctx context.Context, name string, tokens []string, le
 	codes := &codeCounts{counts: map[int]int{}}
 	var wg sync.WaitGroup
 	for i := range floodClients {
-		wg.Go(func() { b.floodClient(ctx, tokens[i%len(tokens)], i%2 == 1, codes) })
+		slow := len(tokens) == 1 && i < 2
+		wg.Go(func() { b.floodClient(ctx, tokens[i%len(tokens)], i%2 == 1, slow, codes) })
 	}
 	answered, sent, slowest := b.legitSender(ctx, legit, contractor)
 	wg.Wait()
 	prefix := fmt.Sprintf("flood, %d clients with %s", floodClients, name)
+	if len(tokens) == 1 {
+		prefix += " (2 of them slow)"
+	}
 	return []result{
 		{prefix + ": answers by status in " + floodDuration.String(), codes.String()},
 		{prefix + ": manager RSS before / peak (limit 512 MiB)",
@@ -140,14 +145,18 @@ func (b *bench) floodContractor(ctx context.Context) (string, error) {
 }
 
 // floodClient posts hostile bodies until ctx ends; oversize ones are
-// larger than the endpoint's limit.
-func (b *bench) floodClient(ctx context.Context, token string, oversize bool, codes *codeCounts) {
+// larger than the endpoint's limit, slow ones trickle in.
+func (b *bench) floodClient(ctx context.Context, token string, oversize, slow bool, codes *codeCounts) {
 	size := floodBodyBytes - 4096
 	if oversize {
 		size = 2 * floodBodyBytes
 	}
 	for ctx.Err() == nil {
-		code, err := b.post(ctx, token, hostileBody(size))
+		body := hostileBody(size)
+		if slow {
+			body = &trickle{r: body}
+		}
+		code, err := b.post(ctx, token, body)
 		if err != nil {
 			code = 0
 		}
@@ -197,10 +206,13 @@ func (b *bench) post(ctx context.Context, token string, body io.Reader) (int, er
 }
 
 // hostileBody streams size bytes of NDJSON events about contractors that
-// do not exist, without holding them in the client's memory.
+// do not exist, each as large as the endpoint accepts (a 512-byte user
+// agent, a 256-byte device id), so that a body under the limit holds fewer
+// events than the endpoint's maximum and is read whole. Nothing is held in
+// the client's memory.
 func hostileBody(size int) io.Reader {
-	const line = `{"contractor":"nobody/x%07d","ip":"198.51.100.7","time":"%s","userAgent":"` +
-		`AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}` + "\n"
+	line := `{"contractor":"nobody/x%07d","ip":"198.51.100.7","time":"%s","deviceID":"` + strings.Repeat("D", 256) +
+		`","userAgent":"` + strings.Repeat("A", 512) + `"}` + "\n"
 	at := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 	r, w := io.Pipe()
 	go func() {
@@ -215,6 +227,21 @@ func hostileBody(size int) io.Reader {
 		_ = w.Close()
 	}()
 	return r
+}
+
+// trickle sends a body a line every half second: a client that keeps a
+// request open to hold one of the endpoint's slots.
+type trickle struct {
+	r     io.Reader
+	ready bool
+}
+
+func (t *trickle) Read(p []byte) (int, error) {
+	if t.ready {
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.ready = true
+	return t.r.Read(p[:min(len(p), 1024)])
 }
 
 // sampleRSS keeps the largest resident set size of pid seen until ctx ends.
