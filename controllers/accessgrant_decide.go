@@ -71,29 +71,32 @@ func restrictive(applied, desired accessv1alpha1.GrantState) bool {
 // transitions. A grant the guard held stays held until a person releases
 // it or its decision no longer restricts it.
 func (r *AccessGrantReconciler) plan(ctx context.Context, s *grantScope) {
-	g := s.grant
-	s.desired = desiredState(g, s.decision.Action, s.now)
-	applied := appliedState(g)
-	if !restrictive(applied, s.desired) || s.input.System.Spec.DryRun {
+	s.desired = desiredState(s.grant, s.decision.Action, s.now)
+	if !restrictive(appliedState(s.grant), s.desired) || s.input.System.Spec.DryRun {
 		return
 	}
+	s.held = !r.guardAdmits(ctx, s)
+}
+
+// guardAdmits asks the blast-radius guard whether the grant may lose
+// access now; a person's release annotation admits it.
+func (r *AccessGrantReconciler) guardAdmits(ctx context.Context, s *grantScope) bool {
+	g := s.grant
 	if g.Annotations[accessv1alpha1.AnnotationGuardRelease] == "true" {
 		s.released = true
 		r.Guard.Record(grantKey(g).String())
-		return
+		return true
 	}
-	enf := g.Status.Enforcement
-	if enf != nil && enf.HeldSince != nil {
-		s.held = true
-		return
+	if enf := g.Status.Enforcement; enf != nil && enf.HeldSince != nil {
+		return false
 	}
 	total, err := r.countGrants(ctx)
 	if err == nil && r.Guard.Admit(grantKey(g).String(), total) {
 		r.Metrics.GuardBudgetRemaining.Set(float64(r.Guard.Remaining(total)))
-		return
+		return true
 	}
-	s.held = true
 	r.Metrics.GuardHolds.Inc()
+	return false
 }
 
 func (r *AccessGrantReconciler) countGrants(ctx context.Context) (int, error) {

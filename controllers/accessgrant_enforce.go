@@ -50,15 +50,24 @@ func (r *AccessGrantReconciler) enforce(ctx context.Context, s *grantScope) erro
 	return nil
 }
 
-// withdraw takes away whatever a grant that its system does not allow
-// holds there: the system's lists changed after the grant was admitted, or
-// the grant predates them. Nothing is granted; the grant goes back to
-// Pending and is enforced again if the system allows it later. A revoked
-// or expired grant holds nothing and stays as it is.
+// withdraw takes away what a grant that its system does not allow holds
+// there: the system's lists changed after the grant was admitted, or the
+// grant predates them. Nothing is granted; the grant goes back to Pending
+// and is enforced again if the system allows it later. Only what the grant
+// applied is removed: a grant that holds nothing (Pending, Revoked,
+// Expired) never touches the system, whose account may have the same
+// access from elsewhere. Like a quarantine, a withdrawal goes through the
+// blast-radius guard, so a bad edit of a system's lists cannot take
+// everyone's access at once.
 func (r *AccessGrantReconciler) withdraw(ctx context.Context, s *grantScope) error {
 	enf := enforcementOf(s.grant)
 	holds := enf.State == accessv1alpha1.GrantActive || enf.State == accessv1alpha1.GrantQuarantined
-	if s.input.System.Spec.DryRun || (!holds && !(s.connector.ObservesState() && enf.State == accessv1alpha1.GrantPending)) {
+	if s.input.System.Spec.DryRun || !holds {
+		return nil
+	}
+	s.desired = accessv1alpha1.GrantPending
+	if s.held = !r.guardAdmits(ctx, s); s.held {
+		r.hold(s)
 		return nil
 	}
 	change, err := r.ensure(ctx, s, connectors.StateRemoved, transitionID(s.grant))
@@ -70,9 +79,7 @@ func (r *AccessGrantReconciler) withdraw(ctx context.Context, s *grantScope) err
 		s.grant.Status.Enforcement = enf
 		return err
 	}
-	if holds || change.Changed {
-		enf.AppliedAt = &metav1.Time{Time: s.now}
-	}
+	enf.AppliedAt = &metav1.Time{Time: s.now}
 	enf.State, enf.Attempts, enf.LastError, enf.HeldSince = accessv1alpha1.GrantPending, 0, "", nil
 	s.grant.Status.Enforcement = enf
 	s.applied, s.detail = change.Changed, change.Detail

@@ -44,6 +44,11 @@ func readyCondition(s *grantScope, refs metav1.Condition) metav1.Condition {
 	switch {
 	case s.missing != nil:
 		return ready(false, refs.Reason, refs.Message)
+	case s.refused != nil && s.held:
+		return ready(false, accessv1alpha1.ReasonHeldByGuard, fmt.Sprintf(
+			"%s; the blast-radius guard holds the withdrawal of what the grant holds: more grants than the budget would lose access at once. "+
+				"Check the ConnectedSystem's lists, then release it with `kubectl annotate accessgrant %s -n %s %s=true`",
+			truncate(s.refused.Error(), 600), s.grant.Name, s.grant.Namespace, accessv1alpha1.AnnotationGuardRelease))
 	case s.refused != nil:
 		msg := truncate(s.refused.Error(), 600) + "; the grant is not enforced and holds nothing in the system"
 		if s.enforceErr != nil {
@@ -82,8 +87,11 @@ func reasonSummary(s *grantScope) string {
 }
 
 func transitionWord(state accessv1alpha1.GrantState) string {
-	if state == accessv1alpha1.GrantRevoked {
+	switch state {
+	case accessv1alpha1.GrantRevoked:
 		return "revocation"
+	case accessv1alpha1.GrantPending:
+		return "withdrawal"
 	}
 	return "quarantine"
 }

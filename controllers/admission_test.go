@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	"time"
 
 	. "github.com/onsi/gomega"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -15,6 +16,12 @@ import (
 func installAdmission(ctx context.Context, c client.Client) {
 	objs, err := manifests.DecodeFS(admission.Files, admission.Pattern)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(objs).To(HaveLen(6), "three policies, each with its binding")
+	Expect(objs).To(HaveLen(8), "four policies, each with its binding")
 	Expect(manifests.Apply(ctx, c, "suite", objs)).To(Succeed())
+	// The allow-list policy refuses every grant until its informer of
+	// ConnectedSystems has synced: wait for a grant it must admit.
+	probe := newGrant("default", "admission-probe", "nobody", "no-such-system")
+	Eventually(func() error {
+		return c.Create(ctx, probe.DeepCopy(), client.DryRunAll)
+	}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
 }

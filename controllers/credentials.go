@@ -46,7 +46,7 @@ func (c *Credentials) Read(ctx context.Context, s *accessv1alpha1.ConnectedSyste
 	secret := &corev1.Secret{}
 	if err := c.Reader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, secret); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("Secret %s/%s does not exist: create it or fix spec.credentialsSecretRef: %w", ref.Namespace, ref.Name, err)
+			return nil, fmt.Errorf("the credentials Secret %s/%s does not exist: create it or fix spec.credentialsSecretRef: %w", ref.Namespace, ref.Name, err)
 		}
 		return nil, fmt.Errorf("reading credentials Secret %s/%s: %w", ref.Namespace, ref.Name, err)
 	}

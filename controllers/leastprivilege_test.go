@@ -1,6 +1,7 @@
 package controllers_test
 
 import (
+	"fmt"
 	"net"
 	"sync/atomic"
 	"time"
@@ -11,11 +12,13 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	k8sconnector "github.com/portcullis-dev/portcullis/internal/connectors/kubernetes"
+	"github.com/portcullis-dev/portcullis/internal/guard"
 )
 
 // impersonate returns a client that acts as an unprivileged user.
@@ -27,11 +30,14 @@ func impersonate(user string) client.Client {
 	return cl
 }
 
-// allowGrantWriting lets user create grants in ns and bind the ClusterRole
-// role there, and nothing else.
+// allowGrantWriting lets user create grants, edit contractors and create
+// RoleBindings in ns, and bind the ClusterRole role there; nothing else.
 func allowGrantWriting(ctx SpecContext, ns, user, role string) {
-	rules := []rbacv1.PolicyRule{{APIGroups: []string{accessv1alpha1.GroupVersion.Group}, Resources: []string{"accessgrants"},
-		Verbs: []string{"create", "get", "list"}}}
+	rules := []rbacv1.PolicyRule{
+		{APIGroups: []string{accessv1alpha1.GroupVersion.Group}, Resources: []string{"accessgrants"}, Verbs: []string{"create", "get", "list", "patch"}},
+		{APIGroups: []string{accessv1alpha1.GroupVersion.Group}, Resources: []string{"contractors"}, Verbs: []string{"get", "patch", "update"}},
+		{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"rolebindings"}, Verbs: []string{"create"}},
+	}
 	if role != "" {
 		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{rbacv1.GroupName}, Resources: []string{"clusterroles"},
 			Verbs: []string{"bind"}, ResourceNames: []string{role}})
@@ -62,6 +68,16 @@ func narrowSystem(ns string) func(*accessv1alpha1.ConnectedSystem) {
 		s.Spec.Kubernetes = &accessv1alpha1.KubernetesSettings{
 			AllowedClusterRoles: []string{"view", "edit"}, AllowedNamespaces: []string{ns}}
 	}
+}
+
+// awaitRefusal waits until the admission policy, which reads
+// ConnectedSystems from an informer, refuses grant for what its system
+// does not allow; the dry run writes nothing.
+func awaitRefusal(ctx SpecContext, grant *accessv1alpha1.AccessGrant) {
+	GinkgoHelper()
+	Eventually(func() error {
+		return k8sClient.Create(ctx, grant.DeepCopy(), client.DryRunAll)
+	}).WithContext(ctx).Should(MatchError(ContainSubstring("does not allow")), "the admission policy has not seen the system yet")
 }
 
 // noBinding expects the grant to have no binding, now and for a while.
@@ -99,9 +115,19 @@ var _ = Describe("Least privilege", func() {
 		expectRefused(lead.Create(ctx, newGrant(w.ns, "edit", w.contractor, w.system,
 			roleGrant(accessv1alpha1.EntitlementClusterRole, "edit", w.ns))), "you may not bind the ClusterRole edit in namespace "+w.ns)
 		expectRefused(lead.Create(ctx, newGrant(w.ns, "admin", w.contractor, w.system,
-			roleGrant(accessv1alpha1.EntitlementClusterRole, "cluster-admin", ""))), "you may not bind the ClusterRole cluster-admin cluster-wide")
+			roleGrant(accessv1alpha1.EntitlementClusterRole, "cluster-admin", ""))), "you may not create ClusterRoleBindings cluster-wide")
 		expectRefused(lead.Create(ctx, newGrant(w.ns, "role", w.contractor, w.system,
 			roleGrant(accessv1alpha1.EntitlementRole, "deployer", w.ns))), "you may not bind the Role deployer")
+
+		By("refusing a requester who may bind the role but not create bindings where the grant puts one")
+		other := newNamespace(ctx)
+		mutate(ctx, &accessv1alpha1.ConnectedSystem{ObjectMeta: metav1.ObjectMeta{Name: w.system}}, func(s *accessv1alpha1.ConnectedSystem) {
+			s.Spec.Kubernetes.AllowedNamespaces = []string{w.ns, other}
+		})
+		expectRefused(lead.Create(ctx, newGrant(w.ns, "view-elsewhere", w.contractor, w.system,
+			roleGrant(accessv1alpha1.EntitlementClusterRole, "view", other))), "you may not create RoleBindings in namespace "+other)
+		expectRefused(lead.Create(ctx, newGrant(w.ns, "view-everywhere", w.contractor, w.system,
+			roleGrant(accessv1alpha1.EntitlementClusterRole, "view", ""))), "you may not create ClusterRoleBindings cluster-wide")
 
 		By("refusing a requester without bind at all")
 		allowGrantWriting(ctx, w.ns, "intern", "")
@@ -112,9 +138,7 @@ var _ = Describe("Least privilege", func() {
 	It("grants only what the ConnectedSystem allows, on apply and in enforcement", func(ctx SpecContext) {
 		w := newWorld(ctx)
 		mutate(ctx, &accessv1alpha1.ConnectedSystem{ObjectMeta: metav1.ObjectMeta{Name: w.system}}, narrowSystem(w.ns))
-		Eventually(func() error {
-			return k8sClient.Create(ctx, newGrant(w.ns, "probe", w.contractor, w.system, roleGrant(accessv1alpha1.EntitlementClusterRole, "admin", w.ns)))
-		}).WithContext(ctx).Should(HaveOccurred(), "the admission policy has not seen the narrowed system yet")
+		awaitRefusal(ctx, newGrant(w.ns, "probe", w.contractor, w.system, roleGrant(accessv1alpha1.EntitlementClusterRole, "admin", w.ns)))
 
 		By("refusing on apply a role, a namespace, a cluster-wide binding and a kind the system does not allow")
 		other := newNamespace(ctx)
@@ -169,9 +193,7 @@ var _ = Describe("Least privilege", func() {
 		entitlement := func(name string) func(*accessv1alpha1.AccessGrant) {
 			return func(g *accessv1alpha1.AccessGrant) { g.Spec.Entitlement = accessv1alpha1.Entitlement{Name: name} }
 		}
-		Eventually(func() error {
-			return k8sClient.Create(ctx, newGrant(ns, "probe", "sam", system.Name, entitlement("admins")))
-		}).WithContext(ctx).Should(HaveOccurred(), "the admission policy has not seen the system yet")
+		awaitRefusal(ctx, newGrant(ns, "probe", "sam", system.Name, entitlement("admins")))
 
 		expectRefused(k8sClient.Create(ctx, newGrant(ns, "x", "sam", system.Name, entitlement("payments-admins,ou=x"))),
 			"does not allow the entitlement payments-admins,ou=x")
@@ -265,5 +287,149 @@ var _ = Describe("Least privilege", func() {
 		err := k8sClient.Patch(ctx, &accessv1alpha1.PolicyException{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "quarter"}},
 			client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"expiresAt":"9999-01-01T00:00:00Z"}}`)))
 		Expect(err).To(MatchError(ContainSubstring("at most 90 days")))
+	})
+
+	It("lets only the platform team point a contractor's grants at another account", func(ctx SpecContext) {
+		w := newWorld(ctx)
+		grant := w.grant(ctx, "edit")
+		expectBinding(ctx, grant, "edit")
+		allowGrantWriting(ctx, w.ns, "lead", "edit")
+		lead := impersonate("lead")
+		contractor := &accessv1alpha1.Contractor{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: w.contractor}, contractor)).To(Succeed())
+
+		By("refusing a lead who changes or removes the account the grants are enforced on")
+		for _, accounts := range [][]accessv1alpha1.Account{
+			{{System: w.system, ID: "lead@example.com"}},
+			nil,
+		} {
+			changed := contractor.DeepCopy()
+			changed.Spec.Accounts = accounts
+			expectRefused(lead.Patch(ctx, changed, client.MergeFrom(contractor)),
+				"may be changed or removed only by someone who may update ConnectedSystem "+w.system)
+		}
+		By("letting a lead add an account, and the platform team change one")
+		added := contractor.DeepCopy()
+		added.Spec.Accounts = append(added.Spec.Accounts, accessv1alpha1.Account{System: "another-system", ID: "sam"})
+		Expect(lead.Patch(ctx, added, client.MergeFrom(contractor))).To(Succeed())
+		w.addAccount(ctx, "yet-another", "sam")
+
+		By("never binding a Kubernetes system identity")
+		mutate(ctx, contractor, func(c *accessv1alpha1.Contractor) {
+			c.Spec.Accounts[0].ID = "system:serviceaccount:kube-system:default"
+		})
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(grant), grant)).To(Succeed())
+			g.Expect(grant.Status.Enforcement).NotTo(BeNil())
+			g.Expect(grant.Status.Enforcement.LastError).To(ContainSubstring("is a Kubernetes system identity"))
+		}).WithContext(ctx).Should(Succeed())
+		Consistently(func(g Gomega) {
+			if rb := binding(ctx, g, grant); rb != nil {
+				g.Expect(rb.Subjects).NotTo(ContainElement(HaveField("Name", HavePrefix("system:"))))
+			}
+		}).WithContext(ctx).WithTimeout(time.Second).Should(Succeed())
+	})
+
+	It("lets a grant written without a kind get one, from someone who may bind it", func(ctx SpecContext) {
+		w := newWorld(ctx)
+		later := uniqueName("later")
+		grant := newGrant(w.ns, "kindless", w.contractor, later, roleGrant("", "view", w.ns))
+		create(ctx, grant) // admitted: its system does not exist yet
+		w.addAccount(ctx, later, "sam@contractors.example.com")
+		create(ctx, newSystem(later))
+		cond := expectReady(ctx, grant, metav1.ConditionFalse, accessv1alpha1.ReasonEntitlementNotAllowed)
+		Expect(cond.Message).To(ContainSubstring("must set spec.entitlement.kind"))
+		noBinding(ctx, grant)
+
+		setKind := func(c client.Client, kind accessv1alpha1.EntitlementKind) error {
+			return c.Patch(ctx, &accessv1alpha1.AccessGrant{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: grant.Name}},
+				client.RawPatch(types.MergePatchType, []byte(`{"spec":{"entitlement":{"kind":"`+string(kind)+`"}}}`)))
+		}
+		allowGrantWriting(ctx, w.ns, "intern", "")
+		expectRefused(setKind(impersonate("intern"), accessv1alpha1.EntitlementClusterRole), "you may not bind the ClusterRole view")
+		Expect(setKind(k8sClient, accessv1alpha1.EntitlementClusterRole)).To(Succeed())
+		expectBinding(ctx, grant, "view")
+		err := setKind(k8sClient, accessv1alpha1.EntitlementRole)
+		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "%v", err)
+		Expect(err.Error()).To(ContainSubstring("entitlement is immutable"))
+	})
+
+	It("holds a mass withdrawal after a bad edit of a system's lists until a person releases it", func(ctx SpecContext) {
+		used := generousGuard().MinBudget - blastGuard.Remaining(0)
+		blastGuard.SetOptions(guard.Options{MinBudget: used + 1, Window: time.Hour})
+		DeferCleanup(func() { blastGuard.SetOptions(generousGuard()) })
+		w := newWorld(ctx)
+		grants := []*accessv1alpha1.AccessGrant{w.grant(ctx, "a"), w.grant(ctx, "b"), w.grant(ctx, "c")}
+		for _, g := range grants {
+			expectBinding(ctx, g, "edit")
+		}
+		mutate(ctx, &accessv1alpha1.ConnectedSystem{ObjectMeta: metav1.ObjectMeta{Name: w.system}}, func(s *accessv1alpha1.ConnectedSystem) {
+			s.Spec.Kubernetes.AllowedClusterRoles = []string{"view"}
+		})
+		var held []*accessv1alpha1.AccessGrant
+		Eventually(func(g Gomega) {
+			withdrawn, heldNow := 0, []*accessv1alpha1.AccessGrant{}
+			for _, grant := range grants {
+				g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(grant), grant)).To(Succeed())
+				switch grantReadyReason(grant) {
+				case accessv1alpha1.ReasonEntitlementNotAllowed:
+					withdrawn++
+				case accessv1alpha1.ReasonHeldByGuard:
+					heldNow = append(heldNow, grant)
+				}
+			}
+			g.Expect(withdrawn).To(Equal(1))
+			g.Expect(heldNow).To(HaveLen(2))
+			held = heldNow
+		}).WithContext(ctx).Should(Succeed())
+		for _, g := range held {
+			expectBinding(ctx, g, "edit")
+		}
+		mutate(ctx, held[0], func(g *accessv1alpha1.AccessGrant) {
+			g.Annotations = map[string]string{accessv1alpha1.AnnotationGuardRelease: "true"}
+		})
+		expectBinding(ctx, held[0], "")
+		expectState(ctx, held[0], accessv1alpha1.GrantPending)
+	})
+
+	It("admits exactly the grants the controller would enforce", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		create(ctx, newContractor(ns, "sam"))
+		k8s := newSystem(uniqueName("k8s"), func(s *accessv1alpha1.ConnectedSystem) {
+			s.Spec.Kubernetes = &accessv1alpha1.KubernetesSettings{AllowedClusterRoles: []string{"view", "app-*", "*-reader"},
+				AllowedRoles: []string{"deployer"}, AllowedNamespaces: []string{ns, "team-*"}}
+		})
+		dir := newSystem(uniqueName("dir"), withWebhook("https://hooks.example.com/", accessv1alpha1.SecretReference{Namespace: credentialsNS, Name: "x"}),
+			func(s *accessv1alpha1.ConnectedSystem) {
+				s.Spec.AllowedEntitlements = []string{"cn=app-*,ou=groups,dc=example,dc=com", "wiki", "a*a", "*"}
+			})
+		create(ctx, k8s)
+		create(ctx, dir)
+		awaitRefusal(ctx, newGrant(ns, "probe", "sam", k8s.Name, roleGrant(accessv1alpha1.EntitlementClusterRole, "admin", ns)))
+		awaitRefusal(ctx, newGrant(ns, "probe", "sam", dir.Name, roleGrant("", "not,allowed", "")))
+		role := func(kind accessv1alpha1.EntitlementKind, name, namespace string) accessv1alpha1.Entitlement {
+			return accessv1alpha1.Entitlement{Kind: kind, Name: name, Namespace: namespace}
+		}
+		cr, r := accessv1alpha1.EntitlementClusterRole, accessv1alpha1.EntitlementRole
+		cases := map[*accessv1alpha1.ConnectedSystem][]accessv1alpha1.Entitlement{
+			k8s: {role(cr, "view", ns), role(cr, "app-payments", ns), role(cr, "app-", "team-a"), role(cr, "ap", ns),
+				role(cr, "secrets-reader", ns), role(cr, "secrets-reader-admin", ns), role(cr, "edit", ns), role(cr, "view", ""),
+				role(cr, "view", "kube-system"), role(cr, "view", "team-b"), role(r, "deployer", ns), role(r, "view", ns),
+				role("", "view", ns), role(cr, "app-x,y", ns)},
+			dir: {{Name: "cn=app-x,ou=groups,dc=example,dc=com"}, {Name: "cn=app-x,ou=admins,ou=groups,dc=example,dc=com"},
+				{Name: "cn=app-x;cn=admins,ou=groups,dc=example,dc=com"}, {Name: `cn=app-x\,ou=groups,dc=example,dc=com`},
+				{Name: `cn=app-"x,y",ou=groups,dc=example,dc=com`}, {Name: "cn=app-x+uid=root,ou=groups,dc=example,dc=com"},
+				{Name: "wiki"}, {Name: "Wiki"}, {Name: "a"}, {Name: "aa"}, {Name: "aba"}, {Name: "ünïcødé"}, {Name: "x,y"},
+				{Name: "wiki", Kind: cr}, {Name: "wiki", Namespace: ns}},
+		}
+		for system, entitlements := range cases {
+			for i, e := range entitlements {
+				grant := newGrant(ns, fmt.Sprintf("case-%d", i), "sam", system.Name, func(g *accessv1alpha1.AccessGrant) { g.Spec.Entitlement = e })
+				admitted := k8sClient.Create(ctx, grant, client.DryRunAll)
+				enforced := system.AllowsEntitlement(e)
+				Expect(admitted == nil).To(Equal(enforced == nil),
+					"%s %+v: the admission policy says %v, the controller says %v", system.Name, e, admitted, enforced)
+			}
+		}
 	})
 })

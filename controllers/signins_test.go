@@ -77,7 +77,7 @@ func (m ingestManager) post(ctx context.Context, token string, body []byte) (int
 		g.Expect(err).NotTo(HaveOccurred(), "the endpoint is not up yet")
 		defer func() { _ = resp.Body.Close() }()
 		code = resp.StatusCode
-		g.Expect(code).NotTo(Equal(http.StatusServiceUnavailable), "the manager is not leading yet")
+		g.Expect(code).NotTo(Equal(http.StatusServiceUnavailable), "the manager is not leading yet, or a write lost a race")
 		res = signals.Result{}
 		g.Expect(json.NewDecoder(resp.Body).Decode(&res)).To(Succeed())
 	}).WithContext(ctx).Should(Succeed())
@@ -206,7 +206,10 @@ var _ = Describe("Sign-in ingestion", func() {
 		}, "\n"))
 		code, res = second.post(ctx, ingestToken, phase2)
 		Expect(code).To(Equal(http.StatusOK), "%+v", res)
-		Expect(res.Accepted).To(Equal(3))
+		// A write that loses a race with another writer answers 503 and
+		// post sends the batch again: what the first try stored comes back
+		// as duplicates, and nothing is lost or counted twice.
+		Expect(res.Accepted+res.Duplicates).To(Equal(3), "%+v", res)
 		Expect(res.Rejected).To(HaveLen(2))
 		Expect(res.Rejected[0].Index).To(Equal(3))
 		Expect(res.Rejected[0].Error).To(ContainSubstring("does not exist"))

@@ -8,7 +8,7 @@ import (
 // system.
 // +kubebuilder:validation:XValidation:rule="self.contractorRef == oldSelf.contractorRef",message="contractorRef is immutable: create a new AccessGrant for another contractor"
 // +kubebuilder:validation:XValidation:rule="self.systemRef == oldSelf.systemRef",message="systemRef is immutable: create a new AccessGrant for another connected system"
-// +kubebuilder:validation:XValidation:rule="self.entitlement == oldSelf.entitlement",message="entitlement is immutable: another entitlement is another grant, with its own approval; create a new AccessGrant"
+// +kubebuilder:validation:XValidation:rule="self.entitlement.name == oldSelf.entitlement.name && has(self.entitlement.__namespace__) == has(oldSelf.entitlement.__namespace__) && (!has(self.entitlement.__namespace__) || self.entitlement.__namespace__ == oldSelf.entitlement.__namespace__) && (!has(oldSelf.entitlement.kind) || (has(self.entitlement.kind) && self.entitlement.kind == oldSelf.entitlement.kind))",message="entitlement is immutable (only a kind missing from a grant written before kinds were required may be set): another entitlement is another grant, with its own approval; create a new AccessGrant"
 type AccessGrantSpec struct {
 	// contractorRef names the Contractor, in this namespace, who holds the grant.
 	// Immutable.
@@ -69,7 +69,8 @@ type Entitlement struct {
 	// kind is, for kubernetes systems, whether name is a Role or a
 	// ClusterRole. Required on kubernetes systems, where the admission
 	// policy refuses the grant unless its requester may bind that role
-	// themselves; unset on every other type.
+	// themselves; unset on every other type. It can be set once on a grant
+	// written without it, by someone who may bind the role.
 	// +optional
 	Kind EntitlementKind `json:"kind,omitempty"`
 

@@ -54,8 +54,9 @@ func (s *ConnectedSystem) allowsRole(e Entitlement) error {
 
 // MatchesAny reports whether name matches one of the patterns of an
 // allow-list: an exact name, or a pattern whose one "*" stands for any run
-// of characters without a separator of LDAP names (",", ";" or "+"), so
-// that a DN pattern cannot reach another branch of a directory.
+// of characters without what separates, escapes or quotes the parts of
+// LDAP names (",", ";", "+", a backslash, a double quote), so that a DN
+// pattern cannot reach another branch of a directory.
 func MatchesAny(patterns []string, name string) bool {
 	for _, p := range patterns {
 		if MatchesPattern(p, name) {
@@ -66,7 +67,7 @@ func MatchesAny(patterns []string, name string) bool {
 }
 
 // patternSeparators are what a pattern's "*" never matches.
-const patternSeparators = ",;+"
+const patternSeparators = ",;+\\\""
 
 // MatchesPattern reports whether name matches one allow-list pattern.
 func MatchesPattern(pattern, name string) bool {

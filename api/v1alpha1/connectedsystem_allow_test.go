@@ -31,6 +31,9 @@ func TestMatchesPattern(t *testing.T) {
 		{"cn=*,ou=groups,dc=example,dc=com", "cn=admins,ou=groups,dc=example,dc=com", true},
 		{"cn=app-*,ou=groups,dc=example,dc=com", "cn=app-x;cn=admins,ou=groups,dc=example,dc=com", false},
 		{"cn=app-*,ou=groups,dc=example,dc=com", "cn=app-x+uid=root,ou=groups,dc=example,dc=com", false},
+		// An escaped comma would make the pattern's suffix part of one value.
+		{"cn=app-*,ou=groups,dc=example,dc=com", `cn=app-x\,ou=groups,dc=example,dc=com`, false},
+		{"cn=app-*,ou=groups,dc=example,dc=com", `cn=app-"x,ou=admins",ou=groups,dc=example,dc=com`, false},
 	} {
 		if got := MatchesPattern(c.pattern, c.name); got != c.want {
 			t.Errorf("MatchesPattern(%q, %q) = %v, want %v", c.pattern, c.name, got, c.want)

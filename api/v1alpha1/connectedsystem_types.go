@@ -56,8 +56,9 @@ type ConnectedSystemSpec struct {
 	// webhook system may name in spec.entitlement.name: group names or DNs,
 	// database roles, entitlement ids. An entry is an exact name or a
 	// pattern with one "*", which matches any run of characters without
-	// ",", ";" or "+" (so "cn=app-*,ou=groups,dc=example,dc=com" cannot
-	// match a DN in another branch). An LDAP entitlement is a group's DN. A grant for anything else is refused on apply by the
+	// ",", ";", "+", a backslash or a double quote (so
+	// "cn=app-*,ou=groups,dc=example,dc=com" cannot match a DN in another
+	// branch). An LDAP entitlement is a group's DN. A grant for anything else is refused on apply by the
 	// admission policy and never enforced. Empty allows nothing. Kubernetes
 	// systems use spec.kubernetes instead. At most 256 entries.
 	// +optional

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -135,13 +136,30 @@ func serveDev(ctx context.Context, out io.Writer, env *devenv.Env, opts devOptio
 	return nil
 }
 
+// samplesWait bounds how long the samples wait for the admission
+// policies, which read ConnectedSystems from an informer that starts with
+// them and refuses every grant until it has synced.
+const samplesWait = time.Minute
+
 func applySamples(ctx context.Context, env *devenv.Env) error {
 	objs, err := manifests.DecodeFS(samples.Files, "*.yaml")
 	if err != nil {
 		return err
 	}
 	samples.Refresh(objs, time.Now())
-	return apply(ctx, env, objs)
+	deadline := time.Now().Add(samplesWait)
+	for {
+		// Server-side apply: applying again after a refusal is safe.
+		err := apply(ctx, env, objs)
+		if err == nil || !apierrors.IsForbidden(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // applyFS applies the manifests of fsys that match pattern.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -70,15 +71,15 @@ func TestDevRunsAndStopsCleanly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill() }()
 
 	kubeconfig := readKubeconfigPath(t, stdout)
-	c := waitForSamples(ctx, t, kubeconfig)
+	c := waitForSamples(ctx, t, kubeconfig, stderr)
 	sendSampleSignIns(ctx, t, bin, "http://"+ingestAddr, filepath.Join(filepath.Dir(kubeconfig), "ingest-token"))
 	waitForGrantState(ctx, t, c, client.ObjectKey{Namespace: "contractors", Name: "casey-payments-edit"}, accessv1alpha1.GrantQuarantined)
 
@@ -118,7 +119,7 @@ func readKubeconfigPath(t *testing.T, stdout io.Reader) string {
 	return ""
 }
 
-func waitForSamples(ctx context.Context, t *testing.T, kubeconfig string) client.Client {
+func waitForSamples(ctx context.Context, t *testing.T, kubeconfig string, stderr *lockedBuffer) client.Client {
 	t.Helper()
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
@@ -141,7 +142,7 @@ func waitForSamples(ctx context.Context, t *testing.T, kubeconfig string) client
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("the sample grant %s never became readable with a status: %v", key, err)
+			t.Fatalf("the sample grant %s never became readable with a status: %v\nportcullis dev said:\n%s", key, err, stderr.tail(4096))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -250,4 +251,28 @@ func TestDevExplainsTakenPort(t *testing.T) {
 	if want := "port " + port + " on 127.0.0.1 is not free"; !strings.Contains(string(out), want) {
 		t.Errorf("output lacks %q:\n%s", want, out)
 	}
+}
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// tail returns the last n bytes written.
+func (b *lockedBuffer) tail(n int) string {
+	s := b.String()
+	return s[max(0, len(s)-n):]
 }

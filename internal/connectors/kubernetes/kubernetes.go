@@ -127,6 +127,12 @@ func desiredBinding(t connectors.Target, state accessv1alpha1.GrantState) (*bind
 	if t.Account == "" {
 		return nil, fmt.Errorf("contractor %s has no account on system %s", t.Contractor.Name, t.System.Name)
 	}
+	if strings.HasPrefix(t.Account, "system:") {
+		// A User subject named system:serviceaccount:ns:name is that
+		// service account; system:anonymous is everyone unauthenticated.
+		return nil, fmt.Errorf("the account %q of contractor %s is a Kubernetes system identity (system:...), which no grant binds: give the contractor their own user name",
+			t.Account, t.Contractor.Name)
+	}
 	if e.Kind == "" {
 		// The admission policy checked the requester's right to bind only
 		// for grants that say which kind of role they name.
