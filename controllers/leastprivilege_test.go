@@ -8,6 +8,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -287,6 +288,25 @@ var _ = Describe("Least privilege", func() {
 		err := k8sClient.Patch(ctx, &accessv1alpha1.PolicyException{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "quarter"}},
 			client.RawPatch("application/merge-patch+json", []byte(`{"spec":{"expiresAt":"9999-01-01T00:00:00Z"}}`)))
 		Expect(err).To(MatchError(ContainSubstring("at most 90 days")))
+
+		By("applying a longer exception nowhere when the admission policy is missing")
+		vapb := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "policyexception-lifetime"}, vapb)).To(Succeed())
+		Expect(k8sClient.Delete(ctx, vapb)).To(Succeed())
+		DeferCleanup(func(ctx SpecContext) {
+			restored := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: vapb.Name}, Spec: vapb.Spec}
+			Expect(k8sClient.Create(ctx, restored)).To(Succeed())
+		})
+		Expect(k8sClient.Delete(ctx, ok)).To(Succeed()) // it exempts the whole policy
+		grant := w.grant(ctx, "edit")
+		expectBinding(ctx, grant, "edit")
+		w.finding(ctx, "abroad", accessv1alpha1.FindingGeolocation, "NL")
+		expectBinding(ctx, grant, "view")
+		forever := newException(w.ns, "forever", w.contractor, w.policy, far)
+		Eventually(func() error { return k8sClient.Create(ctx, forever.DeepCopy()) }).WithContext(ctx).Should(Succeed())
+		expectReady(ctx, forever, metav1.ConditionFalse, accessv1alpha1.ReasonTooLong)
+		Consistently(func(g Gomega) { g.Expect(binding(ctx, g, grant).RoleRef.Name).To(Equal("view")) }).
+			WithContext(ctx).WithTimeout(time.Second).Should(Succeed(), "the exception lifted the quarantine")
 	})
 
 	It("lets only the platform team point a contractor's grants at another account", func(ctx SpecContext) {
