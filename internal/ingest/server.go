@@ -177,6 +177,9 @@ type errorBody struct {
 // the declared size and the caps; only then is the body read.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, log logr.Logger) int {
 	if !s.leading() {
+		// Close the connection, so that the client's next try opens a new
+		// one, which a Service may send to the leader.
+		w.Header().Set("Connection", "close")
 		return retryLater(w, http.StatusServiceUnavailable, time.Second, "this replica is not the leader: send the request again")
 	}
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

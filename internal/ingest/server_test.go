@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -301,5 +303,39 @@ func TestServerGivesTheSlotOfASlowBodyBack(t *testing.T) {
 	}
 	if code := post(strings.NewReader(signIn("acme/kim", "203.0.113.7", t0))); code != http.StatusOK {
 		t.Fatalf("after the stalled body: %d, want 200: its slot was not given back", code)
+	}
+}
+
+func TestFollowerClosesTheConnection(t *testing.T) {
+	f := newFixture(t, newMemStore("acme/kim"), func(s *Server) { s.Elected = make(chan struct{}) })
+	srv := httptest.NewUnstartedServer(f.handler)
+	var connections atomic.Int32
+	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			connections.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	for range 2 {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+Path, strings.NewReader(signIn("acme/kim", "203.0.113.7", t0)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer token-a")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("a follower answered %d", resp.StatusCode)
+		}
+	}
+	// Behind a Service, a new connection may reach the leader; a kept one
+	// would return to this follower.
+	if n := connections.Load(); n != 2 {
+		t.Errorf("%d connections for two requests: the follower kept the connection open", n)
 	}
 }
