@@ -34,6 +34,9 @@ type AccessPolicyReconciler struct {
 	Metrics *metrics.Metrics
 	// Sync learns of every attempt, so grants wait for a complete policy set.
 	Sync *PolicySync
+	// LastGood, when set, keeps each policy's last good source across
+	// restarts.
+	LastGood *LastGoodStore
 }
 
 // +kubebuilder:rbac:groups=access.portcullis.dev,resources=accesspolicies,verbs=get;list;watch
@@ -49,6 +52,9 @@ func (r *AccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			r.Engine.Remove(req.Name)
 			r.Sync.Forget(req.Name)
 			r.Metrics.PoliciesLoaded.Set(float64(len(r.Engine.Loaded())))
+			if r.LastGood != nil {
+				err = r.LastGood.Delete(ctx, req.Name)
+			}
 		}
 		return ctrl.Result{}, err
 	}
@@ -78,14 +84,30 @@ func (r *AccessPolicyReconciler) computeStatus(ctx context.Context, pol *accessv
 	var ready metav1.Condition
 	switch {
 	case missing != "":
-		ready = condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonConfigMapNotFound, missing, pol.Generation)
+		inUse, ferr := r.fallBack(ctx, pol, errors.New(missing))
+		if ferr != nil {
+			return nil, ferr
+		}
+		pol.Status.Revision = inUse
+		ready = condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonConfigMapNotFound,
+			inUseMessage(missing, inUse, pol), pol.Generation)
 	default:
 		revision, cerr := r.load(ctx, pol, source)
 		if cerr != nil {
 			permanent = cerr
+			inUse, ferr := r.fallBack(ctx, pol, cerr)
+			if ferr != nil {
+				return nil, ferr
+			}
+			pol.Status.Revision = inUse
 			ready = condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonCompileError,
-				truncate(compileMessage(cerr, pol.Status.Revision), 32768), pol.Generation)
+				truncate(inUseMessage(cerr.Error(), inUse, pol), 32768), pol.Generation)
 			break
+		}
+		if r.LastGood != nil {
+			if err := r.LastGood.Save(ctx, pol.Name, source, revision); err != nil {
+				return nil, err
+			}
 		}
 		pol.Status.Revision = revision
 		ready = condition(accessv1alpha1.ConditionReady, true, accessv1alpha1.ReasonCompiled,
@@ -112,12 +134,48 @@ func (r *AccessPolicyReconciler) load(ctx context.Context, pol *accessv1alpha1.A
 	return "", err
 }
 
-// compileMessage says what failed and which revision stays in use.
-func compileMessage(err error, lastGood string) string {
-	if lastGood == "" {
-		return err.Error()
+// fallBack keeps a policy whose current source cannot be used in force:
+// its last good version, in memory or saved before a restart, stays in
+// use; without one, the grants it applies to follow its failurePolicy. It
+// returns the revision in use, or "".
+func (r *AccessPolicyReconciler) fallBack(ctx context.Context, pol *accessv1alpha1.AccessPolicy, cause error) (string, error) {
+	if revision, ok := r.Engine.Loaded()[pol.Name]; ok {
+		return revision, nil
 	}
-	return fmt.Sprintf("%v (revision %s stays in use)", err, lastGood)
+	if r.LastGood != nil {
+		source, found, err := r.LastGood.Load(ctx, pol.Name)
+		if err != nil {
+			return "", err
+		}
+		if p, perr := policy.FromAPI(pol, source); found && perr == nil {
+			if revision, err := r.Engine.Upsert(ctx, p); err == nil {
+				r.Metrics.PoliciesLoaded.Set(float64(len(r.Engine.Loaded())))
+				return revision, nil
+			}
+		}
+	}
+	p, err := policy.FromAPI(pol, "")
+	if err != nil {
+		// A selector that does not parse selects nobody it could name:
+		// the failing entry applies to every contractor instead.
+		p = policy.Policy{Name: pol.Name, Action: pol.Spec.EnforcementAction, FailurePolicy: pol.Spec.FailurePolicy,
+			SystemTypes: pol.Spec.SystemTypes}
+		cause = errors.Join(cause, err)
+	}
+	r.Engine.Fail(p, cause)
+	return "", nil
+}
+
+// inUseMessage says what failed and what is in force instead.
+func inUseMessage(problem, inUse string, pol *accessv1alpha1.AccessPolicy) string {
+	if inUse != "" {
+		return fmt.Sprintf("%s (revision %s stays in use)", problem, inUse)
+	}
+	failure := pol.Spec.FailurePolicy
+	if failure == "" {
+		failure = accessv1alpha1.FailureQuarantine
+	}
+	return fmt.Sprintf("%s (no version of this policy has compiled: the grants it applies to follow its failurePolicy, %s)", problem, failure)
 }
 
 // source returns the policy's Rego source, or a message saying which

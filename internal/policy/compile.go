@@ -55,6 +55,9 @@ type compiled struct {
 	// rules are the rule sets the module defines, in order: revoke, quarantine.
 	rules []string
 	query rego.PreparedEvalQuery
+	// broken, when set, is why the policy has no good version: every
+	// evaluation fails with it (OPAEngine.Fail).
+	broken error
 }
 
 // parseModule parses source as one Rego v1 module and checks the sandbox and

@@ -27,6 +27,11 @@ type Engine interface {
 	// previous version with the same name. On failure the previous version,
 	// if any, stays in use and the error is a *CompileError.
 	Upsert(ctx context.Context, p Policy) (revision string, err error)
+	// Fail puts in place, for a policy that has no good version loaded,
+	// an entry whose every evaluation fails with err: the grants it applies
+	// to follow its failurePolicy instead of losing the policy. A policy
+	// with a good version loaded keeps it.
+	Fail(p Policy, err error)
 	// Remove drops a policy.
 	Remove(name string)
 	// Decide evaluates every policy that applies to the input's grant.
@@ -151,6 +156,18 @@ func (e *OPAEngine) Upsert(ctx context.Context, p Policy) (string, error) {
 	return c.revision, nil
 }
 
+// Fail installs a failing entry for p unless a good version is loaded.
+func (e *OPAEngine) Fail(p Policy, err error) {
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	byName := e.byName()
+	if c, ok := byName[p.Name]; ok && c.broken == nil {
+		return
+	}
+	byName[p.Name] = &compiled{policy: p, broken: err}
+	e.set.Store(e.newSet(byName))
+}
+
 // Remove drops the policy with this name, if loaded.
 func (e *OPAEngine) Remove(name string) {
 	e.writeMu.Lock()
@@ -168,11 +185,14 @@ func (e *OPAEngine) Revision() string {
 	return e.set.Load().revision
 }
 
-// Loaded returns the names and revisions of the loaded policies.
+// Loaded returns the names and revisions of the policies loaded with a
+// good version; failing entries (Fail) are not among them.
 func (e *OPAEngine) Loaded() map[string]string {
 	out := map[string]string{}
 	for _, c := range e.set.Load().policies {
-		out[c.policy.Name] = c.revision
+		if c.broken == nil {
+			out[c.policy.Name] = c.revision
+		}
 	}
 	return out
 }

@@ -467,3 +467,51 @@ func TestInputSchemaCatchesMistakes(t *testing.T) {
 		})
 	}
 }
+
+func TestFailingEntryFollowsTheFailurePolicy(t *testing.T) {
+	broken := errors.New("1:1: rego_parse_error")
+	for _, tt := range []struct {
+		name    string
+		failure accessv1alpha1.FailurePolicy
+		want    accessv1alpha1.DecisionAction
+	}{
+		{"quarantine", "", accessv1alpha1.ActionQuarantine},
+		{"ignore", accessv1alpha1.FailureIgnore, accessv1alpha1.ActionAllow},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newTestEngine(t, Options{})
+			e.Fail(Policy{Name: "never-compiled", FailurePolicy: tt.failure}, broken)
+			if _, ok := e.Loaded()["never-compiled"]; ok {
+				t.Error("a failing entry is reported as loaded")
+			}
+			d, err := e.Decide(context.Background(), testInput())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Action != tt.want {
+				t.Fatalf("action %s, want %s: %+v", d.Action, tt.want, d)
+			}
+			if tt.want == accessv1alpha1.ActionQuarantine && (len(d.Reasons) != 1 || d.Reasons[0].Code != CodePolicyError) {
+				t.Errorf("reasons %+v, want one %s", d.Reasons, CodePolicyError)
+			}
+		})
+	}
+}
+
+func TestFailKeepsAGoodVersionAndUpsertReplacesAFailingOne(t *testing.T) {
+	e := newTestEngine(t, Options{})
+	e.Fail(Policy{Name: "country"}, errors.New("broken"))
+	mustUpsert(t, e, Policy{Name: "country", Source: byCountry})
+	good := e.Loaded()["country"]
+	if good == "" {
+		t.Fatal("Upsert did not replace the failing entry")
+	}
+	e.Fail(Policy{Name: "country"}, errors.New("broken again"))
+	if e.Loaded()["country"] != good {
+		t.Fatal("Fail replaced a good version")
+	}
+	d, err := e.Decide(context.Background(), testInput())
+	if err != nil || d.Action != accessv1alpha1.ActionAllow {
+		t.Fatalf("the good version no longer decides: %+v, %v", d, err)
+	}
+}

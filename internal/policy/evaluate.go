@@ -18,6 +18,9 @@ const maxMessage = 1024
 // evaluate runs one policy's prepared query within the engine's deadline and
 // parses its reasons.
 func (e *OPAEngine) evaluate(ctx context.Context, c *compiled, input ast.Value, now time.Time) policyResult {
+	if c.broken != nil {
+		return policyResult{policy: c.policy, err: fmt.Errorf("it has no version that compiles: %w", c.broken)}
+	}
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
 	rs, err := c.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTime(now))

@@ -34,6 +34,9 @@ func (f *Fake) Upsert(_ context.Context, p Policy) (string, error) {
 	return f.policies[p.Name], nil
 }
 
+// Fail records nothing: the fake has no failing entries.
+func (f *Fake) Fail(Policy, error) {}
+
 // Remove forgets the policy.
 func (f *Fake) Remove(name string) {
 	f.mu.Lock()

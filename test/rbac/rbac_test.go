@@ -97,6 +97,15 @@ func TestManagerWithShippedRBAC(t *testing.T) {
 		expectReady(ctx, g, admin, "hook-elsewhere", accessv1alpha1.ReasonSecretNamespaceNotAllowed)
 	})
 
+	t.Run("keeps each policy's last good source in its own namespace", func(t *testing.T) {
+		g := NewWithT(t)
+		g.Expect(admin.Create(ctx, &accessv1alpha1.AccessPolicy{ObjectMeta: metav1.ObjectMeta{Name: "kept"},
+			Spec: accessv1alpha1.AccessPolicySpec{Rego: "package kept\n\nquarantine contains {\"msg\": \"never\"} if false\n"}})).To(Succeed())
+		g.Eventually(func() error {
+			return admin.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "portcullis-policy-kept"}, &corev1.ConfigMap{})
+		}).WithTimeout(30 * time.Second).Should(Succeed())
+	})
+
 	t.Run("binds what it may bind, and cannot bind more even when a system allows it", func(t *testing.T) {
 		g := NewWithT(t)
 		system := &accessv1alpha1.ConnectedSystem{ObjectMeta: metav1.ObjectMeta{Name: "cluster"},
