@@ -59,7 +59,7 @@ func (r *AccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{}, err
 	}
 	before := pol.DeepCopy()
-	permanent, err := r.computeStatus(ctx, pol, metav1.NewTime(r.Clock.Now()))
+	compiled, permanent, err := r.computeStatus(ctx, pol, metav1.NewTime(r.Clock.Now()))
 	if err == nil {
 		r.Sync.Attempted(pol.Name, pol.Generation)
 	}
@@ -71,22 +71,28 @@ func (r *AccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		// that change instead of retrying.
 		return ctrl.Result{}, reconcile.TerminalError(permanent)
 	}
+	// The policy is in use already; saving its source is retried with
+	// backoff until it succeeds.
+	if r.LastGood != nil && compiled != "" {
+		return ctrl.Result{}, r.LastGood.Save(ctx, pol.Name, compiled, pol.Status.Revision)
+	}
 	return ctrl.Result{}, nil
 }
 
-// computeStatus loads and compiles the source. It returns the compile error
-// as permanent when the source itself is at fault.
-func (r *AccessPolicyReconciler) computeStatus(ctx context.Context, pol *accessv1alpha1.AccessPolicy, now metav1.Time) (permanent, err error) {
+// computeStatus loads and compiles the source. It returns the source when
+// it compiled, and the compile error as permanent when the source itself
+// is at fault.
+func (r *AccessPolicyReconciler) computeStatus(ctx context.Context, pol *accessv1alpha1.AccessPolicy, now metav1.Time) (compiled string, permanent, err error) {
 	source, missing, err := r.source(ctx, pol)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	var ready metav1.Condition
 	switch {
 	case missing != "":
 		inUse, ferr := r.fallBack(ctx, pol, errors.New(missing))
 		if ferr != nil {
-			return nil, ferr
+			return "", nil, ferr
 		}
 		pol.Status.Revision = inUse
 		ready = condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonConfigMapNotFound,
@@ -97,25 +103,21 @@ func (r *AccessPolicyReconciler) computeStatus(ctx context.Context, pol *accessv
 			permanent = cerr
 			inUse, ferr := r.fallBack(ctx, pol, cerr)
 			if ferr != nil {
-				return nil, ferr
+				return "", nil, ferr
 			}
 			pol.Status.Revision = inUse
 			ready = condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonCompileError,
 				truncate(inUseMessage(cerr.Error(), inUse, pol), 32768), pol.Generation)
 			break
 		}
-		if r.LastGood != nil {
-			if err := r.LastGood.Save(ctx, pol.Name, source, revision); err != nil {
-				return nil, err
-			}
-		}
+		compiled = source
 		pol.Status.Revision = revision
 		ready = condition(accessv1alpha1.ConditionReady, true, accessv1alpha1.ReasonCompiled,
 			fmt.Sprintf("revision %s compiled and in use", revision), pol.Generation)
 	}
 	setConditions(&pol.Status.Conditions, now, ready)
 	pol.Status.ObservedGeneration = pol.Generation
-	return permanent, nil
+	return compiled, permanent, nil
 }
 
 // load compiles the policy into the engine. A policy that fails to compile

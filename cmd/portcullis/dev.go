@@ -101,7 +101,11 @@ func runDev(ctx context.Context, out io.Writer, opts devOptions) error {
 		return err
 	}
 	err = serveDev(ctx, out, env, opts)
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		err = nil // interrupted while starting: a clean stop
+	}
 	fmt.Fprintln(out, "Stopping the control plane...")
+	err = errors.Join(err, removeAdmission(env))
 	return errors.Join(err, env.Stop())
 }
 
@@ -111,6 +115,9 @@ func serveDev(ctx context.Context, out io.Writer, env *devenv.Env, opts devOptio
 		env.DataDir, env.KubeconfigPath)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if err := createNamespace(ctx, env, opts.manager.CredentialsNamespace); err != nil {
+		return err
+	}
 	ingestHint, err := prepareIngest(ctx, env, &opts.manager.Ingest)
 	if err != nil {
 		return err
@@ -138,8 +145,33 @@ func serveDev(ctx context.Context, out io.Writer, env *devenv.Env, opts devOptio
 
 // samplesWait bounds how long the samples wait for the admission
 // policies, which read ConnectedSystems from an informer that starts with
-// them and refuses every grant until it has synced.
-const samplesWait = time.Minute
+// them and refuses every grant until it has synced. A kube-apiserver that
+// starts with the policies already in etcd, before the CRDs are served,
+// takes up to about a minute to find the ConnectedSystem kind again.
+const samplesWait = 2 * time.Minute
+
+// removeAdmission deletes the admission policies when dev stops, so that a
+// restart with a kept data directory creates them again after the CRDs,
+// and needs not wait for kube-apiserver to find the kind they read.
+func removeAdmission(env *devenv.Env) error {
+	objs, err := manifests.DecodeFS(admission.Files, admission.Pattern)
+	if err != nil {
+		return err
+	}
+	c, err := client.New(env.Config, client.Options{})
+	if err != nil {
+		return fmt.Errorf("creating client: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var errs []error
+	for _, o := range objs {
+		if err := c.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("removing %s %s: %w", o.GetKind(), o.GetName(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 func applySamples(ctx context.Context, env *devenv.Env) error {
 	objs, err := manifests.DecodeFS(samples.Files, "*.yaml")
@@ -211,6 +243,19 @@ func useGeoIPDir(e *signals.EnricherOptions, dir string) {
 	}
 }
 
+// createNamespace creates the manager's namespace, where it reads its
+// credentials and keeps its state.
+func createNamespace(ctx context.Context, env *devenv.Env, ns string) error {
+	c, err := client.New(env.Config, client.Options{})
+	if err != nil {
+		return fmt.Errorf("creating client: %w", err)
+	}
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); client.IgnoreAlreadyExists(err) != nil {
+		return fmt.Errorf("creating namespace %s: %w", ns, err)
+	}
+	return nil
+}
+
 // prepareIngest creates the sign-in endpoint's token Secret, writes the
 // token and the samples' Tor exit list into the data directory, and returns
 // how to send the sample sign-ins.
@@ -241,9 +286,6 @@ func prepareIngest(ctx context.Context, env *devenv.Env, o *manager.IngestOption
 		return "", fmt.Errorf("creating client: %w", err)
 	}
 	ns, name, _ := strings.Cut(devTokenSecret, "/")
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); client.IgnoreAlreadyExists(err) != nil {
-		return "", fmt.Errorf("creating namespace %s: %w", ns, err)
-	}
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 	if _, err := controllerutil.CreateOrUpdate(ctx, c, secret, func() error {
 		secret.Data = map[string][]byte{"dev": []byte(token)}

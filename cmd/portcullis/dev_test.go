@@ -235,6 +235,78 @@ func TestDevExplainsMissingBinaries(t *testing.T) {
 	}
 }
 
+// TestDevRestartsWithAKeptDataDir starts dev twice on one data directory:
+// the second start finds the first one's objects, and each stop leaves no
+// process behind.
+func TestDevRestartsWithAKeptDataDir(t *testing.T) {
+	bin := buildBinary(t)
+	dataDir := t.TempDir()
+	var uid string
+	for run := range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		cmd, c, stderr := startDevUntilRunning(ctx, t, bin, "--data-dir", dataDir)
+		grant := &accessv1alpha1.AccessGrant{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "contractors", Name: "alex-payments-edit"}, grant); err != nil {
+			t.Fatal(err)
+		}
+		if run == 1 && string(grant.UID) != uid {
+			t.Errorf("the restart did not keep the first run's objects: grant UID %s, was %s", grant.UID, uid)
+		}
+		uid = string(grant.UID)
+		stopDev(t, cmd, stderr)
+		cancel()
+	}
+}
+
+// startDevUntilRunning starts dev and reads its output up to the line that
+// says the samples are applied and the manager is starting.
+func startDevUntilRunning(ctx context.Context, t *testing.T, bin string, args ...string) (*exec.Cmd, client.Client, *lockedBuffer) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"dev", "--control-plane-dir", controlPlaneDir(t),
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--ingest-bind-address=0", "--geoip-dir="}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	scanner := bufio.NewScanner(stdout)
+	kubeconfig, running := "", false
+	for !running && scanner.Scan() {
+		line := strings.TrimSpace(scanner.Text())
+		if path, ok := strings.CutPrefix(line, "export KUBECONFIG="); ok {
+			kubeconfig = path
+		}
+		running = strings.Contains(line, "Running the manager")
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	if kubeconfig == "" || !running {
+		t.Fatalf("portcullis dev stopped before running the manager:\n%s", stderr.tail(4096))
+	}
+	return cmd, waitForSamples(ctx, t, kubeconfig, stderr), stderr
+}
+
+// stopDev interrupts dev and checks that it exits cleanly, with its etcd
+// and kube-apiserver.
+func stopDev(t *testing.T, cmd *exec.Cmd, stderr *lockedBuffer) {
+	t.Helper()
+	children := childPIDs(t, cmd.Process.Pid)
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("portcullis dev did not exit cleanly on SIGINT: %v\n%s", err, stderr.tail(4096))
+	}
+	for _, pid := range children {
+		if processAlive(pid) {
+			t.Errorf("process %d (%s) still runs after portcullis dev stopped", pid, processName(pid))
+		}
+	}
+}
+
 func TestDevExplainsTakenPort(t *testing.T) {
 	bin := buildBinary(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -68,8 +68,11 @@ func Start(opts Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := forgetServingCert(dataDir); err != nil {
+		return nil, err
+	}
 	e := &Env{DataDir: dataDir, tempDir: temp, env: newEnvironment(opts, dataDir, crds)}
-	if e.Config, err = e.env.Start(); err != nil {
+	if e.Config, err = e.start(); err != nil {
 		return nil, errors.Join(fmt.Errorf("starting etcd and kube-apiserver: %w", err), e.cleanup())
 	}
 	e.KubeconfigPath = filepath.Join(dataDir, "kubeconfig")
@@ -77,6 +80,30 @@ func Start(opts Options) (*Env, error) {
 		return nil, errors.Join(fmt.Errorf("writing kubeconfig: %w", err), e.Stop())
 	}
 	return e, nil
+}
+
+// start starts the control plane; a failure, even a panic in the test
+// framework, stops whatever had started.
+func (e *Env) start() (cfg *rest.Config, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = errors.Join(fmt.Errorf("%v", p), e.env.Stop())
+		}
+	}()
+	return e.env.Start()
+}
+
+// forgetServingCert removes the API server's serving certificate that a
+// kept data directory holds from an earlier run: its CA is not kept, so
+// kube-apiserver gets a new certificate and the kubeconfig a new CA. etcd's
+// data, and so every object, stays.
+func forgetServingCert(dataDir string) error {
+	for _, name := range []string{"apiserver.crt", "apiserver.key"} {
+		if err := os.Remove(filepath.Join(dataDir, "pki", name)); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("removing the previous run's %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 func newEnvironment(opts Options, dataDir string, crds []*apiextensionsv1.CustomResourceDefinition) *envtest.Environment {
