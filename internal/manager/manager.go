@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -203,6 +202,13 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if err := mgr.AddReadyzCheck("readyz", cachesSynced(mgr)); err != nil {
 		return nil, fmt.Errorf("adding readiness check: %w", err)
 	}
+	reachable, err := apiServerReachable(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("apiserver", reachable); err != nil {
+		return nil, fmt.Errorf("adding readiness check: %w", err)
+	}
 	ropts, err := reconcilerOptions(opts)
 	if err != nil {
 		return nil, err
@@ -223,17 +229,6 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		return nil, err
 	}
 	return mgr, nil
-}
-
-// cachesSynced is ready once the manager's informers have synced, so a
-// rolling update waits until the new replica can see the cluster.
-func cachesSynced(mgr ctrl.Manager) healthz.Checker {
-	return func(req *http.Request) error {
-		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
-			return errors.New("informer caches have not synced")
-		}
-		return nil
-	}
 }
 
 // reconcilerOptions builds the policy engine and metrics of a production manager.
