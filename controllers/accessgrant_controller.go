@@ -137,7 +137,10 @@ func (r *AccessGrantReconciler) decideAndEnforce(ctx context.Context, s *grantSc
 		s.decisionErr = err
 		return err
 	}
-	r.plan(ctx, s)
+	if err := r.plan(ctx, s); err != nil {
+		s.decisionErr, s.held = err, false
+		return err
+	}
 	return r.enforce(ctx, s)
 }
 

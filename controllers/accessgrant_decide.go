@@ -70,33 +70,40 @@ func restrictive(applied, desired accessv1alpha1.GrantState) bool {
 // plan sets the desired state and asks the guard about restrictive
 // transitions. A grant the guard held stays held until a person releases
 // it or its decision no longer restricts it.
-func (r *AccessGrantReconciler) plan(ctx context.Context, s *grantScope) {
+func (r *AccessGrantReconciler) plan(ctx context.Context, s *grantScope) error {
 	s.desired = desiredState(s.grant, s.decision.Action, s.now)
 	if !restrictive(appliedState(s.grant), s.desired) || s.input.System.Spec.DryRun {
-		return
+		return nil
 	}
-	s.held = !r.guardAdmits(ctx, s)
+	admitted, err := r.guardAdmits(ctx, s)
+	s.held = !admitted
+	return err
 }
 
 // guardAdmits asks the blast-radius guard whether the grant may lose
-// access now; a person's release annotation admits it.
-func (r *AccessGrantReconciler) guardAdmits(ctx context.Context, s *grantScope) bool {
+// access now; a person's release annotation admits it. An admission is
+// persisted before it is acted on; an error means it could not be, and
+// the transition waits for a retry.
+func (r *AccessGrantReconciler) guardAdmits(ctx context.Context, s *grantScope) (bool, error) {
 	g := s.grant
+	if err := r.Guard.Restore(ctx); err != nil {
+		return false, err
+	}
 	if g.Annotations[accessv1alpha1.AnnotationGuardRelease] == "true" {
 		s.released = true
 		r.Guard.Record(grantKey(g).String())
-		return true
+		return true, r.Guard.Persist(ctx)
 	}
 	if enf := g.Status.Enforcement; enf != nil && enf.HeldSince != nil {
-		return false
+		return false, nil
 	}
 	total, err := r.countGrants(ctx)
 	if err == nil && r.Guard.Admit(grantKey(g).String(), total) {
 		r.Metrics.GuardBudgetRemaining.Set(float64(r.Guard.Remaining(total)))
-		return true
+		return true, r.Guard.Persist(ctx)
 	}
 	r.Metrics.GuardHolds.Inc()
-	return false
+	return false, nil
 }
 
 func (r *AccessGrantReconciler) countGrants(ctx context.Context) (int, error) {

@@ -66,7 +66,12 @@ func (r *AccessGrantReconciler) withdraw(ctx context.Context, s *grantScope) err
 		return nil
 	}
 	s.desired = accessv1alpha1.GrantPending
-	if s.held = !r.guardAdmits(ctx, s); s.held {
+	admitted, err := r.guardAdmits(ctx, s)
+	if err != nil {
+		s.enforceErr = err
+		return err
+	}
+	if s.held = !admitted; s.held {
 		r.hold(s)
 		return nil
 	}

@@ -14,6 +14,7 @@ import (
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/controllers"
+	"github.com/portcullis-dev/portcullis/internal/guard"
 	"github.com/portcullis-dev/portcullis/internal/metrics"
 	"github.com/portcullis-dev/portcullis/internal/policy"
 	"github.com/portcullis-dev/portcullis/policies"
@@ -89,5 +90,23 @@ var _ = Describe("An AccessPolicy across a restart", func() {
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(found).To(BeFalse())
 		}).WithContext(ctx).Should(Succeed())
+	})
+})
+
+var _ = Describe("The blast-radius guard across a restart", func() {
+	It("keeps its window in the manager's namespace", func(ctx SpecContext) {
+		store := &controllers.GuardStore{Client: k8sClient, Reader: k8sClient, Namespace: newNamespace(ctx)}
+		opts := guard.Options{MinBudget: 1, Window: time.Hour}
+		first := guard.New(clock.RealClock{}, opts)
+		first.UseStore(store)
+		Expect(first.Restore(ctx)).To(Succeed())
+		Expect(first.Admit("contractors/a", 0)).To(BeTrue())
+		Expect(first.Persist(ctx)).To(Succeed())
+
+		restarted := guard.New(clock.RealClock{}, opts)
+		restarted.UseStore(store)
+		Expect(restarted.Restore(ctx)).To(Succeed())
+		Expect(restarted.Admit("contractors/b", 0)).To(BeFalse(), "a restart gave the window's budget back")
+		Expect(restarted.Admit("contractors/a", 0)).To(BeTrue(), "a retry of an admitted transition was held")
 	})
 })

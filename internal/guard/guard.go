@@ -3,7 +3,10 @@
 package guard
 
 import (
+	"context"
+	"fmt"
 	"math"
+	"sort"
 	"sync"
 	"time"
 
@@ -36,6 +39,8 @@ type Guard struct {
 
 	mu       sync.Mutex
 	admitted []admission
+	store    Store
+	restored bool
 }
 
 // admission is one restrictive transition the guard let through.
@@ -124,4 +129,71 @@ func (g *Guard) prune(now time.Time) {
 		cut++
 	}
 	g.admitted = g.admitted[cut:]
+}
+
+// Admission is one restrictive transition in the window, as a Store keeps it.
+type Admission struct {
+	Key string    `json:"key"`
+	At  time.Time `json:"at"`
+}
+
+// Store keeps the guard's window where a restart or a new leader finds it:
+// without it, each restart would start a fresh budget.
+type Store interface {
+	Load(ctx context.Context) ([]Admission, error)
+	Save(ctx context.Context, window []Admission) error
+}
+
+// UseStore makes the guard restore its window from s and persist it there.
+func (g *Guard) UseStore(s Store) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.store, g.restored = s, false
+}
+
+// Restore merges the stored window into the guard's, once; later calls do
+// nothing. Call it before Admit.
+func (g *Guard) Restore(ctx context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.store == nil || g.restored {
+		return nil
+	}
+	stored, err := g.store.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("restoring the blast-radius guard's window: %w", err)
+	}
+	have := map[string]bool{}
+	for _, a := range g.admitted {
+		have[a.key] = true
+	}
+	for _, a := range stored {
+		if !have[a.Key] {
+			g.admitted = append(g.admitted, admission{at: a.At, key: a.Key})
+		}
+	}
+	sort.SliceStable(g.admitted, func(i, j int) bool { return g.admitted[i].at.Before(g.admitted[j].at) })
+	g.prune(g.clock.Now())
+	g.restored = true
+	return nil
+}
+
+// Persist writes the current window to the store. Call it after Admit or
+// Record let a transition through and before applying it, so that a crash
+// after the transition cannot give its budget back.
+func (g *Guard) Persist(ctx context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.store == nil {
+		return nil
+	}
+	g.prune(g.clock.Now())
+	window := make([]Admission, 0, len(g.admitted))
+	for _, a := range g.admitted {
+		window = append(window, Admission{Key: a.key, At: a.at})
+	}
+	if err := g.store.Save(ctx, window); err != nil {
+		return fmt.Errorf("persisting the blast-radius guard's window: %w", err)
+	}
+	return nil
 }

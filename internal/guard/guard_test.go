@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -52,5 +53,50 @@ func TestSetOptionsKeepsWhatWasAdmitted(t *testing.T) {
 	g.SetOptions(Options{MinBudget: 3, Window: time.Minute})
 	if got := g.Remaining(0); got != 1 {
 		t.Errorf("Remaining after lowering the budget = %d, want 1", got)
+	}
+}
+
+// memStore is a Store in memory.
+type memStore struct{ window []Admission }
+
+func (m *memStore) Load(context.Context) ([]Admission, error) { return m.window, nil }
+func (m *memStore) Save(_ context.Context, w []Admission) error {
+	m.window = append([]Admission(nil), w...)
+	return nil
+}
+
+func TestTheWindowSurvivesARestart(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+	store := &memStore{}
+	opts := Options{MinBudget: 2, Window: 10 * time.Minute}
+	first := New(clk, opts)
+	first.UseStore(store)
+	for _, key := range []string{"a", "b"} {
+		if err := first.Restore(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if !first.Admit(key, 0) {
+			t.Fatalf("%s was held", key)
+		}
+		if err := first.Persist(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	clk.Step(time.Minute)
+	restarted := New(clk, opts)
+	restarted.UseStore(store)
+	if err := restarted.Restore(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if restarted.Admit("c", 0) {
+		t.Fatal("a restart gave the window's budget back")
+	}
+	if !restarted.Admit("a", 0) {
+		t.Fatal("a retry of an admitted transition was held after the restart")
+	}
+	clk.Step(10 * time.Minute)
+	if !restarted.Admit("c", 0) {
+		t.Fatal("the stored admissions did not leave the window")
 	}
 }

@@ -324,6 +324,7 @@ func SetupReconcilers(ctx context.Context, mgr ctrl.Manager, opts ReconcilerOpti
 	c, reader, clk := mgr.GetClient(), mgr.GetAPIReader(), opts.Clock
 	sync := controllers.NewPolicySync()
 	creds := &controllers.Credentials{Reader: reader, Namespace: opts.CredentialsNamespace}
+	opts.Guard.UseStore(&controllers.GuardStore{Client: c, Reader: reader, Namespace: opts.CredentialsNamespace})
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&controllers.ContractorReconciler{Client: c, Clock: clk},
 		&controllers.AccessGrantReconciler{Client: c, APIReader: reader, Credentials: creds, Clock: clk, Engine: opts.Engine, Sync: sync,
