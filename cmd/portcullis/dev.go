@@ -183,7 +183,7 @@ func applySamples(ctx context.Context, env *devenv.Env) error {
 	for {
 		// Server-side apply: applying again after a refusal is safe.
 		err := apply(ctx, env, objs)
-		if err == nil || !apierrors.IsForbidden(err) || time.Now().After(deadline) {
+		if err == nil || !admissionRefused(err) || time.Now().After(deadline) {
 			return err
 		}
 		select {
@@ -192,6 +192,13 @@ func applySamples(ctx context.Context, env *devenv.Env) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// admissionRefused reports whether an admission policy refused a request:
+// while its informer or its param kind is not ready, it refuses every one,
+// as Forbidden or Invalid depending on the check.
+func admissionRefused(err error) bool {
+	return (apierrors.IsForbidden(err) || apierrors.IsInvalid(err)) && strings.Contains(err.Error(), "ValidatingAdmissionPolicy")
 }
 
 // applyFS applies the manifests of fsys that match pattern.

@@ -65,58 +65,15 @@ func TestDevRunsAndStopsCleanly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, bin, "dev", "--control-plane-dir", controlPlaneDir(t),
-		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--ingest-bind-address="+ingestAddr, "--geoip-dir=")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := &lockedBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill() }()
-
-	kubeconfig := readKubeconfigPath(t, stdout)
-	c := waitForSamples(ctx, t, kubeconfig, stderr)
+	d := startDevUntilRunning(ctx, t, bin, "--ingest-bind-address="+ingestAddr)
+	defer func() { _ = d.cmd.Process.Kill() }()
+	kubeconfig := d.kubeconfig
 	sendSampleSignIns(ctx, t, bin, "http://"+ingestAddr, filepath.Join(filepath.Dir(kubeconfig), "ingest-token"))
-	waitForGrantState(ctx, t, c, client.ObjectKey{Namespace: "contractors", Name: "casey-payments-edit"}, accessv1alpha1.GrantQuarantined)
-
-	children := childPIDs(t, cmd.Process.Pid)
-	if len(children) < 2 {
-		t.Fatalf("want etcd and kube-apiserver as children of portcullis dev, found pids %v", children)
-	}
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("portcullis dev did not exit cleanly on SIGINT: %v\n%s", err, stderr.String())
-	}
-	for _, pid := range children {
-		if processAlive(pid) {
-			t.Errorf("process %d (%s) still runs after portcullis dev stopped", pid, processName(pid))
-		}
-	}
+	waitForGrantState(ctx, t, d.client, client.ObjectKey{Namespace: "contractors", Name: "casey-payments-edit"}, accessv1alpha1.GrantQuarantined)
+	stopDev(t, d)
 	if _, err := os.Stat(filepath.Dir(kubeconfig)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the temporary data directory %s is still there: %v", filepath.Dir(kubeconfig), err)
 	}
-}
-
-// readKubeconfigPath reads the dev output up to the export line, then keeps
-// draining it in the background.
-func readKubeconfigPath(t *testing.T, stdout io.Reader) string {
-	t.Helper()
-	scanner := bufio.NewScanner(stdout)
-	for scanner.Scan() {
-		line := strings.TrimSpace(scanner.Text())
-		if path, ok := strings.CutPrefix(line, "export KUBECONFIG="); ok {
-			go func() { _, _ = io.Copy(io.Discard, stdout) }()
-			return path
-		}
-	}
-	t.Fatalf("portcullis dev exited before printing the kubeconfig: %v", scanner.Err())
-	return ""
 }
 
 func waitForSamples(ctx context.Context, t *testing.T, kubeconfig string, stderr *lockedBuffer) client.Client {
@@ -244,23 +201,32 @@ func TestDevRestartsWithAKeptDataDir(t *testing.T) {
 	var uid string
 	for run := range 2 {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		cmd, c, stderr := startDevUntilRunning(ctx, t, bin, "--data-dir", dataDir)
+		d := startDevUntilRunning(ctx, t, bin, "--data-dir", dataDir)
 		grant := &accessv1alpha1.AccessGrant{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: "contractors", Name: "alex-payments-edit"}, grant); err != nil {
+		if err := d.client.Get(ctx, client.ObjectKey{Namespace: "contractors", Name: "alex-payments-edit"}, grant); err != nil {
 			t.Fatal(err)
 		}
 		if run == 1 && string(grant.UID) != uid {
 			t.Errorf("the restart did not keep the first run's objects: grant UID %s, was %s", grant.UID, uid)
 		}
 		uid = string(grant.UID)
-		stopDev(t, cmd, stderr)
+		stopDev(t, d)
 		cancel()
 	}
 }
 
+// devProcess is a running `portcullis dev`.
+type devProcess struct {
+	cmd        *exec.Cmd
+	stderr     *lockedBuffer
+	kubeconfig string
+	client     client.Client
+}
+
 // startDevUntilRunning starts dev and reads its output up to the line that
-// says the samples are applied and the manager is starting.
-func startDevUntilRunning(ctx context.Context, t *testing.T, bin string, args ...string) (*exec.Cmd, client.Client, *lockedBuffer) {
+// says the samples are applied and the manager is starting; later flags
+// win over the defaults it passes.
+func startDevUntilRunning(ctx context.Context, t *testing.T, bin string, args ...string) *devProcess {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, bin, append([]string{"dev", "--control-plane-dir", controlPlaneDir(t),
 		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--ingest-bind-address=0", "--geoip-dir="}, args...)...)
@@ -286,19 +252,22 @@ func startDevUntilRunning(ctx context.Context, t *testing.T, bin string, args ..
 	if kubeconfig == "" || !running {
 		t.Fatalf("portcullis dev stopped before running the manager:\n%s", stderr.tail(4096))
 	}
-	return cmd, waitForSamples(ctx, t, kubeconfig, stderr), stderr
+	return &devProcess{cmd: cmd, stderr: stderr, kubeconfig: kubeconfig, client: waitForSamples(ctx, t, kubeconfig, stderr)}
 }
 
 // stopDev interrupts dev and checks that it exits cleanly, with its etcd
 // and kube-apiserver.
-func stopDev(t *testing.T, cmd *exec.Cmd, stderr *lockedBuffer) {
+func stopDev(t *testing.T, d *devProcess) {
 	t.Helper()
-	children := childPIDs(t, cmd.Process.Pid)
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+	children := childPIDs(t, d.cmd.Process.Pid)
+	if len(children) < 2 {
+		t.Fatalf("want etcd and kube-apiserver as children of portcullis dev, found pids %v", children)
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("portcullis dev did not exit cleanly on SIGINT: %v\n%s", err, stderr.tail(4096))
+	if err := d.cmd.Wait(); err != nil {
+		t.Fatalf("portcullis dev did not exit cleanly on SIGINT: %v\n%s", err, d.stderr.tail(4096))
 	}
 	for _, pid := range children {
 		if processAlive(pid) {

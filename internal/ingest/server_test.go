@@ -280,21 +280,7 @@ func TestServerGivesTheSlotOfASlowBodyBack(t *testing.T) {
 	f := newFixture(t, store, func(s *Server) { s.MaxConcurrentRequests, s.BodyTimeout = 1, 200*time.Millisecond })
 	srv := httptest.NewServer(f.handler) // real connections, which have read deadlines
 	defer srv.Close()
-	post := func(body io.Reader) int { // the status code
-		t.Helper()
-		req, err := http.NewRequest(http.MethodPost, srv.URL+Path, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer token-a")
-		resp, err := srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-		return resp.StatusCode
-	}
+	post := func(body io.Reader) int { return postOver(t, srv, body) }
 	slow, stalled := io.Pipe()
 	defer func() { _ = stalled.Close() }()
 	go func() { _, _ = stalled.Write([]byte(`{"contractor":"acme/kim",`)) }() // then nothing
@@ -318,19 +304,8 @@ func TestFollowerClosesTheConnection(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 	for range 2 {
-		req, err := http.NewRequest(http.MethodPost, srv.URL+Path, strings.NewReader(signIn("acme/kim", "203.0.113.7", t0)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer token-a")
-		resp, err := srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusServiceUnavailable {
-			t.Fatalf("a follower answered %d", resp.StatusCode)
+		if code := postOver(t, srv, strings.NewReader(signIn("acme/kim", "203.0.113.7", t0))); code != http.StatusServiceUnavailable {
+			t.Fatalf("a follower answered %d", code)
 		}
 	}
 	// Behind a Service, a new connection may reach the leader; a kept one
@@ -338,4 +313,22 @@ func TestFollowerClosesTheConnection(t *testing.T) {
 	if n := connections.Load(); n != 2 {
 		t.Errorf("%d connections for two requests: the follower kept the connection open", n)
 	}
+}
+
+// postOver posts body with token-a over a real connection to srv and
+// returns the status code.
+func postOver(t *testing.T, srv *httptest.Server, body io.Reader) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, srv.URL+Path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer token-a")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode
 }
