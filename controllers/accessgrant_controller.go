@@ -60,9 +60,23 @@ type AccessGrantReconciler struct {
 	Resync time.Duration
 	// Workers is how many grants are reconciled at once; zero means one.
 	Workers int
+	// SystemConcurrency is how many of the workers the grants of one
+	// ConnectedSystem may hold at once (the bulkhead); zero means half of
+	// Workers, at least one.
+	SystemConcurrency int
+	// EnforcementTimeout bounds one call to a connector; zero means
+	// DefaultEnforcementTimeout.
+	EnforcementTimeout time.Duration
+	// Health asks for a re-check of a system whose enforcement failed.
+	Health *SystemHealth
 
-	fresh *FreshReader
+	fresh    *FreshReader
+	bulkhead *Bulkhead
+	accounts accountLocks
 }
+
+// DefaultEnforcementTimeout bounds one call to a connector by default.
+const DefaultEnforcementTimeout = 45 * time.Second
 
 // +kubebuilder:rbac:groups=access.portcullis.dev,resources=accessgrants,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=access.portcullis.dev,resources=accessgrants/status,verbs=get;patch;update
@@ -71,17 +85,41 @@ type AccessGrantReconciler struct {
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=selfsubjectaccessreviews,verbs=create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile decides one grant and enforces the decision.
+// Reconcile decides one grant and enforces the decision. It holds one of
+// its system's bulkhead slots, and its account's lock, throughout.
 func (r *AccessGrantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	// Never start from a status older than the last one written: it holds
-	// what was applied, and a revocation is terminal.
+	grant, err := r.get(ctx, req)
+	if grant == nil {
+		return ctrl.Result{}, err
+	}
+	release, ok := r.bulkhead.Enter(grant.Spec.SystemRef.Name, req)
+	if !ok {
+		return ctrl.Result{RequeueAfter: bulkheadRetry}, nil
+	}
+	defer release()
+	defer r.accounts.lock(grant)()
+	// A sibling may have written this grant's account while it waited.
+	if grant, err = r.get(ctx, req); grant == nil {
+		return ctrl.Result{}, err
+	}
+	return r.reconcile(ctx, grant)
+}
+
+// get reads the grant, never older than the last status this process
+// wrote: it holds what was applied, and a revocation is terminal. It
+// returns nil when the grant is gone or cannot be read.
+func (r *AccessGrantReconciler) get(ctx context.Context, req ctrl.Request) (*accessv1alpha1.AccessGrant, error) {
 	grant := &accessv1alpha1.AccessGrant{}
 	if err := r.fresh.Get(ctx, req.NamespacedName, grant); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.fresh.Deleted(req.NamespacedName)
 		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		return nil, client.IgnoreNotFound(err)
 	}
+	return grant, nil
+}
+
+func (r *AccessGrantReconciler) reconcile(ctx context.Context, grant *accessv1alpha1.AccessGrant) (ctrl.Result, error) {
 	if !grant.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, grant)
 	}
@@ -177,13 +215,23 @@ func (r *AccessGrantReconciler) reconcileDelete(ctx context.Context, grant *acce
 func (r *AccessGrantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	c := mgr.GetClient()
 	r.fresh = NewFreshReader(c, r.APIReader)
+	r.bulkhead = NewBulkhead(r.SystemConcurrency)
+	if r.SystemConcurrency <= 0 {
+		r.bulkhead = NewBulkhead(max(r.Workers, 1) / 2)
+	}
+	if r.Health == nil {
+		r.Health = NewSystemHealth(r.Clock)
+	}
 	grants := &accessv1alpha1.AccessGrantList{}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.AccessGrant{}, grantChanged()).
+		Watches(&accessv1alpha1.AccessGrant{}, siblings(c), heldStateChanged()).
 		Watches(&accessv1alpha1.Finding{}, r.Findings.handler(c)).
 		Watches(&accessv1alpha1.PolicyException{}, exceptionGrants(c)).
 		Watches(&accessv1alpha1.Contractor{}, referrers(c, grants, IndexContractor, true), contractorInputChanged()).
 		Watches(&accessv1alpha1.ConnectedSystem{}, referrers(c, grants, IndexSystem, false), generationOrExistence()).
+		Watches(&accessv1alpha1.ConnectedSystem{}, failingGrants(c), becameReady()).
+		WatchesRawSource(r.bulkhead.source()).
 		WatchesRawSource(policyChanges(r.Sync, c)).
 		Watches(bindingKinds()[0], bindingGrant()).
 		Watches(bindingKinds()[1], bindingGrant()).

@@ -2,9 +2,11 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -28,26 +30,44 @@ func (r *AccessGrantReconciler) enforce(ctx context.Context, s *grantScope) erro
 		r.recordDryRun(s, enf)
 		return nil
 	}
-	if !s.connector.ObservesState() && enf.State == s.desired && enf.LastError == "" && !enf.DryRun {
+	account := connectors.AccountOn(s.input.Contractor, system.Name)
+	if !s.connector.ObservesState() && settled(s, enf, account) {
 		return nil
 	}
 	change, err := r.ensure(ctx, s, s.desired, transitionID(s.grant))
 	if err != nil {
-		r.Metrics.Enforcements.WithLabelValues(string(system.Spec.Type), "error").Inc()
-		enf.Attempts++
-		enf.LastError = truncate(err.Error(), 1024)
-		s.enforceErr = err
-		s.grant.Status.Enforcement = enf
-		return err
+		return r.failed(s, enf, err)
 	}
 	r.Metrics.Enforcements.WithLabelValues(string(system.Spec.Type), "success").Inc()
 	if enf.State != s.desired || change.Changed || enf.AppliedAt == nil || enf.DryRun {
 		enf.AppliedAt = &metav1.Time{Time: s.now}
 	}
 	enf.State, enf.Attempts, enf.LastError, enf.DryRun = s.desired, 0, "", false
+	enf.Account = account
+	if connectors.Removes(s.desired) {
+		enf.Account = ""
+	}
 	s.grant.Status.Enforcement = enf
 	s.applied, s.detail = change.Changed, change.Detail
 	return nil
+}
+
+// settled reports whether a connector that cannot read state back already
+// applied the desired state, to the contractor's current account.
+func settled(s *grantScope, enf *accessv1alpha1.Enforcement, account string) bool {
+	return enf.State == s.desired && enf.LastError == "" && !enf.DryRun &&
+		(enf.Account == "" || enf.Account == account || !holdsAccess(s.grant))
+}
+
+// failed records a failed attempt in the grant's status and returns err
+// for the work queue to retry.
+func (r *AccessGrantReconciler) failed(s *grantScope, enf *accessv1alpha1.Enforcement, err error) error {
+	r.Metrics.Enforcements.WithLabelValues(string(s.input.System.Spec.Type), "error").Inc()
+	enf.Attempts++
+	enf.LastError = truncate(err.Error(), 1024)
+	s.enforceErr = err
+	s.grant.Status.Enforcement = enf
+	return err
 }
 
 // withdraw takes away what a grant that its system does not allow holds
@@ -77,35 +97,80 @@ func (r *AccessGrantReconciler) withdraw(ctx context.Context, s *grantScope) err
 	}
 	change, err := r.ensure(ctx, s, connectors.StateRemoved, transitionID(s.grant))
 	if err != nil {
-		r.Metrics.Enforcements.WithLabelValues(string(s.input.System.Spec.Type), "error").Inc()
-		enf.Attempts++
-		enf.LastError = truncate(err.Error(), 1024)
-		s.enforceErr = err
-		s.grant.Status.Enforcement = enf
-		return err
+		return r.failed(s, enf, err)
 	}
 	enf.AppliedAt = &metav1.Time{Time: s.now}
-	enf.State, enf.Attempts, enf.LastError, enf.HeldSince = accessv1alpha1.GrantPending, 0, "", nil
+	enf.State, enf.Attempts, enf.LastError, enf.HeldSince, enf.Account = accessv1alpha1.GrantPending, 0, "", nil, ""
 	s.grant.Status.Enforcement = enf
 	s.applied, s.detail = change.Changed, change.Detail
 	return nil
 }
 
-// ensure calls the connector with the grant's target.
+// ensure calls the connector with the grant's target, within the
+// enforcement timeout. A removal goes to the account the entitlement was
+// applied to; an entitlement applied to an account that the contractor no
+// longer has on the system is removed from it before it is applied to the
+// current one. A failure asks for a re-check of the system.
 func (r *AccessGrantReconciler) ensure(ctx context.Context, s *grantScope, state accessv1alpha1.GrantState, transition string) (connectors.Change, error) {
 	if s.credErr != nil {
 		return connectors.Change{}, s.credErr
 	}
 	account := connectors.AccountOn(s.input.Contractor, s.input.System.Name)
-	if account == "" && !connectors.Removes(state) {
+	applied := appliedAccount(s.grant)
+	if connectors.Removes(state) {
+		if applied != "" {
+			account = applied
+		}
+		return r.call(ctx, s, account, state, transition)
+	}
+	if account == "" {
 		return connectors.Change{}, fmt.Errorf("%w: contractor %s has no account on ConnectedSystem %s; add it to spec.accounts",
 			errNoAccount, s.input.Contractor.Name, s.input.System.Name)
 	}
+	var moved connectors.Change
+	if applied != "" && applied != account && holdsAccess(s.grant) {
+		c, err := r.call(ctx, s, applied, connectors.StateRemoved, transition+"/moved")
+		if err != nil {
+			return c, fmt.Errorf("removing the entitlement from the former account %q: %w", applied, err)
+		}
+		moved = c
+	}
+	change, err := r.call(ctx, s, account, state, transition)
+	if moved.Changed {
+		change.Changed, change.Detail = true, strings.TrimPrefix(moved.Detail+" (former account); "+change.Detail, "; ")
+	}
+	return change, err
+}
+
+// call runs the connector for one account, within the enforcement timeout.
+func (r *AccessGrantReconciler) call(ctx context.Context, s *grantScope, account string, state accessv1alpha1.GrantState, transition string) (connectors.Change, error) {
+	siblings, err := r.siblingStates(ctx, s.grant)
+	if err != nil {
+		return connectors.Change{}, err
+	}
 	t := connectors.Target{
 		Grant: s.grant, Contractor: s.input.Contractor, System: s.input.System,
-		Account: account, Credentials: s.credentials, Transition: transition,
+		Account: account, Credentials: s.credentials, Transition: transition, Siblings: siblings,
 	}
-	return s.connector.Ensure(ctx, t, state)
+	timeout := r.EnforcementTimeout
+	if timeout <= 0 {
+		timeout = DefaultEnforcementTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	change, err := s.connector.Ensure(ctx, t, state)
+	if err != nil {
+		r.Health.EnforcementFailed(s.input.System)
+	}
+	return change, err
+}
+
+// appliedAccount is the account the grant's state was last applied to.
+func appliedAccount(g *accessv1alpha1.AccessGrant) string {
+	if g.Status.Enforcement == nil {
+		return ""
+	}
+	return g.Status.Enforcement.Account
 }
 
 // transitionID names the change from the state last applied, so that
@@ -147,20 +212,41 @@ func enforcementOf(g *accessv1alpha1.AccessGrant) *accessv1alpha1.Enforcement {
 	return g.Status.Enforcement.DeepCopy()
 }
 
-// removeEntitlement takes a deleted grant's entitlement away. Without its
-// ConnectedSystem there is nothing to remove it from; in dry run nothing was
-// applied; a webhook that never applied anything, or already removed it,
-// is not called again.
+// removeEntitlement takes a deleted grant's entitlement away. A grant that
+// holds access in a ConnectedSystem that no longer exists waits for the
+// system to come back (its creation wakes the grant), rather than leave that
+// access behind; one that holds nothing there has nothing to remove. In dry
+// run nothing was applied; a webhook that never applied anything, or
+// already removed it, is not called again.
 func (r *AccessGrantReconciler) removeEntitlement(ctx context.Context, g *accessv1alpha1.AccessGrant) error {
 	s := newGrantScope(g, r.Clock.Now())
-	if err := r.gatherReferences(ctx, s); err != nil {
-		return err
+	system := &accessv1alpha1.ConnectedSystem{}
+	err := r.Get(ctx, client.ObjectKey{Name: g.Spec.SystemRef.Name}, system)
+	if apierrors.IsNotFound(err) {
+		if !holdsAccess(g) {
+			return nil
+		}
+		r.Recorder.Eventf(g, nil, "Warning", accessv1alpha1.ReasonEnforcementFailed, "RemoveEntitlement",
+			"ConnectedSystem %s does not exist, and this grant holds %s access there: the entitlement is removed when the system "+
+				"comes back. To give it up, remove the finalizer %s by hand", g.Spec.SystemRef.Name, appliedState(g), FinalizerEntitlement)
+		return fmt.Errorf("%w: ConnectedSystem %s does not exist; waiting for it to remove the entitlement", errSystemMissing, g.Spec.SystemRef.Name)
 	}
-	if s.input.System == nil || s.input.System.Spec.DryRun {
+	if err != nil {
+		return fmt.Errorf("getting connected system: %w", err)
+	}
+	if system.Spec.DryRun {
 		return nil
 	}
-	if s.input.Contractor == nil {
-		s.input.Contractor = &accessv1alpha1.Contractor{}
+	// Without its Contractor, the entitlement is removed from the account
+	// it was applied to (status.enforcement.account).
+	contractor := &accessv1alpha1.Contractor{}
+	err = r.Get(ctx, client.ObjectKey{Namespace: g.Namespace, Name: g.Spec.ContractorRef.Name}, contractor)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("getting contractor: %w", err)
+	}
+	s.input.System, s.input.Contractor = system, contractor
+	if s.connector, err = r.Connectors.For(system.Spec.Type); err != nil {
+		return err
 	}
 	applied := appliedState(g)
 	if !s.connector.ObservesState() && (applied == accessv1alpha1.GrantPending || connectors.Removes(applied)) {
@@ -196,6 +282,9 @@ func (r *AccessGrantReconciler) consumeRelease(ctx context.Context, s *grantScop
 	r.fresh.Wrote(s.grant)
 	return nil
 }
+
+// errSystemMissing is a deleted grant's wait for its ConnectedSystem.
+var errSystemMissing = errors.New("the grant's system is missing")
 
 // sanitize keeps an error message to one line for events.
 func sanitize(msg string) string {

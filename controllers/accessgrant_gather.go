@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,6 +14,10 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/connectors"
 	"github.com/portcullis-dev/portcullis/internal/policy"
 )
+
+// errSystemDeleting refuses a grant that holds nothing on a system being
+// deleted: the system waits for its grants, and must not gain new ones.
+var errSystemDeleting = errors.New("no new access is granted on it")
 
 // grantScope carries one reconcile of a grant through its phases.
 type grantScope struct {
@@ -61,6 +66,9 @@ func (r *AccessGrantReconciler) gather(ctx context.Context, s *grantScope) (bool
 		return true, err
 	}
 	s.refused = s.input.System.AllowsEntitlement(s.grant.Spec.Entitlement)
+	if s.refused == nil && !s.input.System.DeletionTimestamp.IsZero() && !holdsAccess(s.grant) {
+		s.refused = fmt.Errorf("ConnectedSystem %s is being deleted: %w", s.input.System.Name, errSystemDeleting)
+	}
 	if err := r.gatherEvidence(ctx, s); err != nil {
 		return true, err
 	}

@@ -54,6 +54,9 @@ func readyCondition(s *grantScope, refs metav1.Condition) metav1.Condition {
 		if s.enforceErr != nil {
 			msg = truncate(s.refused.Error(), 600) + "; removing what the grant held failed, retrying: " + truncate(s.enforceErr.Error(), 400)
 		}
+		if errors.Is(s.refused, errSystemDeleting) {
+			return ready(false, accessv1alpha1.ReasonSystemDeleting, msg)
+		}
 		return ready(false, accessv1alpha1.ReasonEntitlementNotAllowed, msg)
 	case s.decisionErr != nil:
 		return ready(false, accessv1alpha1.ReasonDecisionFailed, truncate(s.decisionErr.Error(), 1024))

@@ -14,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
@@ -38,16 +39,34 @@ type ConnectedSystemReconciler struct {
 	RecheckReady, RecheckNotReady time.Duration
 	// Connectors check connectivity.
 	Connectors connectors.Registry
+	// Health brings the re-checks that failed enforcements ask for; the
+	// grant reconciler shares it.
+	Health *SystemHealth
 }
 
-// +kubebuilder:rbac:groups=access.portcullis.dev,resources=connectedsystems,verbs=get;list;watch
+// FinalizerGrants keeps a ConnectedSystem while grants hold access through
+// it, so that deleting it never leaves that access behind unmanaged.
+const FinalizerGrants = "access.portcullis.dev/grants"
+
+// +kubebuilder:rbac:groups=access.portcullis.dev,resources=connectedsystems,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=access.portcullis.dev,resources=connectedsystems/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=access.portcullis.dev,resources=connectedsystems/finalizers,verbs=update
 
 // Reconcile checks one ConnectedSystem and writes its status.
 func (r *ConnectedSystemReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	system := &accessv1alpha1.ConnectedSystem{}
-	if live, err := fetch(ctx, r.Client, req, system); !live {
-		return ctrl.Result{}, err
+	if err := r.Get(ctx, req.NamespacedName, system); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !system.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, system)
+	}
+	if !controllerutil.ContainsFinalizer(system, FinalizerGrants) {
+		patch := client.MergeFrom(system.DeepCopy())
+		controllerutil.AddFinalizer(system, FinalizerGrants)
+		if err := r.Patch(ctx, system, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
+		}
 	}
 	before := system.DeepCopy()
 	ready, err := r.computeStatus(ctx, system, metav1.NewTime(r.Clock.Now()))
@@ -147,10 +166,17 @@ func missingCredentialKeys(t accessv1alpha1.SystemType, data map[string][]byte) 
 }
 
 // SetupWithManager registers the reconciler. Status writes do not change the
-// generation, so they do not wake it; periodic checks come from RequeueAfter.
+// generation, so they do not wake it; periodic checks come from
+// RequeueAfter, early ones from failed enforcements, and a deleted grant
+// wakes its system, which may be waiting for it to go.
 func (r *ConnectedSystemReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Health == nil {
+		r.Health = NewSystemHealth(r.Clock)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.ConnectedSystem{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&accessv1alpha1.AccessGrant{}, grantSystem(mgr.GetClient()), heldStateChanged()).
+		WatchesRawSource(r.Health.source()).
 		Named("connectedsystem").
 		Complete(r)
 }

@@ -94,6 +94,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	opts := manager.DefaultReconcilerOptions()
 	opts.CredentialsNamespace = credentialsNS
 	opts.SystemRecheckNotReady = 500 * time.Millisecond
+	opts.GrantWorkers = 4
 	opts.Connectors = manager.DefaultConnectors(mgr, opts.Clock)
 	opts.Recorder = mgr.GetEventRecorder("portcullis")
 	blastGuard = guard.New(opts.Clock, generousGuard())

@@ -219,6 +219,14 @@ type Enforcement struct {
 	// grant with the annotation access.portcullis.dev/guard-release=true.
 	// +optional
 	HeldSince *metav1.Time `json:"heldSince,omitempty"`
+
+	// account is the contractor's account that state was applied to. When
+	// the Contractor's account on the system changes, or the Contractor is
+	// gone, the entitlement is removed from this account first, so that no
+	// access stays behind on an account no grant names any more.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Account string `json:"account,omitempty"`
 }
 
 // AccessGrant is one entitlement that a contractor holds in one connected

@@ -72,4 +72,10 @@ const (
 	// ReasonTooLong: the exception lasts longer than the policy data allows
 	// (exceptions.max_days) and applies nowhere.
 	ReasonTooLong = "TooLong"
+	// ReasonSystemDeleting: the grant's ConnectedSystem is being deleted;
+	// a grant that holds nothing there is not enforced any more.
+	ReasonSystemDeleting = "SystemDeleting"
+	// ReasonInUse: the ConnectedSystem is being deleted and waits until no
+	// grant holds access through it.
+	ReasonInUse = "InUse"
 )

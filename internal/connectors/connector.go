@@ -24,6 +24,38 @@ type Target struct {
 	// Transition identifies the state change being applied, so that
 	// retries of the same change carry the same id (webhook idempotency).
 	Transition string
+	// Siblings are the states that the contractor's other grants on the
+	// same system hold there. Account-level settings (login, activation,
+	// locks, a shared quarantine group) follow AccountState, not one grant.
+	Siblings []accessv1alpha1.GrantState
+}
+
+// AccountState is the state the contractor's account on the system must be
+// in when this grant's entitlement goes to own: the most restrictive state
+// that any of the contractor's grants there holds. A quarantine of one
+// grant keeps the account locked until no grant of it is quarantined;
+// memberships and role grants still follow own. When no grant holds the
+// account (every one is removed, revoked, expired or pending), it is own.
+func (t Target) AccountState(own accessv1alpha1.GrantState) accessv1alpha1.GrantState {
+	out := own
+	for _, s := range t.Siblings {
+		if accountRank(s) > accountRank(out) {
+			out = s
+		}
+	}
+	return out
+}
+
+// accountRank orders states by what they ask of the account: a quarantine
+// locks it, an active grant opens it, the others leave it as it is.
+func accountRank(s accessv1alpha1.GrantState) int {
+	switch s {
+	case accessv1alpha1.GrantQuarantined:
+		return 2
+	case accessv1alpha1.GrantActive:
+		return 1
+	}
+	return 0
 }
 
 // Change says what Ensure did.

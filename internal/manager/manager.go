@@ -54,6 +54,11 @@ type Options struct {
 	Guard guard.Options
 	// GrantWorkers is how many grants are reconciled at once.
 	GrantWorkers int
+	// SystemConcurrency is how many of them one ConnectedSystem's grants
+	// may take; zero means half of GrantWorkers, at least one.
+	SystemConcurrency int
+	// EnforcementTimeout bounds one connector call.
+	EnforcementTimeout time.Duration
 	// KubeAPIQPS and KubeAPIBurst bound the manager's requests to the API server.
 	KubeAPIQPS   float32
 	KubeAPIBurst int
@@ -80,16 +85,17 @@ type Options struct {
 // DefaultOptions returns the settings used when no flag is given.
 func DefaultOptions() Options {
 	return Options{
-		MetricsAddr:      ":8080",
-		ProbeAddr:        ":8081",
-		LeaderElectionID: "portcullis.access.portcullis.dev",
-		GracefulShutdown: 30 * time.Second,
-		PolicyTimeout:    policy.DefaultTimeout,
-		Guard:            guard.DefaultOptions(),
-		GrantWorkers:     4,
-		KubeAPIQPS:       -1,
-		KubeAPIBurst:     0,
-		Ingest:           DefaultIngestOptions(),
+		MetricsAddr:        ":8080",
+		ProbeAddr:          ":8081",
+		LeaderElectionID:   "portcullis.access.portcullis.dev",
+		GracefulShutdown:   30 * time.Second,
+		PolicyTimeout:      policy.DefaultTimeout,
+		Guard:              guard.DefaultOptions(),
+		GrantWorkers:       4,
+		EnforcementTimeout: controllers.DefaultEnforcementTimeout,
+		KubeAPIQPS:         -1,
+		KubeAPIBurst:       0,
+		Ingest:             DefaultIngestOptions(),
 	}
 }
 
@@ -111,6 +117,10 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 		"Deadline of one policy's evaluation for one decision; a policy that overruns it follows its failurePolicy.")
 	fs.IntVar(&o.GrantWorkers, "grant-workers", o.GrantWorkers,
 		"How many AccessGrants are reconciled at once.")
+	fs.IntVar(&o.SystemConcurrency, "system-concurrency", o.SystemConcurrency,
+		"How many of those workers the grants of one ConnectedSystem may hold at once, so that a slow or dead system never delays the others; 0 means half of --grant-workers, at least 1.")
+	fs.DurationVar(&o.EnforcementTimeout, "enforcement-timeout", o.EnforcementTimeout,
+		"Deadline of one call to a connected system; a call that overruns it fails and is retried with backoff.")
 	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS,
 		"Requests per second the manager may send to the API server; a negative value leaves the limiting to the server's API Priority and Fairness.")
 	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst,
@@ -248,6 +258,7 @@ func reconcilerOptions(opts Options) (ReconcilerOptions, error) {
 	}
 	ropts.Guard = guard.New(ropts.Clock, opts.Guard)
 	ropts.GrantWorkers = opts.GrantWorkers
+	ropts.SystemConcurrency, ropts.EnforcementTimeout = opts.SystemConcurrency, opts.EnforcementTimeout
 	ropts.DecisionLog, err = decisionlog.Open(opts.DecisionLog, opts.DecisionLogInput)
 	return ropts, err
 }
@@ -293,6 +304,10 @@ type ReconcilerOptions struct {
 	GrantResync time.Duration
 	// GrantWorkers is how many grants are reconciled at once.
 	GrantWorkers int
+	// SystemConcurrency and EnforcementTimeout are the per-system bulkhead
+	// and the deadline of one connector call (see Options).
+	SystemConcurrency  int
+	EnforcementTimeout time.Duration
 	// SystemRecheckReady and SystemRecheckNotReady are how long until a
 	// ConnectedSystem is checked again.
 	SystemRecheckReady, SystemRecheckNotReady time.Duration
@@ -325,17 +340,19 @@ func SetupReconcilers(ctx context.Context, mgr ctrl.Manager, opts ReconcilerOpti
 	sync := controllers.NewPolicySync()
 	creds := &controllers.Credentials{Reader: reader, Namespace: opts.CredentialsNamespace}
 	opts.Guard.UseStore(&controllers.GuardStore{Client: c, Reader: reader, Namespace: opts.CredentialsNamespace})
+	health := controllers.NewSystemHealth(clk)
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&controllers.ContractorReconciler{Client: c, Clock: clk},
 		&controllers.AccessGrantReconciler{Client: c, APIReader: reader, Credentials: creds, Clock: clk, Engine: opts.Engine, Sync: sync,
 			Connectors: opts.Connectors, Guard: opts.Guard, Metrics: opts.Metrics, Recorder: opts.Recorder,
 			DecisionLog: opts.DecisionLog, Findings: controllers.NewFindingClock(clk), Resync: opts.GrantResync,
-			Workers: opts.GrantWorkers},
+			Workers: opts.GrantWorkers, SystemConcurrency: opts.SystemConcurrency, EnforcementTimeout: opts.EnforcementTimeout,
+			Health: health},
 		&controllers.AccessPolicyReconciler{Client: c, APIReader: reader, Clock: clk,
 			Engine: opts.Engine, Metrics: opts.Metrics, Sync: sync,
 			LastGood: &controllers.LastGoodStore{Client: c, Reader: reader, Namespace: opts.CredentialsNamespace}},
 		&controllers.ConnectedSystemReconciler{Client: c, Credentials: creds, Clock: clk, Connectors: opts.Connectors,
-			RecheckReady: opts.SystemRecheckReady, RecheckNotReady: opts.SystemRecheckNotReady},
+			RecheckReady: opts.SystemRecheckReady, RecheckNotReady: opts.SystemRecheckNotReady, Health: health},
 		&controllers.FindingReconciler{Client: c, Clock: clk},
 		&controllers.PolicyExceptionReconciler{Client: c, Clock: clk, MaxLifetime: opts.MaxExceptionLifetime},
 	}

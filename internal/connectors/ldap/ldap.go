@@ -39,7 +39,8 @@ var _ connectors.Connector = (*Connector)(nil)
 // ObservesState is true: Ensure reads memberships and the lock first.
 func (c *Connector) ObservesState() bool { return true }
 
-// Ensure makes the account's memberships and lock match state. Every DN
+// Ensure makes the account's memberships and lock match state (the lock and
+// the quarantine group follow Target.AccountState). Every DN
 // is checked before the connector binds.
 func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state accessv1alpha1.GrantState) (connectors.Change, error) {
 	if t.Account == "" {
@@ -61,7 +62,7 @@ func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state acces
 	if err := d.checkUID(n); err != nil {
 		return connectors.Change{}, err
 	}
-	return d.reconcile(n, t.System.Spec.LDAP, state)
+	return d.reconcile(n, t.System.Spec.LDAP, state, t.AccountState(state))
 }
 
 // directory is a bound connection and the member attribute in use.
@@ -71,28 +72,22 @@ type directory struct {
 	done []string
 }
 
-func (d *directory) reconcile(n names, s *accessv1alpha1.LDAPSettings, state accessv1alpha1.GrantState) (connectors.Change, error) {
+// reconcile makes the entitlement's group follow the grant's own state,
+// and the quarantine group and the lock follow account, the most
+// restrictive state over the contractor's grants in the directory.
+func (d *directory) reconcile(n names, s *accessv1alpha1.LDAPSettings, state, account accessv1alpha1.GrantState) (connectors.Change, error) {
 	lock := s.LockAccounts == nil || *s.LockAccounts
-	var err error
-	switch {
-	case state == accessv1alpha1.GrantActive:
-		err = d.all(
-			func() error { return d.membership(n.group, n.member, true) },
-			func() error { return d.membership(n.quarantine, n.member, false) },
-			func() error { return d.lock(n.accountDN, lock, false) },
-		)
-	case state == accessv1alpha1.GrantQuarantined:
-		err = d.all(
-			func() error { return d.membership(n.group, n.member, false) },
-			func() error { return d.membership(n.quarantine, n.member, true) },
-			func() error { return d.lock(n.accountDN, lock, true) },
-		)
-	case connectors.Removes(state):
-		err = d.all(
-			func() error { return d.membership(n.group, n.member, false) },
-			func() error { return d.membership(n.quarantine, n.member, false) },
-		)
+	steps := []func() error{
+		func() error { return d.membership(n.group, n.member, state == accessv1alpha1.GrantActive) },
+		func() error { return d.membership(n.quarantine, n.member, account == accessv1alpha1.GrantQuarantined) },
 	}
+	switch account {
+	case accessv1alpha1.GrantActive:
+		steps = append(steps, func() error { return d.lock(n.accountDN, lock, false) })
+	case accessv1alpha1.GrantQuarantined:
+		steps = append(steps, func() error { return d.lock(n.accountDN, lock, true) })
+	}
+	err := d.all(steps...)
 	return connectors.Change{Changed: len(d.done) > 0, Detail: strings.Join(d.done, "; ")}, err
 }
 

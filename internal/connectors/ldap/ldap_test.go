@@ -110,6 +110,22 @@ func TestLifecycleAgainstSlapd(t *testing.T) {
 	}
 }
 
+// An Active grant keeps its own group, but the lock and the quarantine
+// group belong to the account: a quarantined sibling keeps them.
+func TestAccountFollowsSiblings(t *testing.T) {
+	w := fixture(t, "")
+	w.target.Siblings = []accessv1alpha1.GrantState{accessv1alpha1.GrantQuarantined, accessv1alpha1.GrantActive}
+	w.ensure(t, accessv1alpha1.GrantActive)
+	if !w.member(t, w.group) || !w.member(t, w.quarantine) || w.srv.CanBind(w.user, "user-pw") {
+		t.Fatal("an Active grant with a quarantined sibling must hold its group, and the account must stay locked and quarantined")
+	}
+	w.target.Siblings = []accessv1alpha1.GrantState{accessv1alpha1.GrantRevoked}
+	w.ensure(t, accessv1alpha1.GrantActive)
+	if w.member(t, w.quarantine) || !w.srv.CanBind(w.user, "user-pw") {
+		t.Fatal("with no quarantined sibling left, the account must be unlocked")
+	}
+}
+
 func TestDrift(t *testing.T) {
 	w := fixture(t, "")
 	w.ensure(t, accessv1alpha1.GrantActive)

@@ -45,8 +45,9 @@ type observed struct {
 	exists, member, canLogin bool
 }
 
-// Ensure makes the account's membership and login match state. The role
-// names are checked before the connector connects.
+// Ensure makes the account's membership match state, and its login match
+// the account's state over all the contractor's grants on the server. The
+// role names are checked before the connector connects.
 func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state accessv1alpha1.GrantState) (connectors.Change, error) {
 	role, account := t.Grant.Spec.Entitlement.Name, t.Account
 	if account == "" {
@@ -72,7 +73,7 @@ func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state acces
 		return connectors.Change{}, fmt.Errorf("role %q does not exist on the server: create the contractor's account first", account)
 	}
 	var done []string
-	for _, step := range plan(cur, state, terminates(t.System)) {
+	for _, step := range plan(cur, state, t.AccountState(state), terminates(t.System)) {
 		if err := step.run(ctx, conn, account, role); err != nil {
 			return connectors.Change{Changed: len(done) > 0, Detail: strings.Join(done, "; ")}, err
 		}
@@ -88,34 +89,29 @@ type step struct {
 }
 
 // plan lists the statements that take cur to state, and none when it is
-// there already.
-func plan(cur observed, state accessv1alpha1.GrantState, terminate bool) []step {
+// there already. Membership follows the grant's own state; login belongs to
+// the account and follows account, the most restrictive state over the
+// contractor's grants on the server (Target.AccountState).
+func plan(cur observed, state, account accessv1alpha1.GrantState, terminate bool) []step {
 	var steps []step
+	end := false
+	holds := state == accessv1alpha1.GrantActive || state == accessv1alpha1.GrantQuarantined
 	switch {
-	case state == accessv1alpha1.GrantActive:
-		if !cur.member {
-			steps = append(steps, grantStep)
-		}
-		if !cur.canLogin {
-			steps = append(steps, loginStep)
-		}
-	case state == accessv1alpha1.GrantQuarantined:
-		if !cur.member {
-			steps = append(steps, grantStep)
-		}
-		if cur.canLogin {
-			steps = append(steps, noLoginStep)
-			if terminate {
-				steps = append(steps, terminateStep)
-			}
-		}
-	case connectors.Removes(state):
-		if cur.member {
-			steps = append(steps, revokeStep)
-			if terminate {
-				steps = append(steps, terminateStep)
-			}
-		}
+	case holds && !cur.member:
+		steps = append(steps, grantStep)
+	case connectors.Removes(state) && cur.member:
+		steps = append(steps, revokeStep)
+		end = true
+	}
+	switch {
+	case account == accessv1alpha1.GrantActive && !cur.canLogin:
+		steps = append(steps, loginStep)
+	case account == accessv1alpha1.GrantQuarantined && cur.canLogin:
+		steps = append(steps, noLoginStep)
+		end = true
+	}
+	if end && terminate {
+		steps = append(steps, terminateStep)
 	}
 	return steps
 }

@@ -45,7 +45,8 @@ var _ connectors.Connector = (*Connector)(nil)
 // ObservesState is true: Ensure reads the user and the group first.
 func (c *Connector) ObservesState() bool { return true }
 
-// Ensure makes the user's membership and activation match state.
+// Ensure makes the user's membership match state and its activation match
+// the account's state over the contractor's grants (Target.AccountState).
 func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state accessv1alpha1.GrantState) (connectors.Change, error) {
 	if t.Account == "" {
 		return connectors.Change{}, nil
@@ -73,17 +74,19 @@ func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state acces
 		if err != nil {
 			return connectors.Change{}, err
 		}
-		return api.reconcileGroups(ctx, user, group, quarantine, state)
+		return api.reconcileGroups(ctx, user, group, quarantine, state, t.AccountState(state))
 	}
-	return api.reconcile(ctx, user, group, state)
+	return api.reconcile(ctx, user, group, state, t.AccountState(state))
 }
 
 // reconcileGroups is the Group quarantine mode: a quarantined user leaves
-// the entitlement's group for the quarantine group, and comes back.
-func (a *api) reconcileGroups(ctx context.Context, user, group, quarantine *resource, state accessv1alpha1.GrantState) (connectors.Change, error) {
+// the entitlement's group for the quarantine group, and comes back. The
+// quarantine group is the account's: the user stays in it while any of the
+// contractor's grants on the system is quarantined.
+func (a *api) reconcileGroups(ctx context.Context, user, group, quarantine *resource, state, account accessv1alpha1.GrantState) (connectors.Change, error) {
 	wantIn := map[*resource]bool{
 		group:      state == accessv1alpha1.GrantActive,
-		quarantine: state == accessv1alpha1.GrantQuarantined,
+		quarantine: account == accessv1alpha1.GrantQuarantined,
 	}
 	var done []string
 	for _, g := range []*resource{group, quarantine} {
@@ -104,8 +107,10 @@ func (a *api) reconcileGroups(ctx context.Context, user, group, quarantine *reso
 }
 
 // reconcile runs the changes that take the user to state, and none when it
-// is there already.
-func (a *api) reconcile(ctx context.Context, user *resource, group *resource, state accessv1alpha1.GrantState) (connectors.Change, error) {
+// is there already. Membership follows the grant; activation belongs to the
+// user and follows account, the most restrictive state over the
+// contractor's grants on the system.
+func (a *api) reconcile(ctx context.Context, user *resource, group *resource, state, account accessv1alpha1.GrantState) (connectors.Change, error) {
 	var done []string
 	step := func(what string, run func() error) error {
 		if err := run(); err != nil {
@@ -115,25 +120,21 @@ func (a *api) reconcile(ctx context.Context, user *resource, group *resource, st
 		return nil
 	}
 	var err error
+	holds := state == accessv1alpha1.GrantActive || state == accessv1alpha1.GrantQuarantined
+	switch member := group.hasMember(user.ID); {
+	case holds && !member:
+		err = step("added to group "+group.DisplayName, func() error { return a.addMember(ctx, group.ID, user.ID) })
+	case connectors.Removes(state) && member:
+		err = step("removed from group "+group.DisplayName, func() error { return a.removeMember(ctx, group.ID, user.ID) })
+	}
+	if err != nil {
+		return connectors.Change{Changed: len(done) > 0, Detail: strings.Join(done, "; ")}, err
+	}
 	switch {
-	case state == accessv1alpha1.GrantActive:
-		if !group.hasMember(user.ID) {
-			err = step("added to group "+group.DisplayName, func() error { return a.addMember(ctx, group.ID, user.ID) })
-		}
-		if err == nil && !user.isActive() {
-			err = step("activated the user", func() error { return a.setActive(ctx, user.ID, true) })
-		}
-	case state == accessv1alpha1.GrantQuarantined:
-		if !group.hasMember(user.ID) {
-			err = step("added to group "+group.DisplayName, func() error { return a.addMember(ctx, group.ID, user.ID) })
-		}
-		if err == nil && user.isActive() {
-			err = step("deactivated the user", func() error { return a.setActive(ctx, user.ID, false) })
-		}
-	case connectors.Removes(state):
-		if group.hasMember(user.ID) {
-			err = step("removed from group "+group.DisplayName, func() error { return a.removeMember(ctx, group.ID, user.ID) })
-		}
+	case account == accessv1alpha1.GrantActive && !user.isActive():
+		err = step("activated the user", func() error { return a.setActive(ctx, user.ID, true) })
+	case account == accessv1alpha1.GrantQuarantined && user.isActive():
+		err = step("deactivated the user", func() error { return a.setActive(ctx, user.ID, false) })
 	}
 	return connectors.Change{Changed: len(done) > 0, Detail: strings.Join(done, "; ")}, err
 }

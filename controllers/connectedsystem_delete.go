@@ -1,0 +1,94 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+)
+
+// inUseRecheck is how often a deleted system that grants still hold is
+// looked at again, besides the grants' own events.
+const inUseRecheck = 30 * time.Second
+
+// reconcileDelete lets a deleted ConnectedSystem go once no grant holds
+// access through it. Until then it stays, Ready=False with reason InUse,
+// and its grants are still enforced: a revocation on it is applied, and a
+// deleted grant's entitlement is removed with its credentials. It grants
+// nothing new (see gather).
+func (r *ConnectedSystemReconciler) reconcileDelete(ctx context.Context, system *accessv1alpha1.ConnectedSystem) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(system, FinalizerGrants) {
+		return ctrl.Result{}, nil
+	}
+	holders, err := r.holders(ctx, system.Name)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if len(holders) == 0 {
+		patch := client.MergeFrom(system.DeepCopy())
+		controllerutil.RemoveFinalizer(system, FinalizerGrants)
+		return ctrl.Result{}, client.IgnoreNotFound(r.Patch(ctx, system, patch))
+	}
+	before := system.DeepCopy()
+	shown := holders[:min(len(holders), 5)]
+	msg := fmt.Sprintf("deleted, and waiting: %d grant(s) still hold access through this system (%s); "+
+		"delete them and the system goes once their entitlements are removed", len(holders), strings.Join(shown, ", "))
+	setConditions(&system.Status.Conditions, metav1.NewTime(r.Clock.Now()),
+		condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonInUse, msg, system.Generation))
+	if err := patchStatus(ctx, r.Client, before, system); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: inUseRecheck}, nil
+}
+
+// holders names the grants that hold access through the system: those
+// whose last applied state there is Active or Quarantined (dry runs
+// applied nothing).
+func (r *ConnectedSystemReconciler) holders(ctx context.Context, system string) ([]string, error) {
+	list := &accessv1alpha1.AccessGrantList{}
+	if err := r.List(ctx, list, client.MatchingFields{IndexSystem: system}); err != nil {
+		return nil, fmt.Errorf("listing the system's grants: %w", err)
+	}
+	var out []string
+	for i := range list.Items {
+		if holdsAccess(&list.Items[i]) {
+			out = append(out, list.Items[i].Namespace+"/"+list.Items[i].Name)
+		}
+	}
+	return out, nil
+}
+
+// holdsAccess reports whether a grant's entitlement is, as far as the
+// controller applied it, present in its system.
+func holdsAccess(g *accessv1alpha1.AccessGrant) bool {
+	enf := g.Status.Enforcement
+	return enf != nil && !enf.DryRun &&
+		(enf.State == accessv1alpha1.GrantActive || enf.State == accessv1alpha1.GrantQuarantined)
+}
+
+// grantSystem maps a grant to its ConnectedSystem while that system is
+// being deleted: only then does a grant's change matter to it.
+func grantSystem(c client.Client) handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
+		g, ok := obj.(*accessv1alpha1.AccessGrant)
+		if !ok {
+			return nil
+		}
+		key := types.NamespacedName{Name: g.Spec.SystemRef.Name}
+		system := &accessv1alpha1.ConnectedSystem{}
+		if err := c.Get(ctx, key, system); err != nil || system.DeletionTimestamp.IsZero() {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: key}}
+	})
+}
