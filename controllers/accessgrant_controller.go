@@ -136,6 +136,7 @@ func (r *AccessGrantReconciler) reconcile(ctx context.Context, grant *accessv1al
 	}
 	enforceErr := r.decideAndEnforce(ctx, s)
 	r.computeStatus(s)
+	r.announce(ctx, s)
 	if err := patchStatus(ctx, r.Client, s.before, s.grant); err != nil {
 		return ctrl.Result{}, errors.Join(enforceErr, err)
 	}
@@ -178,6 +179,9 @@ func (r *AccessGrantReconciler) decideAndEnforce(ctx context.Context, s *grantSc
 	if err := r.plan(ctx, s); err != nil {
 		s.decisionErr, s.held = err, false
 		return err
+	}
+	if err := r.recordRevocation(ctx, s); err != nil {
+		return r.failed(s, enforcementOf(s.grant), err)
 	}
 	return r.enforce(ctx, s)
 }

@@ -31,10 +31,12 @@ func (r *AccessGrantReconciler) decide(ctx context.Context, s *grantScope) error
 }
 
 // desiredState is the state the grant's entitlement must be in. Revoked is
-// terminal: once applied it stays, whatever later decisions say. An expired
-// grant's entitlement goes; extending spec.expiresAt brings it back.
-func desiredState(g *accessv1alpha1.AccessGrant, action accessv1alpha1.DecisionAction, now time.Time) accessv1alpha1.GrantState {
-	if appliedState(g) == accessv1alpha1.GrantRevoked {
+// terminal: once applied it stays, whatever later decisions say, and while
+// the contractor carries a revocation record for the entitlement (recorded)
+// every grant of it is Revoked. An expired grant's entitlement goes;
+// extending spec.expiresAt brings it back.
+func desiredState(g *accessv1alpha1.AccessGrant, action accessv1alpha1.DecisionAction, recorded bool, now time.Time) accessv1alpha1.GrantState {
+	if appliedState(g) == accessv1alpha1.GrantRevoked || recorded {
 		return accessv1alpha1.GrantRevoked
 	}
 	if g.Spec.ExpiresAt != nil && !now.Before(g.Spec.ExpiresAt.Time) {
@@ -71,7 +73,12 @@ func restrictive(applied, desired accessv1alpha1.GrantState) bool {
 // transitions. A grant the guard held stays held until a person releases
 // it or its decision no longer restricts it.
 func (r *AccessGrantReconciler) plan(ctx context.Context, s *grantScope) error {
-	s.desired = desiredState(s.grant, s.decision.Action, s.now)
+	recorded, err := r.revocationRecorded(ctx, s)
+	if err != nil {
+		return err
+	}
+	s.recorded = recorded
+	s.desired = desiredState(s.grant, s.decision.Action, s.recorded, s.now)
 	if !restrictive(appliedState(s.grant), s.desired) || s.input.System.Spec.DryRun {
 		return nil
 	}

@@ -24,24 +24,27 @@ func TestDesiredState(t *testing.T) {
 	}
 	past, future := now.Add(-time.Minute), now.Add(time.Minute)
 	tests := []struct {
-		name    string
-		grant   *accessv1alpha1.AccessGrant
-		action  accessv1alpha1.DecisionAction
-		desired accessv1alpha1.GrantState
+		name     string
+		grant    *accessv1alpha1.AccessGrant
+		action   accessv1alpha1.DecisionAction
+		desired  accessv1alpha1.GrantState
+		recorded bool
 	}{
-		{"new and allowed", grant("", nil), accessv1alpha1.ActionAllow, accessv1alpha1.GrantActive},
-		{"quarantine", grant(accessv1alpha1.GrantActive, nil), accessv1alpha1.ActionQuarantine, accessv1alpha1.GrantQuarantined},
-		{"quarantine lifted", grant(accessv1alpha1.GrantQuarantined, nil), accessv1alpha1.ActionAllow, accessv1alpha1.GrantActive},
-		{"revoke", grant(accessv1alpha1.GrantQuarantined, nil), accessv1alpha1.ActionRevoke, accessv1alpha1.GrantRevoked},
-		{"revoked is terminal", grant(accessv1alpha1.GrantRevoked, nil), accessv1alpha1.ActionAllow, accessv1alpha1.GrantRevoked},
-		{"revoked stays revoked past expiry", grant(accessv1alpha1.GrantRevoked, &past), accessv1alpha1.ActionAllow, accessv1alpha1.GrantRevoked},
-		{"expired", grant(accessv1alpha1.GrantActive, &past), accessv1alpha1.ActionAllow, accessv1alpha1.GrantExpired},
-		{"expiry beats quarantine", grant(accessv1alpha1.GrantActive, &past), accessv1alpha1.ActionQuarantine, accessv1alpha1.GrantExpired},
-		{"not yet expired", grant(accessv1alpha1.GrantActive, &future), accessv1alpha1.ActionAllow, accessv1alpha1.GrantActive},
-		{"extended after expiry", grant(accessv1alpha1.GrantExpired, &future), accessv1alpha1.ActionAllow, accessv1alpha1.GrantActive},
+		{"new and allowed", grant("", nil), accessv1alpha1.ActionAllow, accessv1alpha1.GrantActive, false},
+		{"quarantine", grant(accessv1alpha1.GrantActive, nil), accessv1alpha1.ActionQuarantine, accessv1alpha1.GrantQuarantined, false},
+		{"quarantine lifted", grant(accessv1alpha1.GrantQuarantined, nil), accessv1alpha1.ActionAllow, accessv1alpha1.GrantActive, false},
+		{"revoke", grant(accessv1alpha1.GrantQuarantined, nil), accessv1alpha1.ActionRevoke, accessv1alpha1.GrantRevoked, false},
+		{"revoked is terminal", grant(accessv1alpha1.GrantRevoked, nil), accessv1alpha1.ActionAllow, accessv1alpha1.GrantRevoked, false},
+		{"revoked stays revoked past expiry", grant(accessv1alpha1.GrantRevoked, &past), accessv1alpha1.ActionAllow, accessv1alpha1.GrantRevoked, false},
+		{"expired", grant(accessv1alpha1.GrantActive, &past), accessv1alpha1.ActionAllow, accessv1alpha1.GrantExpired, false},
+		{"expiry beats quarantine", grant(accessv1alpha1.GrantActive, &past), accessv1alpha1.ActionQuarantine, accessv1alpha1.GrantExpired, false},
+		{"not yet expired", grant(accessv1alpha1.GrantActive, &future), accessv1alpha1.ActionAllow, accessv1alpha1.GrantActive, false},
+		{"extended after expiry", grant(accessv1alpha1.GrantExpired, &future), accessv1alpha1.ActionAllow, accessv1alpha1.GrantActive, false},
+		{"a new grant of a recorded revocation", grant("", nil), accessv1alpha1.ActionAllow, accessv1alpha1.GrantRevoked, true},
+		{"a recorded revocation beats expiry", grant(accessv1alpha1.GrantActive, &past), accessv1alpha1.ActionAllow, accessv1alpha1.GrantRevoked, true},
 	}
 	for _, tt := range tests {
-		if got := desiredState(tt.grant, tt.action, now); got != tt.desired {
+		if got := desiredState(tt.grant, tt.action, tt.recorded, now); got != tt.desired {
 			t.Errorf("%s: desiredState = %s, want %s", tt.name, got, tt.desired)
 		}
 	}

@@ -39,6 +39,7 @@ type grantScope struct {
 
 	// Planned.
 	desired  accessv1alpha1.GrantState
+	recorded bool // the contractor carries a revocation record for the entitlement
 	held     bool
 	released bool // a person released a held transition with the annotation
 

@@ -118,10 +118,8 @@ func (r *AccessGrantReconciler) emitEvents(s *grantScope) {
 	case s.enforceErr != nil:
 		r.Recorder.Eventf(g, nil, "Warning", accessv1alpha1.ReasonEnforcementFailed, "Enforce",
 			"applying %s failed: %s", s.desired, sanitize(s.enforceErr.Error()))
-	case oldState != newState && newState != accessv1alpha1.GrantPending && (s.applied || s.detail != ""):
-		r.Recorder.Eventf(g, nil, eventType(newState), string(newState), "Enforce", "%s%s: %s",
-			transitionPrefix(g), newState, orDefault(s.detail, "no change needed in the system"))
-		r.observeLatency(s)
+	case oldState != newState && newState != accessv1alpha1.GrantPending:
+		// announce has created it before the status was written.
 	case s.applied:
 		r.Recorder.Eventf(g, nil, "Normal", "DriftRepaired", "Enforce", "%s", s.detail)
 	}

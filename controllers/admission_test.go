@@ -16,7 +16,7 @@ import (
 func installAdmission(ctx context.Context, c client.Client) {
 	objs, err := manifests.DecodeFS(admission.Files, admission.Pattern)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(objs).To(HaveLen(8), "four policies, each with its binding")
+	Expect(objs).To(HaveLen(10), "five policies, each with its binding")
 	Expect(manifests.Apply(ctx, c, "suite", objs)).To(Succeed())
 	// The allow-list policy refuses every grant until its informer of
 	// ConnectedSystems has synced: wait for a grant it must admit.
