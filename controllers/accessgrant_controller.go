@@ -69,6 +69,8 @@ type AccessGrantReconciler struct {
 	EnforcementTimeout time.Duration
 	// Health asks for a re-check of a system whose enforcement failed.
 	Health *SystemHealth
+	// EvalErrors receives the policies' evaluation errors, for their status.
+	EvalErrors *EvaluationErrors
 
 	fresh    *FreshReader
 	bulkhead *Bulkhead

@@ -24,6 +24,9 @@ func (r *AccessGrantReconciler) decide(ctx context.Context, s *grantScope) error
 	}
 	r.Metrics.Decisions.WithLabelValues(string(d.Action)).Inc()
 	s.decision = &d
+	if r.EvalErrors != nil {
+		r.EvalErrors.Record(&d)
+	}
 	if err := r.DecisionLog.Log(grantKey(s.grant).String(), s.now, s.input, d, d.Revision); err != nil {
 		ctrl.LoggerFrom(ctx).Error(err, "Writing the decision log failed")
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
@@ -37,6 +39,9 @@ type AccessPolicyReconciler struct {
 	// LastGood, when set, keeps each policy's last good source across
 	// restarts.
 	LastGood *LastGoodStore
+	// EvalErrors are the policies' recent evaluation errors, which the
+	// grant reconciler records.
+	EvalErrors *EvaluationErrors
 }
 
 // +kubebuilder:rbac:groups=access.portcullis.dev,resources=accesspolicies,verbs=get;list;watch
@@ -51,6 +56,7 @@ func (r *AccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			// Gone or going: its reasons must stop counting now.
 			r.Engine.Remove(req.Name)
 			r.Sync.Forget(req.Name)
+			r.EvalErrors.Forget(req.Name)
 			r.Metrics.PoliciesLoaded.Set(float64(len(r.Engine.Loaded())))
 			if r.LastGood != nil {
 				err = r.LastGood.Delete(ctx, req.Name)
@@ -71,12 +77,17 @@ func (r *AccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		// that change instead of retrying.
 		return ctrl.Result{}, reconcile.TerminalError(permanent)
 	}
+	var result ctrl.Result
+	if c := meta.FindStatusCondition(pol.Status.Conditions, accessv1alpha1.ConditionReady); c != nil && c.Reason == accessv1alpha1.ReasonEvaluationError {
+		// Refresh the count, and clear the condition once the errors stop.
+		result.RequeueAfter = time.Minute
+	}
 	// The policy is in use already; saving its source is retried with
 	// backoff until it succeeds.
 	if r.LastGood != nil && compiled != "" {
-		return ctrl.Result{}, r.LastGood.Save(ctx, pol.Name, compiled, pol.Status.Revision)
+		return result, r.LastGood.Save(ctx, pol.Name, compiled, pol.Status.Revision)
 	}
-	return ctrl.Result{}, nil
+	return result, nil
 }
 
 // computeStatus loads and compiles the source. It returns the source when
@@ -111,13 +122,33 @@ func (r *AccessPolicyReconciler) computeStatus(ctx context.Context, pol *accessv
 			break
 		}
 		compiled = source
+		if pol.Status.Revision != revision {
+			r.EvalErrors.Forget(pol.Name)
+		}
 		pol.Status.Revision = revision
-		ready = condition(accessv1alpha1.ConditionReady, true, accessv1alpha1.ReasonCompiled,
-			fmt.Sprintf("revision %s compiled and in use", revision), pol.Generation)
+		ready = r.compiledCondition(pol, revision)
 	}
 	setConditions(&pol.Status.Conditions, now, ready)
 	pol.Status.ObservedGeneration = pol.Generation
 	return compiled, permanent, nil
+}
+
+// compiledCondition is Ready=True for a compiled revision, unless it failed
+// to evaluate in recent decisions.
+func (r *AccessPolicyReconciler) compiledCondition(pol *accessv1alpha1.AccessPolicy, revision string) metav1.Condition {
+	count, last, first, at, ok := r.EvalErrors.Recent(pol.Name)
+	if !ok {
+		return condition(accessv1alpha1.ConditionReady, true, accessv1alpha1.ReasonCompiled,
+			fmt.Sprintf("revision %s compiled and in use", revision), pol.Generation)
+	}
+	failure := pol.Spec.FailurePolicy
+	if failure == "" {
+		failure = accessv1alpha1.FailureQuarantine
+	}
+	return condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonEvaluationError, truncate(fmt.Sprintf(
+		"revision %s compiled and is in use, but failed to evaluate in %d decision(s) since %s, the last at %s: %s; "+
+			"the grants concerned followed its failurePolicy, %s", revision, count,
+		first.UTC().Format(time.RFC3339), at.UTC().Format(time.RFC3339), last, failure), 4096), pol.Generation)
 }
 
 // load compiles the policy into the engine. A policy that fails to compile
@@ -214,8 +245,12 @@ func truncate(s string, n int) string {
 // metadata only and re-compiles the policies whose source one holds.
 func (r *AccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	c := mgr.GetClient()
+	if r.EvalErrors == nil {
+		r.EvalErrors = NewEvaluationErrors(r.Clock)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.AccessPolicy{}).
+		WatchesRawSource(r.EvalErrors.source()).
 		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(
 			func(ctx context.Context, obj client.Object) []reconcile.Request {
 				return listRequests(ctx, c, &accessv1alpha1.AccessPolicyList{},

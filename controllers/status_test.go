@@ -196,6 +196,26 @@ var _ = Describe("AccessPolicy", func() {
 		Eventually(engine.Loaded).WithContext(ctx).ShouldNot(HaveKey(name))
 	})
 
+	It("shows evaluation errors in Ready, and clears them with a new revision", func(ctx SpecContext) {
+		w := newWorld(ctx)
+		name := uniqueName("erring")
+		pol := newPolicy(name, "package erring\n\nrevoke contains {\"msg\": \"late\"} if {\n\ttime.parse_rfc3339_ns(input.contractor.spec.email) > 0\n}\n")
+		pol.Spec.ContractorSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"portcullis-test": w.ns}}
+		create(ctx, pol)
+		expectReady(ctx, pol, metav1.ConditionTrue, accessv1alpha1.ReasonCompiled)
+		grant := w.grant(ctx, "dev")
+		expectState(ctx, grant, accessv1alpha1.GrantQuarantined)
+		cond := expectReady(ctx, pol, metav1.ConditionFalse, accessv1alpha1.ReasonEvaluationError)
+		Expect(cond.Message).To(ContainSubstring("time.parse_rfc3339_ns"))
+		Expect(cond.Message).To(ContainSubstring("followed its failurePolicy, Quarantine"))
+
+		mutate(ctx, pol, func(p *accessv1alpha1.AccessPolicy) {
+			p.Spec.Rego = "package fixed\n\nrevoke contains {\"msg\": \"never\"} if false\n"
+		})
+		expectReady(ctx, pol, metav1.ConditionTrue, accessv1alpha1.ReasonCompiled)
+		expectState(ctx, grant, accessv1alpha1.GrantActive)
+	})
+
 	It("rejects a module that defines neither revoke nor quarantine", func(ctx SpecContext) {
 		pol := newPolicy(uniqueName("norules"), "package norules\n\nallow := true\n")
 		create(ctx, pol)

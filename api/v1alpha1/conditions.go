@@ -72,6 +72,10 @@ const (
 	// ReasonTooLong: the exception lasts longer than the policy data allows
 	// (exceptions.max_days) and applies nowhere.
 	ReasonTooLong = "TooLong"
+	// ReasonEvaluationError: the policy compiled, but failed to evaluate
+	// (a runtime error or a timeout) in recent decisions; the grants
+	// concerned followed its failurePolicy.
+	ReasonEvaluationError = "EvaluationError"
 	// ReasonSystemDeleting: the grant's ConnectedSystem is being deleted;
 	// a grant that holds nothing there is not enforced any more.
 	ReasonSystemDeleting = "SystemDeleting"

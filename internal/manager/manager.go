@@ -340,17 +340,18 @@ func SetupReconcilers(ctx context.Context, mgr ctrl.Manager, opts ReconcilerOpti
 	sync := controllers.NewPolicySync()
 	creds := &controllers.Credentials{Reader: reader, Namespace: opts.CredentialsNamespace}
 	opts.Guard.UseStore(&controllers.GuardStore{Client: c, Reader: reader, Namespace: opts.CredentialsNamespace})
-	health := controllers.NewSystemHealth(clk)
+	health, evalErrors := controllers.NewSystemHealth(clk), controllers.NewEvaluationErrors(clk)
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&controllers.ContractorReconciler{Client: c, Clock: clk},
 		&controllers.AccessGrantReconciler{Client: c, APIReader: reader, Credentials: creds, Clock: clk, Engine: opts.Engine, Sync: sync,
 			Connectors: opts.Connectors, Guard: opts.Guard, Metrics: opts.Metrics, Recorder: opts.Recorder,
 			DecisionLog: opts.DecisionLog, Findings: controllers.NewFindingClock(clk), Resync: opts.GrantResync,
 			Workers: opts.GrantWorkers, SystemConcurrency: opts.SystemConcurrency, EnforcementTimeout: opts.EnforcementTimeout,
-			Health: health},
+			Health: health, EvalErrors: evalErrors},
 		&controllers.AccessPolicyReconciler{Client: c, APIReader: reader, Clock: clk,
 			Engine: opts.Engine, Metrics: opts.Metrics, Sync: sync,
-			LastGood: &controllers.LastGoodStore{Client: c, Reader: reader, Namespace: opts.CredentialsNamespace}},
+			LastGood:   &controllers.LastGoodStore{Client: c, Reader: reader, Namespace: opts.CredentialsNamespace},
+			EvalErrors: evalErrors},
 		&controllers.ConnectedSystemReconciler{Client: c, Credentials: creds, Clock: clk, Connectors: opts.Connectors,
 			RecheckReady: opts.SystemRecheckReady, RecheckNotReady: opts.SystemRecheckNotReady, Health: health},
 		&controllers.FindingReconciler{Client: c, Clock: clk},
