@@ -248,9 +248,41 @@ var _ = Describe("Sign-in ingestion", func() {
 		expectState(ctx, grants["kim"], accessv1alpha1.GrantQuarantined)
 		expectState(ctx, grants["lee"], accessv1alpha1.GrantRevoked)
 
+		By("rebuilding the history from the senders' log after a restore that lost every status")
+		summaries := map[string]*accessv1alpha1.SignInSummary{}
+		for _, name := range []string{"sam", "kim", "lee"} {
+			c := &accessv1alpha1.Contractor{}
+			Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, c)).To(Succeed())
+			summaries[name] = c.Status.SignIns
+			patch := client.MergeFrom(c.DeepCopy())
+			c.Status.SignIns = nil
+			Expect(k8sClient.Status().Patch(ctx, c, patch)).To(Succeed())
+		}
+		second.stop() // a restore brings a new manager, with a new cache
+		third := startIngest(opts)
+		for _, body := range [][]byte{phase1, phase2} {
+			code, res = third.post(ctx, ingestToken, body)
+			Expect(code).To(Equal(http.StatusOK), "%+v", res)
+			Expect(res.FindingsCreated).To(BeZero(), "a replay creates no Finding twice")
+		}
+		Eventually(func(g Gomega) {
+			for name, want := range summaries {
+				c := &accessv1alpha1.Contractor{}
+				g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, c)).To(Succeed())
+				g.Expect(c.Status.SignIns).NotTo(BeNil())
+				g.Expect(c.Status.SignIns.Total).To(Equal(want.Total), name)
+				g.Expect(c.Status.SignIns.Countries).To(Equal(want.Countries), name)
+				g.Expect(c.Status.SignIns.Recent).To(HaveLen(len(want.Recent)), name)
+			}
+		}).WithContext(ctx).Should(Succeed())
+		lee = findingsOf(ctx, Default, ns, "lee")
+		Expect(lee["sanctioned-country"].Spec.Count).To(Equal(int64(2)), "a replay counts no sign-in twice")
+		kim = findingsOf(ctx, Default, ns, "kim")
+		Expect(kim["anonymizer/tor"].Spec.Count).To(Equal(int64(1)))
+
 		By("refusing an oversized body with a clear error")
 		big := bytes.Repeat([]byte(signInLine(ns+"/kim", "203.0.113.50", at)+"\n"), 2000)
-		code, _ = second.post(ctx, ingestToken, big)
+		code, _ = third.post(ctx, ingestToken, big)
 		Expect(code).To(Equal(http.StatusRequestEntityTooLarge))
 	})
 })

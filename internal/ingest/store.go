@@ -71,11 +71,21 @@ func (s *Store) Contractor(ctx context.Context, key types.NamespacedName) (*acce
 }
 
 // SaveSignIns patches the contractor's status.signIns, failing with a
-// Conflict when the contractor changed since c was read.
+// Conflict when the contractor changed since c was read. After a Conflict
+// the next read of the contractor is at least as new as the API server's
+// copy: a cache that lags must not hand the ingester the same stale copy,
+// whose sign-ins it would take for duplicates.
 func (s *Store) SaveSignIns(ctx context.Context, c *accessv1alpha1.Contractor, summary *accessv1alpha1.SignInSummary) error {
 	patch := client.MergeFromWithOptions(c.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	c.Status.SignIns = summary
-	if err := s.client.Status().Patch(ctx, c, patch); err != nil {
+	err := s.client.Status().Patch(ctx, c, patch)
+	if apierrors.IsConflict(err) {
+		live := &accessv1alpha1.Contractor{}
+		if rerr := s.reader.Get(ctx, client.ObjectKeyFromObject(c), live); rerr == nil {
+			s.contractors.Wrote(live)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	s.contractors.Wrote(c)
