@@ -118,6 +118,10 @@ bench: build controlplane ## Run the Go benchmarks, then the harness against a l
 	go test -run '^$$' -bench . -benchmem ./internal/policy/... ./internal/signals/... ./controllers/...
 	go run ./test/bench --portcullis $(PORTCULLIS) --control-plane-dir $(CONTROL_PLANE_DIR) $(BENCH_ARGS)
 
+.PHONY: chaos
+chaos: build controlplane test-deps ## Kill, restart and break the manager, API server and connected systems; fail on a lost or duplicated transition (slow; docs/chaos.md).
+	PORTCULLIS_CHAOS=1 PORTCULLIS_BINARY=$(PORTCULLIS) go test ./test/chaos -run TestChaos -v -timeout 30m -count=1
+
 .PHONY: envtest
 envtest: controlplane ## Print the export line for running envtest suites by hand (go test ./controllers/...).
 	@echo "export KUBEBUILDER_ASSETS=$(CONTROL_PLANE_DIR)"

@@ -9,9 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
@@ -115,16 +113,7 @@ func siblings(c client.Client) handler.EventHandler {
 // heldStateChanged passes a grant's deletion and changes of the state it
 // holds in its system.
 func heldStateChanged() builder.Predicates {
-	return builder.WithPredicates(predicate.Funcs{
-		CreateFunc:  func(event.CreateEvent) bool { return false },
-		GenericFunc: func(event.GenericEvent) bool { return false },
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			oldG, ok1 := e.ObjectOld.(*accessv1alpha1.AccessGrant)
-			newG, ok2 := e.ObjectNew.(*accessv1alpha1.AccessGrant)
-			if !ok1 || !ok2 {
-				return false
-			}
-			return appliedState(oldG) != appliedState(newG) || newG.DeletionTimestamp != nil && oldG.DeletionTimestamp == nil
-		},
+	return updatesWhere(true, func(oldG, newG *accessv1alpha1.AccessGrant) bool {
+		return appliedState(oldG) != appliedState(newG) || newG.DeletionTimestamp != nil && oldG.DeletionTimestamp == nil
 	})
 }

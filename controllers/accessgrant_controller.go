@@ -61,8 +61,9 @@ type AccessGrantReconciler struct {
 	// Workers is how many grants are reconciled at once; zero means one.
 	Workers int
 	// SystemConcurrency is how many of the workers the grants of one
-	// ConnectedSystem may hold at once (the bulkhead); zero means half of
-	// Workers, at least one.
+	// ConnectedSystem may hold at once (the bulkhead); zero means a quarter
+	// of Workers, at least one, so that three systems hanging at once still
+	// leave a quarter of the workers to the others.
 	SystemConcurrency int
 	// EnforcementTimeout bounds one call to a connector; zero means
 	// DefaultEnforcementTimeout.
@@ -138,7 +139,9 @@ func (r *AccessGrantReconciler) reconcile(ctx context.Context, grant *accessv1al
 	}
 	enforceErr := r.decideAndEnforce(ctx, s)
 	r.computeStatus(s)
-	r.announce(ctx, s)
+	if err := r.announce(ctx, s); err != nil {
+		return ctrl.Result{}, errors.Join(enforceErr, err)
+	}
 	if err := patchStatus(ctx, r.Client, s.before, s.grant); err != nil {
 		return ctrl.Result{}, errors.Join(enforceErr, err)
 	}
@@ -223,7 +226,7 @@ func (r *AccessGrantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.fresh = NewFreshReader(c, r.APIReader)
 	r.bulkhead = NewBulkhead(r.SystemConcurrency)
 	if r.SystemConcurrency <= 0 {
-		r.bulkhead = NewBulkhead(max(r.Workers, 1) / 2)
+		r.bulkhead = NewBulkhead(max(r.Workers, 1) / 4)
 	}
 	if r.Health == nil {
 		r.Health = NewSystemHealth(r.Clock)

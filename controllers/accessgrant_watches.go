@@ -39,6 +39,21 @@ func generationOrExistence() builder.Predicates {
 	return builder.WithPredicates(predicate.GenerationChangedPredicate{})
 }
 
+// updatesWhere passes the updates of a T for which changed holds, and its
+// deletions when deletes is set; never creations.
+func updatesWhere[T client.Object](deletes bool, changed func(oldObj, newObj T) bool) builder.Predicates {
+	return builder.WithPredicates(predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return deletes },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			oldObj, ok1 := e.ObjectOld.(T)
+			newObj, ok2 := e.ObjectNew.(T)
+			return ok1 && ok2 && changed(oldObj, newObj)
+		},
+	})
+}
+
 // contractorInputChanged passes a contractor's spec changes and changes of
 // its sign-in summary, which policies read; not its other status fields.
 func contractorInputChanged() builder.Predicates {

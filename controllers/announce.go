@@ -2,15 +2,18 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 )
@@ -26,19 +29,27 @@ var reportingInstance = sync.OnceValue(func() string {
 	return "portcullis-" + host
 })
 
+// transitioned reports whether the reconcile applied a new state.
+func transitioned(s *grantScope) bool {
+	oldState, newState := appliedState(s.before), appliedState(s.grant)
+	return oldState != newState && newState != accessv1alpha1.GrantPending && s.enforceErr == nil
+}
+
 // announce creates the Event of a state transition, synchronously and
 // before the status that records the transition is written. If the manager
 // dies in between, the next reconcile still finds the transition unrecorded
 // and announces it again: every transition has its Event at least once (an
 // Event recorder's buffer would lose it with the process). When the Event
-// cannot be created, the recorder gets it instead and the status is written
-// all the same: a missing Event never holds up a decision.
-func (r *AccessGrantReconciler) announce(ctx context.Context, s *grantScope) {
+// cannot be created after a few tries, announce returns the error and the
+// status is not written: the retry applies the state again (a no-op) and
+// announces it again. The transition itself is in the system already; its
+// record in status waits, it is not lost.
+func (r *AccessGrantReconciler) announce(ctx context.Context, s *grantScope) error {
 	g := s.grant
-	oldState, newState := appliedState(s.before), appliedState(g)
-	if oldState == newState || newState == accessv1alpha1.GrantPending || s.enforceErr != nil {
-		return
+	if !transitioned(s) {
+		return nil
 	}
+	newState := appliedState(g)
 	detail := orDefault(s.detail, "no change needed in the system")
 	if s.recorded && (s.decision == nil || s.decision.Action != accessv1alpha1.ActionRevoke) {
 		detail += "; revoked by the contractor's revocation record " + accessv1alpha1.RevocationKey(s.input.System.Name, g.Spec.Entitlement)
@@ -53,9 +64,15 @@ func (r *AccessGrantReconciler) announce(ctx context.Context, s *grantScope) {
 		Type: eventType(newState), Reason: string(newState), Action: "Enforce", Note: note,
 		ReportingController: reportingController, ReportingInstance: reportingInstance(),
 	}
-	if err := r.Create(ctx, ev); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Creating the transition's Event failed; handing it to the event recorder")
-		r.Recorder.Eventf(g, nil, ev.Type, ev.Reason, ev.Action, "%s", note)
+	var last error
+	err := wait.ExponentialBackoffWithContext(ctx, wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Steps: 4},
+		func(ctx context.Context) (bool, error) {
+			last = r.Create(ctx, ev.DeepCopy())
+			return last == nil || apierrors.IsAlreadyExists(last), nil
+		})
+	if err != nil {
+		return fmt.Errorf("creating the Event of the transition to %s: %w", newState, errors.Join(last, err))
 	}
 	r.observeLatency(s)
+	return nil
 }

@@ -58,7 +58,11 @@ var _ = Describe("AccessGrant enforcement in PostgreSQL", func() {
 		Expect(cond.Message).NotTo(ContainSubstring(pgserver.Password))
 		Expect(grant.Status.Enforcement.State).To(Equal(accessv1alpha1.GrantActive))
 		Expect(grant.Status.Enforcement.Attempts).To(BeNumerically(">=", 1))
+		// The failure re-checks the system now, not at its periodic check
+		// ten minutes away.
+		expectReady(ctx, system, metav1.ConditionFalse, accessv1alpha1.ReasonUnreachable)
 		Expect(srv.Start()).To(Succeed())
+		expectReady(ctx, system, metav1.ConditionTrue, accessv1alpha1.ReasonConnected)
 		admin, err = pgx.Connect(ctx, srv.DSN(pgserver.Superuser, pgserver.Password))
 		Expect(err).NotTo(HaveOccurred())
 		expectState(ctx, grant, accessv1alpha1.GrantRevoked)

@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -74,19 +73,9 @@ func (h *SystemHealth) source() source.Source {
 
 // becameReady passes a ConnectedSystem whose Ready condition turned True.
 func becameReady() builder.Predicates {
-	return builder.WithPredicates(predicate.Funcs{
-		CreateFunc:  func(event.CreateEvent) bool { return false },
-		DeleteFunc:  func(event.DeleteEvent) bool { return false },
-		GenericFunc: func(event.GenericEvent) bool { return false },
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			oldS, ok1 := e.ObjectOld.(*accessv1alpha1.ConnectedSystem)
-			newS, ok2 := e.ObjectNew.(*accessv1alpha1.ConnectedSystem)
-			if !ok1 || !ok2 {
-				return false
-			}
-			return !meta.IsStatusConditionTrue(oldS.Status.Conditions, accessv1alpha1.ConditionReady) &&
-				meta.IsStatusConditionTrue(newS.Status.Conditions, accessv1alpha1.ConditionReady)
-		},
+	return updatesWhere(false, func(oldS, newS *accessv1alpha1.ConnectedSystem) bool {
+		return !meta.IsStatusConditionTrue(oldS.Status.Conditions, accessv1alpha1.ConditionReady) &&
+			meta.IsStatusConditionTrue(newS.Status.Conditions, accessv1alpha1.ConditionReady)
 	})
 }
 

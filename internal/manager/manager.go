@@ -55,7 +55,7 @@ type Options struct {
 	// GrantWorkers is how many grants are reconciled at once.
 	GrantWorkers int
 	// SystemConcurrency is how many of them one ConnectedSystem's grants
-	// may take; zero means half of GrantWorkers, at least one.
+	// may take; zero means a quarter of GrantWorkers, at least one.
 	SystemConcurrency int
 	// EnforcementTimeout bounds one connector call.
 	EnforcementTimeout time.Duration
@@ -91,7 +91,7 @@ func DefaultOptions() Options {
 		GracefulShutdown:   30 * time.Second,
 		PolicyTimeout:      policy.DefaultTimeout,
 		Guard:              guard.DefaultOptions(),
-		GrantWorkers:       4,
+		GrantWorkers:       16,
 		EnforcementTimeout: controllers.DefaultEnforcementTimeout,
 		KubeAPIQPS:         -1,
 		KubeAPIBurst:       0,
@@ -118,7 +118,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.GrantWorkers, "grant-workers", o.GrantWorkers,
 		"How many AccessGrants are reconciled at once.")
 	fs.IntVar(&o.SystemConcurrency, "system-concurrency", o.SystemConcurrency,
-		"How many of those workers the grants of one ConnectedSystem may hold at once, so that a slow or dead system never delays the others; 0 means half of --grant-workers, at least 1.")
+		"How many of those workers the grants of one ConnectedSystem may hold at once, so that a slow or dead system never delays the others; 0 means a quarter of --grant-workers, at least 1.")
 	fs.DurationVar(&o.EnforcementTimeout, "enforcement-timeout", o.EnforcementTimeout,
 		"Deadline of one call to a connected system; a call that overruns it fails and is retried with backoff.")
 	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS,
