@@ -59,9 +59,10 @@ func (a *accountLocks) lock(g *accessv1alpha1.AccessGrant) (unlock func()) {
 }
 
 // siblingStates returns the states that the contractor's other grants on
-// the same system hold there: what each last applied, fresh, and nothing
-// for a dry run, which applied nothing.
-func (r *AccessGrantReconciler) siblingStates(ctx context.Context, g *accessv1alpha1.AccessGrant) ([]accessv1alpha1.GrantState, error) {
+// the same system hold on account: what each last applied, fresh, and
+// nothing for a dry run, which applied nothing, or for a grant applied to
+// another account (the contractor's former one, or its new one).
+func (r *AccessGrantReconciler) siblingStates(ctx context.Context, g *accessv1alpha1.AccessGrant, account string) ([]accessv1alpha1.GrantState, error) {
 	list := &accessv1alpha1.AccessGrantList{}
 	if err := r.List(ctx, list, client.InNamespace(g.Namespace),
 		client.MatchingFields{IndexContractor: g.Spec.ContractorRef.Name}); err != nil {
@@ -78,7 +79,7 @@ func (r *AccessGrantReconciler) siblingStates(ctx context.Context, g *accessv1al
 		} else if err != nil {
 			return nil, fmt.Errorf("reading grant %s: %w", sib.Name, err)
 		}
-		if enf := sib.Status.Enforcement; enf != nil && !enf.DryRun {
+		if enf := sib.Status.Enforcement; enf != nil && !enf.DryRun && (enf.Account == "" || enf.Account == account) {
 			states = append(states, enf.State)
 		}
 	}

@@ -144,7 +144,7 @@ func (r *AccessGrantReconciler) ensure(ctx context.Context, s *grantScope, state
 
 // call runs the connector for one account, within the enforcement timeout.
 func (r *AccessGrantReconciler) call(ctx context.Context, s *grantScope, account string, state accessv1alpha1.GrantState, transition string) (connectors.Change, error) {
-	siblings, err := r.siblingStates(ctx, s.grant)
+	siblings, err := r.siblingStates(ctx, s.grant, account)
 	if err != nil {
 		return connectors.Change{}, err
 	}
