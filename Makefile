@@ -80,6 +80,10 @@ test: verify-generated fmt-check vet kustomize-check policy-test controlplane te
 policy-test: build ## Run the default library's Rego unit tests and scenario suites (portcullis test policies).
 	$(PORTCULLIS) test policies
 
+.PHONY: detection
+detection: build ## Measure the default library's detection on the labelled scenarios (policies/scenarios): hostile actioned, honest revoked or quarantined; fail below the targets.
+	$(PORTCULLIS) test policies --detection
+
 .PHONY: test-deps
 test-deps: ## Install the Debian packages of the servers the tests run (PostgreSQL, slapd), when missing.
 	hack/install-test-deps.sh

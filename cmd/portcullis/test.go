@@ -16,8 +16,9 @@ import (
 )
 
 type testOptions struct {
-	data    dataFlags
-	verbose bool
+	data      dataFlags
+	verbose   bool
+	detection bool
 }
 
 func newTestCommand() *cobra.Command {
@@ -28,7 +29,13 @@ func newTestCommand() *cobra.Command {
 		Long: `Run the Rego unit tests (*_test.rego) of DIR (default: policies) against its
 policies and reference data (DIR/data/*.yaml), then every scenario suite in
 DIR/scenarios/*.yaml. Results are reported per case, like go test; the exit
-code is non-zero when anything fails or nothing was found to run.`,
+code is non-zero when anything fails or nothing was found to run.
+
+Scenarios labelled honest or hostile are also a detection measurement:
+--detection prints how many hostile ones the library actions (quarantines or
+revokes) and how many honest ones it quarantines or revokes, names each miss,
+and fails unless at least 95 % of the hostile ones are actioned, no honest one
+is revoked and at most 5 % of the honest ones are quarantined.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "policies"
@@ -40,6 +47,8 @@ code is non-zero when anything fails or nothing was found to run.`,
 	}
 	opts.data.bind(cmd.Flags())
 	cmd.Flags().BoolVarP(&opts.verbose, "verbose", "v", false, "Print passing cases too.")
+	cmd.Flags().BoolVar(&opts.detection, "detection", false,
+		"Measure detection over the scenarios labelled honest or hostile, and fail when the targets are missed.")
 	return cmd
 }
 
@@ -59,17 +68,26 @@ func runTests(ctx context.Context, out io.Writer, dir string, opts testOptions) 
 		return err
 	}
 	runner := &offline.Runner{Modules: modules, Data: data}
-	if err := runScenarios(ctx, out, dir, runner, opts.verbose, &t); err != nil {
+	results, err := runScenarios(ctx, out, dir, runner, opts.verbose, &t)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "%d passed, %d failed\n", t.passed, t.failed)
+	var missed error
+	if opts.detection {
+		d := offline.Measure(results)
+		d.Print(out, offline.DefaultTargets)
+		if !d.Meets(offline.DefaultTargets) {
+			missed = offline.ErrTargetsMissed
+		}
+	}
 	switch {
 	case t.passed+t.failed == 0:
 		return fmt.Errorf("no Rego tests or scenarios found in %s", dir)
 	case t.failed > 0:
 		return offline.ErrFailed
 	}
-	return nil
+	return missed
 }
 
 func runRegoTests(ctx context.Context, out io.Writer, dir string, data map[string]any, verbose bool, t *tally) error {
@@ -109,23 +127,26 @@ func runRegoTests(ctx context.Context, out io.Writer, dir string, data map[strin
 	return nil
 }
 
-func runScenarios(ctx context.Context, out io.Writer, dir string, runner *offline.Runner, verbose bool, t *tally) error {
+func runScenarios(ctx context.Context, out io.Writer, dir string, runner *offline.Runner, verbose bool, t *tally) ([]offline.ScenarioResult, error) {
 	fsys := os.DirFS(dir)
 	names, err := fs.Glob(fsys, "scenarios/*.yaml")
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var all []offline.ScenarioResult
 	for _, name := range names {
 		raw, err := fs.ReadFile(fsys, name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		path := filepath.Join(dir, name)
 		suite, err := offline.ParseSuite(path, raw)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		for _, r := range runner.Run(ctx, path, suite) {
+		results := runner.Run(ctx, path, suite)
+		all = append(all, results...)
+		for _, r := range results {
 			if len(r.Failures) > 0 {
 				t.failed++
 				fmt.Fprintf(out, "--- FAIL: scenario %q (%s) (%s)\n", r.Name, r.Source, seconds(r.Duration))
@@ -140,7 +161,7 @@ func runScenarios(ctx context.Context, out io.Writer, dir string, runner *offlin
 			}
 		}
 	}
-	return nil
+	return all, nil
 }
 
 func seconds(d time.Duration) string {

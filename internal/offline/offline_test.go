@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +108,8 @@ scenarios:
 		"unknown grant":  "  - {name: n, now: \"2026-11-28T00:00:00Z\", expect: [{grant: ns/g, action: Allow, codes: []}, {grant: ns/x, action: Allow, codes: []}]}\n",
 		"wrong action":   "  - {name: n, now: \"2026-11-28T00:00:00Z\", expect: [{grant: ns/g, action: Revoke, codes: []}]}\n",
 		"bad time":       "  - {name: n, now: \"yesterday\", expect: [{grant: ns/g, action: Allow, codes: []}]}\n",
+		"neither":        "  - {name: n, now: \"2026-11-28T00:00:00Z\"}\n",
+		"bad label":      "  - {name: n, label: suspicious, now: \"2026-11-28T00:00:00Z\"}\n",
 	}
 	wants := map[string]string{
 		"no expectation": "grant ns/g has no expectation",
@@ -115,6 +118,8 @@ scenarios:
 		"unknown grant":  "expect names grant ns/x, which is not among the resources",
 		"wrong action":   "grant ns/g: action = Allow, want Revoke",
 		"bad time":       `now "yesterday" is not an RFC 3339 time`,
+		"neither":        "the scenario has neither expect nor a label",
+		"bad label":      `label "suspicious" is neither honest nor hostile`,
 	}
 	runner := &Runner{Modules: []policies.Module{{Name: "p", Source: "package p\n\nrevoke contains {\"msg\": \"x\"} if false\n"}}}
 	for name, tt := range tests {
@@ -128,5 +133,61 @@ scenarios:
 				t.Fatalf("failures = %v, want one containing %q", results, wants[name])
 			}
 		})
+	}
+}
+
+func TestDetectionMeasure(t *testing.T) {
+	suite := `
+base:
+  - apiVersion: access.portcullis.dev/v1alpha1
+    kind: ConnectedSystem
+    metadata: {name: s}
+    spec: {type: kubernetes, kubernetes: {}}
+  - apiVersion: access.portcullis.dev/v1alpha1
+    kind: Contractor
+    metadata: {name: c, namespace: ns}
+    spec: {displayName: C, email: c@x, claimedLocation: {country: US}}
+  - apiVersion: access.portcullis.dev/v1alpha1
+    kind: AccessGrant
+    metadata: {name: g, namespace: ns}
+    spec: {contractorRef: {name: c}, systemRef: {name: s}, entitlement: {name: edit}, justification: j, approver: a}
+scenarios:
+  - {name: caught, label: hostile, now: "2026-11-28T00:00:00Z", data: {bad: true}}
+  - {name: missed, label: hostile, now: "2026-11-28T00:00:00Z"}
+  - {name: left alone, label: honest, now: "2026-11-28T00:00:00Z"}
+  - {name: wronged, label: honest, now: "2026-11-28T00:00:00Z", data: {odd: true}}
+`
+	runner := &Runner{Modules: []policies.Module{{Name: "p", Source: "package p\n\n" +
+		"revoke contains {\"msg\": \"bad\", \"code\": \"Bad\"} if data.portcullis.bad\n" +
+		"quarantine contains {\"msg\": \"odd\", \"code\": \"Odd\"} if data.portcullis.odd\n"}}}
+	parsed, err := ParseSuite("d.yaml", []byte(suite))
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := runner.Run(context.Background(), "d.yaml", parsed)
+	for _, r := range results {
+		if len(r.Failures) > 0 {
+			t.Fatalf("%s: %v", r.Name, r.Failures)
+		}
+	}
+	d := Measure(results)
+	if d.Hostile != 2 || d.Honest != 2 || len(d.Actioned) != 1 || len(d.Missed) != 1 || len(d.Revoked) != 0 || len(d.Quarantined) != 1 {
+		t.Fatalf("measure = %+v", d)
+	}
+	if d.Missed[0].Name != "missed" || d.Quarantined[0].Name != "wronged" || !slices.Equal(d.Quarantined[0].Codes, []string{"Odd"}) {
+		t.Errorf("misses named wrong: %+v", d)
+	}
+	if d.Meets(DefaultTargets) {
+		t.Error("half the hostile scenarios missed and half the honest quarantined meets the targets")
+	}
+	if !d.Meets(Targets{HostileActioned: 0.5, HonestQuarantined: 0.5}) {
+		t.Error("the measurement misses targets it reaches")
+	}
+	var out strings.Builder
+	d.Print(&out, DefaultTargets)
+	for _, want := range []string{"hostile actioned      1/2    50.0 %", `missed (hostile, allowed): "missed"`, `honest, quarantined: "wronged" (d.yaml#3) [Odd]`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
 	}
 }

@@ -29,14 +29,28 @@ type Suite struct {
 }
 
 // Scenario is one case: resources, a decision time, optional data overrides,
-// and the expected outcome of every grant.
+// and the expected outcome of every grant, or a label.
 type Scenario struct {
-	Name      string            `json:"name"`
+	Name string `json:"name"`
+	// Label is honest or hostile for the detection measurement (see
+	// Measure). A labelled scenario may leave Expect out: an honest one
+	// should be allowed, a hostile one actioned, and Measure counts how
+	// often the library gets that right rather than failing the run.
+	Label     Label             `json:"label,omitempty"`
 	Now       string            `json:"now"`
 	Data      map[string]any    `json:"data,omitempty"`
 	Resources []json.RawMessage `json:"resources,omitempty"`
-	Expect    []Expectation     `json:"expect"`
+	Expect    []Expectation     `json:"expect,omitempty"`
 }
+
+// Label says whether a scenario's contractor is honest or hostile.
+type Label string
+
+// The labels of the detection measurement.
+const (
+	Honest  Label = "honest"
+	Hostile Label = "hostile"
+)
 
 // Expectation is the expected decision for one grant.
 type Expectation struct {
@@ -55,6 +69,11 @@ type ScenarioResult struct {
 	Source   string
 	Failures []string
 	Duration time.Duration
+	// Label is the scenario's label; Outcome the most severe action over
+	// its grants, and Codes the reason codes of the grants' decisions.
+	Label   Label
+	Outcome accessv1alpha1.DecisionAction
+	Codes   []string
 }
 
 // ParseSuite reads a scenario suite, strictly.
@@ -83,37 +102,49 @@ func (r *Runner) Run(ctx context.Context, source string, suite *Suite) []Scenari
 	for i, sc := range suite.Scenarios {
 		start := time.Now()
 		where := fmt.Sprintf("%s#%d", source, i)
-		failures := r.runOne(ctx, where, suite.Base, sc)
-		results = append(results, ScenarioResult{Name: sc.Name, Source: where, Failures: failures, Duration: time.Since(start)})
+		res := ScenarioResult{Name: sc.Name, Source: where, Label: sc.Label}
+		decisions, failures := r.runOne(ctx, where, suite.Base, sc)
+		res.Failures, res.Duration = failures, time.Since(start)
+		res.Outcome, res.Codes = outcome(decisions)
+		results = append(results, res)
 	}
 	return results
 }
 
-func (r *Runner) runOne(ctx context.Context, where string, base []json.RawMessage, sc Scenario) []string {
-	if sc.Name == "" {
-		return []string{"the scenario has no name"}
+func (r *Runner) runOne(ctx context.Context, where string, base []json.RawMessage, sc Scenario) ([]GrantDecision, []string) {
+	fail := func(msg string) ([]GrantDecision, []string) { return nil, []string{msg} }
+	switch {
+	case sc.Name == "":
+		return fail("the scenario has no name")
+	case sc.Label != "" && sc.Label != Honest && sc.Label != Hostile:
+		return fail(fmt.Sprintf("label %q is neither honest nor hostile", sc.Label))
+	case sc.Label == "" && sc.Expect == nil:
+		return fail("the scenario has neither expect nor a label: say what every grant's decision must be")
 	}
 	now, err := time.Parse(time.RFC3339, sc.Now)
 	if err != nil {
-		return []string{fmt.Sprintf("now %q is not an RFC 3339 time: %v", sc.Now, err)}
+		return fail(fmt.Sprintf("now %q is not an RFC 3339 time: %v", sc.Now, err))
 	}
 	res, err := scenarioResources(where, base, sc.Resources)
 	if err != nil {
-		return []string{err.Error()}
+		return fail(err.Error())
 	}
 	pols, err := res.AccessPolicies()
 	if err != nil {
-		return []string{err.Error()}
+		return fail(err.Error())
 	}
 	engine, err := NewEngine(ctx, policies.MergeData(r.Data, sc.Data), append(ModulePolicies(r.Modules), pols...))
 	if err != nil {
-		return []string{err.Error()}
+		return fail(err.Error())
 	}
 	decisions, err := res.DecideAll(ctx, engine, now)
 	if err != nil {
-		return []string{err.Error()}
+		return fail(err.Error())
 	}
-	return compare(decisions, sc.Expect)
+	if sc.Label != "" && sc.Expect == nil {
+		return decisions, nil
+	}
+	return decisions, compare(decisions, sc.Expect)
 }
 
 // scenarioResources decodes base and scenario resources; scenario objects
@@ -211,3 +242,7 @@ func describe(reasons []policy.Reason) string {
 
 // ErrFailed is returned when a test or scenario failed.
 var ErrFailed = errors.New("tests failed")
+
+// ErrTargetsMissed is returned when the detection measurement misses its
+// targets.
+var ErrTargetsMissed = errors.New("detection targets missed")
