@@ -170,7 +170,11 @@ scenarios:
 			t.Fatalf("%s: %v", r.Name, r.Failures)
 		}
 	}
-	d := Measure(results)
+	checkMeasure(t, Measure(results))
+}
+
+func checkMeasure(t *testing.T, d Detection) {
+	t.Helper()
 	if d.Hostile != 2 || d.Honest != 2 || len(d.Actioned) != 1 || len(d.Missed) != 1 || len(d.Revoked) != 0 || len(d.Quarantined) != 1 {
 		t.Fatalf("measure = %+v", d)
 	}
