@@ -107,13 +107,35 @@ func (r *AccessGrantReconciler) guardAdmits(ctx context.Context, s *grantScope) 
 	if enf := g.Status.Enforcement; enf != nil && enf.HeldSince != nil {
 		return false, nil
 	}
+	admit := r.Guard.Admit
+	if severe(s) {
+		admit = r.Guard.AdmitSevere
+	}
 	total, err := r.countGrants(ctx)
-	if err == nil && r.Guard.Admit(grantKey(g).String(), total) {
+	if err == nil && admit(grantKey(g).String(), total) {
 		r.Metrics.GuardBudgetRemaining.Set(float64(r.Guard.Remaining(total)))
 		return true, r.Guard.Persist(ctx)
 	}
 	r.Metrics.GuardHolds.Inc()
 	return false, nil
+}
+
+// severe reports whether the grant's restriction rests on Critical evidence
+// (a sanctioned country, a failed identity check) or on the contractor's
+// revocation record: the guard keeps part of its budget for those.
+func severe(s *grantScope) bool {
+	if s.recorded {
+		return true
+	}
+	if s.decision == nil {
+		return false
+	}
+	for _, reason := range s.decision.Reasons {
+		if reason.Severity == accessv1alpha1.SeverityCritical {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *AccessGrantReconciler) countGrants(ctx context.Context) (int, error) {

@@ -13,11 +13,13 @@ import (
 	"k8s.io/utils/clock"
 )
 
-// Defaults: the larger of 10 or 5 % of all grants per 10 minutes.
+// Defaults: the larger of 10 or 5 % of all grants per 10 minutes, half of
+// it kept for severe transitions.
 const (
-	DefaultMinBudget = 10
-	DefaultPercent   = 5.0
-	DefaultWindow    = 10 * time.Minute
+	DefaultMinBudget     = 10
+	DefaultPercent       = 5.0
+	DefaultWindow        = 10 * time.Minute
+	DefaultSevereReserve = 50.0
 )
 
 // Options configure a guard.
@@ -29,6 +31,11 @@ type Options struct {
 	Percent float64
 	// Window is the sliding window the budget applies to.
 	Window time.Duration
+	// SevereReserve is the percent of the budget that only severe
+	// transitions (backed by Critical evidence, such as activity from a
+	// sanctioned country) may use: a burst of weaker quarantines cannot
+	// hold them back. Severe transitions may use the whole budget.
+	SevereReserve float64
 }
 
 // Guard counts the quarantines and revocations it admitted in a sliding
@@ -45,13 +52,14 @@ type Guard struct {
 
 // admission is one restrictive transition the guard let through.
 type admission struct {
-	at  time.Time
-	key string
+	at     time.Time
+	key    string
+	severe bool
 }
 
 // DefaultOptions returns the default budget.
 func DefaultOptions() Options {
-	return Options{MinBudget: DefaultMinBudget, Percent: DefaultPercent, Window: DefaultWindow}
+	return Options{MinBudget: DefaultMinBudget, Percent: DefaultPercent, Window: DefaultWindow, SevereReserve: DefaultSevereReserve}
 }
 
 // New returns a guard. A negative minimum or percent counts as zero; a
@@ -59,6 +67,7 @@ func DefaultOptions() Options {
 func New(clk clock.PassiveClock, opts Options) *Guard {
 	opts.MinBudget = max(opts.MinBudget, 0)
 	opts.Percent = max(opts.Percent, 0)
+	opts.SevereReserve = min(max(opts.SevereReserve, 0), 100)
 	if opts.Window <= 0 {
 		opts.Window = DefaultWindow
 	}
@@ -89,21 +98,37 @@ func (g *Guard) budget(total int) int {
 // Admit records the restrictive transition of key (a grant) and reports
 // true when it fits the budget; false means it must be held. A key
 // admitted in the window is admitted again without using more budget, so
-// retrying a failed transition does not count twice.
-func (g *Guard) Admit(key string, total int) bool {
+// retrying a failed transition does not count twice. Transitions that are
+// not severe share what the severe reserve leaves of the budget.
+func (g *Guard) Admit(key string, total int) bool { return g.admit(key, total, false) }
+
+// AdmitSevere is Admit for a severe transition, backed by Critical
+// evidence: it may use the whole budget, the reserve included.
+func (g *Guard) AdmitSevere(key string, total int) bool { return g.admit(key, total, true) }
+
+func (g *Guard) admit(key string, total int, severe bool) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.clock.Now()
 	g.prune(now)
+	ordinary := 0
 	for _, a := range g.admitted {
 		if a.key == key {
 			return true
 		}
+		if !a.severe {
+			ordinary++
+		}
 	}
-	if len(g.admitted) >= g.budget(total) {
+	budget := g.budget(total)
+	if len(g.admitted) >= budget {
 		return false
 	}
-	g.admitted = append(g.admitted, admission{at: now, key: key})
+	reserve := int(math.Floor(float64(budget) * g.opts.SevereReserve / 100))
+	if !severe && ordinary >= budget-reserve {
+		return false
+	}
+	g.admitted = append(g.admitted, admission{at: now, key: key, severe: severe})
 	return true
 }
 
@@ -133,8 +158,9 @@ func (g *Guard) prune(now time.Time) {
 
 // Admission is one restrictive transition in the window, as a Store keeps it.
 type Admission struct {
-	Key string    `json:"key"`
-	At  time.Time `json:"at"`
+	Key    string    `json:"key"`
+	At     time.Time `json:"at"`
+	Severe bool      `json:"severe,omitempty"`
 }
 
 // Store keeps the guard's window where a restart or a new leader finds it:
@@ -169,7 +195,7 @@ func (g *Guard) Restore(ctx context.Context) error {
 	}
 	for _, a := range stored {
 		if !have[a.Key] {
-			g.admitted = append(g.admitted, admission{at: a.At, key: a.Key})
+			g.admitted = append(g.admitted, admission{at: a.At, key: a.Key, severe: a.Severe})
 		}
 	}
 	sort.SliceStable(g.admitted, func(i, j int) bool { return g.admitted[i].at.Before(g.admitted[j].at) })
@@ -190,7 +216,7 @@ func (g *Guard) Persist(ctx context.Context) error {
 	g.prune(g.clock.Now())
 	window := make([]Admission, 0, len(g.admitted))
 	for _, a := range g.admitted {
-		window = append(window, Admission{Key: a.key, At: a.at})
+		window = append(window, Admission{Key: a.key, At: a.at, Severe: a.severe})
 	}
 	if err := g.store.Save(ctx, window); err != nil {
 		return fmt.Errorf("persisting the blast-radius guard's window: %w", err)

@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -98,5 +99,43 @@ func TestTheWindowSurvivesARestart(t *testing.T) {
 	clk.Step(10 * time.Minute)
 	if !restarted.Admit("c", 0) {
 		t.Fatal("the stored admissions did not leave the window")
+	}
+}
+
+// A burst of ordinary quarantines leaves the reserve to severe ones; severe
+// ones may use the whole budget, and the total stays bounded.
+func TestSevereReserve(t *testing.T) {
+	g := New(clocktesting.NewFakeClock(time.Now()), Options{MinBudget: 10, SevereReserve: 50, Window: time.Minute})
+	for i := range 5 {
+		if !g.Admit(fmt.Sprintf("weak-%d", i), 0) {
+			t.Fatalf("ordinary transition %d held inside its share", i)
+		}
+	}
+	if g.Admit("weak-5", 0) {
+		t.Fatal("an ordinary transition used the severe reserve")
+	}
+	for i := range 5 {
+		if !g.AdmitSevere(fmt.Sprintf("severe-%d", i), 0) {
+			t.Fatalf("severe transition %d held though the reserve was free", i)
+		}
+	}
+	if g.AdmitSevere("severe-5", 0) {
+		t.Fatal("a severe transition went past the whole budget")
+	}
+	if !g.Admit("weak-0", 0) {
+		t.Fatal("a retry of an admitted transition was held")
+	}
+
+	severeFirst := New(clocktesting.NewFakeClock(time.Now()), Options{MinBudget: 10, SevereReserve: 50, Window: time.Minute})
+	for i := range 8 {
+		if !severeFirst.AdmitSevere(fmt.Sprintf("severe-%d", i), 0) {
+			t.Fatalf("severe transition %d held", i)
+		}
+	}
+	if !severeFirst.Admit("weak-0", 0) || !severeFirst.Admit("weak-1", 0) || severeFirst.Admit("weak-2", 0) {
+		t.Fatal("ordinary transitions must get what is left of the budget, and no more")
+	}
+	if small := New(clocktesting.NewFakeClock(time.Now()), Options{MinBudget: 1, SevereReserve: 50}); !small.Admit("only", 0) {
+		t.Fatal("a budget of one was kept entirely for severe transitions")
 	}
 }

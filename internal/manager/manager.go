@@ -129,6 +129,8 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 		"Blast-radius guard: quarantines and revocations always allowed per window, however few grants there are.")
 	fs.Float64Var(&o.Guard.Percent, "guard-percent", o.Guard.Percent,
 		"Blast-radius guard: percent of all grants that may be quarantined or revoked per window (the larger of this and --guard-min-budget applies).")
+	fs.Float64Var(&o.Guard.SevereReserve, "guard-severe-reserve", o.Guard.SevereReserve,
+		"Blast-radius guard: percent of the budget kept for transitions backed by Critical evidence (a sanctioned country, a failed identity check, a revocation record); other quarantines and revocations share the rest.")
 	fs.DurationVar(&o.Guard.Window, "guard-window", o.Guard.Window,
 		"Blast-radius guard: the sliding window of the budget.")
 	fs.StringVar(&o.DecisionLog, "decision-log", o.DecisionLog,
