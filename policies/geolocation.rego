@@ -53,6 +53,9 @@ quarantine contains reason if {
 quarantine contains reason if {
 	some f in input.findings
 	f.spec.type == "impossible-travel"
+	not corporate_egress(f)
+	not from_corporate_egress(f)
+	not travel_explains(f)
 	reason := {
 		"msg": sprintf("impossible travel: %s", [summary(f)]),
 		"code": "ImpossibleTravel",
@@ -61,6 +64,17 @@ quarantine contains reason if {
 }
 
 corporate_egress(f) if f.spec.evidence.asn in data.portcullis.corporate_egress_asns
+
+# from_corporate_egress holds when an impossible trip started at the
+# company's own egress: two egress points of one VPN are no trip at all.
+from_corporate_egress(f) if to_number(f.spec.evidence.details.fromASN) in data.portcullis.corporate_egress_asns
+
+# travel_explains holds when a travel notice covers either end of an
+# impossible trip at the time of the trip: flights and roaming are what
+# notices are for.
+travel_explains(f) if travelling(f.spec.evidence.country, seen_at(f))
+
+travel_explains(f) if travelling(f.spec.evidence.details.fromCountry, seen_at(f))
 
 # travelling holds when a travel notice covers country at time ts.
 travelling(country, ts) if {

@@ -55,6 +55,10 @@ quarantine contains reason if {
 	}
 }
 
+# An anonymizer and a sign-in from another country than the claimed one
+# count together only when they happened close in time
+# (data.portcullis.pairing_window_hours), and the sign-in only when no
+# travel notice covered it when it happened.
 revoke contains reason if {
 	some f in input.findings
 	anonymized(f)
@@ -62,7 +66,8 @@ revoke contains reason if {
 	g.spec.type == "geolocation"
 	g.spec.evidence.country != input.contractor.spec.claimedLocation.country
 	not corporate_egress(g)
-	not travelling(g.spec.evidence.country)
+	not travelling(g.spec.evidence.country, seen_at(g))
+	close_in_time(f, g)
 	reason := {
 		"msg": sprintf("hides behind %s and was seen in %s while claiming %s", [kinds[f.spec.anonymizerKind].what, g.spec.evidence.country, input.contractor.spec.claimedLocation.country]),
 		"code": "AnonymizerWithCountryMismatch",
@@ -95,11 +100,38 @@ verified if {
 
 expired(check) if time.parse_rfc3339_ns(check.expiresAt) <= input.now_ns
 
-travelling(country) if {
+# travelling holds when a travel notice covers country at time ts.
+travelling(country, ts) if {
 	some notice in input.contractor.spec.travelNotices
 	notice.country == country
-	time.parse_rfc3339_ns(notice.from) <= input.now_ns
-	input.now_ns <= time.parse_rfc3339_ns(notice.until)
+	t := time.parse_rfc3339_ns(ts)
+	time.parse_rfc3339_ns(notice.from) <= t
+	t <= time.parse_rfc3339_ns(notice.until)
+}
+
+# close_in_time holds when the two findings' spans of evidence (firstSeen to
+# lastSeen) come within the pairing window of each other.
+close_in_time(f, g) if {
+	gap := max([0, max([start_ns(f), start_ns(g)]) - min([end_ns(f), end_ns(g)])])
+	gap <= data.portcullis.pairing_window_hours * 3600000000000
+}
+
+start_ns(f) := time.parse_rfc3339_ns(f.spec.firstSeen)
+
+start_ns(f) := end_ns(f) if not f.spec.firstSeen
+
+end_ns(f) := time.parse_rfc3339_ns(seen_at(f))
+
+seen_at(f) := f.spec.lastSeen
+
+seen_at(f) := f.spec.firstSeen if {
+	not f.spec.lastSeen
+	f.spec.firstSeen
+}
+
+seen_at(f) := input.now if {
+	not f.spec.lastSeen
+	not f.spec.firstSeen
 }
 
 corporate_egress(f) if f.spec.evidence.asn in data.portcullis.corporate_egress_asns

@@ -67,3 +67,21 @@ test_anonymizer_with_unverified_identity_revokes if {
 test_anonymizer_with_verified_identity_does_not_revoke if {
 	count(proxy.revoke) == 0 with input as run([anon("vpn", 64513)], [passed_document])
 }
+
+at(f, first, last) := object.union(f, {"spec": {"firstSeen": first, "lastSeen": last}})
+
+test_anonymizer_and_mismatch_far_apart_do_not_revoke if {
+	mismatch := at({"spec": {"type": "geolocation", "source": "ingester", "evidence": {"country": "CN"}}}, "2026-11-27T08:00:00Z", "2026-11-27T09:00:00Z")
+	vpn := at(anon("vpn", 64513), "2026-11-01T08:00:00Z", "2026-11-02T09:00:00Z")
+	count(proxy.revoke) == 0 with input as run([vpn, mismatch], [passed_document])
+	near := at(anon("vpn", 64513), "2026-11-26T08:00:00Z", "2026-11-27T08:30:00Z")
+	"AnonymizerWithCountryMismatch" in codes(proxy.revoke) with input as run([near, mismatch], [passed_document])
+}
+
+test_travel_notice_at_the_time_of_the_sign_in_counts_though_it_ended if {
+	notice := {"country": "CN", "from": "2026-11-20T00:00:00Z", "until": "2026-11-27T12:00:00Z"}
+	mismatch := at({"spec": {"type": "geolocation", "source": "ingester", "evidence": {"country": "CN"}}}, "2026-11-27T08:00:00Z", "2026-11-27T09:00:00Z")
+	vpn := at(anon("vpn", 64513), "2026-11-27T07:00:00Z", "2026-11-27T07:30:00Z")
+	doc := object.union(run([vpn, mismatch], [passed_document]), {"contractor": {"spec": {"travelNotices": [notice]}}})
+	count(proxy.revoke) == 0 with input as doc
+}

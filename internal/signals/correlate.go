@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/netip"
 	"sort"
+	"strconv"
 	"time"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
@@ -230,7 +231,8 @@ func impossibleTravel(sorted []timed, l Lists) []Signal {
 			Key:     a.Country + ">" + b.Country,
 			Summary: fmt.Sprintf("%s to %s, %.0f km in %s", a.Country, b.Country, km, b.Time.Sub(a.Time).Round(time.Minute)),
 			Evidence: accessv1alpha1.Evidence{IP: b.IP.String(), Country: accessv1alpha1.CountryCode(b.Country), ASN: int64(b.ASN),
-				Details: map[string]string{"from": a.IP.String(), "fromCountry": a.Country, "distanceKM": fmt.Sprintf("%.0f", km)}},
+				Details: map[string]string{"from": a.IP.String(), "fromCountry": a.Country, "fromASN": strconv.Itoa(int(a.ASN)),
+					"distanceKM": fmt.Sprintf("%.0f", km)}},
 			FirstSeen: b.Time, SeenAt: b.Time, Count: 1})
 	}
 	return out
