@@ -77,8 +77,8 @@ kustomize-check: ## Check that config/default, config/policies and config/sample
 test: verify-generated fmt-check vet kustomize-check policy-test controlplane test-deps unit fuzz ## Run every check and test suite: generated files, vet, Rego tests and scenarios, unit and envtest suites.
 
 .PHONY: policy-test
-policy-test: build ## Run the default library's Rego unit tests and scenario suites (portcullis test policies).
-	$(PORTCULLIS) test policies
+policy-test: build ## Run the default library's Rego unit tests and scenario suites, and its detection targets (portcullis test policies --detection).
+	$(PORTCULLIS) test policies --detection
 
 .PHONY: detection
 detection: build ## Measure the default library's detection on the labelled scenarios (policies/scenarios): hostile actioned, honest revoked or quarantined; fail below the targets.

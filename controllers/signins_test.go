@@ -148,7 +148,7 @@ func findingsOf(ctx context.Context, g Gomega, ns, contractor string) map[string
 }
 
 var _ = Describe("Sign-in ingestion", func() {
-	It("turns a laptop farm into one Finding per signal, keeps correlating across a restart, and the default library quarantines and revokes", func(ctx SpecContext) {
+	It("turns a laptop farm into one Finding per signal, keeps correlating across a restart, and the default library weighs them", func(ctx SpecContext) {
 		ns := newNamespace(ctx)
 		system := uniqueName("cluster")
 		create(ctx, newSystem(system))
@@ -243,10 +243,15 @@ var _ = Describe("Sign-in ingestion", func() {
 		Expect(c.Status.SignIns.Total).To(Equal(int64(2)))
 		Expect(c.Status.SignIns.Recent[0].IP).To(Equal("185.220.101.4"))
 
-		By("quarantining the farm's contractors and revoking the one from a sanctioned country")
-		expectState(ctx, grants["sam"], accessv1alpha1.GrantQuarantined)
+		By("quarantining kim, whose shared address comes with a Tor exit, and revoking the one from a sanctioned country")
 		expectState(ctx, grants["kim"], accessv1alpha1.GrantQuarantined)
+		Expect(grants["kim"].Status.Decision.Reasons).To(ContainElement(HaveField("Code", "SharedAddress")))
 		expectState(ctx, grants["lee"], accessv1alpha1.GrantRevoked)
+		By("leaving sam alone: one address shared with one other contractor is a household or an office, not a farm")
+		Consistently(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(grants["sam"]), grants["sam"])).To(Succeed())
+			g.Expect(grants["sam"].Status.Enforcement.State).To(Equal(accessv1alpha1.GrantActive))
+		}).WithContext(ctx).WithTimeout(time.Second).Should(Succeed())
 
 		By("rebuilding the history from the senders' log after a restore that lost every status")
 		summaries := map[string]*accessv1alpha1.SignInSummary{}

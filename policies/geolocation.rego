@@ -1,7 +1,7 @@
-# Geolocation: where the contractor really is, against where they claim to be.
+# Geolocation: activity from a comprehensively sanctioned country or region
+# revokes. Sign-ins from elsewhere than the claimed country, and impossible
+# travel, add to the risk score (risk.rego).
 package portcullis.policies.geolocation
-
-claimed := input.contractor.spec.claimedLocation.country
 
 revoke contains reason if {
 	some f in input.findings
@@ -34,69 +34,3 @@ revoke contains reason if {
 		"severity": "Critical",
 	}
 }
-
-quarantine contains reason if {
-	some f in input.findings
-	f.spec.type == "geolocation"
-	country := f.spec.evidence.country
-	country != claimed
-	not country in data.portcullis.sanctioned_countries
-	not corporate_egress(f)
-	not travelling(country, seen_at(f))
-	reason := {
-		"msg": sprintf("signed in from %s while claiming to be in %s, with no travel notice", [country, claimed]),
-		"code": "CountryMismatch",
-		"severity": "High",
-	}
-}
-
-quarantine contains reason if {
-	some f in input.findings
-	f.spec.type == "impossible-travel"
-	not corporate_egress(f)
-	not from_corporate_egress(f)
-	not travel_explains(f)
-	reason := {
-		"msg": sprintf("impossible travel: %s", [summary(f)]),
-		"code": "ImpossibleTravel",
-		"severity": "High",
-	}
-}
-
-corporate_egress(f) if f.spec.evidence.asn in data.portcullis.corporate_egress_asns
-
-# from_corporate_egress holds when an impossible trip started at the
-# company's own egress: two egress points of one VPN are no trip at all.
-from_corporate_egress(f) if to_number(f.spec.evidence.details.fromASN) in data.portcullis.corporate_egress_asns
-
-# travel_explains holds when a travel notice covers either end of an
-# impossible trip at the time of the trip: flights and roaming are what
-# notices are for.
-travel_explains(f) if travelling(f.spec.evidence.country, seen_at(f))
-
-travel_explains(f) if travelling(f.spec.evidence.details.fromCountry, seen_at(f))
-
-# travelling holds when a travel notice covers country at time ts.
-travelling(country, ts) if {
-	some notice in input.contractor.spec.travelNotices
-	notice.country == country
-	t := time.parse_rfc3339_ns(ts)
-	time.parse_rfc3339_ns(notice.from) <= t
-	t <= time.parse_rfc3339_ns(notice.until)
-}
-
-seen_at(f) := f.spec.lastSeen
-
-seen_at(f) := f.spec.firstSeen if {
-	not f.spec.lastSeen
-	f.spec.firstSeen
-}
-
-seen_at(f) := input.now if {
-	not f.spec.lastSeen
-	not f.spec.firstSeen
-}
-
-summary(f) := f.spec.summary
-
-summary(f) := sprintf("reported by %s", [f.spec.source]) if not f.spec.summary

@@ -1,12 +1,28 @@
-# Identity verification: the contractor must be who they claim to be.
+# Identity verification: the contractor must be who they claim to be. A
+# failed or revoked check, or a verification vendor's Critical verdict,
+# revokes; a required check left pending past its grace period quarantines.
+# Weaker identity signals (an expired check, a foreign document, a missing
+# check) add to the risk score (risk.rego).
 package portcullis.policies.verification
 
 revoke contains reason if {
 	some check in input.contractor.spec.verificationChecks
 	check.result in {"Failed", "Revoked"}
+	not retried(check)
 	reason := {
 		"msg": sprintf("identity check %s (%s) is %s", [check.type, provider(check), lower(check.result)]),
 		"code": "VerificationFailed",
+		"severity": "Critical",
+	}
+}
+
+revoke contains reason if {
+	some f in input.findings
+	f.spec.type == "verification"
+	f.spec.severity == "Critical"
+	reason := {
+		"msg": sprintf("verification vendor %s reports: %s", [f.spec.source, summary(f)]),
+		"code": "VerificationFraud",
 		"severity": "Critical",
 	}
 }
@@ -24,46 +40,24 @@ quarantine contains reason if {
 	}
 }
 
-quarantine contains reason if {
-	some check in input.contractor.spec.verificationChecks
-	check.result == "Passed"
-	time.parse_rfc3339_ns(check.expiresAt) <= input.now_ns
-	reason := {
-		"msg": sprintf("identity check %s expired at %s", [check.type, check.expiresAt]),
-		"code": "VerificationExpired",
-		"severity": "Medium",
-	}
-}
-
-quarantine contains reason if {
-	some check in input.contractor.spec.verificationChecks
-	check.type == "Document"
-	check.documentCountry != input.contractor.spec.claimedLocation.country
-	reason := {
-		"msg": sprintf("identity document issued by %s, but the contractor claims to live in %s", [check.documentCountry, input.contractor.spec.claimedLocation.country]),
-		"code": "DocumentCountryMismatch",
-		"severity": "High",
-	}
-}
-
-quarantine contains reason if {
-	some required in data.portcullis.verification.required_types
-	not has_check(required)
-	reason := {
-		"msg": sprintf("no %s identity check on record", [required]),
-		"code": "VerificationMissing",
-		"severity": "Medium",
-	}
-}
-
-has_check(type) if {
-	some check in input.contractor.spec.verificationChecks
-	check.type == type
+# retried holds when a later check of the same type passed: a document
+# photo refused for glare and accepted a minute later is no failure. A
+# revoked check is never retried away.
+retried(check) if {
+	check.result == "Failed"
+	some later in input.contractor.spec.verificationChecks
+	later.type == check.type
+	later.result == "Passed"
+	time.parse_rfc3339_ns(later.completedAt) > time.parse_rfc3339_ns(check.completedAt)
 }
 
 provider(check) := check.provider
 
 provider(check) := "unknown provider" if not check.provider
+
+summary(f) := f.spec.summary
+
+summary(f) := "no summary" if not f.spec.summary
 
 pending_since(check) := check.requestedAt
 

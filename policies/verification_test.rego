@@ -52,22 +52,24 @@ test_optional_pending_check_is_fine if {
 	count(verification.quarantine) == 0 with input as run(checks)
 }
 
-test_expired_check_quarantines if {
-	expired := object.union(passed_document, {"expiresAt": "2026-11-01T00:00:00Z"})
-	"VerificationExpired" in codes(verification.quarantine) with input as run([expired])
-}
-
-test_document_country_mismatch_quarantines if {
-	foreign := object.union(passed_document, {"documentCountry": "KP"})
-	"DocumentCountryMismatch" in codes(verification.quarantine) with input as run([foreign])
-}
-
-test_missing_document_check_quarantines if {
-	"VerificationMissing" in codes(verification.quarantine) with input as run([])
+test_a_vendor_fraud_verdict_revokes if {
+	f := {"spec": {"type": "verification", "source": "persona", "severity": "Critical", "summary": "synthetic identity"}}
+	codes(verification.revoke) == {"VerificationFraud"} with input as object.union(run([passed_document]), {"findings": [f]})
+	weaker := object.union(f, {"spec": {"severity": "High"}})
+	count(verification.revoke) == 0 with input as object.union(run([passed_document]), {"findings": [weaker]})
 }
 
 test_grace_period_comes_from_data if {
 	checks := [passed_document, {"type": "BackgroundCheck", "result": "Pending", "required": true, "requestedAt": "2026-11-27T00:00:00Z"}]
 	"VerificationPending" in codes(verification.quarantine) with input as run(checks)
 		with data.portcullis.verification.pending_grace_hours as 1
+}
+
+test_a_failure_retried_and_passed_is_no_failure if {
+	failed := {"type": "Document", "result": "Failed", "completedAt": "2026-10-05T16:12:00Z"}
+	passed := {"type": "Document", "result": "Passed", "documentCountry": "US", "completedAt": "2026-10-05T16:31:00Z"}
+	count(verification.revoke) == 0 with input as run([failed, passed])
+	codes(verification.revoke) == {"VerificationFailed"} with input as run([passed, object.union(failed, {"completedAt": "2026-10-06T00:00:00Z"})])
+	revoked := object.union(failed, {"result": "Revoked"})
+	codes(verification.revoke) == {"VerificationFailed"} with input as run([revoked, passed])
 }

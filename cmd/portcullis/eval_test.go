@@ -39,21 +39,32 @@ func TestEvalSamples(t *testing.T) {
 	}
 }
 
+// strictData lowers the library's quarantine threshold to the weight of
+// one commercial VPN, which is all the sample contractor Alex shows.
+func strictData(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "strict.yaml")
+	if err := os.WriteFile(path, []byte("risk:\n  quarantine_at: 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func TestEvalFailOn(t *testing.T) {
-	out, err := run(t, "eval", "-f", samplesDir, "--builtin-policies", "--now", "2026-11-28T12:00:00Z", "--fail-on", "quarantine")
+	out, err := run(t, "eval", "-f", samplesDir, "--builtin-policies", "--data", strictData(t), "--now", "2026-11-28T12:00:00Z", "--fail-on", "quarantine")
 	if !errors.Is(err, errFailOn) {
 		t.Fatalf("eval --fail-on quarantine = %v, want errFailOn\n%s", err, out)
 	}
 	if !strings.Contains(err.Error(), "contractors/alex-payments-edit (Quarantine)") {
 		t.Errorf("error does not name the grant: %v", err)
 	}
-	if _, err := run(t, "eval", "-f", samplesDir, "--builtin-policies", "--now", "2026-11-28T12:00:00Z", "--fail-on", "revoke"); err != nil {
+	if _, err := run(t, "eval", "-f", samplesDir, "--builtin-policies", "--data", strictData(t), "--now", "2026-11-28T12:00:00Z", "--fail-on", "revoke"); err != nil {
 		t.Errorf("eval --fail-on revoke failed on a quarantine: %v", err)
 	}
 }
 
 func TestEvalJSON(t *testing.T) {
-	out, err := run(t, "eval", "-f", samplesDir, "--builtin-policies", "--now", "2026-11-28T12:00:00Z", "-o", "json")
+	out, err := run(t, "eval", "-f", samplesDir, "--builtin-policies", "--data", strictData(t), "--now", "2026-11-28T12:00:00Z", "-o", "json")
 	if err != nil {
 		t.Fatal(err)
 	}

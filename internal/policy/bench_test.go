@@ -30,7 +30,7 @@ func typicalInput() Input {
 	in.Exceptions = []accessv1alpha1.PolicyException{{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "vpn-ok"},
 		Spec: accessv1alpha1.PolicyExceptionSpec{
-			ContractorRef: &accessv1alpha1.ContractorReference{Name: "sam"}, Policy: "proxy",
+			ContractorRef: &accessv1alpha1.ContractorReference{Name: "sam"}, Policy: "risk",
 			Codes: []string{"CommercialVPN"}, ExpiresAt: metav1.Time{Time: testNow.AddDate(0, 1, 0)},
 		},
 	}}

@@ -259,12 +259,16 @@ func combine(results []policyResult, exceptions []accessv1alpha1.PolicyException
 		if r.err != nil {
 			reasons = []Reason{errorReason(r.policy, r.err)}
 		}
+		kept := make([]Reason, 0, len(reasons))
 		for _, reason := range reasons {
 			if name := exempting(exceptions, reason); name != "" && reason.Code != CodePolicyError {
 				reason.Exception = name
 				d.Exempted = append(d.Exempted, reason)
 				continue
 			}
+			kept = append(kept, reason)
+		}
+		for _, reason := range scored(kept) {
 			d.place(r.policy, reason)
 		}
 	}

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -77,7 +78,42 @@ func parseReason(policy, rule string, member any) (Reason, error) {
 	if err != nil {
 		return Reason{}, err
 	}
-	return Reason{Policy: policy, Rule: rule, Code: code, Message: truncateMessage(msg), Severity: severity}, nil
+	r := Reason{Policy: policy, Rule: rule, Code: code, Message: truncateMessage(msg), Severity: severity}
+	if r.Weight, r.Threshold, err = parseScore(rule, obj); err != nil {
+		return Reason{}, err
+	}
+	return r, nil
+}
+
+// parseScore reads a scored reason's weight and threshold: both or
+// neither, a weight of at least zero and a positive threshold.
+func parseScore(rule string, obj map[string]any) (weight, threshold float64, err error) {
+	w, hasW := obj["weight"]
+	t, hasT := obj["threshold"]
+	if !hasW && !hasT {
+		return 0, 0, nil
+	}
+	weight, okW := number(w)
+	threshold, okT := number(t)
+	if !hasW || !hasT || !okW || !okT || weight < 0 || threshold <= 0 {
+		return 0, 0, fmt.Errorf("a scored %s reason needs a number weight >= 0 and a number threshold > 0, got weight %v and threshold %v", rule, w, t)
+	}
+	return weight, threshold, nil
+}
+
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case json.Number:
+		f, err := n.Float64()
+		return f, err == nil
+	case float64:
+		return n, true
+	case int:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	}
+	return 0, false
 }
 
 // parseSeverity checks a reason's severity; a missing one defaults to High

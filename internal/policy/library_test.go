@@ -74,6 +74,18 @@ func anonymizer(kind accessv1alpha1.AnonymizerKind, asn int64) accessv1alpha1.Fi
 	return f
 }
 
+func sharedDevice() accessv1alpha1.Finding {
+	f := finding(accessv1alpha1.FindingSharedInfrastructure, "US")
+	f.Name, f.Spec.Evidence.DeviceID, f.Spec.Evidence.RelatedContractors = "shared", "laptop-1", []string{"kim"}
+	return f
+}
+
+func remoteTool() accessv1alpha1.Finding {
+	f := finding(accessv1alpha1.FindingRemoteAccessTool, "US")
+	f.Name, f.Spec.Severity, f.Spec.Evidence.Tool = "kvm", accessv1alpha1.SeverityHigh, "PiKVM"
+	return f
+}
+
 func TestLibraryDecisions(t *testing.T) {
 	e := libraryEngine(t)
 	tests := []struct {
@@ -84,23 +96,26 @@ func TestLibraryDecisions(t *testing.T) {
 		codes    string
 	}{
 		{"verified contractor at home", verifiedContractor, nil, accessv1alpha1.ActionAllow, ""},
-		{"no identity check", nil, nil, accessv1alpha1.ActionQuarantine, "VerificationMissing"},
+		{"no identity check raises the risk only", nil, nil, accessv1alpha1.ActionAllow, ""},
 		{"failed identity check", func(in *Input) {
 			verifiedContractor(in)
 			in.Contractor.Spec.VerificationChecks[0].Result = accessv1alpha1.VerificationFailed
 		}, nil, accessv1alpha1.ActionRevoke, "VerificationFailed"},
 		{"sign-in from a sanctioned country", verifiedContractor,
 			[]accessv1alpha1.Finding{finding("geolocation", "KP")}, accessv1alpha1.ActionRevoke, "SanctionedCountry"},
-		{"sign-in from abroad", verifiedContractor,
-			[]accessv1alpha1.Finding{finding("geolocation", "BR")}, accessv1alpha1.ActionQuarantine, "CountryMismatch"},
-		{"Tor exit", verifiedContractor,
-			[]accessv1alpha1.Finding{anonymizer("tor", 64513)}, accessv1alpha1.ActionQuarantine, "TorExit"},
+		{"one sign-in from abroad raises the risk only", verifiedContractor,
+			[]accessv1alpha1.Finding{finding("geolocation", "BR")}, accessv1alpha1.ActionAllow, ""},
+		{"a Tor exit alone raises the risk only", verifiedContractor,
+			[]accessv1alpha1.Finding{anonymizer("tor", 64513)}, accessv1alpha1.ActionAllow, ""},
 		{"residential proxy and a foreign country", verifiedContractor,
 			[]accessv1alpha1.Finding{anonymizer("residential-proxy", 64513), finding("geolocation", "CN")},
-			accessv1alpha1.ActionRevoke, "AnonymizerWithCountryMismatch,CountryMismatch,ResidentialProxy"},
+			accessv1alpha1.ActionQuarantine, "AnonymizerWithCountryMismatch,CountryMismatch,ResidentialProxy"},
 		{"VPN without verified identity", nil,
-			[]accessv1alpha1.Finding{anonymizer("vpn", 64514)}, accessv1alpha1.ActionRevoke,
+			[]accessv1alpha1.Finding{anonymizer("vpn", 64514)}, accessv1alpha1.ActionQuarantine,
 			"AnonymizerWithUnverifiedIdentity,CommercialVPN,VerificationMissing"},
+		{"a shared device, a proxy and an IP-KVM revoke", verifiedContractor,
+			[]accessv1alpha1.Finding{sharedDevice(), anonymizer("residential-proxy", 64513), remoteTool()},
+			accessv1alpha1.ActionRevoke, "RemoteAccessTool,ResidentialProxy,SharedDevice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

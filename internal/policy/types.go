@@ -96,6 +96,11 @@ type Reason struct {
 	Code     string                  `json:"code,omitempty"`
 	Message  string                  `json:"message"`
 	Severity accessv1alpha1.Severity `json:"severity"`
+	// Weight and Threshold make the reason one contribution to a score:
+	// the policy's reasons of one rule with one threshold act only while
+	// the weights of those that no exception exempts add up to it.
+	Weight    float64 `json:"weight,omitempty"`
+	Threshold float64 `json:"threshold,omitempty"`
 	// Exception names the PolicyException that exempted the reason, if any.
 	Exception string `json:"exception,omitempty"`
 }

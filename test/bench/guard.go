@@ -23,7 +23,7 @@ const (
 	guardBudget     = 20  // --guard-min-budget, with --guard-percent=0
 	guardReserve    = 50  // --guard-severe-reserve: percent of the budget kept for Critical evidence
 	guardPushGrants = 200 // grants the bad push would quarantine
-	guardWeak       = 40  // contractors with a commercial-VPN finding: twice the budget
+	guardWeak       = 40  // contractors with a shared-device finding: twice the budget
 	guardSanctioned = 5   // contractors with a finding from KP: fewer than the reserve
 	guardPartLimit  = 2 * time.Minute
 )
@@ -101,8 +101,9 @@ func guardBadPush(ctx context.Context, b *bench) ([]result, error) {
 			t.applied, t.held, guardBudget, guardBudget-guardShare)}}, nil
 }
 
-// guardDayOne: the default library decides; a burst of weak findings (a
-// commercial VPN, Medium) arrives for more contractors than the budget,
+// guardDayOne: the default library decides; a burst of weaker findings (a
+// device shared with another contractor, High) arrives for more
+// contractors than the budget,
 // then findings from a sanctioned country (Critical) for a few others. The
 // weak quarantines stop at their share; every sanctioned revocation
 // applies.
@@ -125,11 +126,11 @@ func guardDayOne(ctx context.Context, b *bench) ([]result, error) {
 	if err := b.waitStates(ctx, nil, accessv1alpha1.GrantActive); err != nil {
 		return nil, err
 	}
-	if err := b.addFindings(ctx, weak, b.vpnFinding); err != nil {
+	if err := b.addFindings(ctx, weak, b.sharedDeviceFinding); err != nil {
 		return nil, err
 	}
 	if _, err := b.settle(ctx, weak, accessv1alpha1.GrantQuarantined); err != nil {
-		return nil, fmt.Errorf("day-one burst, VPN findings: %w", err)
+		return nil, fmt.Errorf("day-one burst, shared-device findings: %w", err)
 	}
 	if err := b.addFindings(ctx, sanctioned, b.sanctionedFinding); err != nil {
 		return nil, err
@@ -148,7 +149,7 @@ func guardDayOne(ctx context.Context, b *bench) ([]result, error) {
 	if w.applied > guardShare {
 		return nil, fmt.Errorf("day-one burst: the guard let %d weak quarantines through, more than their share of %d", w.applied, guardShare)
 	}
-	return []result{{fmt.Sprintf("guard, day-one burst (%d VPN findings, then %d from KP; budget %d)", guardWeak, guardSanctioned, guardBudget),
+	return []result{{fmt.Sprintf("guard, day-one burst (%d shared-device findings, then %d from KP; budget %d)", guardWeak, guardSanctioned, guardBudget),
 		fmt.Sprintf("sanctioned revocations applied %d/%d, weak quarantines applied %d (share %d), held %d",
 			s.applied, guardSanctioned, w.applied, guardShare, w.held+s.held)}}, nil
 }
@@ -199,8 +200,8 @@ func (b *bench) waitPolicies(ctx context.Context) error {
 }
 
 // verifiedGrants creates b.opts.grants contractors, each with a passed
-// identity document check (the library quarantines contractors without
-// one, and revokes those behind a VPN), and a grant each.
+// identity document check (without one, the library's risk model counts
+// it against them), and a grant each.
 func (b *bench) verifiedGrants(ctx context.Context) error {
 	done := metav1.Now()
 	expires := metav1.NewTime(done.AddDate(1, 0, 0))
@@ -237,13 +238,14 @@ func (b *bench) addFindings(ctx context.Context, names []string, finding func(st
 	return nil
 }
 
-// vpnFinding is weak evidence: a sign-in through a commercial VPN, which
-// the library quarantines with severity Medium.
-func (b *bench) vpnFinding(contractor string) *accessv1alpha1.Finding {
-	return &accessv1alpha1.Finding{ObjectMeta: metav1.ObjectMeta{Namespace: b.ns, Name: contractor + "-vpn"},
+// sharedDeviceFinding is evidence short of Critical: a device shared with
+// another contractor, which the library's risk model quarantines (risk 6,
+// reasons of High severity).
+func (b *bench) sharedDeviceFinding(contractor string) *accessv1alpha1.Finding {
+	return &accessv1alpha1.Finding{ObjectMeta: metav1.ObjectMeta{Namespace: b.ns, Name: contractor + "-shared"},
 		Spec: accessv1alpha1.FindingSpec{ContractorRef: accessv1alpha1.ContractorReference{Name: contractor},
-			Type: accessv1alpha1.FindingAnonymizer, AnonymizerKind: accessv1alpha1.AnonymizerVPN,
-			Severity: accessv1alpha1.SeverityMedium, Source: "bench", Evidence: accessv1alpha1.Evidence{IP: "198.51.100.7"}}}
+			Type: accessv1alpha1.FindingSharedInfrastructure, Severity: accessv1alpha1.SeverityHigh, Source: "bench",
+			Evidence: accessv1alpha1.Evidence{DeviceID: "farm-laptop", RelatedContractors: []string{"someone-else"}}}}
 }
 
 // sanctionedFinding is Critical evidence: activity from North Korea, which

@@ -1,0 +1,384 @@
+# Risk: weak evidence adds up. Each signal (a sign-in from another country,
+# an anonymizer, a shared device, a remote-access tool, off hours, pay or
+# equipment sent elsewhere, ...) contributes a weight from
+# data.portcullis.risk.weights; a contractor whose contributions reach
+# risk.quarantine_at is quarantined, and risk.revoke_at revokes. Every
+# contribution is a reason of its own, with its weight and the threshold,
+# so the grant says why, and an exception that sets one contribution aside
+# takes its weight out of the score.
+package portcullis.policies.risk
+
+claimed := input.contractor.spec.claimedLocation.country
+
+risk := data.portcullis.risk
+
+# contributions maps each signal code to its weight and explanation: the
+# heaviest instance of a code counts, once.
+contributions[code] := best if {
+	some code in {s.code | some s in signals}
+	instances := [s | some s in signals; s.code == code]
+	weights := [s.weight | some s in instances]
+	best := [s | some s in instances; s.weight == max(weights)][0]
+}
+
+total := sum([c.weight | some c in contributions])
+
+level := "critical" if total >= risk.levels.critical
+
+level := "high" if {
+	total >= risk.levels.high
+	total < risk.levels.critical
+}
+
+level := "medium" if {
+	total >= risk.levels.medium
+	total < risk.levels.high
+}
+
+level := "low" if total < risk.levels.medium
+
+quarantine contains reason if {
+	total >= risk.quarantine_at
+	some code, c in contributions
+	c.weight > 0
+	reason := explain(code, c, "quarantine", risk.quarantine_at)
+}
+
+revoke contains reason if {
+	risk.revoke_at > 0
+	total >= risk.revoke_at
+	some code, c in contributions
+	c.weight > 0
+	reason := explain(code, c, "revocation", risk.revoke_at)
+}
+
+explain(code, c, what, threshold) := {
+	"msg": sprintf("%s (risk +%d; %s risk %d reaches the %s threshold %d)", [c.msg, c.weight, level, total, what, threshold]),
+	"code": code,
+	"severity": severity(c.weight),
+	"weight": c.weight,
+	"threshold": threshold,
+}
+
+# A contribution is never Critical: Critical is for definitive evidence
+# (geolocation.rego, verification.rego), which the blast-radius guard lets
+# through first.
+severity(w) := "High" if w >= 4
+
+severity(w) := "Medium" if {
+	w >= 2
+	w < 4
+}
+
+severity(w) := "Low" if w < 2
+
+# signal builds a contribution; Low-severity evidence counts at most 1.
+signal(code, f, msg) := {"code": code, "weight": weigh(risk.weights[code], f), "msg": msg}
+
+weigh(w, f) := min([w, 1]) if f.spec.severity == "Low"
+
+weigh(w, f) := w if not f.spec.severity == "Low"
+
+# Where the contractor is.
+
+# A sign-in from another country. Satellite internet is placed wherever
+# its ground station is, so it counts for little; and a country the
+# contractor's pay or equipment already goes to is one fact, counted there.
+signals contains {"code": "CountryMismatch", "weight": weight, "msg": msg} if {
+	some f in input.findings
+	f.spec.type == "geolocation"
+	country := f.spec.evidence.country
+	country != claimed
+	not country in data.portcullis.sanctioned_countries
+	not country in records_elsewhere
+	not corporate_egress(f)
+	not travelling(country, seen_at(f))
+	weight := mismatch_weight(f)
+	msg := sprintf("signed in from %s at %s while claiming %s, with no travel notice%s", [country, seen_at(f), claimed, satellite_note(f)])
+}
+
+# records_elsewhere are the countries the contractor's pay and equipment go to.
+records_elsewhere contains c if {
+	some key in ["equipmentShippingCountry", "payoutCountry"]
+	c := input.contractor.spec[key]
+}
+
+mismatch_weight(f) := min([weigh(risk.weights.CountryMismatch, f), risk.weights.SatelliteMismatch]) if satellite(f)
+
+mismatch_weight(f) := weigh(risk.weights.CountryMismatch, f) if not satellite(f)
+
+satellite(f) if f.spec.evidence.asn in data.portcullis.satellite_asns
+
+satellite_note(f) := " (satellite internet, placed by its ground station)" if satellite(f)
+
+satellite_note(f) := "" if not satellite(f)
+
+# Impossible travel, unless an end is corporate egress or satellite
+# internet, a travel notice covers an end, or the trip is short enough to
+# be geolocation error (travel.min_impossible_km).
+signals contains signal("ImpossibleTravel", f, msg) if {
+	some f in input.findings
+	f.spec.type == "impossible-travel"
+	not corporate_egress(f)
+	not satellite(f)
+	from_asn := to_number(object.get(f.spec.evidence, ["details", "fromASN"], "0"))
+	not from_asn in data.portcullis.corporate_egress_asns
+	not from_asn in data.portcullis.satellite_asns
+	to_number(object.get(f.spec.evidence, ["details", "distanceKM"], "100000")) >= data.portcullis.travel.min_impossible_km
+	not travelling(f.spec.evidence.country, seen_at(f))
+	not travelling(f.spec.evidence.details.fromCountry, seen_at(f))
+	msg := sprintf("impossible travel: %s", [summary(f)])
+}
+
+# The client's own time zone, as the sign-in reported it, hours away from
+# the claimed one, outside any travel notice. Only zones listed in
+# data.portcullis.timezones count.
+signals contains signal("ClientTimezoneMismatch", f, msg) if {
+	some f in input.findings
+	f.spec.source == "portcullis-ingester"
+	zone := f.spec.evidence.details.timezone
+	own := input.contractor.spec.claimedLocation.timezone
+	abs(data.portcullis.timezones[zone] - data.portcullis.timezones[own]) >= risk.timezone_hours
+	not travelling_anywhere(seen_at(f))
+	msg := sprintf("the client reported time zone %s while claiming %s", [zone, own])
+}
+
+# Travel notices for one country that add up to more than
+# travel.max_days within 90 days either side of now: working from there,
+# not visiting.
+signals contains {"code": "ExtendedTravel", "weight": risk.weights.ExtendedTravel, "msg": msg} if {
+	some country in {n.country | some n in input.contractor.spec.travelNotices}
+	days := sum([notice_days(n) | some n in input.contractor.spec.travelNotices; n.country == country])
+	days > data.portcullis.travel.max_days
+	msg := sprintf("travel notices for %s cover %d days within 90 days of now (more than %d)", [country, days, data.portcullis.travel.max_days])
+}
+
+# notice_days counts the days of a notice within 90 days either side of now.
+notice_days(n) := max([0, round((min([time.parse_rfc3339_ns(n.until), input.now_ns + days90]) - max([time.parse_rfc3339_ns(n.from), input.now_ns - days90])) / 86400000000000)])
+
+days90 := 90 * 86400000000000
+
+# How they hide.
+
+kinds := {
+	"vpn": {"code": "CommercialVPN", "what": "a commercial VPN"},
+	"hosting": {"code": "HostingProvider", "what": "a hosting provider"},
+	"public-proxy": {"code": "PublicProxy", "what": "a public proxy"},
+	"residential-proxy": {"code": "ResidentialProxy", "what": "a residential proxy"},
+	"tor": {"code": "TorExit", "what": "a Tor exit node"},
+}
+
+signals contains signal(kind.code, f, msg) if {
+	some f in input.findings
+	anonymized(f)
+	kind := kinds[f.spec.anonymizerKind]
+	msg := sprintf("signed in through %s from %s", [kind.what, ip(f)])
+}
+
+signals contains signal("HostingProvider", f, msg) if {
+	some f in input.findings
+	f.spec.type != "anonymizer"
+	f.spec.evidence.asn in data.portcullis.hosting_asns
+	not corporate_egress(f)
+	msg := sprintf("activity from hosting provider AS%d (%s)", [f.spec.evidence.asn, ip(f)])
+}
+
+# An anonymizer and a sign-in from another country, close in time and
+# outside a travel notice: the pattern of someone hiding where they are.
+signals contains signal("AnonymizerWithCountryMismatch", g, msg) if {
+	some f in input.findings
+	anonymized(f)
+	some g in input.findings
+	g.spec.type == "geolocation"
+	g.spec.evidence.country != claimed
+	not corporate_egress(g)
+	not travelling(g.spec.evidence.country, seen_at(g))
+	close_in_time(f, g)
+	msg := sprintf("hid behind %s within %d hours of a sign-in from %s", [kinds[f.spec.anonymizerKind].what, data.portcullis.pairing_window_hours, g.spec.evidence.country])
+}
+
+signals contains {"code": "AnonymizerWithUnverifiedIdentity", "weight": risk.weights.AnonymizerWithUnverifiedIdentity, "msg": msg} if {
+	some f in input.findings
+	anonymized(f)
+	not verified
+	msg := sprintf("hides behind %s and has no passed identity document check", [kinds[f.spec.anonymizerKind].what])
+}
+
+# Who else is there.
+
+signals contains signal("SharedDevice", f, msg) if {
+	some f in input.findings
+	f.spec.type == "shared-infrastructure"
+	f.spec.evidence.deviceID
+	msg := sprintf("device %s is also used by %s", [f.spec.evidence.deviceID, others(f)])
+}
+
+signals contains signal("SharedAddress", f, msg) if {
+	some f in input.findings
+	f.spec.type == "shared-infrastructure"
+	not f.spec.evidence.deviceID
+	not carrier_nat(f)
+	msg := sprintf("address %s is also used by %s", [ip(f), others(f)])
+}
+
+# A carrier-grade NAT address (RFC 6598) is shared by strangers by design.
+carrier_nat(f) if net.cidr_contains("100.64.0.0/10", f.spec.evidence.ip)
+
+# A remote-access tool or IP-KVM weighs risk.weights.RemoteAccessTool as
+# reported (High); a report of another severity weighs as that severity.
+signals contains {"code": "RemoteAccessTool", "weight": tool_weight(f), "msg": msg} if {
+	some f in input.findings
+	f.spec.type == "remote-access-tool"
+	msg := sprintf("remote-access tool or IP-KVM in use: %s (from %s)", [tool(f), f.spec.source])
+}
+
+tool_weight(f) := risk.weights.RemoteAccessTool if object.get(f.spec, "severity", "High") == "High"
+
+tool_weight(f) := risk.severity_weights[f.spec.severity] if f.spec.severity != "High"
+
+signals contains signal("OffHours", f, msg) if {
+	some f in input.findings
+	f.spec.type == "off-hours"
+	msg := sprintf("works at night in the claimed time zone: %s", [summary(f)])
+}
+
+# What the contractor's own records say.
+
+signals contains {"code": "PayoutElsewhere", "weight": risk.weights.PayoutElsewhere, "msg": msg} if {
+	country := input.contractor.spec.payoutCountry
+	country != claimed
+	msg := sprintf("paid to an account in %s while claiming %s", [country, claimed])
+}
+
+signals contains {"code": "ShippingElsewhere", "weight": risk.weights.ShippingElsewhere, "msg": msg} if {
+	country := input.contractor.spec.equipmentShippingCountry
+	country != claimed
+	msg := sprintf("company equipment shipped to %s while claiming %s", [country, claimed])
+}
+
+# Identity checks that are not conclusive on their own.
+
+signals contains {"code": "DocumentCountryMismatch", "weight": risk.weights.DocumentCountryMismatch, "msg": msg} if {
+	some check in input.contractor.spec.verificationChecks
+	check.type == "Document"
+	check.documentCountry != claimed
+	msg := sprintf("identity document issued by %s, but the contractor claims to live in %s", [check.documentCountry, claimed])
+}
+
+signals contains {"code": "VerificationExpired", "weight": risk.weights.VerificationExpired, "msg": msg} if {
+	some check in input.contractor.spec.verificationChecks
+	check.result == "Passed"
+	expired(check)
+	not renewing(check.type)
+	msg := sprintf("identity check %s expired at %s and no renewal is under way", [check.type, check.expiresAt])
+}
+
+signals contains {"code": "VerificationMissing", "weight": risk.weights.VerificationMissing, "msg": msg} if {
+	some required in data.portcullis.verification.required_types
+	not has_check(required)
+	msg := sprintf("no %s identity check on record", [required])
+}
+
+renewing(type) if {
+	some check in input.contractor.spec.verificationChecks
+	check.type == type
+	check.result == "Pending"
+}
+
+has_check(type) if {
+	some check in input.contractor.spec.verificationChecks
+	check.type == type
+}
+
+# Evidence that tools and vendors report, weighed by its severity.
+
+signals contains {"code": code, "weight": risk.severity_weights[f.spec.severity], "msg": msg} if {
+	some f in input.findings
+	f.spec.type in {"custom", "verification"}
+	f.spec.severity != "Critical"
+	code := {"custom": "ReportedFinding", "verification": "VerificationFinding"}[f.spec.type]
+	msg := sprintf("%s finding from %s: %s", [f.spec.type, f.spec.source, summary(f)])
+}
+
+signals contains {"code": "ReportedFinding", "weight": risk.severity_weights.Critical, "msg": msg} if {
+	some f in input.findings
+	f.spec.type == "custom"
+	f.spec.severity == "Critical"
+	msg := sprintf("custom finding from %s: %s", [f.spec.source, summary(f)])
+}
+
+anonymized(f) if {
+	f.spec.type == "anonymizer"
+	not corporate_egress(f)
+}
+
+verified if {
+	some check in input.contractor.spec.verificationChecks
+	check.type == "Document"
+	check.result == "Passed"
+	not expired(check)
+}
+
+expired(check) if time.parse_rfc3339_ns(check.expiresAt) <= input.now_ns
+
+corporate_egress(f) if f.spec.evidence.asn in data.portcullis.corporate_egress_asns
+
+# travelling holds when a travel notice covers country at time ts, or
+# ended less than travel.grace_hours before it: flights home are late.
+travelling(country, ts) if {
+	some notice in input.contractor.spec.travelNotices
+	notice.country == country
+	covers(notice, ts)
+}
+
+travelling_anywhere(ts) if {
+	some notice in input.contractor.spec.travelNotices
+	covers(notice, ts)
+}
+
+covers(notice, ts) if {
+	t := time.parse_rfc3339_ns(ts)
+	time.parse_rfc3339_ns(notice.from) <= t
+	t <= time.parse_rfc3339_ns(notice.until) + data.portcullis.travel.grace_hours * 3600000000000
+}
+
+# close_in_time holds when the two findings' spans of evidence (firstSeen to
+# lastSeen) come within the pairing window of each other.
+close_in_time(f, g) if {
+	gap := max([0, max([start_ns(f), start_ns(g)]) - min([end_ns(f), end_ns(g)])])
+	gap <= data.portcullis.pairing_window_hours * 3600000000000
+}
+
+start_ns(f) := time.parse_rfc3339_ns(f.spec.firstSeen)
+
+start_ns(f) := end_ns(f) if not f.spec.firstSeen
+
+end_ns(f) := time.parse_rfc3339_ns(seen_at(f))
+
+seen_at(f) := f.spec.lastSeen
+
+seen_at(f) := f.spec.firstSeen if {
+	not f.spec.lastSeen
+	f.spec.firstSeen
+}
+
+seen_at(f) := input.now if {
+	not f.spec.lastSeen
+	not f.spec.firstSeen
+}
+
+ip(f) := f.spec.evidence.ip
+
+ip(f) := "an unknown address" if not f.spec.evidence.ip
+
+tool(f) := f.spec.evidence.tool
+
+tool(f) := "unnamed tool" if not f.spec.evidence.tool
+
+others(f) := concat(", ", f.spec.evidence.relatedContractors) if count(f.spec.evidence.relatedContractors) > 0
+
+others(f) := "other contractors" if count(object.get(f.spec.evidence, "relatedContractors", [])) == 0
+
+summary(f) := f.spec.summary
+
+summary(f) := sprintf("reported by %s", [f.spec.source]) if not f.spec.summary

@@ -1,0 +1,194 @@
+package portcullis.policies.risk_test
+
+import data.portcullis.policies.risk
+
+now := "2026-11-28T12:00:00Z"
+
+passed_document := {"type": "Document", "result": "Passed", "documentCountry": "US", "completedAt": "2026-09-01T00:00:00Z"}
+
+run(findings, checks) := {
+	"contractor": {
+		"metadata": {"name": "sam"},
+		"spec": {"claimedLocation": {"country": "US"}, "verificationChecks": checks},
+	},
+	"findings": findings,
+	"now": now,
+	"now_ns": time.parse_rfc3339_ns(now),
+}
+
+with_spec(doc, spec) := object.union(doc, {"contractor": {"spec": spec}})
+
+anon(kind, asn) := {"spec": {"type": "anonymizer", "anonymizerKind": kind, "source": "ingester", "severity": "Medium", "evidence": {"ip": "198.51.100.7", "asn": asn}}}
+
+geo(country) := {"spec": {"type": "geolocation", "source": "ingester", "severity": "High", "evidence": {"country": country, "asn": 64512}}}
+
+shared(evidence) := {"spec": {"type": "shared-infrastructure", "source": "ingester", "severity": "High", "evidence": evidence}}
+
+at(f, first, last) := object.union(f, {"spec": {"firstSeen": first, "lastSeen": last}})
+
+codes(reasons) := {r.code | some r in reasons}
+
+test_one_weak_signal_does_not_act if {
+	every f in [anon("vpn", 64513), anon("tor", 64513), geo("CA"), shared({"ip": "203.0.113.9", "relatedContractors": ["kim"]})] {
+		count(risk.quarantine) == 0 with input as run([f], [passed_document])
+		count(risk.revoke) == 0 with input as run([f], [passed_document])
+	}
+}
+
+test_signals_add_up_and_every_contribution_is_a_reason if {
+	codes(risk.quarantine) == {"CommercialVPN", "CountryMismatch", "AnonymizerWithCountryMismatch"} with input as run([anon("vpn", 64513), geo("CN")], [passed_document])
+	some r in risk.quarantine with input as run([anon("vpn", 64513), geo("CN")], [passed_document])
+	contains(r.msg, "high risk 8 reaches the quarantine threshold 6")
+}
+
+test_a_shared_device_is_a_laptop_farm if {
+	codes(risk.quarantine) == {"SharedDevice"} with input as run([shared({"deviceID": "laptop-1", "relatedContractors": ["kim", "lee"]})], [passed_document])
+}
+
+test_carrier_nat_is_no_shared_address if {
+	count(risk.signals) == 0 with input as run([shared({"ip": "100.72.3.4", "relatedContractors": ["kim"]})], [passed_document])
+}
+
+test_low_severity_counts_at_most_one if {
+	low := object.union(shared({"deviceID": "laptop-1"}), {"spec": {"severity": "Low"}})
+	[s.weight | some s in risk.signals] == [1] with input as run([low], [passed_document])
+}
+
+test_corporate_egress_is_no_signal if {
+	count(risk.signals) == 0 with input as run([anon("vpn", 64500), geo("DE")], [passed_document])
+		with data.portcullis.corporate_egress_asns as [64500, 64512]
+}
+
+test_anonymizer_and_mismatch_far_apart_are_not_a_pair if {
+	mismatch := at(geo("CN"), "2026-11-27T08:00:00Z", "2026-11-27T09:00:00Z")
+	vpn := at(anon("vpn", 64513), "2026-11-01T08:00:00Z", "2026-11-02T09:00:00Z")
+	not "AnonymizerWithCountryMismatch" in codes(risk.signals) with input as run([vpn, mismatch], [passed_document])
+	near := at(anon("vpn", 64513), "2026-11-26T08:00:00Z", "2026-11-27T08:30:00Z")
+	"AnonymizerWithCountryMismatch" in codes(risk.signals) with input as run([near, mismatch], [passed_document])
+}
+
+test_travel_notice_read_at_the_time_of_the_sign_in if {
+	notice := {"country": "CN", "from": "2026-11-20T00:00:00Z", "until": "2026-11-27T12:00:00Z"}
+	mismatch := at(geo("CN"), "2026-11-27T08:00:00Z", "2026-11-27T09:00:00Z")
+	vpn := at(anon("vpn", 64513), "2026-11-27T07:00:00Z", "2026-11-27T07:30:00Z")
+	codes(risk.signals) == {"CommercialVPN"} with input as with_spec(run([vpn, mismatch], [passed_document]), {"travelNotices": [notice]})
+}
+
+test_pay_and_equipment_elsewhere_add_up if {
+	doc := with_spec(run([], [passed_document]), {"payoutCountry": "CN", "equipmentShippingCountry": "MX"})
+	codes(risk.quarantine) == {"PayoutElsewhere", "ShippingElsewhere"} with input as doc
+	count(risk.quarantine) == 0 with input as with_spec(run([], [passed_document]), {"payoutCountry": "CN"})
+}
+
+test_unverified_anonymizer_quarantines if {
+	codes(risk.quarantine) == {"CommercialVPN", "AnonymizerWithUnverifiedIdentity", "VerificationMissing"} with input as run([anon("vpn", 64513)], [])
+}
+
+test_expired_check_with_a_renewal_under_way_is_no_signal if {
+	expired := object.union(passed_document, {"expiresAt": "2026-11-01T00:00:00Z"})
+	renewal := {"type": "Document", "result": "Pending", "requestedAt": "2026-11-27T00:00:00Z"}
+	"VerificationExpired" in codes(risk.signals) with input as run([], [expired])
+	not "VerificationExpired" in codes(risk.signals) with input as run([], [expired, renewal])
+}
+
+test_remote_access_tool_weighs_by_severity if {
+	kvm := {"spec": {"type": "remote-access-tool", "source": "edr", "severity": "High", "evidence": {"tool": "PiKVM"}}}
+	[s.weight | some s in risk.signals] == [5] with input as run([kvm], [passed_document])
+	critical := object.union(kvm, {"spec": {"severity": "Critical"}})
+	codes(risk.quarantine) == {"RemoteAccessTool"} with input as run([critical], [passed_document])
+}
+
+test_many_signals_revoke if {
+	kvm := {"spec": {"type": "remote-access-tool", "source": "edr", "severity": "High", "evidence": {"tool": "PiKVM"}}}
+	findings := [shared({"deviceID": "laptop-1", "relatedContractors": ["kim"]}), anon("residential-proxy", 64513), kvm]
+	codes(risk.revoke) == {"SharedDevice", "ResidentialProxy", "RemoteAccessTool"} with input as run(findings, [passed_document])
+	some r in risk.revoke with input as run(findings, [passed_document])
+	r.weight > 0
+	r.threshold == 12
+}
+
+trip(from, to, fromASN) := {"spec": {
+	"type": "impossible-travel", "source": "ingester", "severity": "High", "lastSeen": "2026-11-28T10:00:00Z",
+	"evidence": {"country": to, "asn": 64512, "details": {"fromCountry": from, "fromASN": fromASN}},
+}}
+
+notice(country, from, until) := {"country": country, "from": from, "until": until}
+
+signal_codes(findings, notices) := c if {
+	c := codes(risk.signals) with input as with_spec(run(findings, [passed_document]), {"travelNotices": notices})
+}
+
+test_home_country_and_sanctioned_countries_are_no_mismatch if {
+	count(signal_codes([geo("US"), geo("KP")], [])) == 0
+}
+
+test_travel_notice_covers_the_trip_only_where_and_when if {
+	seen := at(geo("CA"), "2026-11-28T09:00:00Z", "2026-11-28T10:00:00Z")
+	count(signal_codes([seen], [notice("CA", "2026-11-25T00:00:00Z", "2026-12-01T00:00:00Z")])) == 0
+	signal_codes([seen], [notice("MX", "2026-11-25T00:00:00Z", "2026-12-01T00:00:00Z")]) == {"CountryMismatch"}
+	signal_codes([seen], [notice("CA", "2026-10-01T00:00:00Z", "2026-10-05T00:00:00Z")]) == {"CountryMismatch"}
+}
+
+test_travel_notice_excuses_either_end_of_an_impossible_trip if {
+	japan := notice("JP", "2026-11-25T00:00:00Z", "2026-12-01T00:00:00Z")
+	count(signal_codes([trip("US", "JP", "7922")], [japan])) == 0
+	count(signal_codes([trip("JP", "SG", "7922")], [japan])) == 0
+	signal_codes([trip("US", "SG", "7922")], [japan]) == {"ImpossibleTravel"}
+	signal_codes([trip("US", "JP", "7922")], [notice("JP", "2026-11-20T00:00:00Z", "2026-11-25T00:00:00Z")]) == {"ImpossibleTravel"}
+}
+
+test_impossible_trip_between_corporate_egress_points_is_none if {
+	count(codes(risk.signals)) == 0 with input as run([trip("US", "DE", "64500")], [passed_document])
+		with data.portcullis.corporate_egress_asns as [64500]
+	count(codes(risk.signals)) == 0 with input as run([trip("US", "DE", "7922")], [passed_document])
+		with data.portcullis.corporate_egress_asns as [64512]
+}
+
+test_document_country_and_missing_check_are_signals if {
+	foreign := object.union(passed_document, {"documentCountry": "MX"})
+	codes(risk.signals) == {"DocumentCountryMismatch"} with input as run([], [foreign])
+	codes(risk.signals) == {"VerificationMissing"} with input as run([], [])
+}
+
+test_satellite_internet_counts_for_little if {
+	starlink := object.union(geo("US"), {"spec": {"evidence": {"asn": 14593}}})
+	doc := with_spec(run([starlink], [passed_document]), {"claimedLocation": {"country": "CA"}})
+	[s.weight | some s in risk.signals; s.code == "CountryMismatch"] == [1] with input as doc
+	count(codes(risk.signals)) == 0 with input as run([trip("US", "JP", "14593")], [passed_document])
+}
+
+test_a_short_impossible_trip_is_geolocation_error if {
+	short := object.union(trip("FR", "CH", "3215"), {"spec": {"evidence": {"details": {"distanceKM": "449"}}}})
+	count(codes(risk.signals)) == 0 with input as run([short], [passed_document])
+}
+
+test_a_notice_covers_a_late_flight_home if {
+	late := at(geo("JP"), "2026-11-26T09:00:00Z", "2026-11-26T10:00:00Z")
+	count(signal_codes([late], [notice("JP", "2026-11-20T00:00:00Z", "2026-11-25T00:00:00Z")])) == 0
+	signal_codes([late], [notice("JP", "2026-11-20T00:00:00Z", "2026-11-23T00:00:00Z")]) == {"CountryMismatch"}
+}
+
+test_a_country_the_pay_goes_to_is_one_fact if {
+	doc := with_spec(run([geo("CH")], [passed_document]), {"equipmentShippingCountry": "CH"})
+	codes(risk.signals) == {"ShippingElsewhere"} with input as doc
+}
+
+test_client_time_zone_far_from_the_claimed_one if {
+	f := object.union(anon("vpn", 64513), {"spec": {"source": "portcullis-ingester", "evidence": {"details": {"timezone": "Asia/Shanghai"}}}})
+	doc := with_spec(run([f], [passed_document]), {"claimedLocation": {"country": "US", "timezone": "America/Chicago"}})
+	codes(risk.signals) == {"CommercialVPN", "ClientTimezoneMismatch"} with input as doc
+	near := object.union(f, {"spec": {"evidence": {"details": {"timezone": "America/New_York"}}}})
+	codes(risk.signals) == {"CommercialVPN"} with input as with_spec(run([near], [passed_document]), {"claimedLocation": {"country": "US", "timezone": "America/Chicago"}})
+	unlisted := object.union(f, {"spec": {"evidence": {"details": {"timezone": "Antarctica/Troll"}}}})
+	codes(risk.signals) == {"CommercialVPN"} with input as with_spec(run([unlisted], [passed_document]), {"claimedLocation": {"country": "US", "timezone": "America/Chicago"}})
+}
+
+test_weeks_of_travel_notices_for_one_country_are_a_signal if {
+	notices := [
+		notice("CN", "2026-11-10T00:00:00Z", "2026-11-24T00:00:00Z"),
+		notice("CN", "2026-11-24T00:00:00Z", "2026-12-08T00:00:00Z"),
+		notice("CN", "2026-12-08T00:00:00Z", "2026-12-22T00:00:00Z"),
+	]
+	signal_codes([], notices) == {"ExtendedTravel"}
+	count(signal_codes([], [notices[0]])) == 0
+}
