@@ -98,7 +98,7 @@ func summariseGrants(grants []accessv1alpha1.AccessGrant) (accessv1alpha1.GrantC
 		if status.Enforcement != nil {
 			countState(&counts, status.Enforcement.State)
 		}
-		if status.Decision != nil && actionRank(status.Decision.Action) > actionRank(worst) {
+		if status.Decision != nil && status.Decision.Action.Rank() > worst.Rank() {
 			worst = status.Decision.Action
 		}
 	}
@@ -117,19 +117,6 @@ func countState(counts *accessv1alpha1.GrantCounts, state accessv1alpha1.GrantSt
 		counts.Expired++
 	case accessv1alpha1.GrantPending:
 	}
-}
-
-// actionRank orders actions by severity; the empty action ranks lowest.
-func actionRank(a accessv1alpha1.DecisionAction) int {
-	switch a {
-	case accessv1alpha1.ActionAllow:
-		return 1
-	case accessv1alpha1.ActionQuarantine:
-		return 2
-	case accessv1alpha1.ActionRevoke:
-		return 3
-	}
-	return 0
 }
 
 // toContractor maps a Finding or an AccessGrant to its Contractor.

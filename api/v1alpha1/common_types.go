@@ -45,6 +45,19 @@ const (
 	ActionRevoke     DecisionAction = "Revoke"
 )
 
+// Rank orders actions by severity, from the empty action (0) to Revoke (3).
+func (a DecisionAction) Rank() int {
+	switch a {
+	case ActionAllow:
+		return 1
+	case ActionQuarantine:
+		return 2
+	case ActionRevoke:
+		return 3
+	}
+	return 0
+}
+
 // ContractorReference names a Contractor in the namespace of the referring object.
 type ContractorReference struct {
 	// name is the name of the Contractor, in the same namespace.

@@ -106,21 +106,11 @@ func outcome(decisions []GrantDecision) (accessv1alpha1.DecisionAction, []string
 	worst := accessv1alpha1.ActionAllow
 	var codes []string
 	for _, d := range decisions {
-		if rank(d.Decision.Action) > rank(worst) {
+		if d.Decision.Action.Rank() > worst.Rank() {
 			worst = d.Decision.Action
 		}
 		codes = append(codes, reasonCodes(d.Decision.Reasons)...)
 	}
 	slices.Sort(codes)
 	return worst, slices.Compact(codes)
-}
-
-func rank(a accessv1alpha1.DecisionAction) int {
-	switch a {
-	case accessv1alpha1.ActionRevoke:
-		return 2
-	case accessv1alpha1.ActionQuarantine:
-		return 1
-	}
-	return 0
 }

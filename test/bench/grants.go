@@ -68,12 +68,7 @@ func (b *bench) converge(ctx context.Context) ([]result, error) {
 		if err := b.c.Create(ctx, c); err != nil {
 			return err
 		}
-		g := &accessv1alpha1.AccessGrant{ObjectMeta: metav1.ObjectMeta{Namespace: b.ns, Name: name},
-			Spec: accessv1alpha1.AccessGrantSpec{ContractorRef: accessv1alpha1.ContractorReference{Name: name},
-				SystemRef:     accessv1alpha1.SystemReference{Name: b.system},
-				Entitlement:   accessv1alpha1.Entitlement{Kind: accessv1alpha1.EntitlementClusterRole, Name: "edit", Namespace: b.ns},
-				Justification: "bench", Approver: "bench"}}
-		return b.c.Create(ctx, g)
+		return b.c.Create(ctx, b.grantFor(name))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating contractors and grants: %w", err)
@@ -329,4 +324,13 @@ func (b *bench) metricSum(ctx context.Context, prefix string, labels ...string) 
 		}
 	}
 	return total, scanner.Err()
+}
+
+// grantFor is the harness's grant of edit in its namespace to a contractor.
+func (b *bench) grantFor(contractor string) *accessv1alpha1.AccessGrant {
+	return &accessv1alpha1.AccessGrant{ObjectMeta: metav1.ObjectMeta{Namespace: b.ns, Name: contractor},
+		Spec: accessv1alpha1.AccessGrantSpec{ContractorRef: accessv1alpha1.ContractorReference{Name: contractor},
+			SystemRef:     accessv1alpha1.SystemReference{Name: b.system},
+			Entitlement:   accessv1alpha1.Entitlement{Kind: accessv1alpha1.EntitlementClusterRole, Name: "edit", Namespace: b.ns},
+			Justification: "bench", Approver: "bench"}}
 }

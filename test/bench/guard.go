@@ -216,12 +216,7 @@ func (b *bench) verifiedGrants(ctx context.Context) error {
 		if err := b.c.Create(ctx, c); err != nil {
 			return err
 		}
-		g := &accessv1alpha1.AccessGrant{ObjectMeta: metav1.ObjectMeta{Namespace: b.ns, Name: name},
-			Spec: accessv1alpha1.AccessGrantSpec{ContractorRef: accessv1alpha1.ContractorReference{Name: name},
-				SystemRef:     accessv1alpha1.SystemReference{Name: b.system},
-				Entitlement:   accessv1alpha1.Entitlement{Kind: accessv1alpha1.EntitlementClusterRole, Name: "edit", Namespace: b.ns},
-				Justification: "bench", Approver: "bench"}}
-		return b.c.Create(ctx, g)
+		return b.c.Create(ctx, b.grantFor(name))
 	})
 	if err != nil {
 		return fmt.Errorf("creating verified contractors and grants: %w", err)
