@@ -37,28 +37,34 @@ level := "medium" if {
 
 level := "low" if total < risk.levels.medium
 
+# Every instance of a signal is a reason, with the evidence it rests on:
+# an exception limited to evidence sets aside only the instances it names,
+# and the engine counts the heaviest instance of each code left.
 quarantine contains reason if {
 	total >= risk.quarantine_at
-	some code, c in contributions
-	c.weight > 0
-	reason := explain(code, c, "quarantine", risk.quarantine_at)
+	some s in signals
+	s.weight > 0
+	reason := explain(s, "quarantine", risk.quarantine_at)
 }
 
 revoke contains reason if {
 	risk.revoke_at > 0
 	total >= risk.revoke_at
-	some code, c in contributions
-	c.weight > 0
-	reason := explain(code, c, "revocation", risk.revoke_at)
+	some s in signals
+	s.weight > 0
+	reason := explain(s, "revocation", risk.revoke_at)
 }
 
-explain(code, c, what, threshold) := {
-	"msg": sprintf("%s (risk +%d; %s risk %d reaches the %s threshold %d)", [c.msg, c.weight, level, total, what, threshold]),
-	"code": code,
-	"severity": severity(c.weight),
-	"weight": c.weight,
-	"threshold": threshold,
-}
+explain(s, what, threshold) := object.union(
+	{
+		"msg": sprintf("%s (risk +%d; %s risk %d reaches the %s threshold %d)", [s.msg, s.weight, level, total, what, threshold]),
+		"code": s.code,
+		"severity": severity(s.weight),
+		"weight": s.weight,
+		"threshold": threshold,
+	},
+	object.filter(s, ["evidence"]),
+)
 
 # A contribution is never Critical: Critical is for definitive evidence
 # (geolocation.rego, verification.rego), which the blast-radius guard lets
@@ -72,8 +78,15 @@ severity(w) := "Medium" if {
 
 severity(w) := "Low" if w < 2
 
-# signal builds a contribution; Low-severity evidence counts at most 1.
-signal(code, f, msg) := {"code": code, "weight": weigh(risk.weights[code], f), "msg": msg}
+# signal builds a contribution from a finding, with its evidence;
+# Low-severity evidence counts at most 1.
+signal(code, f, msg) := {"code": code, "weight": weigh(risk.weights[code], f), "msg": msg, "evidence": evidence_of(f)}
+
+# evidence_of is what exceptions limited to evidence match against.
+evidence_of(f) := {k: v |
+	some k in ["ip", "deviceID", "country", "relatedContractors"]
+	v := f.spec.evidence[k]
+}
 
 weigh(w, f) := min([w, 1]) if f.spec.severity == "Low"
 
@@ -84,7 +97,7 @@ weigh(w, f) := w if not f.spec.severity == "Low"
 # A sign-in from another country. Satellite internet is placed wherever
 # its ground station is, so it counts for little; and a country the
 # contractor's pay or equipment already goes to is one fact, counted there.
-signals contains {"code": "CountryMismatch", "weight": weight, "msg": msg} if {
+signals contains {"code": "CountryMismatch", "weight": weight, "msg": msg, "evidence": evidence_of(f)} if {
 	some f in input.findings
 	f.spec.type == "geolocation"
 	country := f.spec.evidence.country
@@ -197,7 +210,7 @@ signals contains signal("AnonymizerWithCountryMismatch", g, msg) if {
 	msg := sprintf("hid behind %s within %d hours of a sign-in from %s", [kinds[f.spec.anonymizerKind].what, data.portcullis.pairing_window_hours, g.spec.evidence.country])
 }
 
-signals contains {"code": "AnonymizerWithUnverifiedIdentity", "weight": risk.weights.AnonymizerWithUnverifiedIdentity, "msg": msg} if {
+signals contains {"code": "AnonymizerWithUnverifiedIdentity", "weight": risk.weights.AnonymizerWithUnverifiedIdentity, "msg": msg, "evidence": evidence_of(f)} if {
 	some f in input.findings
 	anonymized(f)
 	not verified
@@ -226,7 +239,7 @@ carrier_nat(f) if net.cidr_contains("100.64.0.0/10", f.spec.evidence.ip)
 
 # A remote-access tool or IP-KVM weighs risk.weights.RemoteAccessTool as
 # reported (High); a report of another severity weighs as that severity.
-signals contains {"code": "RemoteAccessTool", "weight": tool_weight(f), "msg": msg} if {
+signals contains {"code": "RemoteAccessTool", "weight": tool_weight(f), "msg": msg, "evidence": evidence_of(f)} if {
 	some f in input.findings
 	f.spec.type == "remote-access-tool"
 	msg := sprintf("remote-access tool or IP-KVM in use: %s (from %s)", [tool(f), f.spec.source])
@@ -292,7 +305,7 @@ has_check(type) if {
 
 # Evidence that tools and vendors report, weighed by its severity.
 
-signals contains {"code": code, "weight": risk.severity_weights[f.spec.severity], "msg": msg} if {
+signals contains {"code": code, "weight": risk.severity_weights[f.spec.severity], "msg": msg, "evidence": evidence_of(f)} if {
 	some f in input.findings
 	f.spec.type in {"custom", "verification"}
 	f.spec.severity != "Critical"
@@ -300,7 +313,7 @@ signals contains {"code": code, "weight": risk.severity_weights[f.spec.severity]
 	msg := sprintf("%s finding from %s: %s", [f.spec.type, f.spec.source, summary(f)])
 }
 
-signals contains {"code": "ReportedFinding", "weight": risk.severity_weights.Critical, "msg": msg} if {
+signals contains {"code": "ReportedFinding", "weight": risk.severity_weights.Critical, "msg": msg, "evidence": evidence_of(f)} if {
 	some f in input.findings
 	f.spec.type == "custom"
 	f.spec.severity == "Critical"

@@ -41,6 +41,14 @@ type PolicyExceptionSpec struct {
 	// +kubebuilder:validation:items:MaxLength=128
 	Codes []string `json:"codes,omitempty"`
 
+	// evidence limits the exception to reasons that rest on this evidence:
+	// a household's shared address, say, without also hiding a device shared
+	// with an unrelated contractor. Each list that is set must hold the
+	// reason's value; a reason that names no such value is not exempted.
+	// Omit to exempt whatever the evidence.
+	// +optional
+	Evidence *ExceptionEvidence `json:"evidence,omitempty"`
+
 	// reason says why the exception is needed.
 	// +required
 	// +kubebuilder:validation:MinLength=1
@@ -60,6 +68,35 @@ type PolicyExceptionSpec struct {
 	// and the controller applies a longer one nowhere.
 	// +required
 	ExpiresAt metav1.Time `json:"expiresAt"`
+}
+
+// ExceptionEvidence is the evidence an exception is limited to.
+type ExceptionEvidence struct {
+	// ips are source addresses.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=45
+	IPs []string `json:"ips,omitempty"`
+	// deviceIDs are device identifiers.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=256
+	DeviceIDs []string `json:"deviceIDs,omitempty"`
+	// countries are ISO 3166-1 alpha-2 codes.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	Countries []CountryCode `json:"countries,omitempty"`
+	// relatedContractors are the other contractors a shared address or
+	// device may be shared with: a reason that names anyone else is not
+	// exempted.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=253
+	RelatedContractors []string `json:"relatedContractors,omitempty"`
 }
 
 // PolicyExceptionStatus is the controller's view of an exception.

@@ -82,7 +82,47 @@ func parseReason(policy, rule string, member any) (Reason, error) {
 	if r.Weight, r.Threshold, err = parseScore(rule, obj); err != nil {
 		return Reason{}, err
 	}
+	if r.Evidence, err = parseEvidence(rule, obj["evidence"]); err != nil {
+		return Reason{}, err
+	}
 	return r, nil
+}
+
+// parseEvidence reads a reason's evidence object: strings for ip, deviceID
+// and country, a list of strings for relatedContractors.
+func parseEvidence(rule string, raw any) (*ReasonEvidence, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	obj, ok := raw.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("a %s reason's evidence must be an object, got %T", rule, raw)
+	}
+	e := &ReasonEvidence{}
+	for key, field := range map[string]*string{"ip": &e.IP, "deviceID": &e.DeviceID, "country": &e.Country} {
+		if v, ok := obj[key]; ok {
+			s, isString := v.(string)
+			if !isString {
+				return nil, fmt.Errorf("a %s reason's evidence.%s must be a string, got %v", rule, key, v)
+			}
+			*field = s
+		}
+	}
+	if v, ok := obj["relatedContractors"]; ok {
+		list, isList := v.([]any)
+		for _, item := range list {
+			s, isString := item.(string)
+			if !isString {
+				isList = false
+				break
+			}
+			e.RelatedContractors = append(e.RelatedContractors, s)
+		}
+		if !isList {
+			return nil, fmt.Errorf("a %s reason's evidence.relatedContractors must be a list of strings, got %v", rule, v)
+		}
+	}
+	return e, nil
 }
 
 // parseScore reads a scored reason's weight and threshold: both or

@@ -48,6 +48,9 @@ func exempting(exceptions []accessv1alpha1.PolicyException, r Reason) string {
 		if len(spec.Codes) > 0 && !slices.Contains(spec.Codes, r.Code) {
 			continue
 		}
+		if spec.Evidence != nil && !evidenceCovers(spec.Evidence, r.Evidence) {
+			continue
+		}
 		return exceptions[i].Name
 	}
 	return ""
@@ -62,4 +65,33 @@ func activeFindings(findings []accessv1alpha1.Finding, now time.Time) []accessv1
 		}
 	}
 	return out
+}
+
+// evidenceCovers reports whether an exception limited to evidence covers a
+// reason's: every list the exception sets must hold the reason's value,
+// and a reason shared with contractors must be shared only with listed
+// ones. A reason that names none of the evidence asked for is not covered.
+func evidenceCovers(want *accessv1alpha1.ExceptionEvidence, got *ReasonEvidence) bool {
+	if got == nil {
+		return false
+	}
+	in := func(list []string, v string) bool { return len(list) == 0 || (v != "" && slices.Contains(list, v)) }
+	countries := make([]string, 0, len(want.Countries))
+	for _, c := range want.Countries {
+		countries = append(countries, string(c))
+	}
+	if !in(want.IPs, got.IP) || !in(want.DeviceIDs, got.DeviceID) || !in(countries, got.Country) {
+		return false
+	}
+	if len(want.RelatedContractors) > 0 {
+		if len(got.RelatedContractors) == 0 {
+			return false
+		}
+		for _, name := range got.RelatedContractors {
+			if !slices.Contains(want.RelatedContractors, name) {
+				return false
+			}
+		}
+	}
+	return true
 }

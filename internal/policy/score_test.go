@@ -1,8 +1,11 @@
 package policy
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 )
 
 func TestScoredReasonsActOnlyAboveTheirThreshold(t *testing.T) {
@@ -48,6 +51,51 @@ func TestParseScore(t *testing.T) {
 	} {
 		if _, err := parseReason("p", RuleQuarantine, bad); err == nil {
 			t.Errorf("parseReason(%v) took a malformed score", bad)
+		}
+	}
+}
+
+func TestScoredCountsTheHeaviestOfEachCodeOnce(t *testing.T) {
+	two := []Reason{
+		{Rule: RuleQuarantine, Code: "SharedAddress", Weight: 3, Threshold: 6},
+		{Rule: RuleQuarantine, Code: "SharedAddress", Weight: 3, Threshold: 6},
+	}
+	if got := scored(two); len(got) != 0 {
+		t.Errorf("two instances of one signal counted twice: %v", got)
+	}
+	if got := scored(append(two, Reason{Rule: RuleQuarantine, Code: "OffHours", Weight: 3, Threshold: 6})); len(got) != 3 {
+		t.Errorf("scored = %v, want all three", got)
+	}
+}
+
+func TestEvidenceCovers(t *testing.T) {
+	household := &accessv1alpha1.ExceptionEvidence{IPs: []string{"73.1.2.3"}, RelatedContractors: []string{"jordan"}}
+	for _, tt := range []struct {
+		name string
+		got  *ReasonEvidence
+		want bool
+	}{
+		{"the household address shared with the spouse", &ReasonEvidence{IP: "73.1.2.3", RelatedContractors: []string{"jordan"}}, true},
+		{"the same address shared with a stranger too", &ReasonEvidence{IP: "73.1.2.3", RelatedContractors: []string{"jordan", "casey"}}, false},
+		{"another address", &ReasonEvidence{IP: "73.9.9.9", RelatedContractors: []string{"jordan"}}, false},
+		{"a reason without an address", &ReasonEvidence{DeviceID: "laptop", RelatedContractors: []string{"jordan"}}, false},
+		{"a reason without evidence", nil, false},
+	} {
+		if got := evidenceCovers(household, tt.got); got != tt.want {
+			t.Errorf("%s: covered = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestParseEvidence(t *testing.T) {
+	r, err := parseReason("p", RuleQuarantine, map[string]any{"msg": "m", "evidence": map[string]any{
+		"ip": "73.1.2.3", "relatedContractors": []any{"jordan"}, "asn": json.Number("7922")}})
+	if err != nil || r.Evidence == nil || r.Evidence.IP != "73.1.2.3" || !slices.Equal(r.Evidence.RelatedContractors, []string{"jordan"}) {
+		t.Fatalf("parseReason = %+v, %v", r.Evidence, err)
+	}
+	for _, bad := range []any{"73.1.2.3", map[string]any{"ip": 7}, map[string]any{"relatedContractors": "jordan"}, map[string]any{"relatedContractors": []any{1}}} {
+		if _, err := parseReason("p", RuleQuarantine, map[string]any{"msg": "m", "evidence": bad}); err == nil {
+			t.Errorf("parseReason took malformed evidence %v", bad)
 		}
 	}
 }

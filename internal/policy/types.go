@@ -101,8 +101,20 @@ type Reason struct {
 	// the weights of those that no exception exempts add up to it.
 	Weight    float64 `json:"weight,omitempty"`
 	Threshold float64 `json:"threshold,omitempty"`
+	// Evidence is what the reason rests on, for exceptions limited to
+	// evidence (PolicyException spec.evidence).
+	Evidence *ReasonEvidence `json:"evidence,omitempty"`
 	// Exception names the PolicyException that exempted the reason, if any.
 	Exception string `json:"exception,omitempty"`
+}
+
+// ReasonEvidence is the evidence a reason names: a policy sets it with an
+// "evidence" object of the same fields.
+type ReasonEvidence struct {
+	IP                 string   `json:"ip,omitempty"`
+	DeviceID           string   `json:"deviceID,omitempty"`
+	Country            string   `json:"country,omitempty"`
+	RelatedContractors []string `json:"relatedContractors,omitempty"`
 }
 
 // CodePolicyError is the code of a reason that stands for a policy that
