@@ -36,25 +36,31 @@ type evalOptions struct {
 func newEvalCommand() *cobra.Command {
 	opts := evalOptions{output: "table", clockNow: time.Now}
 	cmd := &cobra.Command{
-		Use:   "eval -f FILE|DIR [-f ...]",
+		Use:   "eval -f FILE|DIR|- [-f ...]",
 		Short: "Decide every grant in YAML files, without a cluster",
 		Long: `Read Contractors, AccessGrants, AccessPolicies, ConnectedSystems, Findings and
 PolicyExceptions from YAML or JSON files (multi-document, directories
-recursively), decide every grant with the same engine as the controller, and
-print the action and reasons per grant.
+recursively; -f - reads standard input), decide every grant with the same
+engine as the controller, and print the action and reasons per grant. An
+object the API server would refuse (a value outside an enum, a missing
+required field, an unknown field) is an error naming the file, the document
+and the field.
 
 Policies are the AccessPolicies in the files, the modules of each --policies
 directory (each *.rego an enforcing policy named after its file), and, with
---builtin-policies, the default library. With --fail-on the command exits
-with status 2 when any grant is decided at or above that action, to fail a
-CI step.`,
+--builtin-policies, the default library. A PolicyException whose
+spec.policy names none of them exempts nothing: a warning on standard error
+says so. With --fail-on the command exits with status 2 when any grant is
+decided at or above that action, to fail a CI step.`,
+		Example: `  portcullis eval -f config/samples --builtin-policies
+  kubectl get contractors,accessgrants,findings,policyexceptions,connectedsystems,accesspolicies -A -o yaml | portcullis eval -f - --policies my-policies/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runEval(cmd.Context(), cmd.OutOrStdout(), opts)
+			return runEval(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr(), opts)
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVarP(&opts.files, "filename", "f", nil, "File or directory of resources (repeatable).")
+	f.StringArrayVarP(&opts.files, "filename", "f", nil, "File or directory of resources (repeatable); - reads standard input.")
 	f.StringArrayVar(&opts.libs, "policies", nil, "Directory of Rego policy modules and their data/ (repeatable).")
 	f.BoolVar(&opts.builtin, "builtin-policies", false, "Also use the default policy library built into portcullis.")
 	f.StringVar(&opts.now, "now", "", "Decision time (RFC 3339); defaults to the current time.")
@@ -65,16 +71,16 @@ CI step.`,
 	return cmd
 }
 
-func runEval(ctx context.Context, out io.Writer, opts evalOptions) error {
+func runEval(ctx context.Context, stdin io.Reader, out, errOut io.Writer, opts evalOptions) error {
 	now, threshold, err := opts.parse()
 	if err != nil {
 		return err
 	}
-	res, err := offline.LoadPaths(opts.files...)
+	res, err := loadResources(stdin, opts.files)
 	if err != nil {
 		return err
 	}
-	engine, err := opts.engine(ctx, res)
+	engine, err := opts.engine(ctx, res, errOut)
 	if err != nil {
 		return err
 	}
@@ -88,8 +94,47 @@ func runEval(ctx context.Context, out io.Writer, opts evalOptions) error {
 	return failOn(decisions, threshold)
 }
 
+// stdinName is how errors name resources read from standard input.
+const stdinName = "standard input"
+
+// loadResources reads the -f files and directories in order; - reads
+// standard input (parse refuses it twice).
+func loadResources(stdin io.Reader, files []string) (*offline.Resources, error) {
+	res := &offline.Resources{}
+	for _, f := range files {
+		if f != "-" {
+			if err := res.AddPath(f); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		data, err := io.ReadAll(stdin)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", stdinName, err)
+		}
+		if err := res.AddManifest(stdinName, data); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// stdinReads counts the -f - among files.
+func stdinReads(files []string) int {
+	n := 0
+	for _, f := range files {
+		if f == "-" {
+			n++
+		}
+	}
+	return n
+}
+
 func (o evalOptions) parse() (time.Time, accessv1alpha1.DecisionAction, error) {
 	now := o.clockNow()
+	if stdinReads(o.files) > 1 {
+		return now, "", errors.New("-f - is given twice: standard input can be read only once; give it once, or name the files (./- is a file named -)")
+	}
 	if o.now != "" {
 		t, err := time.Parse(time.RFC3339, o.now)
 		if err != nil {
@@ -115,8 +160,9 @@ func (o evalOptions) parse() (time.Time, accessv1alpha1.DecisionAction, error) {
 	return now, threshold, nil
 }
 
-// engine compiles every policy source into one engine.
-func (o evalOptions) engine(ctx context.Context, res *offline.Resources) (policy.Engine, error) {
+// engine compiles every policy source into one engine. It warns on errOut
+// about PolicyExceptions that name none of the policies.
+func (o evalOptions) engine(ctx context.Context, res *offline.Resources, errOut io.Writer) (policy.Engine, error) {
 	data, pols, err := o.librarySources()
 	if err != nil {
 		return nil, err
@@ -128,6 +174,9 @@ func (o evalOptions) engine(ctx context.Context, res *offline.Resources) (policy
 	pols = append(pols, fromFiles...)
 	if len(pols) == 0 {
 		return nil, errors.New("no policies: add AccessPolicies to the files, or use --policies DIR or --builtin-policies")
+	}
+	for _, w := range res.ExceptionsWithoutPolicy(pols) {
+		fmt.Fprintf(errOut, "Warning: %s\n", w)
 	}
 	if data, err = o.data.load(data); err != nil {
 		return nil, err

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/portcullis-dev/portcullis/internal/manifests"
 	"github.com/portcullis-dev/portcullis/internal/offline"
 )
 
@@ -143,5 +145,214 @@ func TestTestCommand(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// runWithStdin executes the CLI in-process with stdin as its standard
+// input, and returns its standard output and standard error apart.
+func runWithStdin(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	cmd := newRootCommand()
+	var out, errOut bytes.Buffer
+	cmd.SetIn(strings.NewReader(stdin))
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(args)
+	err = cmd.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
+}
+
+// sampleDocuments returns the samples' manifests, less the kustomization
+// and the files named in except, as one multi-document YAML stream.
+func sampleDocuments(t *testing.T, except ...string) string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(samplesDir, "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []string
+	for _, f := range files {
+		if filepath.Base(f) == "kustomization.yaml" || slices.Contains(except, filepath.Base(f)) {
+			continue
+		}
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, string(raw))
+	}
+	return strings.Join(docs, "\n---\n")
+}
+
+// asList wraps YAML documents in a v1 List, as kubectl get -o yaml prints.
+func asList(t *testing.T, yamlDocs string) string {
+	t.Helper()
+	objs, err := manifests.Decode("samples", []byte(yamlDocs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := make([]any, 0, len(objs))
+	for _, o := range objs {
+		items = append(items, o.Object)
+	}
+	raw, err := json.Marshal(map[string]any{"apiVersion": "v1", "kind": "List", "items": items})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+func TestEvalReadsStandardInput(t *testing.T) {
+	samples := sampleDocuments(t)
+	policyFile := filepath.Join(samplesDir, "20-accesspolicy.yaml")
+	withoutPolicy := sampleDocuments(t, filepath.Base(policyFile))
+	tests := map[string]struct {
+		stdin string
+		args  []string
+	}{
+		"multi-document YAML":                        {stdin: samples, args: []string{"-f", "-"}},
+		"a JSON List, as kubectl get -o json prints": {stdin: asList(t, samples), args: []string{"-f", "-"}},
+		"JSON documents one after another":           {stdin: jsonStream(t, samples), args: []string{"-f", "-"}},
+		"standard input beside a file":               {stdin: withoutPolicy, args: []string{"-f", policyFile, "-f", "-"}},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			args := append([]string{"eval", "--now", "2026-11-28T12:00:00Z"}, tt.args...)
+			out, errOut, err := runWithStdin(t, tt.stdin, args...)
+			if err != nil {
+				t.Fatalf("eval: %v\n%s%s", err, out, errOut)
+			}
+			for _, want := range []string{"contractors/alex-payments-edit", "contractors/jordan-payments-edit", "(exception alex-conference-vpn)"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+}
+
+// jsonStream renders YAML documents as JSON objects one after another.
+func jsonStream(t *testing.T, yamlDocs string) string {
+	t.Helper()
+	objs, err := manifests.Decode("samples", []byte(yamlDocs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, o := range objs {
+		raw, err := json.MarshalIndent(o.Object, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(raw)
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func TestEvalStandardInputErrors(t *testing.T) {
+	invalid := strings.Replace(sampleDocuments(t), "severity: Medium", "severity: Severe", 1)
+	tests := map[string]struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		"-f - twice": {
+			stdin: sampleDocuments(t), args: []string{"-f", "-", "-f", samplesDir, "-f", "-"},
+			want: "-f - is given twice: standard input can be read only once",
+		},
+		"nothing on standard input": {args: []string{"-f", "-"}, want: "no policies"},
+		"not YAML": {
+			stdin: "kind: [\n", args: []string{"-f", "-"},
+			want: "standard input: document 0:",
+		},
+		"an unknown kind": {
+			stdin: "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n", args: []string{"-f", "-"},
+			want: "standard input: document 0: unknown kind apps/v1 Deployment",
+		},
+		"an invalid object": {
+			stdin: invalid, args: []string{"-f", "-"},
+			want: `standard input: document 6: Finding.access.portcullis.dev "alex-morgan-anonymizer-vpn" is invalid: spec.severity: Unsupported value: "Severe"`,
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			out, errOut, err := runWithStdin(t, tt.stdin, append([]string{"eval"}, tt.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q\n%s%s", err, tt.want, out, errOut)
+			}
+		})
+	}
+}
+
+func TestEvalRefusesWhatTheAPIServerRefuses(t *testing.T) {
+	finding := filepath.Join(samplesDir, "50-finding.yaml")
+	valid, err := os.ReadFile(finding)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct{ from, to, want string }{
+		"invalid type": {"type: anonymizer", "type: not-a-type",
+			`Finding.access.portcullis.dev "alex-morgan-anonymizer-vpn" is invalid: spec.type: Unsupported value: "not-a-type": supported values: "geolocation",`},
+		"invalid severity": {"severity: Medium", "severity: Severe",
+			`Finding.access.portcullis.dev "alex-morgan-anonymizer-vpn" is invalid: spec.severity: Unsupported value: "Severe": supported values: "Info", "Low", "Medium", "High", "Critical"`},
+		"missing required field": {"  source: portcullis-ingester\n", "",
+			`Finding.access.portcullis.dev "alex-morgan-anonymizer-vpn" is invalid: spec.source: Required value`},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "finding.yaml")
+			if err := os.WriteFile(path, []byte(strings.Replace(string(valid), tt.from, tt.to, 1)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := run(t, "eval", "-f", filepath.Join(samplesDir, "20-accesspolicy.yaml"), "-f", path)
+			if err == nil || !strings.Contains(err.Error(), path+": document 0: "+tt.want) {
+				t.Fatalf("err = %v, want it to contain %q\n%s", err, tt.want, out)
+			}
+		})
+	}
+	// The samples as they are evaluate, with the library too.
+	if out, err := run(t, "eval", "-f", samplesDir, "--builtin-policies", "--now", "2026-11-28T12:00:00Z"); err != nil {
+		t.Errorf("the samples were refused: %v\n%s", err, out)
+	}
+}
+
+func TestEvalWarnsOfExceptionsNamingNoPolicy(t *testing.T) {
+	samples := sampleDocuments(t)
+	tests := map[string]struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		"every exception names a policy": {stdin: samples, args: []string{"--builtin-policies"}},
+		"a misspelt policy": {
+			stdin: strings.Replace(samples, "policy: anonymizers", "policy: anonymizer", 1),
+			args:  []string{"--builtin-policies"},
+			want:  `Warning: PolicyException contractors/alex-conference-vpn names policy "anonymizer", which is not among the policies evaluated (anonymizers, geolocation, risk, verification): it exempts nothing; fix spec.policy` + "\n",
+		},
+		"a library policy that was not loaded": {
+			stdin: strings.Replace(samples, "policy: anonymizers", "policy: risk", 1),
+			want:  `Warning: PolicyException contractors/alex-conference-vpn names policy "risk", which is not among the policies evaluated (anonymizers): it exempts nothing; fix spec.policy` + "\n",
+		},
+		"a name that tries to forge a line": {
+			stdin: strings.Replace(samples, "policy: anonymizers", `policy: "x\nWarning: none"`, 1),
+			want:  `Warning: PolicyException contractors/alex-conference-vpn names policy "x\nWarning: none", which is not among the policies evaluated (anonymizers): it exempts nothing; fix spec.policy` + "\n",
+		},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			args := append([]string{"eval", "-f", "-", "-o", "json", "--now", "2026-11-28T12:00:00Z"}, tt.args...)
+			out, errOut, err := runWithStdin(t, tt.stdin, args...)
+			if err != nil {
+				t.Fatalf("eval failed on a warning: %v\n%s", err, errOut)
+			}
+			if errOut != tt.want {
+				t.Errorf("standard error =\n%q\nwant\n%q", errOut, tt.want)
+			}
+			var decisions []offline.GrantDecision
+			if err := json.Unmarshal([]byte(out), &decisions); err != nil || len(decisions) != 3 {
+				t.Errorf("standard output is not the samples' 3 decisions as JSON (%v):\n%s", err, out)
+			}
+		})
 	}
 }

@@ -62,7 +62,7 @@ rejected.`,
 	f.DurationVar(&opts.timeout, "timeout", opts.timeout, "Deadline of one request.")
 	f.IntVar(&opts.retries, "retries", opts.retries, "How often a batch is sent again after HTTP 503, HTTP 429 or a connection error, waiting at least the server's Retry-After.")
 	f.BoolVar(&opts.replay, "replay", false,
-		"Move the events' times so that the latest is now, keeping the gaps between them: for samples and recorded incidents older than the server's 30-day window.")
+		"Move every event's time by the same whole number of weeks, so that the latest falls within the last week and each keeps its weekday and time of day: for samples and recorded incidents older than the server's 30-day window.")
 	for _, name := range []string{"file", "url", "token-file"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
@@ -271,36 +271,84 @@ func report(out io.Writer, endpoint string, r signals.Result) {
 	}
 }
 
-// replay shifts every event's time by the same amount, so that the latest
-// is now. Events without a readable time are left for the server to reject.
-func replay(events []json.RawMessage, now time.Time) {
-	type timed struct {
-		Time time.Time `json:"time"`
+// week is the unit --replay moves events by: whole weeks keep each event's
+// weekday and time of day.
+const week = 7 * 24 * time.Hour
+
+// replayWeeks is the whole number of weeks that puts latest within the week
+// before now: later than now minus 7 days, and not after now. It is 0 when
+// latest already is, and negative when latest is after now.
+func replayWeeks(latest, now time.Time) int64 {
+	seconds := now.Unix() - latest.Unix()
+	if now.Nanosecond() < latest.Nanosecond() {
+		seconds-- // now - latest is a little less than the whole seconds
 	}
+	perWeek := int64(week / time.Second)
+	n := seconds / perWeek
+	if seconds < 0 && seconds%perWeek != 0 {
+		n-- // round towards minus infinity, so latest lands at or before now
+	}
+	return n
+}
+
+// replay moves every event's time by the same whole number of weeks
+// (replayWeeks), so that the latest lies within the last week and each
+// event keeps its weekday and time of day in UTC and in its own offset.
+// Only the exact key "time" is read and written, as the server reads it;
+// events without a readable time are left for the server to reject.
+func replay(events []json.RawMessage, now time.Time) {
+	times := make([]time.Time, len(events))
 	var latest time.Time
-	for _, e := range events {
-		var t timed
-		if json.Unmarshal(e, &t) == nil && t.Time.After(latest) {
-			latest = t.Time
+	for i, e := range events {
+		times[i] = eventTime(e)
+		if times[i].After(latest) {
+			latest = times[i]
 		}
 	}
 	if latest.IsZero() {
 		return
 	}
-	shift := now.Sub(latest).Truncate(time.Second)
+	days := int(replayWeeks(latest, now) * 7)
+	if days == 0 {
+		return
+	}
 	for i, e := range events {
-		var fields map[string]json.RawMessage
-		var t timed
-		if json.Unmarshal(e, &fields) != nil || json.Unmarshal(e, &t) != nil || t.Time.IsZero() {
+		if times[i].IsZero() {
 			continue
 		}
-		raw, err := json.Marshal(t.Time.Add(shift).UTC().Format(time.RFC3339Nano))
-		if err != nil {
-			continue
-		}
-		fields["time"] = raw
-		if shifted, err := json.Marshal(fields); err == nil {
-			events[i] = shifted
+		// Calendar days in UTC are 24 hours long, and AddDate does not
+		// overflow as a Duration of centuries would.
+		_, offset := times[i].Zone()
+		shifted := times[i].UTC().AddDate(0, 0, days).In(time.FixedZone("", offset))
+		if moved, ok := withTime(e, shifted); ok {
+			events[i] = moved
 		}
 	}
+}
+
+// eventTime is the time of an event, zero when it has none the server could
+// read.
+func eventTime(e json.RawMessage) time.Time {
+	var fields map[string]json.RawMessage
+	var t time.Time
+	if json.Unmarshal(e, &fields) != nil || json.Unmarshal(fields["time"], &t) != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// withTime returns the event with its "time" set to t, its other fields as
+// they were.
+func withTime(e json.RawMessage, t time.Time) (json.RawMessage, bool) {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(e, &fields) != nil {
+		return nil, false
+	}
+	raw, err := json.Marshal(t.Format(time.RFC3339Nano))
+	if err != nil {
+		return nil, false
+	}
+	fields["time"] = raw
+	moved, err := json.Marshal(fields)
+	return moved, err == nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
@@ -89,6 +90,37 @@ func (r *Resources) source(p *accessv1alpha1.AccessPolicy) (string, error) {
 	}
 	return "", fmt.Errorf("AccessPolicy %s: spec.regoFrom names ConfigMap %s/%s, which is not in the files: add it or inline the source in spec.rego",
 		p.Name, ref.Namespace, ref.Name)
+}
+
+// ExceptionsWithoutPolicy names each PolicyException whose spec.policy is
+// none of pols, with the policy it names and the policies there are: such
+// an exception exempts nothing. One sentence per exception, in
+// namespace/name order.
+func (r *Resources) ExceptionsWithoutPolicy(pols []policy.Policy) []string {
+	known := map[string]bool{}
+	names := make([]string, 0, len(pols))
+	for _, p := range pols {
+		if !known[p.Name] {
+			known[p.Name] = true
+			names = append(names, p.Name)
+		}
+	}
+	sort.Strings(names)
+	exceptions := make([]*accessv1alpha1.PolicyException, 0, len(r.PolicyExceptions))
+	for i := range r.PolicyExceptions {
+		if e := &r.PolicyExceptions[i]; !known[e.Spec.Policy] {
+			exceptions = append(exceptions, e)
+		}
+	}
+	sort.Slice(exceptions, func(i, j int) bool {
+		return exceptions[i].Namespace+"/"+exceptions[i].Name < exceptions[j].Namespace+"/"+exceptions[j].Name
+	})
+	out := make([]string, 0, len(exceptions))
+	for _, e := range exceptions {
+		out = append(out, fmt.Sprintf("PolicyException %s/%s names policy %q, which is not among the policies evaluated (%s): it exempts nothing; fix spec.policy",
+			e.Namespace, e.Name, e.Spec.Policy, strings.Join(names, ", ")))
+	}
+	return out
 }
 
 // ModulePolicies turns library modules into enforcing policies named after

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/internal/manifests"
@@ -40,21 +42,30 @@ var ignoredKinds = map[string]bool{"v1/Namespace": true, "v1/Secret": true}
 func LoadPaths(paths ...string) (*Resources, error) {
 	res := &Resources{}
 	for _, p := range paths {
-		files, err := manifestFiles(p)
-		if err != nil {
+		if err := res.AddPath(p); err != nil {
 			return nil, err
-		}
-		for _, f := range files {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				return nil, fmt.Errorf("reading %s: %w", f, err)
-			}
-			if err := res.AddManifest(f, data); err != nil {
-				return nil, err
-			}
 		}
 	}
 	return res, nil
+}
+
+// AddPath reads a file, or every .yaml, .yml and .json file of a directory
+// (recursively), into the resources.
+func (r *Resources) AddPath(path string) error {
+	files, err := manifestFiles(path)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", f, err)
+		}
+		if err := r.AddManifest(f, data); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func manifestFiles(path string) ([]string, error) {
@@ -85,8 +96,10 @@ func manifestFiles(path string) ([]string, error) {
 	return files, nil
 }
 
-// AddManifest decodes a multi-document manifest into the resources. Unknown
-// kinds and unknown fields are errors that name the source and document.
+// AddManifest decodes a multi-document manifest into the resources. Each
+// object of a Portcullis kind is checked as the API server would check it on
+// creation (see kindSchema); unknown kinds, unknown fields and invalid objects
+// are errors that name the source and document.
 func (r *Resources) AddManifest(source string, data []byte) error {
 	docs, err := manifests.DecodeDocuments(source, data)
 	if err != nil {
@@ -101,26 +114,85 @@ func (r *Resources) AddManifest(source string, data []byte) error {
 }
 
 func (r *Resources) add(doc manifests.Document) error {
-	obj := doc.Object
+	if doc.Object.GetAPIVersion() == "v1" && doc.Object.GetKind() == "List" {
+		return r.addList(doc)
+	}
+	return r.addObject(doc.Where(), doc.Object)
+}
+
+// addList adds the items of a v1 List, what kubectl get -o yaml prints.
+// A List inside a List is an unknown kind.
+func (r *Resources) addList(doc manifests.Document) error {
+	items, _, err := unstructured.NestedSlice(doc.Object.Object, "items")
+	if err != nil {
+		return fmt.Errorf("%s: %w", doc.Where(), err)
+	}
+	for i, item := range items {
+		where := fmt.Sprintf("%s: items[%d]", doc.Where(), i)
+		m, ok := item.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%s: an item is an object with apiVersion and kind, not %T", where, item)
+		}
+		obj := &unstructured.Unstructured{Object: m}
+		if obj.GetAPIVersion() == "" || obj.GetKind() == "" {
+			return fmt.Errorf("%s: apiVersion and kind are required", where)
+		}
+		if err := r.addObject(where, obj); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addObject adds one object; where names it in errors.
+func (r *Resources) addObject(where string, obj *unstructured.Unstructured) error {
 	key := obj.GetAPIVersion() + "/" + obj.GetKind()
 	if ignoredKinds[key] {
 		return nil
 	}
-	raw, err := json.Marshal(obj.Object)
-	if err != nil {
-		return fmt.Errorf("%s: %w", doc.Where(), err)
-	}
 	target, appendTo := r.slot(key)
 	if target == nil {
-		return fmt.Errorf("%s: unknown kind %s %s: Portcullis reads Contractor, AccessGrant, AccessPolicy, ConnectedSystem, Finding and PolicyException of %s (and ConfigMaps)",
-			doc.Where(), obj.GetAPIVersion(), obj.GetKind(), accessv1alpha1.GroupVersion)
+		return fmt.Errorf("%s: unknown kind %s %s: Portcullis reads Contractor, AccessGrant, AccessPolicy, ConnectedSystem, Finding and PolicyException of %s (and ConfigMaps and v1 Lists of them)",
+			where, obj.GetAPIVersion(), obj.GetKind(), accessv1alpha1.GroupVersion)
+	}
+	if err := decode(obj, target); err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	appendTo()
+	return nil
+}
+
+// decode checks obj against its kind's CRD, if it has one, and decodes it
+// into target. Unknown fields come first, as in the API server's strict
+// decoding: encoding/json's error for an exact name, a schema error for a
+// name of another case (which encoding/json would take). Then every schema
+// error at once, then what is left of the typed decoding's errors.
+func decode(obj *unstructured.Unstructured, target any) error {
+	schemas, err := crdSchemas()
+	if err != nil {
+		return err
+	}
+	ks := schemas[obj.GetAPIVersion()+"/"+obj.GetKind()]
+	content, err := ks.normalize(obj.Object)
+	if err != nil {
+		return fmt.Errorf("%s %q: %w", obj.GetKind(), obj.GetName(), err)
+	}
+	raw, err := json.Marshal(content)
+	if err != nil {
+		return fmt.Errorf("%s %q: %w", obj.GetKind(), obj.GetName(), err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(target); err != nil {
-		return fmt.Errorf("%s: %s %q: %w", doc.Where(), obj.GetKind(), obj.GetName(), err)
+	decodeErr := dec.Decode(target)
+	if decodeErr != nil && strings.HasPrefix(decodeErr.Error(), "json: unknown field ") {
+		return fmt.Errorf("%s %q: %w", obj.GetKind(), obj.GetName(), decodeErr)
 	}
-	appendTo()
+	if errs := ks.validate(content); len(errs) > 0 {
+		return apierrors.NewInvalid(ks.groupKind, obj.GetName(), errs)
+	}
+	if decodeErr != nil {
+		return fmt.Errorf("%s %q: %w", obj.GetKind(), obj.GetName(), decodeErr)
+	}
 	return nil
 }
 
