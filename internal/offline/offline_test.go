@@ -85,8 +85,9 @@ func TestScenarioSuites(t *testing.T) {
 	}
 }
 
-func TestScenarioWithoutExpectationFails(t *testing.T) {
-	base := `
+// oneGrantSuite opens a suite of one contractor with one grant; the
+// scenarios follow.
+const oneGrantSuite = `
 base:
   - apiVersion: access.portcullis.dev/v1alpha1
     kind: ConnectedSystem
@@ -102,6 +103,9 @@ base:
     spec: {contractorRef: {name: c}, systemRef: {name: s}, entitlement: {name: edit}, justification: j, approver: a}
 scenarios:
 `
+
+func TestScenarioWithoutExpectationFails(t *testing.T) {
+	base := oneGrantSuite
 	tests := map[string]string{
 		"no expectation": "  - {name: n, now: \"2026-11-28T00:00:00Z\", expect: []}\n",
 		"no action":      "  - {name: n, now: \"2026-11-28T00:00:00Z\", expect: [{grant: ns/g, codes: []}]}\n",
@@ -138,22 +142,7 @@ scenarios:
 }
 
 func TestDetectionMeasure(t *testing.T) {
-	suite := `
-base:
-  - apiVersion: access.portcullis.dev/v1alpha1
-    kind: ConnectedSystem
-    metadata: {name: s}
-    spec: {type: kubernetes, kubernetes: {}}
-  - apiVersion: access.portcullis.dev/v1alpha1
-    kind: Contractor
-    metadata: {name: c, namespace: ns}
-    spec: {displayName: C, email: c@x, claimedLocation: {country: US}}
-  - apiVersion: access.portcullis.dev/v1alpha1
-    kind: AccessGrant
-    metadata: {name: g, namespace: ns}
-    spec: {contractorRef: {name: c}, systemRef: {name: s}, entitlement: {name: edit}, justification: j, approver: a}
-scenarios:
-  - {name: caught, label: hostile, now: "2026-11-28T00:00:00Z", data: {bad: true}}
+	suite := oneGrantSuite + `  - {name: caught, label: hostile, now: "2026-11-28T00:00:00Z", data: {bad: true}}
   - {name: missed, label: hostile, now: "2026-11-28T00:00:00Z"}
   - {name: left alone, label: honest, now: "2026-11-28T00:00:00Z"}
   - {name: wronged, label: honest, now: "2026-11-28T00:00:00Z", data: {odd: true}}
