@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/internal/offline"
 	"github.com/portcullis-dev/portcullis/internal/policy"
+	"github.com/portcullis-dev/portcullis/internal/signals"
 	"github.com/portcullis-dev/portcullis/policies"
 )
 
@@ -30,6 +32,8 @@ type evalOptions struct {
 	now      string
 	output   string
 	failOn   string
+	signIns  []string
+	enricher signals.EnricherOptions
 	clockNow func() time.Time
 }
 
@@ -51,8 +55,18 @@ directory (each *.rego an enforcing policy named after its file), and, with
 --builtin-policies, the default library. A PolicyException whose
 spec.policy names none of them exempts nothing: a warning on standard error
 says so. With --fail-on the command exits with status 2 when any grant is
-decided at or above that action, to fail a CI step.`,
+decided at or above that action, to fail a CI step.
+
+--signins FILE (repeatable) backtests on recorded sign-ins: the events, a
+JSON array or NDJSON as POST /v1/signins takes them, go through the manager's
+own parser, enrichment and correlators, in time order, with the clock at
+--now, as if the files had been sent to a manager at that time; the
+resulting Findings and sign-in summaries join the resources before the
+grants are decided. Rejected events are reported on standard error by file
+and index, and the others are used. Enrichment needs --geoip-country-db,
+--geoip-asn-db, --geoip-anonymous-db or --tor-exit-list, as for the manager.`,
 		Example: `  portcullis eval -f config/samples --builtin-policies
+  portcullis eval -f config/samples --builtin-policies --signins config/samples/signins.ndjson --tor-exit-list config/samples/tor-exits.txt --now 2026-11-29T12:00:00Z
   kubectl get contractors,accessgrants,findings,policyexceptions,connectedsystems,accesspolicies -A -o yaml | portcullis eval -f - --policies my-policies/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -67,6 +81,7 @@ decided at or above that action, to fail a CI step.`,
 	f.StringVarP(&opts.output, "output", "o", opts.output, "Output format: table, json or yaml.")
 	f.StringVar(&opts.failOn, "fail-on", "", "Exit with status 2 when a grant is decided quarantine (or revoke) or worse.")
 	opts.data.bind(f)
+	bindSignInFlags(f, &opts)
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd
 }
@@ -80,8 +95,11 @@ func runEval(ctx context.Context, stdin io.Reader, out, errOut io.Writer, opts e
 	if err != nil {
 		return err
 	}
-	engine, err := opts.engine(ctx, res, errOut)
+	engine, data, err := opts.engine(ctx, res, errOut)
 	if err != nil {
+		return err
+	}
+	if err := opts.ingestSignIns(ctx, stdin, errOut, res, data, now); err != nil {
 		return err
 	}
 	decisions, err := res.DecideAll(ctx, engine, now)
@@ -135,6 +153,9 @@ func (o evalOptions) parse() (time.Time, accessv1alpha1.DecisionAction, error) {
 	if stdinReads(o.files) > 1 {
 		return now, "", errors.New("-f - is given twice: standard input can be read only once; give it once, or name the files (./- is a file named -)")
 	}
+	if stdinReads(o.files)+stdinReads(o.signIns) > 1 {
+		return now, "", errors.New("- is given to both -f and --signins, or twice: standard input can be read only once; name the files (./- is a file named -)")
+	}
 	if o.now != "" {
 		t, err := time.Parse(time.RFC3339, o.now)
 		if err != nil {
@@ -160,28 +181,30 @@ func (o evalOptions) parse() (time.Time, accessv1alpha1.DecisionAction, error) {
 	return now, threshold, nil
 }
 
-// engine compiles every policy source into one engine. It warns on errOut
-// about PolicyExceptions that name none of the policies.
-func (o evalOptions) engine(ctx context.Context, res *offline.Resources, errOut io.Writer) (policy.Engine, error) {
+// engine compiles every policy source into one engine, and returns it with
+// the policy data. It warns on errOut about PolicyExceptions that name none
+// of the policies.
+func (o evalOptions) engine(ctx context.Context, res *offline.Resources, errOut io.Writer) (policy.Engine, map[string]any, error) {
 	data, pols, err := o.librarySources()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	fromFiles, err := res.AccessPolicies()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pols = append(pols, fromFiles...)
 	if len(pols) == 0 {
-		return nil, errors.New("no policies: add AccessPolicies to the files, or use --policies DIR or --builtin-policies")
+		return nil, nil, errors.New("no policies: add AccessPolicies to the files, or use --policies DIR or --builtin-policies")
 	}
 	for _, w := range res.ExceptionsWithoutPolicy(pols) {
 		fmt.Fprintf(errOut, "Warning: %s\n", w)
 	}
 	if data, err = o.data.load(data); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return offline.NewEngine(ctx, data, pols)
+	engine, err := offline.NewEngine(ctx, data, pols)
+	return engine, data, err
 }
 
 func (o evalOptions) librarySources() (map[string]any, []policy.Policy, error) {
@@ -275,4 +298,79 @@ func failOn(decisions []offline.GrantDecision, threshold accessv1alpha1.Decision
 		return nil
 	}
 	return fmt.Errorf("%w %s: %s", errFailOn, strings.ToLower(string(threshold)), strings.Join(hit, ", "))
+}
+
+func bindSignInFlags(f *pflag.FlagSet, opts *evalOptions) {
+	f.StringArrayVar(&opts.signIns, "signins", nil,
+		"File of recorded sign-in events, a JSON array or NDJSON as POST /v1/signins takes them (repeatable); - reads standard input. Their Findings join the resources.")
+	f.StringVar(&opts.enricher.CountryDB, "geoip-country-db", "",
+		"MaxMind-format country database for --signins, as the manager's flag.")
+	f.StringVar(&opts.enricher.ASNDB, "geoip-asn-db", "",
+		"MaxMind-format ASN database (GeoLite2-ASN layout) for --signins, as the manager's flag.")
+	f.StringVar(&opts.enricher.AnonymousDB, "geoip-anonymous-db", "",
+		"MaxMind GeoIP2 Anonymous IP database for --signins, as the manager's flag.")
+	f.StringVar(&opts.enricher.TorExitList, "tor-exit-list", "",
+		"File of Tor exit addresses, one a line (# comments), for --signins, as the manager's flag.")
+}
+
+// ingestSignIns runs the --signins files through the manager's ingester
+// over res at now, and reports what it refused on errOut. The correlators'
+// lists come from the default policy data under the eval's own, as the
+// manager reads them from the defaults under --policy-data.
+func (o evalOptions) ingestSignIns(ctx context.Context, stdin io.Reader, errOut io.Writer,
+	res *offline.Resources, data map[string]any, now time.Time) error {
+	if len(o.signIns) == 0 {
+		return nil
+	}
+	files, err := readSignInFiles(stdin, o.signIns)
+	if err != nil {
+		return err
+	}
+	defaults, err := policies.DefaultData()
+	if err != nil {
+		return err
+	}
+	lists, err := signals.ListsFromData(policies.MergeData(defaults, data))
+	if err != nil {
+		return fmt.Errorf("reading the correlators' lists from the policy data: %w", err)
+	}
+	if o.enricher == (signals.EnricherOptions{}) {
+		fmt.Fprintln(errOut, "Warning: sign-ins are not enriched: no --geoip-country-db, --geoip-asn-db, --geoip-anonymous-db or --tor-exit-list, so they have no country, network or anonymizer")
+	}
+	enricher, err := signals.OpenEnricher(o.enricher)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = enricher.Close() }()
+	report, err := res.IngestSignIns(ctx, files, offline.SignInOptions{Enricher: enricher, Lists: lists, Now: now})
+	if err != nil {
+		return err
+	}
+	reportSignIns(errOut, report)
+	return nil
+}
+
+func readSignInFiles(stdin io.Reader, names []string) ([]offline.SignInFile, error) {
+	files := make([]offline.SignInFile, 0, len(names))
+	for _, name := range names {
+		body, err := readInput(name, stdin)
+		if err != nil {
+			return nil, fmt.Errorf("--signins: %w", err)
+		}
+		if name == "-" {
+			name = stdinName
+		}
+		files = append(files, offline.SignInFile{Name: name, Body: body})
+	}
+	return files, nil
+}
+
+// reportSignIns prints what became of the sign-ins, the refused events by
+// file and index as portcullis ingest prints them.
+func reportSignIns(errOut io.Writer, r offline.SignInReport) {
+	fmt.Fprintf(errOut, "Sign-ins: %d events, %d accepted, %d duplicates, %d rejected; Findings: %d created, %d updated.\n",
+		r.Received, r.Accepted, r.Duplicates, len(r.Rejections), r.FindingsCreated, r.FindingsUpdated)
+	for _, rej := range r.Rejections {
+		fmt.Fprintf(errOut, "  %s: event %d: %s\n", rej.File, rej.Index, rej.Error)
+	}
 }

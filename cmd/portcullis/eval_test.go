@@ -11,8 +11,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/maxmind/mmdbwriter/mmdbtype"
+
+	"github.com/portcullis-dev/portcullis/config/samples"
 	"github.com/portcullis-dev/portcullis/internal/manifests"
 	"github.com/portcullis-dev/portcullis/internal/offline"
+	"github.com/portcullis-dev/portcullis/test/geoipdb"
 )
 
 // run executes the CLI in-process and returns its output and error.
@@ -354,5 +358,170 @@ func TestEvalWarnsOfExceptionsNamingNoPolicy(t *testing.T) {
 				t.Errorf("standard output is not the samples' 3 decisions as JSON (%v):\n%s", err, out)
 			}
 		})
+	}
+}
+
+// signInNow is the --now of the sign-in tests; their events lie before it.
+const signInNow = "2026-11-28T12:00:00Z"
+
+// farmResources writes a ConnectedSystem and three contractors with a
+// grant each: sam (with an Okta-style account) and kim, who will share an
+// address, and lee, who will sign in from North Korea.
+func farmResources(t *testing.T) string {
+	t.Helper()
+	docs := []string{`apiVersion: access.portcullis.dev/v1alpha1
+kind: ConnectedSystem
+metadata:
+  name: this-cluster
+spec:
+  type: kubernetes
+  kubernetes:
+    quarantineClusterRole: view
+    allowedClusterRoles: [edit]
+    allowedNamespaces: [payments]`}
+	for _, name := range []string{"sam", "kim", "lee"} {
+		docs = append(docs, `apiVersion: access.portcullis.dev/v1alpha1
+kind: Contractor
+metadata:
+  name: `+name+`
+  namespace: acme
+spec:
+  displayName: `+name+`
+  email: `+name+`@contractors.example.com
+  claimedLocation:
+    country: US
+  accounts:
+    - system: this-cluster
+      id: `+name+`@contractors.example.com`, `apiVersion: access.portcullis.dev/v1alpha1
+kind: AccessGrant
+metadata:
+  name: `+name+`-edit
+  namespace: acme
+spec:
+  contractorRef:
+    name: `+name+`
+  systemRef:
+    name: this-cluster
+  entitlement:
+    kind: ClusterRole
+    name: edit
+    namespace: payments
+  justification: Builds the refund service.
+  approver: priya.shah@example.com`)
+	}
+	path := filepath.Join(t.TempDir(), "farm.yaml")
+	if err := os.WriteFile(path, []byte(strings.Join(docs, "\n---\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// geoipFlags writes small databases, a US range and a North Korean one,
+// and a Tor exit list, and returns the flags that name them.
+func geoipFlags(t *testing.T) []string {
+	t.Helper()
+	country := geoipdb.Write(t, "GeoIP2-Country", map[string]mmdbtype.Map{
+		"203.0.113.0/24": geoipdb.Country("US"), "175.45.176.0/22": geoipdb.Country("KP")})
+	asn := geoipdb.Write(t, "GeoLite2-ASN", map[string]mmdbtype.Map{
+		"203.0.113.0/24": geoipdb.ASN(7922, "Comcast Cable Communications, LLC")})
+	tor := filepath.Join(t.TempDir(), "tor-exits.txt")
+	if err := os.WriteFile(tor, []byte("185.220.101.4\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--geoip-country-db", country, "--geoip-asn-db", asn, "--tor-exit-list", tor}
+}
+
+func writeSignIns(t *testing.T, lines ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "signins.ndjson")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// decisionsByContractor runs eval -o json and returns the stderr and each
+// contractor's action and reason codes.
+func decisionsByContractor(t *testing.T, args ...string) (map[string]string, map[string][]string, string) {
+	t.Helper()
+	stdout, stderr, err := runWithStdin(t, "", append([]string{"eval", "-o", "json"}, args...)...)
+	if err != nil {
+		t.Fatalf("eval: %v\n%s", err, stderr)
+	}
+	var decisions []offline.GrantDecision
+	if err := json.Unmarshal([]byte(stdout), &decisions); err != nil {
+		t.Fatalf("decoding %s: %v", stdout, err)
+	}
+	actions, codes := map[string]string{}, map[string][]string{}
+	for _, d := range decisions {
+		actions[d.Contractor] = string(d.Decision.Action)
+		for _, r := range d.Decision.Reasons {
+			codes[d.Contractor] = append(codes[d.Contractor], r.Code)
+		}
+	}
+	return actions, codes, stderr
+}
+
+func TestEvalSignInsFindTheLaptopFarm(t *testing.T) {
+	signIns := writeSignIns(t,
+		`{"account":{"system":"this-cluster","id":"sam@contractors.example.com"},"ip":"203.0.113.7","time":"2026-11-28T10:00:00Z","deviceID":"farm-01"}`,
+		`{"contractor":"acme/kim","ip":"203.0.113.7","time":"2026-11-28T10:01:00Z"}`,
+		`{"contractor":"acme/lee","ip":"175.45.176.9","time":"2026-11-28T10:02:00Z","timezone":"Asia/Pyongyang"}`,
+		`{"contractor":"acme/lee","ip":"not-an-ip","time":"2026-11-28T10:03:00Z"}`,
+		`{"contractor":"acme/nobody","ip":"203.0.113.8","time":"2026-11-28T10:04:00Z"}`)
+	args := append([]string{"-f", farmResources(t), "--builtin-policies", "--now", signInNow, "--signins", signIns}, geoipFlags(t)...)
+	actions, codes, stderr := decisionsByContractor(t, args...)
+
+	if actions["lee"] != "Revoke" || !slices.Contains(codes["lee"], "SanctionedCountry") {
+		t.Errorf("lee = %s %v, want Revoke with SanctionedCountry", actions["lee"], codes["lee"])
+	}
+	for _, name := range []string{"sam", "kim"} {
+		if !slices.ContainsFunc(codes[name], func(c string) bool { return strings.HasPrefix(c, "Shared") }) {
+			t.Errorf("%s = %s %v, want a shared-infrastructure reason", name, actions[name], codes[name])
+		}
+	}
+	for _, want := range []string{"event 3: ", "not an IP address", "event 4: ", "acme/nobody does not exist", "3 accepted"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "not enriched") {
+		t.Errorf("stderr warns of missing enrichment though databases were given:\n%s", stderr)
+	}
+}
+
+func TestEvalSignInsWithoutDatabasesWarns(t *testing.T) {
+	signIns := writeSignIns(t,
+		`{"contractor":"acme/kim","ip":"203.0.113.7","time":"2026-11-28T10:01:00Z"}`,
+		`{"contractor":"acme/lee","ip":"175.45.176.9","time":"2026-11-28T10:02:00Z"}`)
+	actions, codes, stderr := decisionsByContractor(t, "-f", farmResources(t), "--builtin-policies", "--now", signInNow, "--signins", signIns)
+	if !strings.Contains(stderr, "Warning: sign-ins are not enriched") {
+		t.Errorf("stderr lacks the enrichment warning:\n%s", stderr)
+	}
+	if slices.Contains(codes["lee"], "SanctionedCountry") {
+		t.Errorf("lee = %s %v: without a country database no sign-in has a country", actions["lee"], codes["lee"])
+	}
+}
+
+func TestEvalSignInsSamples(t *testing.T) {
+	tor := filepath.Join(t.TempDir(), "tor-exits.txt")
+	if err := os.WriteFile(tor, samples.TorExits, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The samples' latest event is 2026-11-28T16:00:00Z.
+	actions, codes, stderr := decisionsByContractor(t, "-f", samplesDir, "--builtin-policies",
+		"--signins", samplesDir+"/signins.ndjson", "--tor-exit-list", tor, "--now", "2026-12-05T12:00:00Z")
+	if !slices.Contains(codes["casey-novak"], "TorExit") {
+		t.Errorf("casey-novak = %s %v, want the Tor exit the samples' sign-ins show", actions["casey-novak"], codes["casey-novak"])
+	}
+	if !strings.Contains(stderr, "signins.ndjson: event 5: ") {
+		t.Errorf("stderr lacks the sample's bad event:\n%s", stderr)
+	}
+}
+
+func TestEvalSignInsRefusesStandardInputTwice(t *testing.T) {
+	_, _, err := runWithStdin(t, "", "eval", "-f", "-", "--signins", "-", "--builtin-policies")
+	if err == nil || !strings.Contains(err.Error(), "standard input can be read only once") {
+		t.Errorf("eval -f - --signins - = %v, want the standard-input error", err)
 	}
 }
