@@ -95,7 +95,9 @@ func DecodeFS(fsys fs.FS, pattern string) ([]*unstructured.Unstructured, error) 
 // ownership of conflicting fields.
 func Apply(ctx context.Context, c client.Client, fieldOwner string, objs []*unstructured.Unstructured) error {
 	for _, obj := range objs {
-		err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj),
+		// A copy: the client writes the server's answer, managedFields and
+		// all, into what it applies, and a retry must send the manifest.
+		err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj.DeepCopy()),
 			client.FieldOwner(fieldOwner), client.ForceOwnership)
 		if err != nil {
 			return fmt.Errorf("applying %s %s: %w", obj.GetKind(), client.ObjectKeyFromObject(obj), err)
