@@ -144,7 +144,7 @@ build: ## Build the portcullis binary into bin/.
 	go build -o $(PORTCULLIS) ./cmd/portcullis
 
 .PHONY: run
-run: build controlplane ## Start a local control plane with the CRDs, the samples, the manager and the sign-in endpoint (portcullis dev).
+run: build controlplane ## Start a local control plane with the CRDs, the default policy library, the samples, the manager and the sign-in endpoint (portcullis dev).
 	@$(MAKE) --no-print-directory geoip || echo "Warning: no GeoIP data (see above); sign-ins get no country or ASN."
 	$(PORTCULLIS) dev --control-plane-dir $(CONTROL_PLANE_DIR) --geoip-dir $(GEOIP_DIR) $(RUN_ARGS)
 

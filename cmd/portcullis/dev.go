@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/portcullis-dev/portcullis/config/admission"
+	libraryconfig "github.com/portcullis-dev/portcullis/config/policies"
 	"github.com/portcullis-dev/portcullis/config/samples"
 	"github.com/portcullis-dev/portcullis/internal/devenv"
 	"github.com/portcullis-dev/portcullis/internal/ingest"
@@ -79,7 +81,7 @@ Ctrl-C stops everything; without --data-dir the state is thrown away.`,
 		"Directory that keeps etcd's data, certificates and the kubeconfig across runs; empty means a temporary directory removed on exit.")
 	f.IntVar(&opts.env.APIServerPort, "apiserver-port", 0,
 		"Port of kube-apiserver on 127.0.0.1; 0 picks a free port.")
-	f.BoolVar(&opts.samples, "samples", opts.samples, "Apply the samples of config/samples.")
+	f.BoolVar(&opts.samples, "samples", opts.samples, "Apply the default policy library (config/policies) and the samples of config/samples.")
 	f.BoolVar(&opts.verbose, "control-plane-logs", false, "Show etcd's and kube-apiserver's own logs.")
 	f.StringVar(&opts.geoipDir, "geoip-dir", "bin/geoip",
 		"Directory of GeoIP databases (country.mmdb, asn.mmdb, anonymous-ip.mmdb; 'make geoip' fetches the first two); each one there is used unless its --geoip-*-db flag is set.")
@@ -133,7 +135,7 @@ func serveDev(ctx context.Context, out io.Writer, env *devenv.Env, opts devOptio
 		if err := applySamples(ctx, env); err != nil {
 			return err
 		}
-		fmt.Fprintln(out, "Applied the samples of config/samples.")
+		fmt.Fprintln(out, "Applied the default policy library (config/policies) and the samples of config/samples.")
 	}
 	fmt.Fprint(out, ingestHint)
 	fmt.Fprintln(out, "Running the manager; press Ctrl-C to stop.")
@@ -173,12 +175,20 @@ func removeAdmission(env *devenv.Env) error {
 	return errors.Join(errs...)
 }
 
+// applySamples applies the default policy library and the samples, which
+// tell their stories under both the library and their own small policy.
 func applySamples(ctx context.Context, env *devenv.Env) error {
+	library, err := manifests.DecodeFS(libraryconfig.Files, "*.yaml")
+	if err != nil {
+		return err
+	}
+	library = slices.DeleteFunc(library, func(o *unstructured.Unstructured) bool { return o.GetKind() != "AccessPolicy" })
 	objs, err := manifests.DecodeFS(samples.Files, "*.yaml")
 	if err != nil {
 		return err
 	}
 	samples.Refresh(objs, time.Now())
+	objs = append(library, objs...)
 	deadline := time.Now().Add(samplesWait)
 	for {
 		// Server-side apply: applying again after a refusal is safe.

@@ -70,6 +70,7 @@ func TestDevRunsAndStopsCleanly(t *testing.T) {
 	kubeconfig := d.kubeconfig
 	sendSampleSignIns(ctx, t, bin, "http://"+ingestAddr, filepath.Join(filepath.Dir(kubeconfig), "ingest-token"))
 	waitForGrantState(ctx, t, d.client, client.ObjectKey{Namespace: "contractors", Name: "casey-payments-edit"}, accessv1alpha1.GrantQuarantined)
+	expectLibraryReason(ctx, t, d.client, client.ObjectKey{Namespace: "contractors", Name: "casey-payments-edit"})
 	stopDev(t, d)
 	if _, err := os.Stat(filepath.Dir(kubeconfig)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the temporary data directory %s is still there: %v", filepath.Dir(kubeconfig), err)
@@ -316,4 +317,25 @@ func (b *lockedBuffer) String() string {
 func (b *lockedBuffer) tail(n int) string {
 	s := b.String()
 	return s[max(0, len(s)-n):]
+}
+
+// expectLibraryReason waits until the grant's decision carries a reason of
+// the default library's risk policy, which dev installs with the samples.
+func expectLibraryReason(ctx context.Context, t *testing.T, c client.Client, key client.ObjectKey) {
+	t.Helper()
+	for {
+		grant := &accessv1alpha1.AccessGrant{}
+		if err := c.Get(ctx, key, grant); err == nil && grant.Status.Decision != nil {
+			for _, r := range grant.Status.Decision.Reasons {
+				if r.Policy == "risk" {
+					return
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("grant %s never got a reason of the default library's risk policy", key)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
