@@ -166,13 +166,7 @@ func removeAdmission(env *devenv.Env) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var errs []error
-	for _, o := range objs {
-		if err := c.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
-			errs = append(errs, fmt.Errorf("removing %s %s: %w", o.GetKind(), o.GetName(), err))
-		}
-	}
-	return errors.Join(errs...)
+	return manifests.Delete(ctx, c, objs)
 }
 
 // applySamples applies the default policy library and the samples, which

@@ -238,19 +238,9 @@ func (s sender) post(ctx context.Context, body []byte) (res signals.Result, agai
 // add folds a batch's result into the total, with the rejections' indexes
 // shifted to the file's.
 func add(total *signals.Result, res signals.Result, offset int) {
-	total.Received += res.Received
-	total.Accepted += res.Accepted
-	total.Duplicates += res.Duplicates
-	total.FindingsCreated += res.FindingsCreated
-	total.FindingsUpdated += res.FindingsUpdated
+	total.AddCounts(res)
 	for _, r := range res.Rejected {
 		total.Rejected = append(total.Rejected, signals.Rejection{Index: r.Index + offset, Error: r.Error})
-	}
-	for k, n := range res.NotEnriched {
-		if total.NotEnriched == nil {
-			total.NotEnriched = map[string]int{}
-		}
-		total.NotEnriched[k] += n
 	}
 }
 

@@ -105,3 +105,15 @@ func Apply(ctx context.Context, c client.Client, fieldOwner string, objs []*unst
 	}
 	return nil
 }
+
+// Delete deletes each object, those already gone aside, and returns every
+// failure.
+func Delete(ctx context.Context, c client.Client, objs []*unstructured.Unstructured) error {
+	var errs []error
+	for _, o := range objs {
+		if err := c.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("removing %s %s: %w", o.GetKind(), o.GetName(), err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -298,17 +298,7 @@ func ndjson(events []eventRef) []byte {
 // add folds a batch's result into the report, with the rejections named
 // by file and index in the file.
 func (r *SignInReport) add(res signals.Result, batch []eventRef, files []SignInFile) {
-	r.Received += res.Received
-	r.Accepted += res.Accepted
-	r.Duplicates += res.Duplicates
-	r.FindingsCreated += res.FindingsCreated
-	r.FindingsUpdated += res.FindingsUpdated
-	for k, n := range res.NotEnriched {
-		if r.NotEnriched == nil {
-			r.NotEnriched = map[string]int{}
-		}
-		r.NotEnriched[k] += n
-	}
+	r.AddCounts(res)
 	for _, rej := range res.Rejected {
 		e := batch[rej.Index]
 		r.Rejections = append(r.Rejections, SignInRejection{File: files[e.file].Name, Index: e.index, Error: rej.Error, file: e.file})

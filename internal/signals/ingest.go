@@ -132,6 +132,22 @@ type Result struct {
 	FindingsUpdated int `json:"findingsUpdated"`
 }
 
+// AddCounts folds another batch's counts into r. Rejections are left to the
+// caller: their indexes are the other batch's.
+func (r *Result) AddCounts(other Result) {
+	r.Received += other.Received
+	r.Accepted += other.Accepted
+	r.Duplicates += other.Duplicates
+	r.FindingsCreated += other.FindingsCreated
+	r.FindingsUpdated += other.FindingsUpdated
+	for k, n := range other.NotEnriched {
+		if r.NotEnriched == nil {
+			r.NotEnriched = map[string]int{}
+		}
+		r.NotEnriched[k] += n
+	}
+}
+
 // ErrBadRequest wraps a request that is not a batch of events at all.
 var ErrBadRequest = errors.New("bad request")
 

@@ -148,13 +148,7 @@ func (cp *ControlPlane) removeAdmission(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, o := range objs {
-		if err := c.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
-			errs = append(errs, fmt.Errorf("removing %s %s: %w", o.GetKind(), o.GetName(), err))
-		}
-	}
-	return errors.Join(errs...)
+	return manifests.Delete(ctx, c, objs)
 }
 
 // writeKubeconfig writes a kubeconfig for a plain-HTTP server without
