@@ -153,8 +153,12 @@ run: build controlplane ## Start a local control plane with the CRDs, the defaul
 GEOIP_DIR ?= $(LOCALBIN)/geoip
 
 .PHONY: geoip
-geoip: ## Fetch the free ip-location-db country and ASN data from the npm registry into bin/geoip (once).
+geoip: ## Fetch the free ip-location-db country, city (coordinates) and ASN data from the npm registry into bin/geoip (once).
 	hack/fetch-geoip.sh $(GEOIP_DIR)
+
+.PHONY: asn-lists
+asn-lists: ## Regenerate policies/data/networks.yaml (hosting and mobile ASNs) from ip-location-db's ASN data with the reviewed tables of hack/asnlists.
+	hack/asn-lists.sh policies/data/networks.yaml
 
 ##@ Tools
 

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -169,6 +170,19 @@ func apiDecision(d *policy.Decision, previous *accessv1alpha1.Decision, now time
 func sameOutcome(a, b *accessv1alpha1.Decision) bool {
 	return a.Action == b.Action && equality.Semantic.DeepEqual(a.Reasons, b.Reasons) &&
 		equality.Semantic.DeepEqual(a.DryRunReasons, b.DryRunReasons)
+}
+
+// apiRisk converts the engine's risk for the grant's status.
+func apiRisk(r *policy.Risk) *accessv1alpha1.Risk {
+	if r == nil {
+		return nil
+	}
+	out := &accessv1alpha1.Risk{Level: r.Level, Score: int32(math.Round(r.Score)), Policy: r.Policy}
+	for _, c := range r.Contributions[:min(len(r.Contributions), 32)] {
+		out.Contributions = append(out.Contributions, accessv1alpha1.RiskContribution{
+			Code: truncate(c.Code, 128), Weight: int32(math.Round(c.Weight)), Message: c.Message})
+	}
+	return out
 }
 
 func apiReasons(reasons []policy.Reason) []accessv1alpha1.DecisionReason {

@@ -29,6 +29,7 @@ func (r *AccessGrantReconciler) computeStatus(s *grantScope) {
 	}
 	if s.decision != nil {
 		g.Status.Decision = apiDecision(s.decision, s.before.Status.Decision, s.now)
+		g.Status.Risk = apiRisk(s.decision.Risk)
 	}
 	setConditions(&g.Status.Conditions, now, refs, readyCondition(s, refs))
 	g.Status.ObservedGeneration = g.Generation

@@ -53,6 +53,7 @@ func (r *ContractorReconciler) computeStatus(ctx context.Context, c *accessv1alp
 	}
 	c.Status.ActiveFindings = countActiveFindings(findings.Items, now)
 	c.Status.Grants, c.Status.WorstDecision = summariseGrants(grants.Items)
+	c.Status.Risk = highestRisk(grants.Items)
 	setConditions(&c.Status.Conditions, metav1.NewTime(now), ready)
 	c.Status.ObservedGeneration = c.Generation
 	return nil
@@ -103,6 +104,19 @@ func summariseGrants(grants []accessv1alpha1.AccessGrant) (accessv1alpha1.GrantC
 		}
 	}
 	return counts, worst
+}
+
+// highestRisk is the risk of the grant that scores highest, nil before any
+// grant has been weighed.
+func highestRisk(grants []accessv1alpha1.AccessGrant) *accessv1alpha1.Risk {
+	var best *accessv1alpha1.Risk
+	for i := range grants {
+		r := grants[i].Status.Risk
+		if r != nil && (best == nil || r.Score > best.Score) {
+			best = r
+		}
+	}
+	return best.DeepCopy()
 }
 
 func countState(counts *accessv1alpha1.GrantCounts, state accessv1alpha1.GrantState) {

@@ -169,6 +169,11 @@ var _ = Describe("Sign-in ingestion", func() {
 			Data: map[string][]byte{"pipeline": append(secretUsed(ingestToken), '\n')}})
 		opts := ingestOptions(ns)
 		at := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
+		// lee's sign-ins from North Korea, at+1m and at+30m, must fall in one
+		// ISO week: the ingester observes a country once a week.
+		if _, w := at.UTC().ISOWeek(); w != isoWeek(at.Add(30*time.Minute)) {
+			at = at.Add(-time.Hour)
+		}
 
 		By("refusing requests without a valid token, and writing nothing")
 		first := startIngest(opts)
@@ -190,7 +195,7 @@ var _ = Describe("Sign-in ingestion", func() {
 		code, res := first.post(ctx, ingestToken, phase1)
 		Expect(code).To(Equal(http.StatusOK), "%+v", res)
 		Expect(res.Accepted).To(Equal(2))
-		Expect(res.FindingsCreated).To(Equal(1), "lee's sanctioned-country finding")
+		Expect(res.FindingsCreated).To(Equal(1), "lee's geolocation finding")
 
 		By("restarting the ingesting manager")
 		first.stop()
@@ -231,11 +236,14 @@ var _ = Describe("Sign-in ingestion", func() {
 		Expect(kim["shared-infrastructure"].Spec.Evidence.IP).To(Equal("203.0.113.50"))
 		Expect(kim["anonymizer/tor"].Spec.Count).To(Equal(int64(1)))
 		Expect(lee).To(HaveLen(1))
-		sanctioned := lee["sanctioned-country"]
+		sanctioned := lee["geolocation"]
 		Expect(sanctioned.Spec.Count).To(Equal(int64(2)), "the repeat bumps the count of the one finding")
+		Expect(sanctioned.Spec.Severity).To(Equal(signals.Observed), "the ingester observes; the policies judge")
+		Expect(sanctioned.Spec.Evidence.Country).To(BeEquivalentTo("KP"))
 		Expect(sanctioned.Spec.LastSeen.Time).To(BeTemporally("==", at.Add(30*time.Minute)))
 		Expect(sanctioned.Spec.ExpiresAt.Time).To(BeTemporally("~", time.Now().Add(30*24*time.Hour), time.Minute))
-		Expect(sanctioned.Name).To(Equal(signals.FindingName("lee", accessv1alpha1.FindingSanctionedCountry, "KP")))
+		year, week := at.UTC().ISOWeek()
+		Expect(sanctioned.Name).To(Equal(signals.FindingName("lee", accessv1alpha1.FindingGeolocation, fmt.Sprintf("KP/%d-W%02d", year, week))))
 
 		c := &accessv1alpha1.Contractor{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "kim"}, c)).To(Succeed())
@@ -252,6 +260,17 @@ var _ = Describe("Sign-in ingestion", func() {
 			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(grants["sam"]), grants["sam"])).To(Succeed())
 			g.Expect(grants["sam"].Status.Enforcement.State).To(Equal(accessv1alpha1.GrantActive))
 		}).WithContext(ctx).WithTimeout(time.Second).Should(Succeed())
+		By("showing sam's risk all the same, with the contribution that does not act, on the grant and the contractor")
+		Expect(grants["sam"].Status.Risk).NotTo(BeNil())
+		Expect(grants["sam"].Status.Risk.Level).To(Equal(accessv1alpha1.RiskMedium))
+		Expect(grants["sam"].Status.Risk.Contributions).To(ConsistOf(HaveField("Code", "SharedAddress")))
+		Eventually(func(g Gomega) {
+			c := &accessv1alpha1.Contractor{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "kim"}, c)).To(Succeed())
+			g.Expect(c.Status.Risk).NotTo(BeNil())
+			g.Expect(c.Status.Risk.Level).To(Equal(accessv1alpha1.RiskHigh))
+			g.Expect(c.Status.Risk.Contributions).To(ContainElements(HaveField("Code", "SharedAddress"), HaveField("Code", "TorExit")))
+		}).WithContext(ctx).Should(Succeed())
 
 		By("rebuilding the history from the senders' log after a restore that lost every status")
 		summaries := map[string]*accessv1alpha1.SignInSummary{}
@@ -281,7 +300,7 @@ var _ = Describe("Sign-in ingestion", func() {
 			}
 		}).WithContext(ctx).Should(Succeed())
 		lee = findingsOf(ctx, Default, ns, "lee")
-		Expect(lee["sanctioned-country"].Spec.Count).To(Equal(int64(2)), "a replay counts no sign-in twice")
+		Expect(lee["geolocation"].Spec.Count).To(Equal(int64(2)), "a replay counts no sign-in twice")
 		kim = findingsOf(ctx, Default, ns, "kim")
 		Expect(kim["anonymizer/tor"].Spec.Count).To(Equal(int64(1)))
 
@@ -321,3 +340,9 @@ var _ = Describe("Sign-in endpoint tokens", func() {
 		Expect(err).To(MatchError(ContainSubstring("reading the token Secret " + ns + "/ingest-tokens")))
 	})
 })
+
+// isoWeek is the ISO week number of t in UTC.
+func isoWeek(t time.Time) int {
+	_, w := t.UTC().ISOWeek()
+	return w
+}

@@ -216,11 +216,11 @@ var _ = Describe("AccessPolicy", func() {
 		expectState(ctx, grant, accessv1alpha1.GrantActive)
 	})
 
-	It("rejects a module that defines neither revoke nor quarantine", func(ctx SpecContext) {
+	It("rejects a module that defines none of revoke, quarantine and risk", func(ctx SpecContext) {
 		pol := newPolicy(uniqueName("norules"), "package norules\n\nallow := true\n")
 		create(ctx, pol)
 		cond := expectReady(ctx, pol, metav1.ConditionFalse, accessv1alpha1.ReasonCompileError)
-		Expect(cond.Message).To(ContainSubstring("defines neither revoke nor quarantine"))
+		Expect(cond.Message).To(ContainSubstring("defines none of revoke, quarantine and risk"))
 	})
 
 	It("reads its source from a ConfigMap and follows it", func(ctx SpecContext) {

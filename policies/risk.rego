@@ -10,7 +10,8 @@ package portcullis.policies.risk
 
 claimed := input.contractor.spec.claimedLocation.country
 
-risk := data.portcullis.risk
+# model is the risk model's data: weights, thresholds and levels.
+model := data.portcullis.risk
 
 # contributions maps each signal code to its weight and explanation: the
 # heaviest instance of a code counts, once.
@@ -23,36 +24,45 @@ contributions[code] := best if {
 
 total := sum([c.weight | some c in contributions])
 
-level := "critical" if total >= risk.levels.critical
+level := "critical" if total >= model.levels.critical
 
 level := "high" if {
-	total >= risk.levels.high
-	total < risk.levels.critical
+	total >= model.levels.high
+	total < model.levels.critical
 }
 
 level := "medium" if {
-	total >= risk.levels.medium
-	total < risk.levels.high
+	total >= model.levels.medium
+	total < model.levels.high
 }
 
-level := "low" if total < risk.levels.medium
+level := "low" if total < model.levels.medium
+
+# Every signal contributes to the contractor's risk, which the grant and
+# the contractor show whether or not it reaches a threshold: the engine
+# counts the heaviest instance of each code left after the exceptions, and
+# bands the score by risk.levels.
+risk contains object.union({"code": s.code, "weight": s.weight, "msg": s.msg}, object.filter(s, ["evidence"])) if {
+	some s in signals
+	s.weight > 0
+}
 
 # Every instance of a signal is a reason, with the evidence it rests on:
 # an exception limited to evidence sets aside only the instances it names,
 # and the engine counts the heaviest instance of each code left.
 quarantine contains reason if {
-	total >= risk.quarantine_at
+	total >= model.quarantine_at
 	some s in signals
 	s.weight > 0
-	reason := explain(s, "quarantine", risk.quarantine_at)
+	reason := explain(s, "quarantine", model.quarantine_at)
 }
 
 revoke contains reason if {
-	risk.revoke_at > 0
-	total >= risk.revoke_at
+	model.revoke_at > 0
+	total >= model.revoke_at
 	some s in signals
 	s.weight > 0
-	reason := explain(s, "revocation", risk.revoke_at)
+	reason := explain(s, "revocation", model.revoke_at)
 }
 
 explain(s, what, threshold) := object.union(
@@ -80,7 +90,7 @@ severity(w) := "Low" if w < 2
 
 # signal builds a contribution from a finding, with its evidence;
 # Low-severity evidence counts at most 1.
-signal(code, f, msg) := {"code": code, "weight": weigh(risk.weights[code], f), "msg": msg, "evidence": evidence_of(f)}
+signal(code, f, msg) := {"code": code, "weight": weigh(model.weights[code], f), "msg": msg, "evidence": evidence_of(f)}
 
 # evidence_of is what exceptions limited to evidence match against.
 evidence_of(f) := {k: v |
@@ -105,9 +115,17 @@ signals contains {"code": "CountryMismatch", "weight": weight, "msg": msg, "evid
 	not country in data.portcullis.sanctioned_countries
 	not country in records_elsewhere
 	not corporate_egress(f)
-	not travelling(country, seen_at(f))
+	some at in uncovered(country, f)
 	weight := mismatch_weight(f)
-	msg := sprintf("signed in from %s at %s while claiming %s, with no travel notice%s", [country, seen_at(f), claimed, satellite_note(f)])
+	msg := sprintf("signed in from %s at %s while claiming %s, with no travel notice%s", [country, at, claimed, satellite_note(f)])
+}
+
+# uncovered are the ends of a finding's evidence (firstSeen, lastSeen) that
+# no travel notice for country covers: the ingester observes a country once
+# a week, so the ends are the times to judge.
+uncovered(country, f) := {t |
+	some t in {start_time(f), seen_at(f)}
+	not travelling(country, t)
 }
 
 # records_elsewhere are the countries the contractor's pay and equipment go to.
@@ -116,9 +134,9 @@ records_elsewhere contains c if {
 	c := input.contractor.spec[key]
 }
 
-mismatch_weight(f) := min([weigh(risk.weights.CountryMismatch, f), risk.weights.SatelliteMismatch]) if satellite(f)
+mismatch_weight(f) := min([weigh(model.weights.CountryMismatch, f), model.weights.SatelliteMismatch]) if satellite(f)
 
-mismatch_weight(f) := weigh(risk.weights.CountryMismatch, f) if not satellite(f)
+mismatch_weight(f) := weigh(model.weights.CountryMismatch, f) if not satellite(f)
 
 satellite(f) if f.spec.evidence.asn in data.portcullis.satellite_asns
 
@@ -138,10 +156,18 @@ signals contains signal("ImpossibleTravel", f, msg) if {
 	not from_asn in data.portcullis.corporate_egress_asns
 	not from_asn in data.portcullis.satellite_asns
 	to_number(object.get(f.spec.evidence, ["details", "distanceKM"], "100000")) >= data.portcullis.travel.min_impossible_km
+	too_fast(f)
 	not travelling(f.spec.evidence.country, seen_at(f))
 	not travelling(f.spec.evidence.details.fromCountry, seen_at(f))
 	msg := sprintf("impossible travel: %s", [summary(f)])
 }
+
+# too_fast holds for travel faster than travel.max_speed_kmh, the speed the
+# ingester observes from; travel at no recorded speed (reported by another
+# source, or two sign-ins at once) is too fast.
+too_fast(f) if to_number(f.spec.evidence.details.speedKMH) > data.portcullis.travel.max_speed_kmh
+
+too_fast(f) if not f.spec.evidence.details.speedKMH
 
 # The client's own time zone, as the sign-in reported it, hours away from
 # the claimed one, outside any travel notice. Only zones listed in
@@ -151,7 +177,7 @@ signals contains signal("ClientTimezoneMismatch", f, msg) if {
 	f.spec.source == "portcullis-ingester"
 	zone := f.spec.evidence.details.timezone
 	own := input.contractor.spec.claimedLocation.timezone
-	abs(data.portcullis.timezones[zone] - data.portcullis.timezones[own]) >= risk.timezone_hours
+	abs(data.portcullis.timezones[zone] - data.portcullis.timezones[own]) >= model.timezone_hours
 	not travelling_anywhere(seen_at(f))
 	msg := sprintf("the client reported time zone %s while claiming %s", [zone, own])
 }
@@ -159,7 +185,7 @@ signals contains signal("ClientTimezoneMismatch", f, msg) if {
 # Travel notices for one country that add up to more than
 # travel.max_days within 90 days either side of now: working from there,
 # not visiting.
-signals contains {"code": "ExtendedTravel", "weight": risk.weights.ExtendedTravel, "msg": msg} if {
+signals contains {"code": "ExtendedTravel", "weight": model.weights.ExtendedTravel, "msg": msg} if {
 	some country in {n.country | some n in input.contractor.spec.travelNotices}
 	days := sum([notice_days(n) | some n in input.contractor.spec.travelNotices; n.country == country])
 	days > data.portcullis.travel.max_days
@@ -205,12 +231,12 @@ signals contains signal("AnonymizerWithCountryMismatch", g, msg) if {
 	g.spec.type == "geolocation"
 	g.spec.evidence.country != claimed
 	not corporate_egress(g)
-	not travelling(g.spec.evidence.country, seen_at(g))
+	count(uncovered(g.spec.evidence.country, g)) > 0
 	close_in_time(f, g)
 	msg := sprintf("hid behind %s within %d hours of a sign-in from %s", [kinds[f.spec.anonymizerKind].what, data.portcullis.pairing_window_hours, g.spec.evidence.country])
 }
 
-signals contains {"code": "AnonymizerWithUnverifiedIdentity", "weight": risk.weights.AnonymizerWithUnverifiedIdentity, "msg": msg, "evidence": evidence_of(f)} if {
+signals contains {"code": "AnonymizerWithUnverifiedIdentity", "weight": model.weights.AnonymizerWithUnverifiedIdentity, "msg": msg, "evidence": evidence_of(f)} if {
 	some f in input.findings
 	anonymized(f)
 	not verified
@@ -231,11 +257,17 @@ signals contains signal("SharedAddress", f, msg) if {
 	f.spec.type == "shared-infrastructure"
 	not f.spec.evidence.deviceID
 	not carrier_nat(f)
+	not mobile(f)
+	not corporate_egress(f)
 	msg := sprintf("address %s is also used by %s", [ip(f), others(f)])
 }
 
-# A carrier-grade NAT address (RFC 6598) is shared by strangers by design.
+# A carrier-grade NAT address (RFC 6598) is shared by strangers by design,
+# as are the addresses of mobile carriers (mobile_asns) and the company's
+# own egress.
 carrier_nat(f) if net.cidr_contains("100.64.0.0/10", f.spec.evidence.ip)
+
+mobile(f) if f.spec.evidence.asn in data.portcullis.mobile_asns
 
 # A remote-access tool or IP-KVM weighs risk.weights.RemoteAccessTool as
 # reported (High); a report of another severity weighs as that severity.
@@ -245,25 +277,26 @@ signals contains {"code": "RemoteAccessTool", "weight": tool_weight(f), "msg": m
 	msg := sprintf("remote-access tool or IP-KVM in use: %s (from %s)", [tool(f), f.spec.source])
 }
 
-tool_weight(f) := risk.weights.RemoteAccessTool if object.get(f.spec, "severity", "High") == "High"
+tool_weight(f) := model.weights.RemoteAccessTool if object.get(f.spec, "severity", "High") == "High"
 
-tool_weight(f) := risk.severity_weights[f.spec.severity] if f.spec.severity != "High"
+tool_weight(f) := model.severity_weights[f.spec.severity] if f.spec.severity != "High"
 
 signals contains signal("OffHours", f, msg) if {
 	some f in input.findings
 	f.spec.type == "off-hours"
+	night_share(f) > data.portcullis.off_hours.fraction
 	msg := sprintf("works at night in the claimed time zone: %s", [summary(f)])
 }
 
 # What the contractor's own records say.
 
-signals contains {"code": "PayoutElsewhere", "weight": risk.weights.PayoutElsewhere, "msg": msg} if {
+signals contains {"code": "PayoutElsewhere", "weight": model.weights.PayoutElsewhere, "msg": msg} if {
 	country := input.contractor.spec.payoutCountry
 	country != claimed
 	msg := sprintf("paid to an account in %s while claiming %s", [country, claimed])
 }
 
-signals contains {"code": "ShippingElsewhere", "weight": risk.weights.ShippingElsewhere, "msg": msg} if {
+signals contains {"code": "ShippingElsewhere", "weight": model.weights.ShippingElsewhere, "msg": msg} if {
 	country := input.contractor.spec.equipmentShippingCountry
 	country != claimed
 	msg := sprintf("company equipment shipped to %s while claiming %s", [country, claimed])
@@ -271,14 +304,14 @@ signals contains {"code": "ShippingElsewhere", "weight": risk.weights.ShippingEl
 
 # Identity checks that are not conclusive on their own.
 
-signals contains {"code": "DocumentCountryMismatch", "weight": risk.weights.DocumentCountryMismatch, "msg": msg} if {
+signals contains {"code": "DocumentCountryMismatch", "weight": model.weights.DocumentCountryMismatch, "msg": msg} if {
 	some check in input.contractor.spec.verificationChecks
 	check.type == "Document"
 	check.documentCountry != claimed
 	msg := sprintf("identity document issued by %s, but the contractor claims to live in %s", [check.documentCountry, claimed])
 }
 
-signals contains {"code": "VerificationExpired", "weight": risk.weights.VerificationExpired, "msg": msg} if {
+signals contains {"code": "VerificationExpired", "weight": model.weights.VerificationExpired, "msg": msg} if {
 	some check in input.contractor.spec.verificationChecks
 	check.result == "Passed"
 	expired(check)
@@ -286,7 +319,7 @@ signals contains {"code": "VerificationExpired", "weight": risk.weights.Verifica
 	msg := sprintf("identity check %s expired at %s and no renewal is under way", [check.type, check.expiresAt])
 }
 
-signals contains {"code": "VerificationMissing", "weight": risk.weights.VerificationMissing, "msg": msg} if {
+signals contains {"code": "VerificationMissing", "weight": model.weights.VerificationMissing, "msg": msg} if {
 	some required in data.portcullis.verification.required_types
 	not has_check(required)
 	msg := sprintf("no %s identity check on record", [required])
@@ -305,7 +338,7 @@ has_check(type) if {
 
 # Evidence that tools and vendors report, weighed by its severity.
 
-signals contains {"code": code, "weight": risk.severity_weights[f.spec.severity], "msg": msg, "evidence": evidence_of(f)} if {
+signals contains {"code": code, "weight": model.severity_weights[f.spec.severity], "msg": msg, "evidence": evidence_of(f)} if {
 	some f in input.findings
 	f.spec.type in {"custom", "verification"}
 	f.spec.severity != "Critical"
@@ -313,12 +346,20 @@ signals contains {"code": code, "weight": risk.severity_weights[f.spec.severity]
 	msg := sprintf("%s finding from %s: %s", [f.spec.type, f.spec.source, summary(f)])
 }
 
-signals contains {"code": "ReportedFinding", "weight": risk.severity_weights.Critical, "msg": msg, "evidence": evidence_of(f)} if {
+signals contains {"code": "ReportedFinding", "weight": model.severity_weights.Critical, "msg": msg, "evidence": evidence_of(f)} if {
 	some f in input.findings
 	f.spec.type == "custom"
 	f.spec.severity == "Critical"
 	msg := sprintf("custom finding from %s: %s", [f.spec.source, summary(f)])
 }
+
+# night_share is the share of sign-ins off hours that an off-hours finding
+# reports; one reported without the counts is taken at its word.
+night_share(f) := to_number(f.spec.evidence.details.offHours) / to_number(f.spec.evidence.details.signIns) if {
+	to_number(f.spec.evidence.details.signIns) > 0
+}
+
+night_share(f) := 1 if not f.spec.evidence.details.signIns
 
 anonymized(f) if {
 	f.spec.type == "anonymizer"
@@ -362,9 +403,11 @@ close_in_time(f, g) if {
 	gap <= data.portcullis.pairing_window_hours * 3600000000000
 }
 
-start_ns(f) := time.parse_rfc3339_ns(f.spec.firstSeen)
+start_ns(f) := time.parse_rfc3339_ns(start_time(f))
 
-start_ns(f) := end_ns(f) if not f.spec.firstSeen
+start_time(f) := f.spec.firstSeen
+
+start_time(f) := seen_at(f) if not f.spec.firstSeen
 
 end_ns(f) := time.parse_rfc3339_ns(seen_at(f))
 

@@ -124,6 +124,11 @@ type AccessGrantStatus struct {
 	// +optional
 	Decision *Decision `json:"decision,omitempty"`
 
+	// risk is the contractor's risk as the policies that apply to this grant
+	// weigh it, with each contribution; None when nothing contributes.
+	// +optional
+	Risk *Risk `json:"risk,omitempty"`
+
 	// enforcement is the state of the entitlement in the connected system.
 	// +optional
 	Enforcement *Enforcement `json:"enforcement,omitempty"`
@@ -240,6 +245,7 @@ type Enforcement struct {
 // +kubebuilder:printcolumn:name="Entitlement",type=string,JSONPath=`.spec.entitlement.name`
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.enforcement.state`
 // +kubebuilder:printcolumn:name="Decision",type=string,JSONPath=`.status.decision.action`,priority=1
+// +kubebuilder:printcolumn:name="Risk",type=string,JSONPath=`.status.risk.level`,priority=1
 // +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.spec.expiresAt`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`

@@ -216,6 +216,11 @@ type ContractorStatus struct {
 	// +optional
 	WorstDecision DecisionAction `json:"worstDecision,omitempty"`
 
+	// risk is the highest risk among the contractor's grants (the policies
+	// that apply to each grant weigh it), with each contribution.
+	// +optional
+	Risk *Risk `json:"risk,omitempty"`
+
 	// grants counts the contractor's AccessGrants by enforcement state.
 	// +optional
 	Grants GrantCounts `json:"grants,omitzero"`
@@ -310,6 +315,7 @@ type SignInRecord struct {
 // +kubebuilder:printcolumn:name="Country",type=string,JSONPath=`.spec.claimedLocation.country`
 // +kubebuilder:printcolumn:name="Vendor",type=string,JSONPath=`.spec.vendor`,priority=1
 // +kubebuilder:printcolumn:name="Findings",type=integer,JSONPath=`.status.activeFindings`
+// +kubebuilder:printcolumn:name="Risk",type=string,JSONPath=`.status.risk.level`
 // +kubebuilder:printcolumn:name="Decision",type=string,JSONPath=`.status.worstDecision`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -84,7 +84,7 @@ Ctrl-C stops everything; without --data-dir the state is thrown away.`,
 	f.BoolVar(&opts.samples, "samples", opts.samples, "Apply the default policy library (config/policies) and the samples of config/samples.")
 	f.BoolVar(&opts.verbose, "control-plane-logs", false, "Show etcd's and kube-apiserver's own logs.")
 	f.StringVar(&opts.geoipDir, "geoip-dir", "bin/geoip",
-		"Directory of GeoIP databases (country.mmdb, asn.mmdb, anonymous-ip.mmdb; 'make geoip' fetches the first two); each one there is used unless its --geoip-*-db flag is set.")
+		"Directory of GeoIP databases (city.mmdb and city-ipv6.mmdb, country.mmdb, asn.mmdb, anonymous-ip.mmdb; 'make geoip' fetches all but the last); each one there is used unless its --geoip-*-db flag is set. The city databases, which have coordinates for travel, come before country.mmdb.")
 	opts.manager.BindFlags(f)
 	return cmd
 }
@@ -238,17 +238,38 @@ func checkAddrsFree(addrs ...string) error {
 	return nil
 }
 
-// useGeoIPDir fills in the databases found in dir that no flag named.
+// useGeoIPDir fills in the databases found in dir that no flag named. The
+// city databases (ip-location-db's GeoLite2 City, split into IPv4 and IPv6
+// files) have countries and coordinates, so they are asked first, and the
+// country database only for what they lack.
 func useGeoIPDir(e *signals.EnricherOptions, dir string) {
 	if dir == "" {
 		return
 	}
+	found := func(file string) string {
+		path := filepath.Join(dir, file)
+		if _, err := os.Stat(path); err != nil {
+			return ""
+		}
+		return path
+	}
+	if e.CountryDB == "" && e.FallbackCountryDBs == "" {
+		var chain []string
+		for _, file := range []string{"city.mmdb", "city-ipv6.mmdb", "country.mmdb"} {
+			if path := found(file); path != "" {
+				chain = append(chain, path)
+			}
+		}
+		if len(chain) > 0 {
+			e.CountryDB = chain[0]
+			e.FallbackCountryDBs = strings.Join(chain[1:], string(filepath.ListSeparator))
+		}
+	}
 	for _, db := range []struct {
 		file string
 		into *string
-	}{{"country.mmdb", &e.CountryDB}, {"asn.mmdb", &e.ASNDB}, {"anonymous-ip.mmdb", &e.AnonymousDB}} {
-		path := filepath.Join(dir, db.file)
-		if _, err := os.Stat(path); err == nil && *db.into == "" {
+	}{{"asn.mmdb", &e.ASNDB}, {"anonymous-ip.mmdb", &e.AnonymousDB}} {
+		if path := found(db.file); path != "" && *db.into == "" {
 			*db.into = path
 		}
 	}
@@ -304,7 +325,7 @@ func prepareIngest(ctx context.Context, env *devenv.Env, o *manager.IngestOption
 	}); err != nil {
 		return "", fmt.Errorf("writing the token Secret %s: %w", devTokenSecret, err)
 	}
-	geo := "without GeoIP databases (run 'make geoip' for country and ASN)"
+	geo := "without GeoIP databases (run 'make geoip' for country, city coordinates and ASN)"
 	if o.Enricher.CountryDB != "" {
 		geo = "with " + o.Enricher.CountryDB
 	}

@@ -71,6 +71,8 @@ func TestDevRunsAndStopsCleanly(t *testing.T) {
 	sendSampleSignIns(ctx, t, bin, "http://"+ingestAddr, filepath.Join(filepath.Dir(kubeconfig), "ingest-token"))
 	waitForGrantState(ctx, t, d.client, client.ObjectKey{Namespace: "contractors", Name: "casey-payments-edit"}, accessv1alpha1.GrantQuarantined)
 	expectLibraryReason(ctx, t, d.client, client.ObjectKey{Namespace: "contractors", Name: "casey-payments-edit"})
+	expectSameAsEval(ctx, t, bin, d.client)
+	expectContractorRisk(ctx, t, d.client, client.ObjectKey{Namespace: "contractors", Name: "casey-novak"})
 	stopDev(t, d)
 	if _, err := os.Stat(filepath.Dir(kubeconfig)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the temporary data directory %s is still there: %v", filepath.Dir(kubeconfig), err)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
@@ -33,6 +32,7 @@ type evalOptions struct {
 	output   string
 	failOn   string
 	signIns  []string
+	replay   bool
 	enricher signals.EnricherOptions
 	clockNow func() time.Time
 }
@@ -64,9 +64,16 @@ own parser, enrichment and correlators, in time order, with the clock at
 resulting Findings and sign-in summaries join the resources before the
 grants are decided. Rejected events are reported on standard error by file
 and index, and the others are used. Enrichment needs --geoip-country-db,
---geoip-asn-db, --geoip-anonymous-db or --tor-exit-list, as for the manager.`,
+--geoip-asn-db, --geoip-anonymous-db or --tor-exit-list, as for the manager.
+--replay moves the events by whole weeks to the week before --now, as
+portcullis ingest --replay does, so old recordings can be replayed without
+picking a --now.
+
+The RISK column shows each grant's risk level and score with the code and
+weight of every contribution, acting or not.`,
 		Example: `  portcullis eval -f config/samples --builtin-policies
   portcullis eval -f config/samples --builtin-policies --signins config/samples/signins.ndjson --tor-exit-list config/samples/tor-exits.txt --now 2026-11-29T12:00:00Z
+  portcullis eval -f config/samples --builtin-policies --signins config/samples/signins.ndjson --tor-exit-list config/samples/tor-exits.txt --replay
   kubectl get contractors,accessgrants,findings,policyexceptions,connectedsystems,accesspolicies -A -o yaml | portcullis eval -f - --policies my-policies/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -250,15 +257,28 @@ func printDecisions(out io.Writer, format string, decisions []offline.GrantDecis
 
 func printTable(out io.Writer, decisions []offline.GrantDecision) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "GRANT\tCONTRACTOR\tSYSTEM\tACTION\tREASONS")
+	fmt.Fprintln(w, "GRANT\tCONTRACTOR\tSYSTEM\tACTION\tRISK\tREASONS")
 	for _, d := range decisions {
 		lines := reasonLines(d.Decision)
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", d.Grant, d.Contractor, d.System, d.Decision.Action, lines[0])
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Grant, d.Contractor, d.System, d.Decision.Action, riskSummary(d.Decision.Risk), lines[0])
 		for _, l := range lines[1:] {
-			fmt.Fprintf(w, "\t\t\t\t%s\n", l)
+			fmt.Fprintf(w, "\t\t\t\t\t%s\n", l)
 		}
 	}
 	return w.Flush()
+}
+
+// riskSummary is a risk's level and score with each contribution's code
+// and weight: "Medium 5 (CountryMismatch +3, CommercialVPN +2)".
+func riskSummary(r *policy.Risk) string {
+	if r == nil || r.Level == accessv1alpha1.RiskNone {
+		return "None"
+	}
+	parts := make([]string, 0, len(r.Contributions))
+	for _, c := range r.Contributions {
+		parts = append(parts, fmt.Sprintf("%s +%g", c.Code, c.Weight))
+	}
+	return fmt.Sprintf("%s %g (%s)", r.Level, r.Score, strings.Join(parts, ", "))
 }
 
 // reasonLines lists a decision's reasons, one a line, with dry-run, warning
@@ -298,79 +318,4 @@ func failOn(decisions []offline.GrantDecision, threshold accessv1alpha1.Decision
 		return nil
 	}
 	return fmt.Errorf("%w %s: %s", errFailOn, strings.ToLower(string(threshold)), strings.Join(hit, ", "))
-}
-
-func bindSignInFlags(f *pflag.FlagSet, opts *evalOptions) {
-	f.StringArrayVar(&opts.signIns, "signins", nil,
-		"File of recorded sign-in events, a JSON array or NDJSON as POST /v1/signins takes them (repeatable); - reads standard input. Their Findings join the resources.")
-	f.StringVar(&opts.enricher.CountryDB, "geoip-country-db", "",
-		"MaxMind-format country database for --signins, as the manager's flag.")
-	f.StringVar(&opts.enricher.ASNDB, "geoip-asn-db", "",
-		"MaxMind-format ASN database (GeoLite2-ASN layout) for --signins, as the manager's flag.")
-	f.StringVar(&opts.enricher.AnonymousDB, "geoip-anonymous-db", "",
-		"MaxMind GeoIP2 Anonymous IP database for --signins, as the manager's flag.")
-	f.StringVar(&opts.enricher.TorExitList, "tor-exit-list", "",
-		"File of Tor exit addresses, one a line (# comments), for --signins, as the manager's flag.")
-}
-
-// ingestSignIns runs the --signins files through the manager's ingester
-// over res at now, and reports what it refused on errOut. The correlators'
-// lists come from the default policy data under the eval's own, as the
-// manager reads them from the defaults under --policy-data.
-func (o evalOptions) ingestSignIns(ctx context.Context, stdin io.Reader, errOut io.Writer,
-	res *offline.Resources, data map[string]any, now time.Time) error {
-	if len(o.signIns) == 0 {
-		return nil
-	}
-	files, err := readSignInFiles(stdin, o.signIns)
-	if err != nil {
-		return err
-	}
-	defaults, err := policies.DefaultData()
-	if err != nil {
-		return err
-	}
-	lists, err := signals.ListsFromData(policies.MergeData(defaults, data))
-	if err != nil {
-		return fmt.Errorf("reading the correlators' lists from the policy data: %w", err)
-	}
-	if o.enricher == (signals.EnricherOptions{}) {
-		fmt.Fprintln(errOut, "Warning: sign-ins are not enriched: no --geoip-country-db, --geoip-asn-db, --geoip-anonymous-db or --tor-exit-list, so they have no country, network or anonymizer")
-	}
-	enricher, err := signals.OpenEnricher(o.enricher)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = enricher.Close() }()
-	report, err := res.IngestSignIns(ctx, files, offline.SignInOptions{Enricher: enricher, Lists: lists, Now: now})
-	if err != nil {
-		return err
-	}
-	reportSignIns(errOut, report)
-	return nil
-}
-
-func readSignInFiles(stdin io.Reader, names []string) ([]offline.SignInFile, error) {
-	files := make([]offline.SignInFile, 0, len(names))
-	for _, name := range names {
-		body, err := readInput(name, stdin)
-		if err != nil {
-			return nil, fmt.Errorf("--signins: %w", err)
-		}
-		if name == "-" {
-			name = stdinName
-		}
-		files = append(files, offline.SignInFile{Name: name, Body: body})
-	}
-	return files, nil
-}
-
-// reportSignIns prints what became of the sign-ins, the refused events by
-// file and index as portcullis ingest prints them.
-func reportSignIns(errOut io.Writer, r offline.SignInReport) {
-	fmt.Fprintf(errOut, "Sign-ins: %d events, %d accepted, %d duplicates, %d rejected; Findings: %d created, %d updated.\n",
-		r.Received, r.Accepted, r.Duplicates, len(r.Rejections), r.FindingsCreated, r.FindingsUpdated)
-	for _, rej := range r.Rejections {
-		fmt.Fprintf(errOut, "  %s: event %d: %s\n", rej.File, rej.Index, rej.Error)
-	}
 }

@@ -61,15 +61,7 @@ func TestGatherNamesWhatIsMissing(t *testing.T) {
 }
 
 func TestScenarioSuites(t *testing.T) {
-	modules, err := policies.Modules()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := policies.DefaultData()
-	if err != nil {
-		t.Fatal(err)
-	}
-	runner := &Runner{Modules: modules, Data: data}
+	runner := libraryRunner(t)
 	raw, err := os.ReadFile(filepath.Join("..", "..", "policies", "scenarios", "remote-workers.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -375,4 +367,18 @@ func TestEveryKindHasItsCRDSchema(t *testing.T) {
 			t.Errorf("%s is not read", key)
 		}
 	}
+}
+
+// libraryRunner runs scenarios against the default library and its data.
+func libraryRunner(t *testing.T) *Runner {
+	t.Helper()
+	modules, err := policies.Modules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := policies.DefaultData()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Runner{Modules: modules, Data: data}
 }

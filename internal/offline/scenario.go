@@ -1,6 +1,7 @@
 package offline
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/internal/policy"
+	"github.com/portcullis-dev/portcullis/internal/signals"
 	"github.com/portcullis-dev/portcullis/policies"
 )
 
@@ -24,6 +26,10 @@ type Suite struct {
 	// Base resources are part of every scenario; a scenario's resource with
 	// the same kind, namespace and name replaces a base one.
 	Base []json.RawMessage `json:"base,omitempty"`
+	// Networks enrich the scenarios' sign-ins: what GeoIP, ASN and
+	// anonymous-IP databases would say of each network. A sign-in from an
+	// address in none of them has no country, AS number or anonymizer.
+	Networks []Network `json:"networks,omitempty"`
 	// Scenarios are the cases.
 	Scenarios []Scenario `json:"scenarios"`
 }
@@ -40,7 +46,12 @@ type Scenario struct {
 	Now       string            `json:"now"`
 	Data      map[string]any    `json:"data,omitempty"`
 	Resources []json.RawMessage `json:"resources,omitempty"`
-	Expect    []Expectation     `json:"expect,omitempty"`
+	// SignIns are sign-in events as POST /v1/signins takes them. They go
+	// through the manager's ingester — the suite's networks for enrichment,
+	// its correlators, its Finding writer — with its clock at Now, before
+	// the grants are decided; every one must be accepted.
+	SignIns []json.RawMessage `json:"signIns,omitempty"`
+	Expect  []Expectation     `json:"expect,omitempty"`
 }
 
 // Label says whether a scenario's contractor is honest or hostile.
@@ -99,11 +110,21 @@ type Runner struct {
 // Run runs every scenario of a suite.
 func (r *Runner) Run(ctx context.Context, source string, suite *Suite) []ScenarioResult {
 	results := make([]ScenarioResult, 0, len(suite.Scenarios))
+	enricher, enrichErr := NetworkEnricher(suite.Networks)
+	if enrichErr == nil {
+		defer func() { _ = enricher.Close() }()
+	}
 	for i, sc := range suite.Scenarios {
 		start := time.Now()
 		where := fmt.Sprintf("%s#%d", source, i)
 		res := ScenarioResult{Name: sc.Name, Source: where, Label: sc.Label}
-		decisions, failures := r.runOne(ctx, where, suite.Base, sc)
+		var decisions []GrantDecision
+		var failures []string
+		if enrichErr != nil && len(sc.SignIns) > 0 {
+			failures = []string{fmt.Sprintf("%s: %v", source, enrichErr)}
+		} else {
+			decisions, failures = r.runOne(ctx, where, suite.Base, sc, enricher)
+		}
 		res.Failures, res.Duration = failures, time.Since(start)
 		res.Outcome, res.Codes = outcome(decisions)
 		results = append(results, res)
@@ -111,7 +132,7 @@ func (r *Runner) Run(ctx context.Context, source string, suite *Suite) []Scenari
 	return results
 }
 
-func (r *Runner) runOne(ctx context.Context, where string, base []json.RawMessage, sc Scenario) ([]GrantDecision, []string) {
+func (r *Runner) runOne(ctx context.Context, where string, base []json.RawMessage, sc Scenario, enricher *signals.Enricher) ([]GrantDecision, []string) {
 	fail := func(msg string) ([]GrantDecision, []string) { return nil, []string{msg} }
 	switch {
 	case sc.Name == "":
@@ -129,11 +150,15 @@ func (r *Runner) runOne(ctx context.Context, where string, base []json.RawMessag
 	if err != nil {
 		return fail(err.Error())
 	}
+	data := policies.MergeData(r.Data, sc.Data)
+	if err := ingestScenario(ctx, res, sc, enricher, data, now); err != nil {
+		return fail(err.Error())
+	}
 	pols, err := res.AccessPolicies()
 	if err != nil {
 		return fail(err.Error())
 	}
-	engine, err := NewEngine(ctx, policies.MergeData(r.Data, sc.Data), append(ModulePolicies(r.Modules), pols...))
+	engine, err := NewEngine(ctx, data, append(ModulePolicies(r.Modules), pols...))
 	if err != nil {
 		return fail(err.Error())
 	}
@@ -145,6 +170,35 @@ func (r *Runner) runOne(ctx context.Context, where string, base []json.RawMessag
 		return decisions, nil
 	}
 	return decisions, compare(decisions, sc.Expect)
+}
+
+// ingestScenario runs the scenario's sign-ins through the ingester.
+func ingestScenario(ctx context.Context, res *Resources, sc Scenario, enricher *signals.Enricher, data map[string]any, now time.Time) error {
+	if len(sc.SignIns) == 0 {
+		return nil
+	}
+	lists, err := signals.ListsFromData(data)
+	if err != nil {
+		return err
+	}
+	var body bytes.Buffer
+	for _, raw := range sc.SignIns {
+		body.Write(raw)
+		body.WriteByte('\n')
+	}
+	report, err := res.IngestSignIns(ctx, []SignInFile{{Name: "signIns", Body: body.Bytes()}},
+		SignInOptions{Enricher: enricher, Lists: lists, Now: now})
+	if err != nil {
+		return err
+	}
+	if len(report.Rejections) > 0 {
+		var msgs []string
+		for _, r := range report.Rejections {
+			msgs = append(msgs, fmt.Sprintf("signIns[%d]: %s", r.Index, r.Error))
+		}
+		return fmt.Errorf("the ingester refused sign-ins of the scenario: %s", strings.Join(msgs, "; "))
+	}
+	return nil
 }
 
 // scenarioResources decodes base and scenario resources; scenario objects

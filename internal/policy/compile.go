@@ -20,14 +20,17 @@ import (
 	"github.com/portcullis-dev/portcullis/docs"
 )
 
-// The rule sets through which a policy contributes reasons.
+// The rule sets through which a policy contributes reasons, and the one
+// through which it contributes to a contractor's risk (shown, never acted
+// on by itself).
 const (
 	RuleRevoke     = "revoke"
 	RuleQuarantine = "quarantine"
+	RuleRisk       = "risk"
 )
 
 // ErrNoRules is returned for a module that defines neither rule set.
-var ErrNoRules = errors.New("the module defines neither revoke nor quarantine: a policy contributes reasons through `revoke contains r if {...}` or `quarantine contains r if {...}`")
+var ErrNoRules = errors.New("the module defines none of revoke, quarantine and risk: a policy contributes reasons through `revoke contains r if {...}` or `quarantine contains r if {...}`, and risk through `risk contains r if {...}`")
 
 // CompileError is a policy that does not compile. Its message lists every
 // problem as policy:line:col: message.
@@ -147,11 +150,11 @@ func reasonRules(name string, module *ast.Module) ([]string, []string) {
 			continue
 		}
 		head := ref[0].Value.String()
-		if head != RuleRevoke && head != RuleQuarantine {
+		if head != RuleRevoke && head != RuleQuarantine && head != RuleRisk {
 			continue
 		}
 		if len(ref) != 1 || rule.Head.RuleKind() != ast.MultiValue {
-			problems = append(problems, fmt.Sprintf("%s:%d:%d: %s must be a set of reasons: write `%s contains reason if { ... }`",
+			problems = append(problems, fmt.Sprintf("%s:%d:%d: %s must be a set: write `%s contains reason if { ... }`",
 				name, rule.Location.Row, rule.Location.Col, head, head))
 			continue
 		}
@@ -162,6 +165,9 @@ func reasonRules(name string, module *ast.Module) ([]string, []string) {
 		if defined[r] {
 			rules = append(rules, r)
 		}
+	}
+	if defined[RuleRisk] {
+		rules = append(rules, RuleRisk)
 	}
 	return rules, problems
 }

@@ -60,6 +60,8 @@ type OPAEngine struct {
 	timeout time.Duration
 	// maxException is the longest a PolicyException may last.
 	maxException time.Duration
+	// levels band risk scores.
+	levels RiskLevels
 
 	// writeMu serialises Upsert and Remove; decisions read set without locks.
 	writeMu sync.Mutex
@@ -86,12 +88,17 @@ func NewEngine(opts Options) (*OPAEngine, error) {
 	if err != nil {
 		return nil, err
 	}
+	levels, err := riskLevels(portcullis)
+	if err != nil {
+		return nil, err
+	}
 	sum := sha256.Sum256(raw)
 	e := &OPAEngine{
 		store:        inmem.NewFromObject(map[string]any{"portcullis": portcullis}),
 		dataRev:      hex.EncodeToString(sum[:])[:12],
 		timeout:      opts.Timeout,
 		maxException: maxException,
+		levels:       levels,
 	}
 	if e.timeout <= 0 {
 		e.timeout = DefaultTimeout
@@ -238,6 +245,7 @@ func (e *OPAEngine) Decide(ctx context.Context, in Input) (Decision, error) {
 		all = append(all, e.evaluate(ctx, c, value, in.Now))
 	}
 	d := combine(all, exceptions)
+	d.Risk = assess(contributions(all), exceptions, e.levels)
 	d.Revision = set.revision
 	return d, nil
 }
@@ -261,6 +269,9 @@ func combine(results []policyResult, exceptions []accessv1alpha1.PolicyException
 		}
 		kept := make([]Reason, 0, len(reasons))
 		for _, reason := range reasons {
+			if reason.Rule == RuleRisk {
+				continue
+			}
 			if name := exempting(exceptions, reason); name != "" && reason.Code != CodePolicyError {
 				reason.Exception = name
 				d.Exempted = append(d.Exempted, reason)
@@ -278,6 +289,22 @@ func combine(results []policyResult, exceptions []accessv1alpha1.PolicyException
 	sortReasons(d.Exempted)
 	d.Action = mostSevere(d.Reasons)
 	return d
+}
+
+// contributions are the risk contributions of the policies that evaluated.
+func contributions(results []policyResult) map[string][]Reason {
+	out := map[string][]Reason{}
+	for _, r := range results {
+		if r.err != nil {
+			continue
+		}
+		for _, reason := range r.reasons {
+			if reason.Rule == RuleRisk {
+				out[r.policy.Name] = append(out[r.policy.Name], reason)
+			}
+		}
+	}
+	return out
 }
 
 // place files a reason by its policy's enforcement action. An error of a

@@ -361,11 +361,11 @@ func TestMalformedReasonsFailClosed(t *testing.T) {
 
 func TestCompileErrors(t *testing.T) {
 	tests := map[string]struct{ source, want string }{
-		"neither rule set": {"package n\n\nallow := true\n", "p: the module defines neither revoke nor quarantine"},
+		"neither rule set": {"package n\n\nallow := true\n", "p: the module defines none of revoke, quarantine and risk"},
 		"syntax error":     {"package s\n\nrevoke contains r if {\n\tr := {\"msg\": \n}\n", "p:5:1: unexpected } token"},
 		"unsafe variable":  {"package u\n\nrevoke contains r if {\n\tr := {\"msg\": nope}\n}\n", "p:4:"},
 		"Rego v0 syntax":   {"package v0\n\nrevoke[r] { r := {\"msg\": \"x\"} }\n", "p:3:"},
-		"complete rule":    {"package c\n\nrevoke := {\"msg\": \"x\"}\n", "p:3:1: revoke must be a set of reasons"},
+		"complete rule":    {"package c\n\nrevoke := {\"msg\": \"x\"}\n", "p:3:1: revoke must be a set: write"},
 		"unknown function": {"package f\n\nrevoke contains {\"msg\": x} if x := nope.fn(1)\n", "p:3:"},
 	}
 	for name, tt := range tests {

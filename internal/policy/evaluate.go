@@ -74,6 +74,9 @@ func parseReason(policy, rule string, member any) (Reason, error) {
 		return Reason{}, fmt.Errorf("a %s reason lacks a msg string: %v", rule, obj)
 	}
 	code, _ := obj["code"].(string)
+	if rule == RuleRisk {
+		return parseContribution(policy, code, msg, obj)
+	}
 	severity, err := parseSeverity(rule, obj["severity"])
 	if err != nil {
 		return Reason{}, err
@@ -86,6 +89,20 @@ func parseReason(policy, rule string, member any) (Reason, error) {
 		return Reason{}, err
 	}
 	return r, nil
+}
+
+// parseContribution reads a member of the risk rule set: a code, a msg and
+// a weight >= 0, with optional evidence for exceptions to match.
+func parseContribution(policy, code, msg string, obj map[string]any) (Reason, error) {
+	weight, ok := number(obj["weight"])
+	if code == "" || !ok || weight < 0 {
+		return Reason{}, fmt.Errorf("a risk contribution needs a code string and a number weight >= 0, got code %v and weight %v", obj["code"], obj["weight"])
+	}
+	evidence, err := parseEvidence(RuleRisk, obj["evidence"])
+	if err != nil {
+		return Reason{}, err
+	}
+	return Reason{Policy: policy, Rule: RuleRisk, Code: code, Message: truncateMessage(msg), Weight: weight, Evidence: evidence}, nil
 }
 
 // parseEvidence reads a reason's evidence object: strings for ip, deviceID

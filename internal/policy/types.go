@@ -135,6 +135,9 @@ type Decision struct {
 	Warnings []Reason `json:"warnings,omitempty"`
 	// Exempted are the reasons that an exception set aside.
 	Exempted []Reason `json:"exempted,omitempty"`
+	// Risk is the contractor's risk as the policies' risk rule sets weigh
+	// it; never nil from Decide.
+	Risk *Risk `json:"risk,omitempty"`
 	// Revision identifies the policy set and data that decided.
 	Revision string `json:"revision"`
 }

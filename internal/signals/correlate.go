@@ -40,26 +40,31 @@ type SignIn struct {
 	unlocated bool
 }
 
-// Profile is what a contractor claims.
+// Profile is what a contractor claims. Travel notices are not part of it:
+// the correlators observe, and the policies judge sign-ins against notices.
 type Profile struct {
 	ClaimedCountry string
 	// Timezone is the claimed IANA time zone; empty skips the off-hours check.
-	Timezone      string
-	TravelNotices []accessv1alpha1.TravelNotice
+	Timezone string
 }
 
-// Lists are the reference lists and thresholds of the correlators.
+// Lists are the reference data of the correlators, read from the policy
+// data (ListsFromData) so that the policies judge with the same figures.
+// None of it exempts anything: sanctioned countries, corporate egress and
+// travel notices are the policies' to weigh.
 type Lists struct {
-	SanctionedCountries map[string]bool
-	CorporateASNs       map[uint32]bool
-	HostingASNs         map[uint32]bool
-	// MaxSpeedKMH is the fastest plausible travel; default 900.
+	// HostingASNs classes an address as a data centre (hosting_asns).
+	HostingASNs map[uint32]bool
+	// MaxSpeedKMH is the fastest plausible travel (travel.max_speed_kmh);
+	// default 900.
 	MaxSpeedKMH float64
 	// WorkStart and WorkEnd bound working hours in the claimed time zone
-	// (default 7 and 20); weekends are outside them.
+	// (off_hours.work_start and work_end, default 7 and 20); weekends are
+	// outside them.
 	WorkStart, WorkEnd int
 	// OffHoursMinSignIns and OffHoursFraction: at least this many sign-ins,
-	// more than this fraction of them off hours (defaults 10 and 0.6).
+	// more than this fraction of them off hours (off_hours.min_signins and
+	// fraction, defaults 10 and 0.6).
 	OffHoursMinSignIns int
 	OffHoursFraction   float64
 }
@@ -134,32 +139,32 @@ type timed struct {
 	fresh bool
 }
 
-// perSignIn runs the checks of one sign-in. Where an anonymizer hides the
-// sign-in's origin, its address says nothing of where the contractor is:
-// it gets the anonymizer signal and no location signals.
+// Observed is the severity of every signal of the correlators: they record
+// what happened, and the policies decide how much it weighs — whether the
+// country is sanctioned, the network the company's own, a travel notice
+// covers the time.
+const Observed = accessv1alpha1.SeverityInfo
+
+// perSignIn observes one sign-in: an anonymizer in front of it, or else a
+// country other than the claimed one. Where an anonymizer hides the
+// sign-in's origin, its address says nothing of where the contractor is, so
+// it gets no location signal. A country is observed once per ISO week
+// (key "<country>/<year>-W<week>"), so firstSeen and lastSeen keep the
+// times a policy relates to a travel notice close to the sign-ins behind
+// them.
 func perSignIn(p Profile, s SignIn, l Lists) []Signal {
 	var out []Signal
-	corporate := s.ASN != 0 && l.CorporateASNs[s.ASN]
 	ev := evidenceOf(s)
-	kind := anonymizer(s, l)
-	switch {
+	switch kind := anonymizer(s, l); {
 	case kind != "":
-	case s.Country != "" && l.SanctionedCountries[s.Country]:
-		out = append(out, Signal{Type: accessv1alpha1.FindingSanctionedCountry, Severity: accessv1alpha1.SeverityCritical,
-			Key: s.Country, Summary: fmt.Sprintf("sign-in from sanctioned country %s (%s)", s.Country, s.IP), Evidence: ev})
-	case s.Country != "" && s.Country != p.ClaimedCountry && !corporate && !travelling(p, s.Country, s.Time):
-		out = append(out, Signal{Type: accessv1alpha1.FindingGeolocation, Severity: accessv1alpha1.SeverityHigh,
-			Key: s.Country, Summary: fmt.Sprintf("sign-in from %s while claiming %s, with no travel notice", s.Country, p.ClaimedCountry),
-			Evidence: ev})
-	}
-	if kind != "" && !corporate {
-		severity := accessv1alpha1.SeverityMedium
-		if kind == accessv1alpha1.AnonymizerTor || kind == accessv1alpha1.AnonymizerResidentialProxy {
-			severity = accessv1alpha1.SeverityHigh
-		}
-		out = append(out, Signal{Type: accessv1alpha1.FindingAnonymizer, AnonymizerKind: kind, Severity: severity,
+		out = append(out, Signal{Type: accessv1alpha1.FindingAnonymizer, AnonymizerKind: kind, Severity: Observed,
 			Key: string(kind) + "/" + s.IP.String(), Summary: fmt.Sprintf("sign-in through %s from %s", kind, s.IP),
 			Evidence: ev})
+	case s.Country != "" && s.Country != p.ClaimedCountry:
+		year, week := s.Time.UTC().ISOWeek()
+		out = append(out, Signal{Type: accessv1alpha1.FindingGeolocation, Severity: Observed,
+			Key:     fmt.Sprintf("%s/%d-W%02d", s.Country, year, week),
+			Summary: fmt.Sprintf("sign-in from %s while claiming %s", s.Country, p.ClaimedCountry), Evidence: ev})
 	}
 	for i := range out {
 		out[i].FirstSeen, out[i].SeenAt, out[i].Count = s.Time, s.Time, 1
@@ -185,30 +190,23 @@ func evidenceOf(s SignIn) accessv1alpha1.Evidence {
 }
 
 // anonymizer is the anonymizing service behind a sign-in: the enricher's
-// finding, or a hosting provider by the ASN list. Corporate egress is none.
+// finding, or a hosting provider by the ASN list. The company's own egress
+// through a data centre is observed as hosting too; the policies set it
+// aside (corporate_egress_asns).
 func anonymizer(s SignIn, l Lists) accessv1alpha1.AnonymizerKind {
-	if s.ASN != 0 && l.CorporateASNs[s.ASN] {
-		return ""
-	}
 	if s.Anonymizer == "" && s.ASN != 0 && l.HostingASNs[s.ASN] {
 		return accessv1alpha1.AnonymizerHosting
 	}
 	return s.Anonymizer
 }
 
-func travelling(p Profile, country string, at time.Time) bool {
-	for _, n := range p.TravelNotices {
-		if string(n.Country) == country && !at.Before(n.From.Time) && !at.After(n.Until.Time) {
-			return true
-		}
-	}
-	return false
-}
-
-// impossibleTravel flags consecutive located sign-ins (with a country and
-// not through an anonymizer), at least one of them new, from two countries
-// whose distance over the time between them needs more than MaxSpeedKMH. It measures between city coordinates when both sign-ins
-// have them, and between the countries' centroids otherwise.
+// impossibleTravel observes consecutive located sign-ins (with a country
+// and not through an anonymizer), at least one of them new, from two
+// countries whose distance over the time between them needs more than
+// MaxSpeedKMH. It measures between city coordinates when both sign-ins have
+// them, and between the countries' centroids otherwise. The evidence holds
+// both ends (the earlier one's address, country and AS number under
+// details), the distance and, for sign-ins apart in time, the speed.
 func impossibleTravel(sorted []timed, l Lists) []Signal {
 	located := make([]timed, 0, len(sorted))
 	for _, s := range sorted {
@@ -227,15 +225,24 @@ func impossibleTravel(sorted []timed, l Lists) []Signal {
 		if !ok || km < 1 || (hours > 0 && km/hours <= l.MaxSpeedKMH) {
 			continue
 		}
-		out = append(out, Signal{Type: accessv1alpha1.FindingImpossibleTravel, Severity: accessv1alpha1.SeverityHigh,
+		out = append(out, Signal{Type: accessv1alpha1.FindingImpossibleTravel, Severity: Observed,
 			Key:     a.Country + ">" + b.Country,
 			Summary: fmt.Sprintf("%s to %s, %.0f km in %s", a.Country, b.Country, km, b.Time.Sub(a.Time).Round(time.Minute)),
 			Evidence: accessv1alpha1.Evidence{IP: b.IP.String(), Country: accessv1alpha1.CountryCode(b.Country), ASN: int64(b.ASN),
-				Details: map[string]string{"from": a.IP.String(), "fromCountry": a.Country, "fromASN": strconv.Itoa(int(a.ASN)),
-					"distanceKM": fmt.Sprintf("%.0f", km)}},
+				Details: travelDetails(*a.SignIn, km, hours)},
 			FirstSeen: b.Time, SeenAt: b.Time, Count: 1})
 	}
 	return out
+}
+
+// travelDetails are the details of impossible travel from a.
+func travelDetails(a SignIn, km, hours float64) map[string]string {
+	d := map[string]string{"from": a.IP.String(), "fromCountry": a.Country, "fromASN": strconv.Itoa(int(a.ASN)),
+		"distanceKM": fmt.Sprintf("%.0f", km)}
+	if hours > 0 {
+		d["speedKMH"] = fmt.Sprintf("%.0f", km/hours)
+	}
+	return d
 }
 
 // distanceKM is the distance between two sign-ins: between their
@@ -291,7 +298,7 @@ func offHours(p Profile, sorted []timed, l Lists) (Signal, bool) {
 		return Signal{}, false
 	}
 	last := sorted[len(sorted)-1]
-	return Signal{Type: accessv1alpha1.FindingOffHours, Severity: accessv1alpha1.SeverityMedium, Key: p.Timezone,
+	return Signal{Type: accessv1alpha1.FindingOffHours, Severity: Observed, Key: p.Timezone,
 		Summary:   fmt.Sprintf("%d of %d sign-ins outside working hours in %s", off, len(sorted), p.Timezone),
 		Evidence:  accessv1alpha1.Evidence{Details: map[string]string{"offHours": fmt.Sprint(off), "signIns": fmt.Sprint(len(sorted))}},
 		FirstSeen: first, SeenAt: last.Time, Count: freshOff}, true

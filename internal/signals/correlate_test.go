@@ -8,16 +8,10 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 )
 
-var lists = Lists{
-	SanctionedCountries: map[string]bool{"KP": true, "IR": true},
-	CorporateASNs:       map[uint32]bool{64500: true},
-	HostingASNs:         map[uint32]bool{14061: true},
-}
+var lists = Lists{HostingASNs: map[uint32]bool{14061: true}}
 
 func signIn(at time.Time, ip, country string, asn uint32) SignIn {
 	return SignIn{Contractor: "ns/sam", Time: at, IP: netip.MustParseAddr(ip), Country: country, ASN: asn}
@@ -43,8 +37,6 @@ func kinds(signals []Signal) map[string]int {
 func TestCorrelate(t *testing.T) {
 	t0 := now.Add(-6 * time.Hour)
 	us := Profile{ClaimedCountry: "US"}
-	traveller := Profile{ClaimedCountry: "US", TravelNotices: []accessv1alpha1.TravelNotice{{
-		Country: "CA", From: metav1.Time{Time: t0.Add(-time.Hour)}, Until: metav1.Time{Time: t0.Add(48 * time.Hour)}}}}
 	tor := signIn(t0, "185.220.101.4", "DE", 64497)
 	tor.Anonymizer = accessv1alpha1.AnonymizerTor
 	tests := []struct {
@@ -54,11 +46,15 @@ func TestCorrelate(t *testing.T) {
 		want    map[string]int
 	}{
 		{"at home", us, []SignIn{signIn(t0, "203.0.113.1", "US", 64512)}, map[string]int{}},
-		{"sanctioned country, once per country", us, []SignIn{signIn(t0, "175.45.176.1", "KP", 0), signIn(t0.Add(time.Hour), "175.45.176.2", "KP", 0)},
-			map[string]int{"sanctioned-country": 1}},
+		// A sanctioned country is a country observed like any other: the
+		// policies know which ones are sanctioned.
+		{"sanctioned country, once per country and week", us, []SignIn{signIn(t0, "175.45.176.1", "KP", 0), signIn(t0.Add(time.Hour), "175.45.176.2", "KP", 0)},
+			map[string]int{"geolocation": 1}},
 		{"abroad", us, []SignIn{signIn(t0, "203.0.113.9", "BR", 64512)}, map[string]int{"geolocation": 1}},
-		{"abroad with a travel notice", traveller, []SignIn{signIn(t0, "203.0.113.9", "CA", 64512)}, map[string]int{}},
-		{"corporate egress abroad", us, []SignIn{signIn(t0, "198.51.100.1", "DE", 64500)}, map[string]int{}},
+		{"abroad in two weeks", us, []SignIn{signIn(t0, "203.0.113.9", "BR", 64512), signIn(t0.Add(-7*24*time.Hour), "203.0.113.9", "BR", 64512)},
+			map[string]int{"geolocation": 2}},
+		// The company's egress abroad is observed too; the policies set it aside.
+		{"corporate egress abroad", us, []SignIn{signIn(t0, "198.51.100.1", "DE", 64500)}, map[string]int{"geolocation": 1}},
 		{"tor: the exit's country says nothing", us, []SignIn{tor}, map[string]int{"anonymizer/tor": 1}},
 		{"hosting ASN", us, []SignIn{signIn(t0, "192.0.2.10", "US", 14061)}, map[string]int{"anonymizer/hosting": 1}},
 		{"impossible travel", us, []SignIn{
@@ -67,21 +63,27 @@ func TestCorrelate(t *testing.T) {
 		}, map[string]int{"geolocation": 1, "impossible-travel": 1}},
 		{"impossible travel between country centroids", us, []SignIn{
 			signIn(t0, "203.0.113.1", "US", 1), signIn(t0.Add(time.Hour), "203.0.113.2", "KP", 1),
-		}, map[string]int{"sanctioned-country": 1, "impossible-travel": 1}},
+		}, map[string]int{"geolocation": 1, "impossible-travel": 1}},
 		{"a Tor hop between two countries does not hide the travel", us, []SignIn{
 			signIn(t0, "203.0.113.1", "US", 1), tor, signIn(t0.Add(time.Hour), "203.0.113.2", "KP", 1),
-		}, map[string]int{"anonymizer/tor": 1, "sanctioned-country": 1, "impossible-travel": 1}},
-		{"neighbours by centroid within hours", traveller, []SignIn{
+		}, map[string]int{"anonymizer/tor": 1, "geolocation": 1, "impossible-travel": 1}},
+		{"neighbours by centroid within hours", us, []SignIn{
 			signIn(t0, "203.0.113.1", "US", 1), signIn(t0.Add(5*time.Hour), "203.0.113.2", "CA", 1),
-		}, map[string]int{}},
-		{"a long flight is possible", traveller, []SignIn{
+		}, map[string]int{"geolocation": 1}},
+		{"a long flight is possible", us, []SignIn{
 			located(signIn(t0, "203.0.113.1", "US", 1), 40.7, -74.0),
 			located(signIn(t0.Add(10*time.Hour), "203.0.113.2", "CA", 1), 43.65, -79.38),
-		}, map[string]int{}},
+		}, map[string]int{"geolocation": 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := kinds(Correlate(tt.profile, nil, tt.signIns, lists))
+			signals := Correlate(tt.profile, nil, tt.signIns, lists)
+			for _, s := range signals {
+				if s.Severity != Observed {
+					t.Errorf("%s %s has severity %s: the correlators observe, the policies weigh", s.Type, s.Key, s.Severity)
+				}
+			}
+			got := kinds(signals)
 			if len(got) != len(tt.want) {
 				t.Fatalf("signals %v, want %v", got, tt.want)
 			}
@@ -117,6 +119,9 @@ func TestCorrelateCountsOnlyNewSignIns(t *testing.T) {
 	t0 := now.Add(-6 * time.Hour)
 	us := Profile{ClaimedCountry: "US"}
 	first := []SignIn{signIn(t0, "175.45.176.1", "KP", 0), signIn(t0.Add(time.Minute), "175.45.176.2", "KP", 0)}
+	first[0].Time = first[0].Time.Truncate(7 * 24 * time.Hour).Add(72 * time.Hour) // a Monday...
+	first[1].Time = first[0].Time.Add(time.Minute)                                 // ...and the same week
+	t0 = first[0].Time
 	got := Correlate(us, nil, first, lists)
 	if len(got) != 1 || got[0].Count != 2 || !got[0].FirstSeen.Equal(t0) || !got[0].SeenAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("first batch = %+v", got)
@@ -154,9 +159,9 @@ func TestInfraIndex(t *testing.T) {
 	corp := signIn(at, "198.51.100.1", "US", 64500) // corporate egress, shared by design
 	dev := signIn(at, "192.0.2.2", "US", 1)
 	dev.DeviceID = "laptop-7f3a"
-	x.Add([]SignIn{a, old, corp, dev}, lists)
+	x.Add([]SignIn{a, old, corp, dev})
 
-	if got := x.Observe([]SignIn{a}, lists); len(got) != 0 {
+	if got := x.Observe([]SignIn{a}); len(got) != 0 {
 		t.Fatalf("one contractor alone is not shared: %+v", got)
 	}
 	b := signIn(at.Add(time.Minute), "203.0.113.50", "US", 64512)
@@ -165,12 +170,13 @@ func TestInfraIndex(t *testing.T) {
 	d.Contractor = "ns/lee"
 	e := signIn(at, "192.0.2.1", "US", 1)
 	e.Contractor, e.DeviceID = "ns/lee", "laptop-7f3a"
-	got := describeShared(x.Observe([]SignIn{b, d, e}, lists))
+	got := describeShared(x.Observe([]SignIn{b, d, e}))
 	want := map[string][]string{
-		// sam signed in before: no new sign-ins of theirs to count.
-		"ns/sam":    {"device:laptop-7f3a 0 lee", "ip:203.0.113.50 0 other/kim"},
+		// sam signed in before: no new sign-ins of theirs to count. The
+		// corporate egress is observed; the policies set it aside.
+		"ns/sam":    {"device:laptop-7f3a 0 lee", "ip:198.51.100.1 0 lee", "ip:203.0.113.50 0 other/kim"},
 		"other/kim": {"ip:203.0.113.50 1 ns/sam"},
-		"ns/lee":    {"device:laptop-7f3a 1 sam"},
+		"ns/lee":    {"device:laptop-7f3a 1 sam", "ip:198.51.100.1 1 sam"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("shared = %v, want %v", got, want)
@@ -179,14 +185,14 @@ func TestInfraIndex(t *testing.T) {
 	// kim again: counted on kim's Finding; sam already knows kim.
 	again := b
 	again.Time = b.Time.Add(time.Minute)
-	got = describeShared(x.Observe([]SignIn{again}, lists))
+	got = describeShared(x.Observe([]SignIn{again}))
 	if want := map[string][]string{"other/kim": {"ip:203.0.113.50 1 ns/sam"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("a known user again = %v, want %v", got, want)
 	}
 
 	x.Prune(now)
-	if x.Len() != 4 {
-		t.Errorf("after pruning the index holds %d keys, want 4 (the old use is gone, its address kept by newer ones)", x.Len())
+	if x.Len() != 5 {
+		t.Errorf("after pruning the index holds %d keys, want 5 (the old use is gone, its address kept by newer ones)", x.Len())
 	}
 	x.Prune(now.Add(48 * time.Hour))
 	if x.Len() != 0 {

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/oschwald/maxminddb-golang/v2"
@@ -16,9 +18,17 @@ import (
 // EnricherOptions name the databases to use; each is optional.
 type EnricherOptions struct {
 	// CountryDB is a MaxMind-format database with country (and, for City
-	// databases, location): GeoIP2/GeoLite2 Country or City, or the
-	// country_code layout of ip-location-db.
+	// databases, location): GeoIP2/GeoLite2 Country or City, or the flat
+	// layout of ip-location-db's country and city databases (country_code,
+	// city, latitude, longitude).
 	CountryDB string
+	// FallbackCountryDBs are further databases of the same kinds, asked in
+	// order for an address that the ones before have no record of,
+	// separated like PATH (os.PathListSeparator; a string, not a slice, so
+	// that the options stay comparable). ip-location-db publishes its city
+	// data as one IPv4 and one IPv6 file, and its city data lacks some
+	// addresses that its country data has.
+	FallbackCountryDBs string
 	// ASNDB is a MaxMind-format ASN database (GeoLite2-ASN layout).
 	ASNDB string
 	// AnonymousDB is a MaxMind GeoIP2 Anonymous IP database.
@@ -30,7 +40,9 @@ type EnricherOptions struct {
 // Enricher adds country, ASN and anonymizer facts to addresses.
 type Enricher struct {
 	country, asn, anonymous *maxminddb.Reader
-	torExits                map[netip.Addr]bool
+	// moreCountry are asked, in order, when country has no record.
+	moreCountry []*maxminddb.Reader
+	torExits    map[netip.Addr]bool
 }
 
 // Geo is what the enricher knows of an address.
@@ -62,6 +74,16 @@ func OpenEnricher(opts EnricherOptions) (*Enricher, error) {
 		if *db.into, err = maxminddb.Open(db.path); err != nil {
 			return nil, errors.Join(fmt.Errorf("opening the %s database %s: %w", db.what, db.path, err), e.Close())
 		}
+	}
+	for _, path := range filepath.SplitList(opts.FallbackCountryDBs) {
+		if path == "" {
+			continue
+		}
+		r, err := maxminddb.Open(path)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("opening the country database %s: %w", path, err), e.Close())
+		}
+		e.moreCountry = append(e.moreCountry, r)
 	}
 	if opts.TorExitList != "" {
 		if e.torExits, err = readAddrList(opts.TorExitList); err != nil {
@@ -96,7 +118,7 @@ func readAddrList(path string) (map[netip.Addr]bool, error) {
 // Close closes the databases.
 func (e *Enricher) Close() error {
 	var errs []error
-	for _, r := range []*maxminddb.Reader{e.country, e.asn, e.anonymous} {
+	for _, r := range append([]*maxminddb.Reader{e.country, e.asn, e.anonymous}, e.moreCountry...) {
 		if r != nil {
 			errs = append(errs, r.Close())
 		}
@@ -104,20 +126,21 @@ func (e *Enricher) Close() error {
 	return errors.Join(errs...)
 }
 
+// countryRecord holds both layouts: MaxMind's nested one (country.iso_code,
+// location.latitude) and ip-location-db's flat one (country_code,
+// latitude). The two disagree on "city" (a map of names in MaxMind's, a
+// string in the flat one), so the city is decoded on its own, by path.
 type countryRecord struct {
 	Country struct {
 		ISOCode string `maxminddb:"iso_code"`
 	} `maxminddb:"country"`
-	CountryCode string `maxminddb:"country_code"`
-	City        struct {
-		Names struct {
-			English string `maxminddb:"en"`
-		} `maxminddb:"names"`
-	} `maxminddb:"city"`
 	Location struct {
 		Latitude  *float64 `maxminddb:"latitude"`
 		Longitude *float64 `maxminddb:"longitude"`
 	} `maxminddb:"location"`
+	CountryCode string   `maxminddb:"country_code"`
+	Latitude    *float64 `maxminddb:"latitude"`
+	Longitude   *float64 `maxminddb:"longitude"`
 }
 
 type asnRecord struct {
@@ -144,19 +167,55 @@ func (e *Enricher) Enrich(addr netip.Addr) Geo {
 }
 
 func (e *Enricher) lookupCountry(addr netip.Addr, g *Geo) {
-	var rec countryRecord
-	if !lookup(e.country, addr, &rec) {
-		g.Missing = append(g.Missing, "country")
+	if readCountry(e.country, addr, g) {
 		return
 	}
-	g.Country = rec.Country.ISOCode
-	if g.Country == "" {
-		g.Country = rec.CountryCode
+	for _, db := range e.moreCountry {
+		if readCountry(db, addr, g) {
+			return
+		}
 	}
-	g.City = rec.City.Names.English
-	if rec.Location.Latitude != nil && rec.Location.Longitude != nil {
-		g.Lat, g.Lon, g.HasLocation = *rec.Location.Latitude, *rec.Location.Longitude, true
+	g.Missing = append(g.Missing, "country")
+}
+
+// readCountry fills in g from db's record of addr; false when there is no
+// database or no record.
+func readCountry(db *maxminddb.Reader, addr netip.Addr, g *Geo) bool {
+	if db == nil {
+		return false
 	}
+	res := db.Lookup(addr)
+	var rec countryRecord
+	if res.Err() != nil || !res.Found() || res.Decode(&rec) != nil {
+		return false
+	}
+	if rec.Country.ISOCode != "" {
+		// MaxMind's layout. Its country-level records carry the country's
+		// coordinates too; they have always counted.
+		g.Country = rec.Country.ISOCode
+		_ = res.DecodePath(&g.City, "city", "names", "en")
+		if rec.Location.Latitude != nil && rec.Location.Longitude != nil {
+			g.Lat, g.Lon, g.HasLocation = round(*rec.Location.Latitude), round(*rec.Location.Longitude), true
+		}
+		return true
+	}
+	// ip-location-db's flat layout. Where it knows no city its coordinates
+	// are a point in the middle of the country (8.8.8.8 lies in a Kansas
+	// field), and a trip from a real city to such a point would look
+	// impossible; only a city's coordinates count.
+	g.Country = rec.CountryCode
+	_ = res.DecodePath(&g.City, "city")
+	if g.City != "" && rec.Latitude != nil && rec.Longitude != nil {
+		g.Lat, g.Lon, g.HasLocation = round(*rec.Latitude), round(*rec.Longitude), true
+	}
+	return true
+}
+
+// round drops the noise of single-precision coordinates (ip-location-db
+// stores float32: 51.4036 reads back as 51.40359878...); four decimals
+// are about ten metres.
+func round(deg float64) float64 {
+	return math.Round(deg*1e4) / 1e4
 }
 
 func (e *Enricher) lookupASN(addr netip.Addr, g *Geo) {

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/maxmind/mmdbwriter/mmdbtype"
@@ -74,6 +75,59 @@ func TestEnrich(t *testing.T) {
 	}
 	if g := e.Enrich(netip.MustParseAddr("203.0.113.9")); g.City != "Austin" {
 		t.Errorf("city = %q", g.City)
+	}
+}
+
+// ip-location-db's city databases use a flat layout of their own, one file
+// for IPv4 and one for IPv6; its country database fills the gaps.
+func TestEnrichIPLocationDBCity(t *testing.T) {
+	flat := func(country, city string, lat, lon float32) mmdbtype.Map {
+		return mmdbtype.Map{
+			"country_code": mmdbtype.String(country), "state1": mmdbtype.String(""), "state2": mmdbtype.String(""),
+			"city": mmdbtype.String(city), "postcode": mmdbtype.String(""), "timezone": mmdbtype.String(""),
+			"latitude": mmdbtype.Float32(lat), "longitude": mmdbtype.Float32(lon),
+		}
+	}
+	v4 := geoipdb.Write(t, "city ipv4", map[string]mmdbtype.Map{
+		"81.2.69.128/25": flat("GB", "Bracknell", 51.4036, -0.7618),
+		// No city: the coordinates are the middle of the country.
+		"8.8.8.0/24": flat("US", "", 37.751, -97.822),
+	})
+	v6 := geoipdb.Write(t, "city ipv6", map[string]mmdbtype.Map{
+		"2a01:4f8::/32": flat("DE", "Falkenstein", 50.4777, 12.3649),
+	})
+	country := geoipdb.Write(t, "country", map[string]mmdbtype.Map{
+		"1.1.1.0/24": {"country_code": mmdbtype.String("AU")},
+	})
+	e, err := OpenEnricher(EnricherOptions{CountryDB: v4, FallbackCountryDBs: v6 + string(filepath.ListSeparator) + country})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	tests := []struct {
+		ip, country, city string
+		lat, lon          float64
+		located           bool
+	}{
+		{"81.2.69.142", "GB", "Bracknell", 51.4036, -0.7618, true},
+		{"8.8.8.8", "US", "", 0, 0, false},
+		{"2a01:4f8::1", "DE", "Falkenstein", 50.4777, 12.3649, true},
+		{"1.1.1.1", "AU", "", 0, 0, false},
+	}
+	for _, tt := range tests {
+		g := e.Enrich(netip.MustParseAddr(tt.ip))
+		if g.Country != tt.country || g.City != tt.city || g.HasLocation != tt.located || g.Lat != tt.lat || g.Lon != tt.lon {
+			t.Errorf("%s: %+v, want %s %q (%v, %v) located=%v", tt.ip, g, tt.country, tt.city, tt.lat, tt.lon, tt.located)
+		}
+		if slices.Contains(g.Missing, "country") {
+			t.Errorf("%s: country missing", tt.ip)
+		}
+	}
+	if g := e.Enrich(netip.MustParseAddr("192.0.2.1")); !slices.Contains(g.Missing, "country") {
+		t.Errorf("an address in no database: %+v", g)
+	}
+	if _, err := OpenEnricher(EnricherOptions{CountryDB: v4, FallbackCountryDBs: "/nonexistent.mmdb"}); err == nil {
+		t.Error("a missing fallback database opened")
 	}
 }
 

@@ -194,7 +194,7 @@ func (in *Ingester) IngestFrom(ctx context.Context, r io.Reader) (Result, error)
 		signals[key] = Correlate(profile, history, b.fresh, in.opts.Lists)
 		fresh = append(fresh, b.fresh...)
 	}
-	for contractor, shared := range in.index.Observe(fresh, in.opts.Lists) {
+	for contractor, shared := range in.index.Observe(fresh) {
 		key, _ := ParseKey(contractor) // the index holds the keys of SignIns
 		if _, ok := signals[key]; !ok {
 			order = append(order, key)

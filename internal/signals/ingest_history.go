@@ -121,8 +121,7 @@ func (in *Ingester) locate(s *SignIn) bool {
 }
 
 func profileOf(c *accessv1alpha1.Contractor) Profile {
-	return Profile{ClaimedCountry: string(c.Spec.ClaimedLocation.Country), Timezone: c.Spec.ClaimedLocation.Timezone,
-		TravelNotices: c.Spec.TravelNotices}
+	return Profile{ClaimedCountry: string(c.Spec.ClaimedLocation.Country), Timezone: c.Spec.ClaimedLocation.Timezone}
 }
 
 // ensureIndex rebuilds the shared-infrastructure index from the
@@ -137,7 +136,7 @@ func (in *Ingester) ensureIndex(ctx context.Context, now time.Time) error {
 	}
 	index := NewInfraIndex(in.opts.SharedWindow)
 	for i := range contractors {
-		index.Add(in.history(&contractors[i], nil, true), in.opts.Lists)
+		index.Add(in.history(&contractors[i], nil, true))
 	}
 	index.Prune(now)
 	in.index, in.lastPrune = index, now

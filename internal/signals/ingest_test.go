@@ -255,13 +255,13 @@ func TestIngestLaptopFarm(t *testing.T) {
 	for name, want := range map[string][]string{
 		"sam": {"shared-infrastructure 1 [kim]"},
 		"kim": {"anonymizer/tor 1 []", "shared-infrastructure 1 [sam]"},
-		"lee": {"sanctioned-country 1 []"},
+		"lee": {"geolocation 1 []"},
 	} {
 		if got := store.describeFindings(name); !reflect.DeepEqual(got, want) {
 			t.Errorf("%s's findings = %v, want %v", name, got, want)
 		}
 	}
-	if f := store.findingsOf("lee")["sanctioned-country"]; !f.Spec.ExpiresAt.Time.Equal(now.Add(30*24*time.Hour)) ||
+	if f := store.findingsOf("lee")["geolocation"]; !f.Spec.ExpiresAt.Time.Equal(now.Add(30*24*time.Hour)) ||
 		f.Spec.Evidence.Details["timezone"] != "Asia/Pyongyang" || f.Spec.Evidence.Details["locale"] != "ko-KP" {
 		t.Errorf("expiry %v, evidence %+v", f.Spec.ExpiresAt, f.Spec.Evidence)
 	}
@@ -288,7 +288,7 @@ func TestIngestCountsNothingTwice(t *testing.T) {
 	if err != nil || res.FindingsCreated != 0 || res.FindingsUpdated != 1 {
 		t.Fatalf("repeat = %+v, %v", res, err)
 	}
-	if f := store.findingsOf("lee")["sanctioned-country"]; f.Spec.Count != 2 || !f.Spec.LastSeen.Time.Equal(later) {
+	if f := store.findingsOf("lee")["geolocation"]; f.Spec.Count != 2 || !f.Spec.LastSeen.Time.Equal(later) {
 		t.Errorf("repeat finding = %+v", f.Spec)
 	}
 }
@@ -342,7 +342,7 @@ func TestIngestTravelLooksPastAnonymizersInHistory(t *testing.T) {
 	if _, err := in.Ingest(ctx, events(event("acme/sam", "175.45.176.9", t0.Add(30*time.Minute), ""))); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"anonymizer/tor 1 []", "impossible-travel 1 []", "sanctioned-country 1 []"}
+	want := []string{"anonymizer/tor 1 []", "geolocation 1 []", "impossible-travel 1 []"}
 	if got := store.describeFindings("sam"); !reflect.DeepEqual(got, want) {
 		t.Errorf("findings = %v, want %v", got, want)
 	}
@@ -522,13 +522,23 @@ func benchmarkIngest(b *testing.B, contractorOf func(int) int) {
 }
 
 func TestListsFromData(t *testing.T) {
-	l, err := ListsFromData(map[string]any{"sanctioned_countries": []any{"KP"}, "hosting_asns": []any{float64(14061), json.Number("16276")}})
-	if err != nil || !l.SanctionedCountries["KP"] || !l.HostingASNs[14061] || !l.HostingASNs[16276] || len(l.CorporateASNs) != 0 {
+	l, err := ListsFromData(map[string]any{"hosting_asns": []any{float64(14061), json.Number("16276")},
+		"travel":    map[string]any{"max_speed_kmh": float64(800), "grace_hours": float64(48)},
+		"off_hours": map[string]any{"work_start": float64(8), "work_end": float64(19), "min_signins": float64(12), "fraction": 0.7}})
+	if err != nil || !l.HostingASNs[14061] || !l.HostingASNs[16276] || l.MaxSpeedKMH != 800 ||
+		l.WorkStart != 8 || l.WorkEnd != 19 || l.OffHoursMinSignIns != 12 || l.OffHoursFraction != 0.7 {
 		t.Errorf("lists = %+v, %v", l, err)
 	}
-	for _, bad := range []map[string]any{{"hosting_asns": "14061"}, {"hosting_asns": []any{"AS14061"}}, {"sanctioned_countries": []any{1}}} {
-		if _, err := ListsFromData(bad); err == nil {
-			t.Errorf("%v accepted", bad)
+	for bad, want := range map[string]map[string]any{
+		"hosting_asns must be a list":     {"hosting_asns": "14061"},
+		"hosting_asns[0] must be an AS":   {"hosting_asns": []any{"AS14061"}},
+		"travel must be an object":        {"travel": "fast"},
+		"travel.max_speed_kmh must be":    {"travel": map[string]any{"max_speed_kmh": "900"}},
+		"off_hours.fraction must be":      {"off_hours": map[string]any{"fraction": 1.5}},
+		"must not be after off_hours.wor": {"off_hours": map[string]any{"work_start": float64(20), "work_end": float64(7)}},
+	} {
+		if _, err := ListsFromData(want); err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("%v: error %v, want one saying %q", want, err, bad)
 		}
 	}
 }

@@ -42,11 +42,12 @@ func NewInfraIndex(window time.Duration) *InfraIndex {
 // Len is the number of addresses and devices in the index.
 func (x *InfraIndex) Len() int { return len(x.uses) }
 
-// infraKeys are the index keys of a sign-in: its address, unless it is a
-// corporate egress (shared by design), and its device.
-func infraKeys(s SignIn, lists Lists) []infraKey {
+// infraKeys are the index keys of a sign-in: its address and its device.
+// Addresses shared by design (the company's egress, carrier-grade NAT)
+// are observed all the same; the policies set them aside.
+func infraKeys(s SignIn) []infraKey {
 	keys := make([]infraKey, 0, 2)
-	if s.IP.IsValid() && (s.ASN == 0 || !lists.CorporateASNs[s.ASN]) {
+	if s.IP.IsValid() {
 		keys = append(keys, infraKey{addr: s.IP})
 	}
 	if s.DeviceID != "" {
@@ -57,9 +58,9 @@ func infraKeys(s SignIn, lists Lists) []infraKey {
 
 // Add records sign-ins without correlating them, as when the index is
 // rebuilt.
-func (x *InfraIndex) Add(signIns []SignIn, lists Lists) {
+func (x *InfraIndex) Add(signIns []SignIn) {
 	for _, s := range signIns {
-		for _, k := range infraKeys(s, lists) {
+		for _, k := range infraKeys(s) {
 			x.record(k, s)
 		}
 	}
@@ -83,11 +84,12 @@ func (x *InfraIndex) record(key infraKey, s SignIn) {
 // their new sign-ins on it; when they are new to the address or device,
 // each other contractor gets one naming them, with a count of 0. So an
 // address shared by many (a NAT that is no listed corporate egress) costs
-// one signal per sign-in, not one per contractor behind it.
-func (x *InfraIndex) Observe(fresh []SignIn, lists Lists) map[string][]Signal {
+// one signal per sign-in, not one per contractor behind it, and a newcomer
+// is announced to at most maxRelated of the others.
+func (x *InfraIndex) Observe(fresh []SignIn) map[string][]Signal {
 	found := sharedFound{}
 	for _, s := range fresh {
-		for _, key := range infraKeys(s, lists) {
+		for _, key := range infraKeys(s) {
 			x.observe(found, key, s)
 			x.record(key, s)
 		}
@@ -106,13 +108,12 @@ func (x *InfraIndex) observe(found sharedFound, key infraKey, s SignIn) {
 		if other == s.Contractor || absDuration(s.Time.Sub(last)) > x.window {
 			continue
 		}
-		if len(others) < maxRelated {
-			others = append(others, other)
+		if len(others) == maxRelated {
+			break
 		}
+		others = append(others, other)
 		if announce {
 			found.add(other, key, s, []string{s.Contractor}, 0)
-		} else if len(others) == maxRelated {
-			break
 		}
 	}
 	if len(others) > 0 {
@@ -216,6 +217,6 @@ func sharedSignal(key infraKey, s SignIn) Signal {
 	if key.device == "" {
 		ev.IP, ev.Country, ev.ASN = key.addr.String(), accessv1alpha1.CountryCode(s.Country), int64(s.ASN)
 	}
-	return Signal{Type: accessv1alpha1.FindingSharedInfrastructure, Severity: accessv1alpha1.SeverityHigh, Key: key.String(),
+	return Signal{Type: accessv1alpha1.FindingSharedInfrastructure, Severity: Observed, Key: key.String(),
 		Evidence: ev, SeenAt: s.Time}
 }
