@@ -253,6 +253,16 @@ func TestAddManifestRefusesWhatTheAPIServerRefuses(t *testing.T) {
 			"apiVersion: access.portcullis.dev/v1alpha1\nkind: Contractor\nmetadata: {name: c, namespace: ns}\nspec: {displayName: C, email: not-an-address, claimedLocation: {country: US}}\n",
 			`Contractor.access.portcullis.dev "c" is invalid: spec.email: Invalid value: "not-an-address": spec.email in body should match`,
 		},
+		"CEL rule of the CRD": {
+			strings.Replace(validFinding, "type: geolocation", "type: anonymizer", 1),
+			prefix + `spec: Invalid value: anonymizerKind is required when type is anonymizer`,
+		},
+		"CEL rule on a nested field": {
+			"apiVersion: access.portcullis.dev/v1alpha1\nkind: Contractor\nmetadata: {name: c, namespace: ns}\n" +
+				"spec: {displayName: C, email: c@example.com, claimedLocation: {country: US},\n" +
+				"  travelNotices: [{country: FR, from: \"2026-12-10T00:00:00Z\", until: \"2026-12-01T00:00:00Z\"}]}\n",
+			`Contractor.access.portcullis.dev "c" is invalid: spec.travelNotices[0]: Invalid value: until must be later than from`,
+		},
 		"invalid item of a List": {
 			"apiVersion: v1\nkind: List\nitems:\n- " + strings.ReplaceAll(strings.Replace(validFinding, "severity: Medium", "severity: Severe", 1), "\n", "\n  "),
 			`f.yaml: document 0: items[0]: Finding.access.portcullis.dev "f" is invalid: spec.severity: Unsupported value: "Severe"`,

@@ -1,6 +1,7 @@
 package offline
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
+	celvalidation "k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/listtype"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -20,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	celconfig "k8s.io/apiserver/pkg/apis/cel"
 	openapierrors "k8s.io/kube-openapi/pkg/validation/errors"
 	"k8s.io/kube-openapi/pkg/validation/strfmt"
 	"k8s.io/kube-openapi/pkg/validation/validate"
@@ -29,13 +32,14 @@ import (
 )
 
 // kindSchema is what the API server checks a custom resource of one kind
-// against on creation: the structural schema of its CRD, and the OpenAPI
-// validator built from it. The CRDs' CEL rules (x-kubernetes-validations)
-// are not checked: that needs k8s.io/apiserver's CEL environment.
+// against on creation: the structural schema of its CRD, the OpenAPI
+// validator built from it, and its CEL rules (x-kubernetes-validations).
 type kindSchema struct {
 	groupKind  schema.GroupKind
 	structural *structuralschema.Structural
 	validator  *validate.SchemaValidator
+	// rules checks the CEL rules; nil when the schema has none.
+	rules *celvalidation.Validator
 }
 
 // crdSchemas are the schemas of the embedded CRDs, by apiVersion/kind. They
@@ -86,6 +90,7 @@ func newKindSchema(c *apiextensionsv1.CustomResourceDefinition, props *apiextens
 		groupKind:  schema.GroupKind{Group: c.Spec.Group, Kind: c.Spec.Names.Kind},
 		structural: s,
 		validator:  validate.NewSchemaValidator(s.ToKubeOpenAPI(), nil, "", strfmt.Default),
+		rules:      celvalidation.NewValidator(s, true, celconfig.PerCallLimit),
 	}, nil
 }
 
@@ -164,6 +169,12 @@ func (ks *kindSchema) validate(content map[string]any) field.ErrorList {
 	}
 	errs = append(errs, openAPIErrors(ks.validator.Validate(content))...)
 	errs = append(errs, listtype.ValidateListSetsAndMaps(nil, ks.structural, content)...)
+	if ks.rules != nil && len(errs) == 0 {
+		// As the API server, with its cost budget, on a create (no old
+		// object); only a schema-valid object is given to the rules.
+		celErrs, _ := ks.rules.Validate(context.Background(), nil, ks.structural, content, nil, celconfig.RuntimeCELCostBudget)
+		errs = append(errs, celErrs...)
+	}
 	meta := &unstructured.Unstructured{Object: content}
 	// A namespace is checked when given, never required: kubectl would take
 	// it from the context, and the API server drops a cluster-scoped
