@@ -176,10 +176,40 @@ signals contains signal("ClientTimezoneMismatch", f, msg) if {
 	some f in input.findings
 	f.spec.source == "portcullis-ingester"
 	zone := f.spec.evidence.details.timezone
+	far_zone(zone)
+	not travelling_anywhere(seen_at(f))
+	msg := sprintf("the client reported time zone %s while claiming %s", [zone, input.contractor.spec.claimedLocation.timezone])
+}
+
+# The same from the recent sign-ins themselves, each at its own time: a
+# client far from the claimed zone shows even when nothing else about its
+# sign-ins raised a finding.
+signals contains {"code": "ClientTimezoneMismatch", "weight": model.weights.ClientTimezoneMismatch, "msg": msg, "evidence": evidence} if {
+	some s in input.signins.recent
+	far_zone(s.timezone)
+	not travelling_anywhere(s.time)
+	evidence := {k: v | some k in ["ip", "deviceID"]; v := s[k]}
+	msg := sprintf("the client reported time zone %s at %s while claiming %s", [s.timezone, s.time, input.contractor.spec.claimedLocation.timezone])
+}
+
+# A client set to a time zone or locale that only a comprehensively
+# sanctioned country uses (sanctioned_client_settings: Asia/Pyongyang,
+# ko-KP): not proof of where the client is, so it weighs as much as a
+# shared device rather than revoking, but no one else sets them.
+signals contains {"code": "SanctionedClientSettings", "weight": model.weights.SanctionedClientSettings, "msg": msg, "evidence": evidence} if {
+	some s in input.signins.recent
+	some setting in sanctioned_settings(s)
+	evidence := {k: v | some k in ["ip", "deviceID"]; v := s[k]}
+	msg := sprintf("a client (device %s) reported %s at %s", [object.get(s, "deviceID", "unnamed"), setting, s.time])
+}
+
+sanctioned_settings(s) := {sprintf("time zone %s", [s.timezone]) | s.timezone in data.portcullis.sanctioned_client_settings.timezones} | {sprintf("locale %s", [s.locale]) | s.locale in data.portcullis.sanctioned_client_settings.locales}
+
+# far_zone holds for a time zone at least risk.timezone_hours from the
+# claimed one; only zones listed in data.portcullis.timezones count.
+far_zone(zone) if {
 	own := input.contractor.spec.claimedLocation.timezone
 	abs(data.portcullis.timezones[zone] - data.portcullis.timezones[own]) >= model.timezone_hours
-	not travelling_anywhere(seen_at(f))
-	msg := sprintf("the client reported time zone %s while claiming %s", [zone, own])
 }
 
 # Travel notices for one country that add up to more than

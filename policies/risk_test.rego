@@ -192,3 +192,21 @@ test_weeks_of_travel_notices_for_one_country_are_a_signal if {
 	signal_codes([], notices) == {"ExtendedTravel"}
 	count(signal_codes([], [notices[0]])) == 0
 }
+
+with_signins(doc, recent) := object.union(doc, {"signins": {"recent": recent}, "contractor": {"spec": {"claimedLocation": {"country": "US", "timezone": "America/New_York"}}}})
+
+test_a_client_far_from_the_claimed_zone_counts_from_the_sign_ins if {
+	home := {"time": "2026-11-27T15:00:00Z", "ip": "71.246.33.118", "deviceID": "laptop", "timezone": "America/New_York"}
+	far := {"time": "2026-11-27T02:00:00Z", "ip": "71.246.33.118", "deviceID": "desktop", "timezone": "Asia/Shanghai"}
+	count(risk.signals) == 0 with input as with_signins(run([], [passed_document]), [home])
+	codes(risk.signals) == {"ClientTimezoneMismatch"} with input as with_signins(run([], [passed_document]), [home, far])
+}
+
+test_a_client_set_to_a_sanctioned_country_weighs_like_a_shared_device if {
+	kp := {"time": "2026-11-27T02:00:00Z", "ip": "71.246.33.118", "deviceID": "desktop", "timezone": "Asia/Pyongyang", "locale": "ko-KP"}
+	codes(risk.quarantine) == {"SanctionedClientSettings", "ClientTimezoneMismatch"} with input as with_signins(run([], [passed_document]), [kp])
+	locale_only := object.union(kp, {"timezone": "America/New_York"})
+	codes(risk.signals) == {"SanctionedClientSettings"} with input as with_signins(run([], [passed_document]), [locale_only])
+	seoul := object.union(kp, {"timezone": "Asia/Seoul", "locale": "ko-KR"})
+	codes(risk.signals) == {"ClientTimezoneMismatch"} with input as with_signins(run([], [passed_document]), [seoul])
+}

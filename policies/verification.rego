@@ -32,13 +32,31 @@ quarantine contains reason if {
 	check.required
 	check.result == "Pending"
 	hours := hours_since(pending_since(check))
-	hours > data.portcullis.verification.pending_grace_hours
+	grace := grace_hours(check)
+	hours > grace
 	reason := {
-		"msg": sprintf("required identity check %s has been pending for %d hours (grace period %d hours)", [check.type, hours, data.portcullis.verification.pending_grace_hours]),
+		"msg": sprintf("required identity check %s has been pending for %d hours (%s grace period %d hours)", [check.type, hours, kind(check), grace]),
 		"code": "VerificationPending",
 		"severity": "Medium",
 	}
 }
+
+# A renewal — a pending check of a type that passed before — waits on the
+# vendor for a contractor already verified once: it gets the longer
+# renewal_grace_hours. A first check gets pending_grace_hours.
+renewal(check) if {
+	some earlier in input.contractor.spec.verificationChecks
+	earlier.type == check.type
+	earlier.result == "Passed"
+}
+
+grace_hours(check) := data.portcullis.verification.renewal_grace_hours if renewal(check)
+
+grace_hours(check) := data.portcullis.verification.pending_grace_hours if not renewal(check)
+
+kind(check) := "renewal" if renewal(check)
+
+kind(check) := "first-check" if not renewal(check)
 
 # retried holds when a later check of the same type passed: a document
 # photo refused for glare and accepted a minute later is no failure. A

@@ -73,3 +73,14 @@ test_a_failure_retried_and_passed_is_no_failure if {
 	revoked := object.union(failed, {"result": "Revoked"})
 	codes(verification.revoke) == {"VerificationFailed"} with input as run([revoked, passed])
 }
+
+test_a_renewal_gets_the_longer_grace if {
+	# Requested eight days before now (2026-11-28): past the 72-hour grace
+	# of a first check, within the 14 days of a renewal.
+	renewal := {"type": "Document", "result": "Pending", "required": true, "requestedAt": "2026-11-20T00:00:00Z"}
+	count(verification.quarantine) == 0 with input as run([passed_document, renewal])
+	codes(verification.quarantine) == {"VerificationPending"} with input as run([renewal])
+	late := object.union(renewal, {"requestedAt": "2026-11-10T00:00:00Z"})
+	some r in verification.quarantine with input as run([passed_document, late])
+	contains(r.msg, "renewal grace period 336 hours")
+}

@@ -303,6 +303,15 @@ type SignInRecord struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	DeviceID string `json:"deviceID,omitempty"`
+	// timezone is the IANA time zone the client reported, if any: a device
+	// set to a zone far from the claimed one is worth a look.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Timezone string `json:"timezone,omitempty"`
+	// locale is the locale the client reported, if any (BCP 47, e.g. en-US).
+	// +optional
+	// +kubebuilder:validation:MaxLength=35
+	Locale string `json:"locale,omitempty"`
 }
 
 // Contractor is a remote worker's claimed identity: who they say they are,

@@ -69,7 +69,7 @@ func (in *Ingester) history(c *accessv1alpha1.Contractor, fresh []SignIn, all bo
 		r := record(i)
 		addr, _ := netip.ParseAddr(r.IP)
 		return SignIn{Contractor: key, Time: r.Time.Time, IP: addr, Country: string(r.Country), ASN: uint32(r.ASN),
-			DeviceID: r.DeviceID, unlocated: true}
+			DeviceID: r.DeviceID, Timezone: r.Timezone, Locale: r.Locale, unlocated: true}
 	}
 	// picked holds the located neighbours of the new sign-ins by index;
 	// checked the indexes looked up already.

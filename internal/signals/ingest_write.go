@@ -175,7 +175,8 @@ func MergeSummary(old *accessv1alpha1.SignInSummary, fresh []SignIn) *accessv1al
 			s.LastSignInAt = &metav1.Time{Time: f.Time}
 		}
 		added = append(added, accessv1alpha1.SignInRecord{Time: metav1.Time{Time: f.Time}, IP: f.IP.String(),
-			Country: accessv1alpha1.CountryCode(f.Country), ASN: int64(f.ASN), DeviceID: f.DeviceID})
+			Country: accessv1alpha1.CountryCode(f.Country), ASN: int64(f.ASN), DeviceID: f.DeviceID,
+			Timezone: f.Timezone, Locale: f.Locale})
 	}
 	s.Countries = countCountries(s.Countries, added)
 	s.Recent = latest(prior, added)
