@@ -74,7 +74,7 @@ kustomize-check: ## Check that config/default, config/policies and config/sample
 ##@ Test
 
 .PHONY: test
-test: verify-generated fmt-check vet kustomize-check policy-test controlplane test-deps unit fuzz ## Run every check and test suite: generated files, vet, Rego tests and scenarios, unit and envtest suites.
+test: verify-generated fmt-check vet lint kustomize-check policy-test controlplane test-deps unit fuzz ## Run every check and test suite: generated files, vet, lint (with the import rules), Rego tests and scenarios, unit and envtest suites.
 
 .PHONY: policy-test
 policy-test: build ## Run the default library's Rego unit tests and scenario suites, and its detection targets (portcullis test policies --detection).

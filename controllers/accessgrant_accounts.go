@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/kube"
 )
 
 // Login, activation and locks belong to a contractor's account on a
@@ -65,7 +66,7 @@ func (a *accountLocks) lock(g *accessv1alpha1.AccessGrant) (unlock func()) {
 func (r *AccessGrantReconciler) siblingStates(ctx context.Context, g *accessv1alpha1.AccessGrant, account string) ([]accessv1alpha1.GrantState, error) {
 	list := &accessv1alpha1.AccessGrantList{}
 	if err := r.List(ctx, list, client.InNamespace(g.Namespace),
-		client.MatchingFields{IndexContractor: g.Spec.ContractorRef.Name}); err != nil {
+		client.MatchingFields{kube.IndexContractor: g.Spec.ContractorRef.Name}); err != nil {
 		return nil, fmt.Errorf("listing the contractor's grants: %w", err)
 	}
 	var states []accessv1alpha1.GrantState
@@ -97,7 +98,7 @@ func siblings(c client.Client) handler.EventHandler {
 		}
 		list := &accessv1alpha1.AccessGrantList{}
 		if err := c.List(ctx, list, client.InNamespace(g.Namespace),
-			client.MatchingFields{IndexContractor: g.Spec.ContractorRef.Name}); err != nil {
+			client.MatchingFields{kube.IndexContractor: g.Spec.ContractorRef.Name}); err != nil {
 			return nil
 		}
 		var out []reconcile.Request

@@ -19,6 +19,7 @@ import (
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/internal/connectors"
 	"github.com/portcullis-dev/portcullis/internal/guard"
+	"github.com/portcullis-dev/portcullis/internal/kube"
 	"github.com/portcullis-dev/portcullis/internal/metrics"
 	"github.com/portcullis-dev/portcullis/internal/policy"
 	"github.com/portcullis-dev/portcullis/policies"
@@ -86,8 +87,8 @@ func benchReconciler(b *testing.B) (*AccessGrantReconciler, ctrl.Request) {
 	}
 	builder := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
 		WithStatusSubresource(&accessv1alpha1.AccessGrant{})
-	for _, ix := range indexSpecs() {
-		builder = builder.WithIndex(ix.obj, ix.field, ix.extract)
+	for _, ix := range kube.Indexes() {
+		builder = builder.WithIndex(ix.Object, ix.Field, ix.Extract)
 	}
 	c := builder.Build()
 
@@ -118,6 +119,6 @@ func benchReconciler(b *testing.B) (*AccessGrantReconciler, ctrl.Request) {
 		Guard:      guard.New(clock.RealClock{}, guard.DefaultOptions()), Metrics: m,
 		Recorder: events.NewFakeRecorder(100), Findings: NewFindingClock(clock.RealClock{}),
 	}
-	r.fresh = NewFreshReader(c, c)
+	r.fresh = kube.NewFreshReader(c, c)
 	return r, ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "g"}}
 }

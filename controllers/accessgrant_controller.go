@@ -22,6 +22,7 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/connectors"
 	"github.com/portcullis-dev/portcullis/internal/decisionlog"
 	"github.com/portcullis-dev/portcullis/internal/guard"
+	"github.com/portcullis-dev/portcullis/internal/kube"
 	"github.com/portcullis-dev/portcullis/internal/metrics"
 	"github.com/portcullis-dev/portcullis/internal/policy"
 )
@@ -73,7 +74,7 @@ type AccessGrantReconciler struct {
 	// EvalErrors receives the policies' evaluation errors, for their status.
 	EvalErrors *EvaluationErrors
 
-	fresh    *FreshReader
+	fresh    *kube.FreshReader
 	bulkhead *Bulkhead
 	accounts accountLocks
 }
@@ -223,7 +224,7 @@ func (r *AccessGrantReconciler) reconcileDelete(ctx context.Context, grant *acce
 // findings are not stuck behind the sweep), and the bindings it manages.
 func (r *AccessGrantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	c := mgr.GetClient()
-	r.fresh = NewFreshReader(c, r.APIReader)
+	r.fresh = kube.NewFreshReader(c, r.APIReader)
 	r.bulkhead = NewBulkhead(r.SystemConcurrency)
 	if r.SystemConcurrency <= 0 {
 		r.bulkhead = NewBulkhead(max(r.Workers, 1) / 4)
@@ -232,18 +233,17 @@ func (r *AccessGrantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Health = NewSystemHealth(r.Clock)
 	}
 	grants := &accessv1alpha1.AccessGrantList{}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.AccessGrant{}, grantChanged()).
 		Watches(&accessv1alpha1.AccessGrant{}, siblings(c), heldStateChanged()).
 		Watches(&accessv1alpha1.Finding{}, r.Findings.handler(c)).
 		Watches(&accessv1alpha1.PolicyException{}, exceptionGrants(c)).
-		Watches(&accessv1alpha1.Contractor{}, referrers(c, grants, IndexContractor, true), contractorInputChanged()).
-		Watches(&accessv1alpha1.ConnectedSystem{}, referrers(c, grants, IndexSystem, false), generationOrExistence()).
+		Watches(&accessv1alpha1.Contractor{}, referrers(c, grants, kube.IndexContractor, true), contractorInputChanged()).
+		Watches(&accessv1alpha1.ConnectedSystem{}, referrers(c, grants, kube.IndexSystem, false), generationOrExistence()).
 		Watches(&accessv1alpha1.ConnectedSystem{}, failingGrants(c), becameReady()).
 		WatchesRawSource(r.bulkhead.source()).
-		WatchesRawSource(policyChanges(r.Sync, c)).
-		Watches(bindingKinds()[0], bindingGrant()).
-		Watches(bindingKinds()[1], bindingGrant()).
+		WatchesRawSource(policyChanges(r.Sync, c))
+	return watchConnectors(b, r.Connectors).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: max(r.Workers, 1),
 			UsePriorityQueue:        ptr.To(true),

@@ -12,6 +12,7 @@ import (
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/internal/connectors"
+	"github.com/portcullis-dev/portcullis/internal/kube"
 	"github.com/portcullis-dev/portcullis/internal/policy"
 )
 
@@ -108,7 +109,7 @@ func (r *AccessGrantReconciler) gatherEvidence(ctx context.Context, s *grantScop
 	g := s.grant
 	findings := &accessv1alpha1.FindingList{}
 	if err := r.List(ctx, findings, client.InNamespace(g.Namespace),
-		client.MatchingFields{IndexContractor: g.Spec.ContractorRef.Name}); err != nil {
+		client.MatchingFields{kube.IndexContractor: g.Spec.ContractorRef.Name}); err != nil {
 		return fmt.Errorf("listing findings: %w", err)
 	}
 	exceptions := &accessv1alpha1.PolicyExceptionList{}

@@ -2,10 +2,11 @@ package controllers
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -21,7 +22,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
-	k8sconnector "github.com/portcullis-dev/portcullis/internal/connectors/kubernetes"
+	"github.com/portcullis-dev/portcullis/internal/connectors"
+	"github.com/portcullis-dev/portcullis/internal/kube"
 )
 
 // lowPriority is the priority of the sweep after a policy change; events
@@ -83,7 +85,7 @@ func exceptionGrants(c client.Client) handler.EventHandler {
 		}
 		if e.Spec.ContractorRef != nil {
 			return listRequests(ctx, c, &accessv1alpha1.AccessGrantList{},
-				client.InNamespace(e.Namespace), client.MatchingFields{IndexContractor: e.Spec.ContractorRef.Name})
+				client.InNamespace(e.Namespace), client.MatchingFields{kube.IndexContractor: e.Spec.ContractorRef.Name})
 		}
 		return nil
 	})
@@ -106,21 +108,25 @@ func policyChanges(sync *PolicySync, c client.Client) source.Source {
 	})
 }
 
-// bindingKinds are the objects the kubernetes connector manages.
-func bindingKinds() []client.Object {
-	return []client.Object{&rbacv1.RoleBinding{}, &rbacv1.ClusterRoleBinding{}}
-}
-
-// bindingGrant maps a managed binding back to its grant through its labels.
-func bindingGrant() handler.EventHandler {
-	return handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
-		labels := obj.GetLabels()
-		ns, name := labels[k8sconnector.LabelGrantNamespace], labels[k8sconnector.LabelGrantName]
-		if ns == "" || name == "" {
-			return nil
+// watchConnectors adds a watch for every kind that a connector of the
+// registry makes in this cluster (connectors.Watcher), mapping a changed
+// object back to its grant, in the order of the system types.
+func watchConnectors(b *builder.TypedBuilder[reconcile.Request], registry connectors.Registry) *builder.TypedBuilder[reconcile.Request] {
+	for _, t := range slices.Sorted(maps.Keys(registry)) {
+		w, ok := registry[t].(connectors.Watcher)
+		if !ok {
+			continue
 		}
-		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
-	})
+		for _, obj := range w.WatchedObjects() {
+			b = b.Watches(obj, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
+				if key, ok := w.GrantOf(obj); ok {
+					return []reconcile.Request{{NamespacedName: key}}
+				}
+				return nil
+			}))
+		}
+	}
+	return b
 }
 
 // FindingClock remembers when the controller first saw each Finding, to
@@ -182,7 +188,7 @@ func (f *FindingClock) handler(c client.Client) handler.EventHandler {
 			return nil
 		}
 		return listRequests(ctx, c, &accessv1alpha1.AccessGrantList{},
-			client.InNamespace(finding.Namespace), client.MatchingFields{IndexContractor: finding.Spec.ContractorRef.Name})
+			client.InNamespace(finding.Namespace), client.MatchingFields{kube.IndexContractor: finding.Spec.ContractorRef.Name})
 	}
 	add := func(ctx context.Context, obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 		for _, r := range grantsOf(ctx, obj) {

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/kube"
 	"github.com/portcullis-dev/portcullis/internal/metrics"
 	"github.com/portcullis-dev/portcullis/internal/policy"
 )
@@ -254,7 +255,7 @@ func (r *AccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesMetadata(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(
 			func(ctx context.Context, obj client.Object) []reconcile.Request {
 				return listRequests(ctx, c, &accessv1alpha1.AccessPolicyList{},
-					client.MatchingFields{IndexConfigMap: obj.GetNamespace() + "/" + obj.GetName()})
+					client.MatchingFields{kube.IndexConfigMap: obj.GetNamespace() + "/" + obj.GetName()})
 			})).
 		Named("accesspolicy").
 		Complete(r)

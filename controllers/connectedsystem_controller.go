@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -80,12 +80,9 @@ func (r *ConnectedSystemReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 }
 
 func (r *ConnectedSystemReconciler) computeStatus(ctx context.Context, s *accessv1alpha1.ConnectedSystem, now metav1.Time) (bool, error) {
-	ready, creds, err := r.credentialsCondition(ctx, s)
+	ready, err := r.readyCondition(ctx, s)
 	if err != nil {
 		return false, err
-	}
-	if ready.Status == metav1.ConditionTrue {
-		ready = r.connectivityCondition(ctx, s, creds)
 	}
 	setConditions(&s.Status.Conditions, now, ready)
 	s.Status.ObservedGeneration = s.Generation
@@ -93,44 +90,56 @@ func (r *ConnectedSystemReconciler) computeStatus(ctx context.Context, s *access
 	return ready.Status == metav1.ConditionTrue, nil
 }
 
-// credentialsCondition is Ready=True when the system needs no Secret or its
-// Secret holds the keys of its type; it returns the Secret's data for the
-// connectivity check.
-func (r *ConnectedSystemReconciler) credentialsCondition(ctx context.Context, s *accessv1alpha1.ConnectedSystem) (metav1.Condition, map[string][]byte, error) {
+// readyCondition finds the type's connector, reads the credentials Secret,
+// and asks the connector to reach the system with them.
+func (r *ConnectedSystemReconciler) readyCondition(ctx context.Context, s *accessv1alpha1.ConnectedSystem) (metav1.Condition, error) {
+	c, err := r.Connectors.For(s.Spec.Type)
+	if errors.Is(err, connectors.ErrNoConnector) {
+		return condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonUnreachable,
+			fmt.Sprintf("this version of Portcullis has no connector for %s systems yet", s.Spec.Type), s.Generation), nil
+	}
+	if err != nil {
+		return metav1.Condition{}, err
+	}
+	problem, creds, err := r.credentials(ctx, s, c)
+	if err != nil || problem != nil {
+		return ptr.Deref(problem, metav1.Condition{}), err
+	}
+	return connectivityCondition(ctx, s, c, creds), nil
+}
+
+// credentials reads the system's credentials Secret, if it names one. A
+// Secret that cannot be used is a Ready=False condition saying why; it
+// returns the Secret's data otherwise.
+func (r *ConnectedSystemReconciler) credentials(ctx context.Context, s *accessv1alpha1.ConnectedSystem, c connectors.Connector) (*metav1.Condition, map[string][]byte, error) {
 	ref := s.Spec.CredentialsSecretRef
 	if ref == nil {
-		return condition(accessv1alpha1.ConditionReady, true, accessv1alpha1.ReasonConfigured,
-			"uses the controller's own credentials", s.Generation), nil, nil
+		return nil, nil, nil
+	}
+	notReady := func(reason, msg string) (*metav1.Condition, map[string][]byte, error) {
+		cond := condition(accessv1alpha1.ConditionReady, false, reason, msg, s.Generation)
+		return &cond, nil, nil
 	}
 	data, err := r.Credentials.Read(ctx, s)
 	switch {
 	case errors.Is(err, ErrSecretNamespace):
-		return condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonSecretNamespaceNotAllowed,
-			err.Error(), s.Generation), nil, nil
+		return notReady(accessv1alpha1.ReasonSecretNamespaceNotAllowed, err.Error())
 	case apierrors.IsNotFound(err):
-		return condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonSecretNotFound,
-			fmt.Sprintf("Secret %s/%s does not exist: create it or fix spec.credentialsSecretRef", ref.Namespace, ref.Name), s.Generation), nil, nil
+		return notReady(accessv1alpha1.ReasonSecretNotFound,
+			fmt.Sprintf("Secret %s/%s does not exist: create it or fix spec.credentialsSecretRef", ref.Namespace, ref.Name))
 	case err != nil:
-		return metav1.Condition{}, nil, err
+		return nil, nil, err
 	}
-	if missing := missingCredentialKeys(s.Spec.Type, data); len(missing) > 0 {
+	if missing := connectors.MissingCredentials(c, s, data); len(missing) > 0 {
 		// Only key names appear here, never values.
-		return condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonCredentialsIncomplete,
-			fmt.Sprintf("Secret %s/%s lacks the key(s) %s that a %s system needs", ref.Namespace, ref.Name,
-				strings.Join(missing, ", "), s.Spec.Type), s.Generation), nil, nil
+		return notReady(accessv1alpha1.ReasonCredentialsIncomplete, fmt.Sprintf("Secret %s/%s lacks the key(s) %s that a %s system needs",
+			ref.Namespace, ref.Name, strings.Join(missing, ", "), s.Spec.Type))
 	}
-	return condition(accessv1alpha1.ConditionReady, true, accessv1alpha1.ReasonConfigured,
-		fmt.Sprintf("Secret %s/%s holds the credentials a %s system needs", ref.Namespace, ref.Name, s.Spec.Type), s.Generation), data, nil
+	return nil, data, nil
 }
 
-// connectivityCondition asks the type's connector to reach the system. A
-// type without a connector yet keeps the credentials result.
-func (r *ConnectedSystemReconciler) connectivityCondition(ctx context.Context, s *accessv1alpha1.ConnectedSystem, creds map[string][]byte) metav1.Condition {
-	c, err := r.Connectors.For(s.Spec.Type)
-	if err != nil {
-		return condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonUnreachable,
-			fmt.Sprintf("this version of Portcullis has no connector for %s systems yet", s.Spec.Type), s.Generation)
-	}
+// connectivityCondition asks the connector to reach the system.
+func connectivityCondition(ctx context.Context, s *accessv1alpha1.ConnectedSystem, c connectors.Connector, creds map[string][]byte) metav1.Condition {
 	if err := c.Check(ctx, s, creds); err != nil {
 		reason := accessv1alpha1.ReasonUnreachable
 		if errors.Is(err, connectors.ErrInsecure) || errors.Is(err, connectors.ErrCredentialsInURL) {
@@ -143,26 +152,6 @@ func (r *ConnectedSystemReconciler) connectivityCondition(ctx context.Context, s
 		msg += "; spec.insecure is set, so credentials and data may cross the network without TLS"
 	}
 	return condition(accessv1alpha1.ConditionReady, true, accessv1alpha1.ReasonConnected, msg, s.Generation)
-}
-
-// missingCredentialKeys lists the keys that a system type needs and data lacks.
-func missingCredentialKeys(t accessv1alpha1.SystemType, data map[string][]byte) []string {
-	var need []string
-	switch t {
-	case accessv1alpha1.SystemTypeSCIM:
-		need = []string{"token"}
-	case accessv1alpha1.SystemTypeLDAP:
-		need = []string{"bindDN", "password"}
-	case accessv1alpha1.SystemTypeWebhook:
-		need = []string{"hmacKey"}
-	case accessv1alpha1.SystemTypePostgres:
-		if len(data["dsn"]) > 0 {
-			return nil
-		}
-		need = []string{"username", "password"}
-	case accessv1alpha1.SystemTypeKubernetes:
-	}
-	return slices.DeleteFunc(need, func(k string) bool { return len(data[k]) > 0 })
 }
 
 // SetupWithManager registers the reconciler. Status writes do not change the

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/kube"
 )
 
 // inUseRecheck is how often a deleted system that grants still hold is
@@ -56,7 +57,7 @@ func (r *ConnectedSystemReconciler) reconcileDelete(ctx context.Context, system 
 // applied nothing).
 func (r *ConnectedSystemReconciler) holders(ctx context.Context, system string) ([]string, error) {
 	list := &accessv1alpha1.AccessGrantList{}
-	if err := r.List(ctx, list, client.MatchingFields{IndexSystem: system}); err != nil {
+	if err := r.List(ctx, list, client.MatchingFields{kube.IndexSystem: system}); err != nil {
 		return nil, fmt.Errorf("listing the system's grants: %w", err)
 	}
 	var out []string

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/kube"
 )
 
 // ContractorReconciler summarises a Contractor's findings and grants in its
@@ -40,11 +41,11 @@ func (r *ContractorReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 
 func (r *ContractorReconciler) computeStatus(ctx context.Context, c *accessv1alpha1.Contractor, now time.Time) error {
 	findings := &accessv1alpha1.FindingList{}
-	if err := r.List(ctx, findings, client.InNamespace(c.Namespace), client.MatchingFields{IndexContractor: c.Name}); err != nil {
+	if err := r.List(ctx, findings, client.InNamespace(c.Namespace), client.MatchingFields{kube.IndexContractor: c.Name}); err != nil {
 		return fmt.Errorf("listing findings of contractor: %w", err)
 	}
 	grants := &accessv1alpha1.AccessGrantList{}
-	if err := r.List(ctx, grants, client.InNamespace(c.Namespace), client.MatchingFields{IndexContractor: c.Name}); err != nil {
+	if err := r.List(ctx, grants, client.InNamespace(c.Namespace), client.MatchingFields{kube.IndexContractor: c.Name}); err != nil {
 		return fmt.Errorf("listing grants of contractor: %w", err)
 	}
 	ready, err := r.accountsCondition(ctx, c)
@@ -156,7 +157,7 @@ func (r *ContractorReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&accessv1alpha1.Finding{}, handler.EnqueueRequestsFromMapFunc(toContractor)).
 		Watches(&accessv1alpha1.AccessGrant{}, handler.EnqueueRequestsFromMapFunc(toContractor)).
 		Watches(&accessv1alpha1.ConnectedSystem{},
-			referrers(mgr.GetClient(), &accessv1alpha1.ContractorList{}, IndexSystem, false), existenceChanged()).
+			referrers(mgr.GetClient(), &accessv1alpha1.ContractorList{}, kube.IndexSystem, false), existenceChanged()).
 		Named("contractor").
 		Complete(r)
 }

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/kube"
 )
 
 // FindingReconciler checks that a Finding's Contractor exists and deletes
@@ -103,7 +104,7 @@ func untilExpiry(expiresAt *metav1.Time, now time.Time) time.Duration {
 func (r *FindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.Finding{}).
-		Watches(&accessv1alpha1.Contractor{}, referrers(mgr.GetClient(), &accessv1alpha1.FindingList{}, IndexContractor, true), existenceChanged()).
+		Watches(&accessv1alpha1.Contractor{}, referrers(mgr.GetClient(), &accessv1alpha1.FindingList{}, kube.IndexContractor, true), existenceChanged()).
 		Named("finding").
 		Complete(r)
 }

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/kube"
 )
 
 // PolicyExceptionReconciler reports whether a PolicyException is in force:
@@ -126,9 +127,9 @@ func (r *PolicyExceptionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	list := &accessv1alpha1.PolicyExceptionList{}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&accessv1alpha1.PolicyException{}).
-		Watches(&accessv1alpha1.Contractor{}, referrers(c, list, IndexContractor, true), existenceChanged()).
-		Watches(&accessv1alpha1.AccessGrant{}, referrers(c, list, IndexGrant, true), existenceChanged()).
-		Watches(&accessv1alpha1.AccessPolicy{}, referrers(c, list, IndexPolicy, false), existenceChanged()).
+		Watches(&accessv1alpha1.Contractor{}, referrers(c, list, kube.IndexContractor, true), existenceChanged()).
+		Watches(&accessv1alpha1.AccessGrant{}, referrers(c, list, kube.IndexGrant, true), existenceChanged()).
+		Watches(&accessv1alpha1.AccessPolicy{}, referrers(c, list, kube.IndexPolicy, false), existenceChanged()).
 		Named("policyexception").
 		Complete(r)
 }

@@ -23,8 +23,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
-	"github.com/portcullis-dev/portcullis/controllers"
 	"github.com/portcullis-dev/portcullis/internal/ingest"
+	"github.com/portcullis-dev/portcullis/internal/kube"
 	"github.com/portcullis-dev/portcullis/internal/manager"
 	"github.com/portcullis-dev/portcullis/internal/signals"
 	"github.com/portcullis-dev/portcullis/policies"
@@ -47,7 +47,7 @@ func startIngest(opts manager.Options) ingestManager {
 		Cache: manager.CacheOptions()})
 	Expect(err).NotTo(HaveOccurred())
 	mgrCtx, cancel := context.WithCancel(context.Background())
-	Expect(controllers.SetupIndexes(mgrCtx, mgr)).To(Succeed())
+	Expect(kube.SetupIndexes(mgrCtx, mgr)).To(Succeed())
 	srv, err := manager.NewIngestServer(mgr, opts, clock.RealClock{}, nil)
 	Expect(err).NotTo(HaveOccurred())
 	srv.Listener, err = net.Listen("tcp", "127.0.0.1:0")

@@ -9,29 +9,6 @@ import (
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 )
 
-func TestMissingCredentialKeys(t *testing.T) {
-	tests := []struct {
-		typ  accessv1alpha1.SystemType
-		data map[string][]byte
-		want []string
-	}{
-		{accessv1alpha1.SystemTypeSCIM, nil, []string{"token"}},
-		{accessv1alpha1.SystemTypeSCIM, map[string][]byte{"token": []byte("t")}, nil},
-		{accessv1alpha1.SystemTypeSCIM, map[string][]byte{"token": {}}, []string{"token"}},
-		{accessv1alpha1.SystemTypeLDAP, map[string][]byte{"password": []byte("p")}, []string{"bindDN"}},
-		{accessv1alpha1.SystemTypePostgres, map[string][]byte{"dsn": []byte("postgres://")}, nil},
-		{accessv1alpha1.SystemTypePostgres, map[string][]byte{"username": []byte("u")}, []string{"password"}},
-		{accessv1alpha1.SystemTypeWebhook, nil, []string{"hmacKey"}},
-		{accessv1alpha1.SystemTypeKubernetes, nil, nil},
-	}
-	for _, tt := range tests {
-		got := missingCredentialKeys(tt.typ, tt.data)
-		if len(got) != len(tt.want) || (len(got) > 0 && got[0] != tt.want[0]) {
-			t.Errorf("missingCredentialKeys(%s, %v) = %v, want %v", tt.typ, tt.data, got, tt.want)
-		}
-	}
-}
-
 func TestSummariseGrants(t *testing.T) {
 	grant := func(state accessv1alpha1.GrantState, action accessv1alpha1.DecisionAction) accessv1alpha1.AccessGrant {
 		g := accessv1alpha1.AccessGrant{}

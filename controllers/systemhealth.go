@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/kube"
 )
 
 // recheckInterval is the least time between two re-checks of one system
@@ -84,7 +85,7 @@ func becameReady() builder.Predicates {
 func failingGrants(c client.Client) handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
 		list := &accessv1alpha1.AccessGrantList{}
-		if err := c.List(ctx, list, client.MatchingFields{IndexSystem: obj.GetName()}); err != nil {
+		if err := c.List(ctx, list, client.MatchingFields{kube.IndexSystem: obj.GetName()}); err != nil {
 			return nil
 		}
 		var out []reconcile.Request

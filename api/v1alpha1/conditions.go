@@ -38,8 +38,6 @@ const (
 	// ReasonCredentialsIncomplete: the credentials Secret lacks a key that
 	// the system's type needs.
 	ReasonCredentialsIncomplete = "CredentialsIncomplete"
-	// ReasonConfigured: the connected system's settings and credentials are in place.
-	ReasonConfigured = "Configured"
 	// ReasonConnected: the connected system answered a connectivity check.
 	ReasonConnected = "Connected"
 	// ReasonUnreachable: the connected system could not be reached or refused the credentials.

@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
-	"github.com/portcullis-dev/portcullis/controllers"
+	"github.com/portcullis-dev/portcullis/internal/kube"
 	"github.com/portcullis-dev/portcullis/internal/signals"
 )
 
@@ -30,16 +30,16 @@ import (
 type Store struct {
 	client      client.Client
 	reader      client.Reader
-	contractors *controllers.FreshReader
-	findings    *controllers.FreshReader
+	contractors *kube.FreshReader
+	findings    *kube.FreshReader
 }
 
 // NewStore returns a store over the manager's cached client, which needs
-// the IndexAccount and IndexContractor field indexes, and a reader of the
+// the kube.IndexAccount and kube.IndexContractor field indexes, and a reader of the
 // API server itself.
 func NewStore(c client.Client, reader client.Reader) *Store {
 	return &Store{client: c, reader: reader,
-		contractors: controllers.NewFreshReader(c, reader), findings: controllers.NewFreshReader(c, reader)}
+		contractors: kube.NewFreshReader(c, reader), findings: kube.NewFreshReader(c, reader)}
 }
 
 var _ signals.Store = (*Store)(nil)
@@ -47,7 +47,7 @@ var _ signals.Store = (*Store)(nil)
 // ContractorsByAccount lists the contractors with the account, by index.
 func (s *Store) ContractorsByAccount(ctx context.Context, system, id string) ([]types.NamespacedName, error) {
 	var list accessv1alpha1.ContractorList
-	if err := s.client.List(ctx, &list, client.MatchingFields{controllers.IndexAccount: controllers.AccountKey(system, id)}); err != nil {
+	if err := s.client.List(ctx, &list, client.MatchingFields{kube.IndexAccount: kube.AccountKey(system, id)}); err != nil {
 		return nil, err
 	}
 	keys := make([]types.NamespacedName, 0, len(list.Items))
@@ -59,7 +59,7 @@ func (s *Store) ContractorsByAccount(ctx context.Context, system, id string) ([]
 
 // Contractor reads a contractor from the cache, or from the API server
 // when the cache holds it older than the store's own last write (see
-// controllers.FreshReader); nil when the cache does not hold it. A
+// kube.FreshReader); nil when the cache does not hold it. A
 // contractor created a moment ago is missing until the cache sees it.
 func (s *Store) Contractor(ctx context.Context, key types.NamespacedName) (*accessv1alpha1.Contractor, error) {
 	c := &accessv1alpha1.Contractor{}
@@ -113,7 +113,7 @@ func (s *Store) Finding(ctx context.Context, key types.NamespacedName, fresh boo
 func (s *Store) CountFindings(ctx context.Context, contractor types.NamespacedName) (int, error) {
 	var list accessv1alpha1.FindingList
 	if err := s.client.List(ctx, &list, client.InNamespace(contractor.Namespace),
-		client.MatchingFields{controllers.IndexContractor: contractor.Name},
+		client.MatchingFields{kube.IndexContractor: contractor.Name},
 		client.MatchingLabels{signals.LabelSource: signals.SourceValue}); err != nil {
 		return 0, err
 	}

@@ -157,7 +157,7 @@ func setupIngest(mgr ctrl.Manager, opts Options, ropts ReconcilerOptions) error 
 
 // NewIngestServer builds the sign-in endpoint of opts.Ingest over mgr's
 // cache and client, with the correlators' lists from the policy data. mgr
-// needs the field indexes of controllers.SetupIndexes. m may be nil.
+// needs the field indexes of kube.SetupIndexes. m may be nil.
 func NewIngestServer(mgr ctrl.Manager, opts Options, clk clock.PassiveClock, m *metrics.Metrics) (*ingest.Server, error) {
 	o := opts.Ingest
 	if o.TokenSecret == "" {

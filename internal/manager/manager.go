@@ -37,6 +37,7 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/connectors/webhook"
 	"github.com/portcullis-dev/portcullis/internal/decisionlog"
 	"github.com/portcullis-dev/portcullis/internal/guard"
+	"github.com/portcullis-dev/portcullis/internal/kube"
 	"github.com/portcullis-dev/portcullis/internal/metrics"
 	"github.com/portcullis-dev/portcullis/internal/policy"
 	"github.com/portcullis-dev/portcullis/policies"
@@ -335,7 +336,7 @@ func SetupReconcilers(ctx context.Context, mgr ctrl.Manager, opts ReconcilerOpti
 		opts.Guard == nil || opts.Recorder == nil || opts.CredentialsNamespace == "" {
 		return errors.New("reconcilers need a policy engine, metrics, a clock, connectors, a guard, an event recorder and a credentials namespace")
 	}
-	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
+	if err := kube.SetupIndexes(ctx, mgr); err != nil {
 		return err
 	}
 	c, reader, clk := mgr.GetClient(), mgr.GetAPIReader(), opts.Clock

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
@@ -41,7 +42,22 @@ type Connector struct {
 	APIReader client.Reader
 }
 
-var _ connectors.Connector = (*Connector)(nil)
+var (
+	_ connectors.Connector = (*Connector)(nil)
+	_ connectors.Watcher   = (*Connector)(nil)
+)
+
+// WatchedObjects are the bindings the connector makes.
+func (c *Connector) WatchedObjects() []client.Object {
+	return []client.Object{&rbacv1.RoleBinding{}, &rbacv1.ClusterRoleBinding{}}
+}
+
+// GrantOf names the grant of a binding the connector made, by its labels.
+func (c *Connector) GrantOf(obj client.Object) (types.NamespacedName, bool) {
+	labels := obj.GetLabels()
+	ns, name := labels[LabelGrantNamespace], labels[LabelGrantName]
+	return types.NamespacedName{Namespace: ns, Name: name}, ns != "" && name != ""
+}
 
 // ObservesState is true: every Ensure compares the binding with the desired one.
 func (c *Connector) ObservesState() bool { return true }

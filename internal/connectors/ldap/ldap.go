@@ -34,7 +34,15 @@ type Connector struct {
 	Timeout time.Duration
 }
 
-var _ connectors.Connector = (*Connector)(nil)
+var (
+	_ connectors.Connector       = (*Connector)(nil)
+	_ connectors.CredentialNeeds = (*Connector)(nil)
+)
+
+// MissingCredentials lists what the Secret lacks of KeyBindDN and KeyPassword.
+func (c *Connector) MissingCredentials(_ *accessv1alpha1.ConnectedSystem, data map[string][]byte) []string {
+	return connectors.Missing(data, KeyBindDN, KeyPassword)
+}
 
 // ObservesState is true: Ensure reads memberships and the lock first.
 func (c *Connector) ObservesState() bool { return true }

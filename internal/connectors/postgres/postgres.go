@@ -35,7 +35,19 @@ type Connector struct {
 	ConnectTimeout time.Duration
 }
 
-var _ connectors.Connector = (*Connector)(nil)
+var (
+	_ connectors.Connector       = (*Connector)(nil)
+	_ connectors.CredentialNeeds = (*Connector)(nil)
+)
+
+// MissingCredentials lists what the Secret lacks: a KeyDSN, or else
+// KeyUsername and KeyPassword.
+func (c *Connector) MissingCredentials(_ *accessv1alpha1.ConnectedSystem, data map[string][]byte) []string {
+	if len(data[KeyDSN]) > 0 {
+		return nil
+	}
+	return connectors.Missing(data, KeyUsername, KeyPassword)
+}
 
 // ObservesState is true: Ensure reads membership and login before changing them.
 func (c *Connector) ObservesState() bool { return true }

@@ -40,7 +40,15 @@ type Connector struct {
 	Timeout time.Duration
 }
 
-var _ connectors.Connector = (*Connector)(nil)
+var (
+	_ connectors.Connector       = (*Connector)(nil)
+	_ connectors.CredentialNeeds = (*Connector)(nil)
+)
+
+// MissingCredentials lists KeyToken when the Secret lacks it.
+func (c *Connector) MissingCredentials(_ *accessv1alpha1.ConnectedSystem, data map[string][]byte) []string {
+	return connectors.Missing(data, KeyToken)
+}
 
 // ObservesState is true: Ensure reads the user and the group first.
 func (c *Connector) ObservesState() bool { return true }

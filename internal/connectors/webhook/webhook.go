@@ -94,7 +94,15 @@ type Connector struct {
 	Transport http.RoundTripper
 }
 
-var _ connectors.Connector = (*Connector)(nil)
+var (
+	_ connectors.Connector       = (*Connector)(nil)
+	_ connectors.CredentialNeeds = (*Connector)(nil)
+)
+
+// MissingCredentials lists CredentialKey when the Secret lacks it.
+func (c *Connector) MissingCredentials(_ *accessv1alpha1.ConnectedSystem, data map[string][]byte) []string {
+	return connectors.Missing(data, CredentialKey)
+}
 
 // ObservesState is false: a receiver's state cannot be read back.
 func (c *Connector) ObservesState() bool { return false }

@@ -1,19 +1,14 @@
-package controllers
+// Package kube holds the cluster plumbing that the controllers and the
+// sign-in ingester share: the field indexes of the manager's cache and reads
+// that never start from a status older than their user's own last write.
+package kube
 
 import (
 	"context"
 	"fmt"
 
-	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 )
@@ -43,24 +38,28 @@ const (
 // AccountKey is the IndexAccount value of an account on a system.
 func AccountKey(system, id string) string { return system + "/" + id }
 
-type indexSpec struct {
-	obj     client.Object
-	field   string
-	extract client.IndexerFunc
+// Index is one field index: the kind it indexes, the field name and the
+// function that extracts the values.
+type Index struct {
+	Object  client.Object
+	Field   string
+	Extract client.IndexerFunc
 }
 
 // SetupIndexes registers every field index that the reconcilers use.
 func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
-	for _, ix := range indexSpecs() {
-		if err := mgr.GetFieldIndexer().IndexField(ctx, ix.obj, ix.field, ix.extract); err != nil {
-			return fmt.Errorf("indexing %T by %s: %w", ix.obj, ix.field, err)
+	for _, ix := range Indexes() {
+		if err := mgr.GetFieldIndexer().IndexField(ctx, ix.Object, ix.Field, ix.Extract); err != nil {
+			return fmt.Errorf("indexing %T by %s: %w", ix.Object, ix.Field, err)
 		}
 	}
 	return nil
 }
 
-func indexSpecs() []indexSpec {
-	return []indexSpec{
+// Indexes are the field indexes SetupIndexes registers, for a fake
+// client's builder too.
+func Indexes() []Index {
+	return []Index{
 		{&accessv1alpha1.AccessGrant{}, IndexContractor, func(o client.Object) []string {
 			return []string{o.(*accessv1alpha1.AccessGrant).Spec.ContractorRef.Name}
 		}},
@@ -117,45 +116,4 @@ func exceptionGrant(o client.Object) []string {
 		return []string{ref.Name}
 	}
 	return nil
-}
-
-// referrers returns an event handler that enqueues the objects of list's
-// kind whose field index equals the changed object's name. With sameNamespace
-// it looks only in the changed object's namespace; for cluster-scoped
-// referents it looks everywhere.
-func referrers(c client.Client, list client.ObjectList, field string, sameNamespace bool) handler.EventHandler {
-	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
-		opts := []client.ListOption{client.MatchingFields{field: obj.GetName()}}
-		if sameNamespace {
-			opts = append(opts, client.InNamespace(obj.GetNamespace()))
-		}
-		return listRequests(ctx, c, list, opts...)
-	})
-}
-
-// listRequests lists objects and returns a reconcile request for each.
-func listRequests(ctx context.Context, c client.Client, list client.ObjectList, opts ...client.ListOption) []reconcile.Request {
-	list = list.DeepCopyObject().(client.ObjectList)
-	if err := c.List(ctx, list, opts...); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Listing referrers failed", "kind", fmt.Sprintf("%T", list))
-		return nil
-	}
-	var requests []reconcile.Request
-	_ = meta.EachListItem(list, func(o runtime.Object) error {
-		obj := o.(client.Object)
-		requests = append(requests, reconcile.Request{NamespacedName: types.NamespacedName{
-			Namespace: obj.GetNamespace(), Name: obj.GetName(),
-		}})
-		return nil
-	})
-	return requests
-}
-
-// existenceChanged passes only creations and deletions: the watches on
-// referents care whether the referent exists, not about its updates.
-func existenceChanged() builder.Predicates {
-	return builder.WithPredicates(predicate.Funcs{
-		UpdateFunc:  func(event.UpdateEvent) bool { return false },
-		GenericFunc: func(event.GenericEvent) bool { return false },
-	})
 }
