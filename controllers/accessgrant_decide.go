@@ -43,7 +43,7 @@ func desiredState(g *accessv1alpha1.AccessGrant, action accessv1alpha1.DecisionA
 	if appliedState(g) == accessv1alpha1.GrantRevoked || recorded {
 		return accessv1alpha1.GrantRevoked
 	}
-	if g.Spec.ExpiresAt != nil && !now.Before(g.Spec.ExpiresAt.Time) {
+	if g.ExpiredAt(now) {
 		return accessv1alpha1.GrantExpired
 	}
 	switch action {

@@ -234,14 +234,6 @@ func (r *AccessPolicyReconciler) source(ctx context.Context, pol *accessv1alpha1
 	return src, "", nil
 }
 
-// truncate keeps a message within what a condition may hold.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
-}
-
 // SetupWithManager registers the reconciler. It watches ConfigMaps by
 // metadata only and re-compiles the policies whose source one holds.
 func (r *AccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {

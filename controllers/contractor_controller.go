@@ -78,11 +78,12 @@ func (r *ContractorReconciler) accountsCondition(ctx context.Context, c *accessv
 		"every account names an existing ConnectedSystem", c.Generation), nil
 }
 
-// countActiveFindings counts the findings that have not expired at now.
+// countActiveFindings counts the findings that are active at now: not
+// expired and not being deleted (Finding.ActiveAt).
 func countActiveFindings(findings []accessv1alpha1.Finding, now time.Time) int32 {
 	var n int32
 	for i := range findings {
-		if findings[i].DeletionTimestamp.IsZero() && !findingExpired(&findings[i], now) {
+		if findings[i].ActiveAt(now) {
 			n++
 		}
 	}

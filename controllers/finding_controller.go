@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -34,7 +33,7 @@ func (r *FindingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, err
 	}
 	now := r.Clock.Now()
-	if findingExpired(finding, now) {
+	if finding.ExpiredAt(now) {
 		return ctrl.Result{}, r.deleteExpired(ctx, finding)
 	}
 
@@ -42,10 +41,6 @@ func (r *FindingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	err := r.computeStatus(ctx, finding, metav1.NewTime(now))
 	err = errors.Join(err, patchStatus(ctx, r.Client, before, finding))
 	return ctrl.Result{RequeueAfter: untilExpiry(finding.Spec.ExpiresAt, now)}, err
-}
-
-func findingExpired(f *accessv1alpha1.Finding, now time.Time) bool {
-	return f.Spec.ExpiresAt != nil && !now.Before(f.Spec.ExpiresAt.Time)
 }
 
 func (r *FindingReconciler) deleteExpired(ctx context.Context, f *accessv1alpha1.Finding) error {
@@ -73,32 +68,6 @@ func (r *FindingReconciler) computeStatus(ctx context.Context, f *accessv1alpha1
 	return nil
 }
 
-// contractorCondition returns a Ready condition that is True when the named
-// Contractor exists, or False with reason ContractorNotFound.
-func contractorCondition(ctx context.Context, c client.Client, namespace, name string, generation int64) (metav1.Condition, error) {
-	err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &accessv1alpha1.Contractor{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return condition(accessv1alpha1.ConditionReady, false, accessv1alpha1.ReasonContractorNotFound,
-			fmt.Sprintf("Contractor %q does not exist in namespace %q: create it or fix contractorRef", name, namespace), generation), nil
-	case err != nil:
-		return metav1.Condition{}, fmt.Errorf("getting contractor %s/%s: %w", namespace, name, err)
-	}
-	return condition(accessv1alpha1.ConditionReady, true, accessv1alpha1.ReasonResolved,
-		fmt.Sprintf("Contractor %q exists", name), generation), nil
-}
-
-// untilExpiry is how long until an optional expiry, or zero for none.
-func untilExpiry(expiresAt *metav1.Time, now time.Time) time.Duration {
-	if expiresAt == nil {
-		return 0
-	}
-	if d := expiresAt.Sub(now); d > 0 {
-		return d
-	}
-	return time.Millisecond
-}
-
 // SetupWithManager registers the reconciler. A Contractor's creation or
 // deletion re-checks the Findings that refer to it.
 func (r *FindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
@@ -107,19 +76,4 @@ func (r *FindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&accessv1alpha1.Contractor{}, referrers(mgr.GetClient(), &accessv1alpha1.FindingList{}, kube.IndexContractor, true), existenceChanged()).
 		Named("finding").
 		Complete(r)
-}
-
-// systemCondition returns a ReferencesResolved condition that is True when
-// the named ConnectedSystem exists, or False with reason ConnectedSystemNotFound.
-func systemCondition(ctx context.Context, c client.Client, name string, generation int64) (metav1.Condition, error) {
-	err := c.Get(ctx, client.ObjectKey{Name: name}, &accessv1alpha1.ConnectedSystem{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return condition(accessv1alpha1.ConditionReferencesResolved, false, accessv1alpha1.ReasonConnectedSystemNotFound,
-			fmt.Sprintf("ConnectedSystem %q does not exist: create it or fix systemRef", name), generation), nil
-	case err != nil:
-		return metav1.Condition{}, fmt.Errorf("getting connected system %s: %w", name, err)
-	}
-	return condition(accessv1alpha1.ConditionReferencesResolved, true, accessv1alpha1.ReasonResolved,
-		fmt.Sprintf("ConnectedSystem %q exists", name), generation), nil
 }

@@ -3,14 +3,11 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"reflect"
 
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 )
 
 // fetch reads the object of a request into obj. It reports false, with no
@@ -22,35 +19,26 @@ func fetch(ctx context.Context, c client.Client, req ctrl.Request, obj client.Ob
 	return obj.GetDeletionTimestamp().IsZero(), nil
 }
 
-// condition builds a condition of the given type for an object's generation.
-func condition(typ string, ok bool, reason, message string, generation int64) metav1.Condition {
-	status := metav1.ConditionFalse
-	if ok {
-		status = metav1.ConditionTrue
-	}
-	return metav1.Condition{
-		Type:               typ,
-		Status:             status,
-		Reason:             reason,
-		Message:            message,
-		ObservedGeneration: generation,
-	}
-}
-
-// setConditions sets each condition, keeping lastTransitionTime when the
-// status did not change. now stamps the transitions.
-func setConditions(conditions *[]metav1.Condition, now metav1.Time, set ...metav1.Condition) {
-	for _, c := range set {
-		c.LastTransitionTime = now
-		meta.SetStatusCondition(conditions, c)
-	}
-}
-
 // patchStatus writes obj's status with a merge patch against before, and
 // only when the status changed. It is the one place where reconcilers write
-// status.
-func patchStatus(ctx context.Context, c client.Client, before, obj client.Object) error {
-	if equality.Semantic.DeepEqual(statusOf(before), statusOf(obj)) {
+// status. The type parameter makes before and obj the same kind at compile
+// time; any kind with a Status field works, so a new kind needs no change
+// here.
+//
+// The patch holds only the fields that changed since before, and no
+// resourceVersion, so the API server applies it without a conflict check.
+func patchStatus[T client.Object](ctx context.Context, c client.Client, before, obj T) error {
+	old, err := statusOf(before)
+	if err != nil {
+		return err
+	}
+	cur, err := statusOf(obj)
+	if err != nil {
+		return err
+	}
+	// Semantic equality, so that an unchanged status costs no API call;
+	// nil and empty lists compare equal.
+	if equality.Semantic.DeepEqual(old, cur) {
 		return nil
 	}
 	if err := c.Status().Patch(ctx, obj, client.MergeFrom(before)); err != nil {
@@ -59,21 +47,25 @@ func patchStatus(ctx context.Context, c client.Client, before, obj client.Object
 	return nil
 }
 
-// statusOf returns the status of one of this API's kinds, for patchStatus.
-func statusOf(obj client.Object) any {
-	switch o := obj.(type) {
-	case *accessv1alpha1.Contractor:
-		return o.Status
-	case *accessv1alpha1.AccessGrant:
-		return o.Status
-	case *accessv1alpha1.AccessPolicy:
-		return o.Status
-	case *accessv1alpha1.ConnectedSystem:
-		return o.Status
-	case *accessv1alpha1.Finding:
-		return o.Status
-	case *accessv1alpha1.PolicyException:
-		return o.Status
+// statusOf returns the value of obj's Status field, the part of a kind that
+// its status subresource owns. Every kind of this API, like Kubernetes' own,
+// keeps it in a field of that name. An object without one is a programming
+// error that is returned, not a panic that would take the manager down.
+func statusOf(obj client.Object) (any, error) {
+	v := reflect.ValueOf(obj)
+	if v.Kind() == reflect.Pointer && !v.IsNil() {
+		v = v.Elem()
 	}
-	panic(fmt.Sprintf("statusOf: unexpected type %T", obj))
+	if v.Kind() != reflect.Struct {
+		return nil, fmt.Errorf("writing status: %T is not a pointer to a struct", obj)
+	}
+	field, ok := v.Type().FieldByName("Status")
+	if !ok || !field.IsExported() {
+		return nil, fmt.Errorf("writing status: %T has no Status field", obj)
+	}
+	status, err := v.FieldByIndexErr(field.Index)
+	if err != nil {
+		return nil, fmt.Errorf("writing status of %T: %w", obj, err)
+	}
+	return status.Interface(), nil
 }

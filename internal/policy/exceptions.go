@@ -23,7 +23,8 @@ func exceptionCovers(e *accessv1alpha1.PolicyException, in *Input) bool {
 }
 
 // matchingExceptions returns the active exceptions that cover the grant;
-// one that lasts longer than maxLifetime applies nowhere.
+// one that lasts longer than maxLifetime applies nowhere. PolicyException.ActiveAt
+// decides both, as it does for the PolicyException reconciler's Ready.
 func matchingExceptions(in *Input, maxLifetime time.Duration) []accessv1alpha1.PolicyException {
 	var out []accessv1alpha1.PolicyException
 	for i := range in.Exceptions {
@@ -56,12 +57,14 @@ func exempting(exceptions []accessv1alpha1.PolicyException, r Reason) string {
 	return ""
 }
 
-// activeFindings returns the findings that have not expired at now.
+// activeFindings returns the findings that have not expired at now. It
+// filters on Finding.ExpiredAt, the predicate the controllers use too, and
+// keeps a finding that is being deleted until it is gone.
 func activeFindings(findings []accessv1alpha1.Finding, now time.Time) []accessv1alpha1.Finding {
 	out := make([]accessv1alpha1.Finding, 0, len(findings))
-	for _, f := range findings {
-		if f.Spec.ExpiresAt == nil || now.Before(f.Spec.ExpiresAt.Time) {
-			out = append(out, f)
+	for i := range findings {
+		if !findings[i].ExpiredAt(now) {
+			out = append(out, findings[i])
 		}
 	}
 	return out
