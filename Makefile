@@ -11,9 +11,10 @@ CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 
 # The control plane that envtest and `portcullis dev` run, built from the Go
-# module proxy by hack/build-controlplane.sh (the version is the one that
-# hack/controlplane/go.mod requires).
-KUBERNETES_VERSION ?= 1.37.2
+# module proxy by hack/build-controlplane.sh. Its version is written in one
+# place, the k8s.io/kubernetes that hack/controlplane/go.mod requires; it is
+# read from there (internal/devenv.KubernetesVersion is tested against it).
+KUBERNETES_VERSION ?= $(shell sed -n 's/^[[:space:]]*k8s\.io\/kubernetes v\([^[:space:]]*\).*/\1/p' $(CURDIR)/hack/controlplane/go.mod)
 CONTROL_PLANE_DIR ?= $(LOCALBIN)/k8s/$(KUBERNETES_VERSION)-linux-amd64
 export KUBEBUILDER_ASSETS := $(CONTROL_PLANE_DIR)
 
@@ -43,7 +44,7 @@ generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods of the API types.
 
 .PHONY: verify-generated
 verify-generated: manifests generate ## Fail when generated files (api, config, docs) are stale: run `make manifests generate` and commit.
-	@stale="$$(git diff --name-only -- api config docs; git ls-files --others --exclude-standard -- api config docs)"; \
+	@stale="$$(git diff --name-only -- api config docs internal/policy/input.schema.json; git ls-files --others --exclude-standard -- api config docs internal/policy/input.schema.json)"; \
 	if [ -n "$$stale" ]; then \
 		echo "Generated files are stale; run 'make manifests generate' and commit:"; echo "$$stale"; exit 1; \
 	fi

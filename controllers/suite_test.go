@@ -25,6 +25,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
+	"github.com/portcullis-dev/portcullis/internal/devenv"
 	"github.com/portcullis-dev/portcullis/internal/guard"
 	"github.com/portcullis-dev/portcullis/internal/manager"
 	"github.com/portcullis-dev/portcullis/internal/metrics"
@@ -140,7 +141,7 @@ func controlPlaneDir() string {
 	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
 		return dir
 	}
-	dir := filepath.Join("..", "bin", "k8s", "1.37.2-linux-amd64")
+	dir := devenv.ControlPlaneDir("..")
 	_, err := os.Stat(filepath.Join(dir, "kube-apiserver"))
 	Expect(err).NotTo(HaveOccurred(),
 		"no kube-apiserver in %s and KUBEBUILDER_ASSETS is not set: run `make controlplane` once, or the suites with `make test`", dir)

@@ -34,8 +34,8 @@ import (
 )
 
 // defaultControlPlaneDir is where `make controlplane` builds kube-apiserver
-// and etcd.
-const defaultControlPlaneDir = "bin/k8s/1.37.2-linux-amd64"
+// and etcd, relative to the repository root.
+var defaultControlPlaneDir = devenv.ControlPlaneDir("")
 
 type devOptions struct {
 	env      devenv.Options

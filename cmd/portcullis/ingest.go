@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +18,7 @@ import (
 
 	"github.com/portcullis-dev/portcullis/internal/ingest"
 	"github.com/portcullis-dev/portcullis/internal/signals"
+	"github.com/portcullis-dev/portcullis/internal/tlsclient"
 )
 
 // errRejected is returned when the server refused some events; main exits
@@ -95,19 +93,16 @@ func runIngest(ctx context.Context, out io.Writer, stdin io.Reader, opts ingestO
 	if opts.replay {
 		replay(events, time.Now())
 	}
-	client, err := ingestClient(opts)
+	httpClient, err := ingestHTTPClient(opts)
 	if err != nil {
 		return err
 	}
-	s := sender{client: client, url: endpoint, token: string(bytes.TrimSpace(token)), opts: opts}
-	var total signals.Result
-	for start := 0; start < len(events); start += opts.batch {
-		chunk := events[start:min(start+opts.batch, len(events))]
-		res, err := s.send(ctx, chunk)
-		if err != nil {
-			return fmt.Errorf("events %d to %d: %w", start, start+len(chunk)-1, err)
-		}
-		add(&total, res, start)
+	defer httpClient.CloseIdleConnections()
+	client := ingest.Client{HTTP: httpClient, URL: endpoint, Token: string(bytes.TrimSpace(token)),
+		BatchSize: opts.batch, Retries: opts.retries}
+	total, err := client.Send(ctx, events)
+	if err != nil {
+		return err
 	}
 	report(out, endpoint, total)
 	if len(total.Rejected) > 0 {
@@ -138,110 +133,24 @@ func readInput(file string, stdin io.Reader) ([]byte, error) {
 	return body, nil
 }
 
-func ingestClient(opts ingestOptions) (*http.Client, error) {
-	transport := http.DefaultTransport.(*http.Transport).Clone()
+// ingestHTTPClient is the client for --url: TLS as internal/tlsclient sets
+// it, trusting only the CAs of --ca-file when it is given.
+func ingestHTTPClient(opts ingestOptions) (*http.Client, error) {
+	var cas []byte
 	if opts.caFile != "" {
-		pem, err := os.ReadFile(opts.caFile)
-		if err != nil {
+		var err error
+		if cas, err = os.ReadFile(opts.caFile); err != nil {
 			return nil, fmt.Errorf("reading --ca-file: %w", err)
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", opts.caFile)
+		if len(bytes.TrimSpace(cas)) == 0 {
+			return nil, fmt.Errorf("--ca-file %s %w", opts.caFile, tlsclient.ErrNoCertificate)
 		}
-		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return &http.Client{Transport: transport, Timeout: opts.timeout}, nil
-}
-
-type sender struct {
-	client *http.Client
-	url    string
-	token  string
-	opts   ingestOptions
-}
-
-// send posts one batch as NDJSON, again after a 503, a 429 or a connection
-// error, waiting as long as the server's Retry-After asks.
-func (s sender) send(ctx context.Context, events []json.RawMessage) (signals.Result, error) {
-	var body bytes.Buffer
-	for _, e := range events {
-		if err := json.Compact(&body, e); err != nil {
-			// Not JSON: send it as it is, for the server to reject by index.
-			body.Write(bytes.ReplaceAll(e, []byte("\n"), []byte(" ")))
-		}
-		body.WriteByte('\n')
-	}
-	var lastErr error
-	var wait time.Duration
-	for attempt := 0; attempt <= s.opts.retries; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return signals.Result{}, ctx.Err()
-			case <-time.After(max(wait, time.Duration(attempt)*time.Second)):
-			}
-		}
-		res, again, err := s.post(ctx, body.Bytes())
-		if err == nil || !again.retry {
-			return res, err
-		}
-		lastErr, wait = err, again.after
-	}
-	return signals.Result{}, fmt.Errorf("gave up after %d attempts: %w", s.opts.retries+1, lastErr)
-}
-
-// maxRetryAfter bounds how long a server's Retry-After makes a batch wait.
-const maxRetryAfter = time.Minute
-
-// retry says whether and when to send a batch again.
-type retry struct {
-	retry bool
-	after time.Duration
-}
-
-func (s sender) post(ctx context.Context, body []byte) (res signals.Result, again retry, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
+	client, err := tlsclient.New(tlsclient.Options{CAs: cas, OnlyCAs: true, Timeout: opts.timeout})
 	if err != nil {
-		return res, retry{}, err
+		return nil, fmt.Errorf("--ca-file %s %w", opts.caFile, err)
 	}
-	req.Header.Set("Authorization", "Bearer "+s.token)
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return res, retry{retry: ctx.Err() == nil}, err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	if err != nil {
-		return res, retry{retry: true}, fmt.Errorf("reading the response: %w", err)
-	}
-	if resp.StatusCode == http.StatusOK {
-		if err := json.Unmarshal(raw, &res); err != nil {
-			return res, retry{}, fmt.Errorf("the server's response is not a result: %w", err)
-		}
-		return res, retry{}, nil
-	}
-	var e struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(raw, &e) != nil || e.Error == "" {
-		e.Error = strings.TrimSpace(string(raw))
-	}
-	again = retry{retry: resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests}
-	if seconds, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && seconds > 0 {
-		again.after = min(time.Duration(seconds)*time.Second, maxRetryAfter)
-	}
-	return res, again, fmt.Errorf("%s: %s", resp.Status, e.Error)
-}
-
-// add folds a batch's result into the total, with the rejections' indexes
-// shifted to the file's.
-func add(total *signals.Result, res signals.Result, offset int) {
-	total.AddCounts(res)
-	for _, r := range res.Rejected {
-		total.Rejected = append(total.Rejected, signals.Rejection{Index: r.Index + offset, Error: r.Error})
-	}
+	return client, nil
 }
 
 func report(out io.Writer, endpoint string, r signals.Result) {

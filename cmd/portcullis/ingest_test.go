@@ -2,11 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"math"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -30,18 +27,6 @@ func TestEndpointURL(t *testing.T) {
 		if _, err := endpointURL(bad); err == nil || !strings.Contains(err.Error(), "--url") {
 			t.Errorf("endpointURL(%q) = %v, want an error naming --url", bad, err)
 		}
-	}
-}
-
-func TestAddShiftsRejectionsToFileIndexes(t *testing.T) {
-	var total signals.Result
-	add(&total, signals.Result{Received: 2, Accepted: 1, Rejected: []signals.Rejection{{Index: 1, Error: "bad"}},
-		NotEnriched: map[string]int{"country": 1}}, 0)
-	add(&total, signals.Result{Received: 2, Accepted: 1, Duplicates: 1, FindingsCreated: 2,
-		Rejected: []signals.Rejection{{Index: 0, Error: "worse"}}, NotEnriched: map[string]int{"country": 2}}, 2)
-	if total.Received != 4 || total.Accepted != 2 || total.Duplicates != 1 || total.FindingsCreated != 2 ||
-		len(total.Rejected) != 2 || total.Rejected[1].Index != 2 || total.NotEnriched["country"] != 3 {
-		t.Errorf("total = %+v", total)
 	}
 }
 
@@ -191,32 +176,4 @@ func bytesOf(events []json.RawMessage) [][]byte {
 		out[i] = e
 	}
 	return out
-}
-
-func TestSendWaitsForRetryAfter(t *testing.T) {
-	var calls []time.Time
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls = append(calls, time.Now())
-		switch len(calls) {
-		case 1:
-			w.Header().Set("Retry-After", "2")
-			w.WriteHeader(http.StatusTooManyRequests)
-			_, _ = w.Write([]byte(`{"error":"over the rate"}`))
-		case 2:
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = w.Write([]byte(`{"error":"not a batch"}`))
-		}
-	}))
-	defer srv.Close()
-	s := sender{client: srv.Client(), url: srv.URL, token: "t", opts: ingestOptions{retries: 3}}
-	_, err := s.send(context.Background(), []json.RawMessage{json.RawMessage(`{}`)})
-	if err == nil || !strings.Contains(err.Error(), "not a batch") {
-		t.Fatalf("got %v, want the 400 after one retry", err)
-	}
-	if len(calls) != 2 {
-		t.Fatalf("%d requests, want 2: a 429 is retried, a 400 is not", len(calls))
-	}
-	if gap := calls[1].Sub(calls[0]); gap < 2*time.Second {
-		t.Errorf("sent again after %s, before the server's Retry-After of 2s", gap)
-	}
 }

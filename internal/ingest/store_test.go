@@ -25,6 +25,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/devenv"
 	"github.com/portcullis-dev/portcullis/internal/ingest"
 	"github.com/portcullis-dev/portcullis/internal/kube"
 	"github.com/portcullis-dev/portcullis/internal/manager"
@@ -164,7 +165,7 @@ func startAPIServer(t *testing.T) *rest.Config {
 	t.Helper()
 	dir := os.Getenv("KUBEBUILDER_ASSETS")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "bin", "k8s", "1.37.2-linux-amd64")
+		dir = devenv.ControlPlaneDir(filepath.Join("..", ".."))
 		if _, err := os.Stat(filepath.Join(dir, "kube-apiserver")); err != nil {
 			t.Fatalf("no kube-apiserver in %s and KUBEBUILDER_ASSETS is not set: run `make controlplane` once, or the tests with `make test`", dir)
 		}

@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -16,8 +15,6 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
-
-	"github.com/portcullis-dev/portcullis/docs"
 )
 
 // The rule sets through which a policy contributes reasons, and the one
@@ -115,19 +112,6 @@ func compile(ctx context.Context, p Policy, store storage.Store) (*compiled, err
 		return nil, compileError(where, err)
 	}
 	return &compiled{policy: p, revision: Revision(p.Source), pkg: pkg, rules: rules, query: query}, nil
-}
-
-// inputSchema is the JSON Schema of the input document: the compiler
-// type-checks every reference to input against it, so a misspelt field is a
-// compile error instead of a rule that silently never matches.
-func inputSchema() *ast.SchemaSet {
-	var schema any
-	if err := json.Unmarshal(docs.PolicyInputSchema, &schema); err != nil {
-		panic(fmt.Sprintf("the embedded policy input schema is not JSON: %v", err))
-	}
-	set := ast.NewSchemaSet()
-	set.Put(ast.SchemaRootRef, schema)
-	return set
 }
 
 // queryFor binds each defined rule set to a variable of its own name.

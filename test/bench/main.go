@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/portcullis-dev/portcullis/internal/devenv"
 	"github.com/portcullis-dev/portcullis/internal/manager"
 	"github.com/portcullis-dev/portcullis/test/freeport"
 )
@@ -49,7 +50,7 @@ func main() {
 	flag.Float64Var(&opts.flipPercent, "flip-percent", 1, "Percent of decisions the policy change flips.")
 	flag.IntVar(&opts.signIns, "signins", 20000, "Sign-in events sent through the endpoint, in batches of 1,000.")
 	flag.StringVar(&opts.binary, "portcullis", "bin/portcullis", "The portcullis binary to run.")
-	flag.StringVar(&opts.controlDir, "control-plane-dir", "bin/k8s/1.37.2-linux-amd64", "kube-apiserver and etcd.")
+	flag.StringVar(&opts.controlDir, "control-plane-dir", devenv.ControlPlaneDir(""), "kube-apiserver and etcd.")
 	flag.DurationVar(&opts.timeout, "timeout", 20*time.Minute, "Give up after this long.")
 	flag.StringVar(&opts.steps, "steps", defaultSteps,
 		"Comma-separated steps to run, in order: setup, converge, latency, noop, flip, ingest, memory, flood (the sign-in endpoint under a hostile flood, for make security), and guard (the blast-radius guard, on managers of its own with a budget of 20).")
