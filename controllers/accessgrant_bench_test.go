@@ -22,7 +22,6 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/kube"
 	"github.com/portcullis-dev/portcullis/internal/metrics"
 	"github.com/portcullis-dev/portcullis/internal/policy"
-	"github.com/portcullis-dev/portcullis/policies"
 )
 
 // nopConnector applies nothing anywhere: the benchmark measures the
@@ -92,7 +91,7 @@ func benchReconciler(b *testing.B) (*AccessGrantReconciler, ctrl.Request) {
 	}
 	c := builder.Build()
 
-	data, err := policies.DefaultData()
+	data, err := policy.DefaultData()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -100,7 +99,7 @@ func benchReconciler(b *testing.B) (*AccessGrantReconciler, ctrl.Request) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	modules, err := policies.Modules()
+	modules, err := policy.DefaultModules()
 	if err != nil {
 		b.Fatal(err)
 	}

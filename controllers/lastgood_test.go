@@ -17,13 +17,12 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/guard"
 	"github.com/portcullis-dev/portcullis/internal/metrics"
 	"github.com/portcullis-dev/portcullis/internal/policy"
-	"github.com/portcullis-dev/portcullis/policies"
 )
 
 // restartedEngine loads one AccessPolicy as a manager that has just
 // started would: a new engine, the policies' state in the API server.
 func restartedEngine(ctx SpecContext, store *controllers.LastGoodStore, name string) *policy.OPAEngine {
-	data, err := policies.DefaultData()
+	data, err := policy.DefaultData()
 	Expect(err).NotTo(HaveOccurred())
 	fresh, err := policy.NewEngine(policy.Options{Data: data})
 	Expect(err).NotTo(HaveOccurred())

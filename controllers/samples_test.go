@@ -16,7 +16,6 @@ import (
 	"github.com/portcullis-dev/portcullis/config/samples"
 	"github.com/portcullis-dev/portcullis/internal/manifests"
 	"github.com/portcullis-dev/portcullis/internal/policy"
-	"github.com/portcullis-dev/portcullis/policies"
 )
 
 var _ = Describe("The samples", func() {
@@ -83,7 +82,7 @@ var _ = Describe("The default policy library", func() {
 				applied = append(applied, o)
 			}
 		}
-		modules, err := policies.Modules()
+		modules, err := policy.DefaultModules()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(applied).To(HaveLen(len(modules)), "one AccessPolicy per module: run `make manifests`")
 		Expect(manifests.Apply(ctx, k8sClient, "library-test", applied)).To(Succeed())

@@ -26,8 +26,8 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/ingest"
 	"github.com/portcullis-dev/portcullis/internal/kube"
 	"github.com/portcullis-dev/portcullis/internal/manager"
+	"github.com/portcullis-dev/portcullis/internal/policy"
 	"github.com/portcullis-dev/portcullis/internal/signals"
-	"github.com/portcullis-dev/portcullis/policies"
 	"github.com/portcullis-dev/portcullis/test/geoipdb"
 )
 
@@ -113,7 +113,7 @@ func ingestOptions(secretNS string) manager.Options {
 // installLibrary installs the default policy library for the contractors
 // with the given labels only, and removes it when the spec ends.
 func installLibrary(ctx SpecContext, selector map[string]string) {
-	modules, err := policies.Modules()
+	modules, err := policy.DefaultModules()
 	Expect(err).NotTo(HaveOccurred())
 	for _, m := range modules {
 		pol := newPolicy(uniqueName(m.Name), m.Source)

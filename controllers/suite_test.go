@@ -30,7 +30,6 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/manager"
 	"github.com/portcullis-dev/portcullis/internal/metrics"
 	"github.com/portcullis-dev/portcullis/internal/policy"
-	"github.com/portcullis-dev/portcullis/policies"
 )
 
 // credentialsNS is the only namespace the suite's manager reads Secrets in.
@@ -102,7 +101,7 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	opts.Guard = blastGuard
 	// The default library's reference data, so the library's own policies
 	// work as they do in a real manager.
-	data, err := policies.DefaultData()
+	data, err := policy.DefaultData()
 	Expect(err).NotTo(HaveOccurred())
 	engine, err = policy.NewEngine(policy.Options{Data: data})
 	Expect(err).NotTo(HaveOccurred())

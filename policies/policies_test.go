@@ -1,14 +1,16 @@
-package policies
+package policies_test
 
 import (
 	"slices"
 	"testing"
+
+	"github.com/portcullis-dev/portcullis/internal/policy"
 )
 
 // asnList reads one list of AS numbers from the default reference data.
 func asnList(t *testing.T, key string) []int64 {
 	t.Helper()
-	data, err := DefaultData()
+	data, err := policy.DefaultData()
 	if err != nil {
 		t.Fatal(err)
 	}

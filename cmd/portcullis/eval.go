@@ -17,7 +17,6 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/offline"
 	"github.com/portcullis-dev/portcullis/internal/policy"
 	"github.com/portcullis-dev/portcullis/internal/signals"
-	"github.com/portcullis-dev/portcullis/policies"
 )
 
 // errFailOn is returned when --fail-on is triggered; main exits with 2.
@@ -218,11 +217,11 @@ func (o evalOptions) librarySources() (map[string]any, []policy.Policy, error) {
 	data := map[string]any{}
 	var pols []policy.Policy
 	if o.builtin {
-		modules, err := policies.Modules()
+		modules, err := policy.DefaultModules()
 		if err != nil {
 			return nil, nil, err
 		}
-		if data, err = policies.DefaultData(); err != nil {
+		if data, err = policy.DefaultData(); err != nil {
 			return nil, nil, err
 		}
 		pols = append(pols, offline.ModulePolicies(modules)...)
@@ -232,7 +231,7 @@ func (o evalOptions) librarySources() (map[string]any, []policy.Policy, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		data = policies.MergeData(data, libData)
+		data = policy.MergeData(data, libData)
 		pols = append(pols, offline.ModulePolicies(modules)...)
 	}
 	return data, pols, nil

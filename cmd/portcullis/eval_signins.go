@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/portcullis-dev/portcullis/internal/offline"
+	"github.com/portcullis-dev/portcullis/internal/policy"
 	"github.com/portcullis-dev/portcullis/internal/signals"
-	"github.com/portcullis-dev/portcullis/policies"
 )
 
 func bindSignInFlags(f *pflag.FlagSet, opts *evalOptions) {
@@ -46,11 +46,11 @@ func (o evalOptions) ingestSignIns(ctx context.Context, stdin io.Reader, errOut 
 	if o.replay {
 		replayFiles(files, now)
 	}
-	defaults, err := policies.DefaultData()
+	defaults, err := policy.DefaultData()
 	if err != nil {
 		return err
 	}
-	lists, err := signals.ListsFromData(policies.MergeData(defaults, data))
+	lists, err := signals.ListsFromData(policy.MergeData(defaults, data))
 	if err != nil {
 		return fmt.Errorf("reading the correlators' lists from the policy data: %w", err)
 	}

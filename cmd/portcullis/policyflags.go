@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/portcullis-dev/portcullis/policies"
+	"github.com/portcullis-dev/portcullis/internal/policy"
 )
 
 // dataFlags are the reference-data options shared by eval, test and manager.
@@ -22,7 +22,7 @@ func (d *dataFlags) bind(fs *pflag.FlagSet) {
 
 // load merges the files over base.
 func (d *dataFlags) load(base map[string]any) (map[string]any, error) {
-	data, err := policies.MergeDataFiles(base, d.files)
+	data, err := policy.MergeDataFiles(base, d.files)
 	if err != nil {
 		return nil, fmt.Errorf("--data: %w", err)
 	}
@@ -30,13 +30,13 @@ func (d *dataFlags) load(base map[string]any) (map[string]any, error) {
 }
 
 // libraryFrom reads the policy modules and data of a library directory.
-func libraryFrom(dir string) ([]policies.Module, map[string]any, error) {
+func libraryFrom(dir string) ([]policy.Module, map[string]any, error) {
 	fsys := os.DirFS(dir)
-	modules, err := policies.ReadModules(fsys)
+	modules, err := policy.ReadModules(fsys)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading policies from %s: %w", dir, err)
 	}
-	data, err := policies.ReadData(fsys, "data/*.yaml")
+	data, err := policy.ReadData(fsys, "data/*.yaml")
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading data of %s: %w", dir, err)
 	}

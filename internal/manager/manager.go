@@ -40,7 +40,6 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/kube"
 	"github.com/portcullis-dev/portcullis/internal/metrics"
 	"github.com/portcullis-dev/portcullis/internal/policy"
-	"github.com/portcullis-dev/portcullis/policies"
 )
 
 // Options are the manager's settings; every one is a command-line flag.
@@ -147,11 +146,11 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 
 // PolicyData returns the default library's data with the files merged over it.
 func (o *Options) PolicyData() (map[string]any, error) {
-	data, err := policies.DefaultData()
+	data, err := policy.DefaultData()
 	if err != nil {
 		return nil, err
 	}
-	data, err = policies.MergeDataFiles(data, o.PolicyDataFiles)
+	data, err = policy.MergeDataFiles(data, o.PolicyDataFiles)
 	if err != nil {
 		return nil, fmt.Errorf("--policy-data: %w", err)
 	}

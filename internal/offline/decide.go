@@ -10,7 +10,6 @@ import (
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/internal/policy"
-	"github.com/portcullis-dev/portcullis/policies"
 )
 
 // GrantDecision is the decision about one grant.
@@ -125,7 +124,7 @@ func (r *Resources) ExceptionsWithoutPolicy(pols []policy.Policy) []string {
 
 // ModulePolicies turns library modules into enforcing policies named after
 // their files.
-func ModulePolicies(modules []policies.Module) []policy.Policy {
+func ModulePolicies(modules []policy.Module) []policy.Policy {
 	out := make([]policy.Policy, 0, len(modules))
 	for _, m := range modules {
 		out = append(out, policy.Policy{Name: m.Name, Source: m.Source, File: m.File})

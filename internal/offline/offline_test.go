@@ -11,7 +11,6 @@ import (
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/internal/policy"
-	"github.com/portcullis-dev/portcullis/policies"
 )
 
 func TestLoadRejectsBadInput(t *testing.T) {
@@ -118,7 +117,7 @@ func TestScenarioWithoutExpectationFails(t *testing.T) {
 		"neither":        "the scenario has neither expect nor a label",
 		"bad label":      `label "suspicious" is neither honest nor hostile`,
 	}
-	runner := &Runner{Modules: []policies.Module{{Name: "p", Source: "package p\n\nrevoke contains {\"msg\": \"x\"} if false\n"}}}
+	runner := &Runner{Modules: []policy.Module{{Name: "p", Source: "package p\n\nrevoke contains {\"msg\": \"x\"} if false\n"}}}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
 			suite, err := ParseSuite("s.yaml", []byte(base+tt))
@@ -139,7 +138,7 @@ func TestDetectionMeasure(t *testing.T) {
   - {name: left alone, label: honest, now: "2026-11-28T00:00:00Z"}
   - {name: wronged, label: honest, now: "2026-11-28T00:00:00Z", data: {odd: true}}
 `
-	runner := &Runner{Modules: []policies.Module{{Name: "p", Source: "package p\n\n" +
+	runner := &Runner{Modules: []policy.Module{{Name: "p", Source: "package p\n\n" +
 		"revoke contains {\"msg\": \"bad\", \"code\": \"Bad\"} if data.portcullis.bad\n" +
 		"quarantine contains {\"msg\": \"odd\", \"code\": \"Odd\"} if data.portcullis.odd\n"}}}
 	parsed, err := ParseSuite("d.yaml", []byte(suite))
@@ -382,11 +381,11 @@ func TestEveryKindHasItsCRDSchema(t *testing.T) {
 // libraryRunner runs scenarios against the default library and its data.
 func libraryRunner(t *testing.T) *Runner {
 	t.Helper()
-	modules, err := policies.Modules()
+	modules, err := policy.DefaultModules()
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := policies.DefaultData()
+	data, err := policy.DefaultData()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/internal/policy"
 	"github.com/portcullis-dev/portcullis/internal/signals"
-	"github.com/portcullis-dev/portcullis/policies"
 )
 
 // Suite is a scenario suite file: base resources shared by its scenarios,
@@ -102,7 +101,7 @@ func ParseSuite(source string, data []byte) (*Suite, error) {
 // Runner runs scenarios against a policy library.
 type Runner struct {
 	// Modules are the library's policies, enforced in every scenario.
-	Modules []policies.Module
+	Modules []policy.Module
 	// Data is the library's reference data; a scenario's data merges over it.
 	Data map[string]any
 }
@@ -150,7 +149,7 @@ func (r *Runner) runOne(ctx context.Context, where string, base []json.RawMessag
 	if err != nil {
 		return fail(err.Error())
 	}
-	data := policies.MergeData(r.Data, sc.Data)
+	data := policy.MergeData(r.Data, sc.Data)
 	if err := ingestScenario(ctx, res, sc, enricher, data, now); err != nil {
 		return fail(err.Error())
 	}

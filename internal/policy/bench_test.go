@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
-	"github.com/portcullis-dev/portcullis/policies"
 )
 
 // typicalInput is a verified contractor with a travel notice, an account,
@@ -70,11 +69,11 @@ func BenchmarkDecideParallel(b *testing.B) {
 // OPA's prepared queries alone, the input converted once: the floor that
 // BenchmarkDecide's overhead is measured against.
 func BenchmarkOPADirect(b *testing.B) {
-	data, err := policies.DefaultData()
+	data, err := DefaultData()
 	if err != nil {
 		b.Fatal(err)
 	}
-	modules, err := policies.Modules()
+	modules, err := DefaultModules()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -15,12 +15,12 @@ import (
 // libraryEngine loads the default library with its default data.
 func libraryEngine(t testing.TB) *OPAEngine {
 	t.Helper()
-	data, err := policies.DefaultData()
+	data, err := DefaultData()
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := newTestEngine(t, Options{Data: data})
-	modules, err := policies.Modules()
+	modules, err := DefaultModules()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func libraryEngine(t testing.TB) *OPAEngine {
 }
 
 func TestLibraryRegoUnitTests(t *testing.T) {
-	data, err := policies.DefaultData()
+	data, err := DefaultData()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
-	"github.com/portcullis-dev/portcullis/policies"
+	"github.com/portcullis-dev/portcullis/internal/policy"
 )
 
 // The guard step shows the blast-radius guard at work on a real control
@@ -160,7 +160,7 @@ func (b *bench) setupLibrary(ctx context.Context) error {
 	if _, err := b.setup(ctx); err != nil {
 		return err
 	}
-	modules, err := policies.Modules()
+	modules, err := policy.DefaultModules()
 	if err != nil {
 		return err
 	}
