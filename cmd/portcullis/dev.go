@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,15 +40,18 @@ type devOptions struct {
 	env      devenv.Options
 	manager  manager.Options
 	samples  bool
+	library  bool
 	verbose  bool
 	geoipDir string
+	// explicit reports whether a flag was given on the command line.
+	explicit func(flag string) bool
 }
 
 // devTokenSecret holds the sign-in endpoint's token in the dev environment.
 const devTokenSecret = "portcullis-system/portcullis-ingest-tokens"
 
 func newDevCommand() *cobra.Command {
-	opts := devOptions{manager: manager.DefaultOptions(), samples: true}
+	opts := devOptions{manager: manager.DefaultOptions(), samples: true, library: true}
 	opts.manager.MetricsAddr = "127.0.0.1:8080"
 	opts.manager.ProbeAddr = "127.0.0.1:8081"
 	opts.manager.Ingest.Addr = "127.0.0.1:8082"
@@ -71,6 +73,7 @@ kubeconfig to use with kubectl and the command that sends the sample sign-ins.
 Ctrl-C stops everything; without --data-dir the state is thrown away.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.explicit = cmd.Flags().Changed
 			return runDev(cmd.Context(), cmd.OutOrStdout(), opts)
 		},
 	}
@@ -81,7 +84,8 @@ Ctrl-C stops everything; without --data-dir the state is thrown away.`,
 		"Directory that keeps etcd's data, certificates and the kubeconfig across runs; empty means a temporary directory removed on exit.")
 	f.IntVar(&opts.env.APIServerPort, "apiserver-port", 0,
 		"Port of kube-apiserver on 127.0.0.1; 0 picks a free port.")
-	f.BoolVar(&opts.samples, "samples", opts.samples, "Apply the default policy library (config/policies) and the samples of config/samples.")
+	f.BoolVar(&opts.samples, "samples", opts.samples, "Apply the samples of config/samples.")
+	f.BoolVar(&opts.library, "policy-library", opts.library, "Install the default policy library (config/policies).")
 	f.BoolVar(&opts.verbose, "control-plane-logs", false, "Show etcd's and kube-apiserver's own logs.")
 	f.StringVar(&opts.geoipDir, "geoip-dir", "bin/geoip",
 		"Directory of GeoIP databases (city.mmdb and city-ipv6.mmdb, country.mmdb, asn.mmdb, anonymous-ip.mmdb; 'make geoip' fetches all but the last); each one there is used unless its --geoip-*-db flag is set. The city databases, which have coordinates for travel, come before country.mmdb.")
@@ -90,7 +94,10 @@ Ctrl-C stops everything; without --data-dir the state is thrown away.`,
 }
 
 func runDev(ctx context.Context, out io.Writer, opts devOptions) error {
-	if err := checkAddrsFree(opts.manager.MetricsAddr, opts.manager.ProbeAddr, opts.manager.Ingest.Addr); err != nil {
+	if err := resolveAddrs(out, opts.explicit,
+		devAddr{"metrics-bind-address", "metrics", &opts.manager.MetricsAddr},
+		devAddr{"health-probe-bind-address", "health probes", &opts.manager.ProbeAddr},
+		devAddr{"ingest-bind-address", "the sign-in endpoint", &opts.manager.Ingest.Addr}); err != nil {
 		return err
 	}
 	useGeoIPDir(&opts.manager.Ingest.Enricher, opts.geoipDir)
@@ -131,11 +138,17 @@ func serveDev(ctx context.Context, out io.Writer, env *devenv.Env, opts devOptio
 	if err := applyFS(ctx, env, admission.Files, admission.Pattern); err != nil {
 		return err
 	}
-	if opts.samples {
-		if err := applySamples(ctx, env); err != nil {
+	if opts.library {
+		if err := applyWaiting(ctx, env, libraryPolicies); err != nil {
 			return err
 		}
-		fmt.Fprintln(out, "Applied the default policy library (config/policies) and the samples of config/samples.")
+		fmt.Fprintln(out, "Installed the default policy library (config/policies).")
+	}
+	if opts.samples {
+		if err := applyWaiting(ctx, env, sampleObjects); err != nil {
+			return err
+		}
+		fmt.Fprintln(out, "Applied the samples of config/samples.")
 	}
 	fmt.Fprint(out, ingestHint)
 	fmt.Fprintln(out, "Running the manager; press Ctrl-C to stop.")
@@ -169,20 +182,33 @@ func removeAdmission(env *devenv.Env) error {
 	return manifests.Delete(ctx, c, objs)
 }
 
-// applySamples applies the default policy library and the samples, which
-// tell their stories under both the library and their own small policy.
-func applySamples(ctx context.Context, env *devenv.Env) error {
+// libraryPolicies are the default policy library's AccessPolicies.
+func libraryPolicies() ([]*unstructured.Unstructured, error) {
 	library, err := manifests.DecodeFS(libraryconfig.Files, "*.yaml")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	library = slices.DeleteFunc(library, func(o *unstructured.Unstructured) bool { return o.GetKind() != "AccessPolicy" })
+	return slices.DeleteFunc(library, func(o *unstructured.Unstructured) bool { return o.GetKind() != "AccessPolicy" }), nil
+}
+
+// sampleObjects are the samples, their exceptions' expiry moved to after
+// today; they tell their stories under the library and their own policy.
+func sampleObjects() ([]*unstructured.Unstructured, error) {
 	objs, err := manifests.DecodeFS(samples.Files, "*.yaml")
+	if err != nil {
+		return nil, err
+	}
+	samples.Refresh(objs, time.Now())
+	return objs, nil
+}
+
+// applyWaiting applies objects, trying again while the admission policies
+// are not ready to judge them.
+func applyWaiting(ctx context.Context, env *devenv.Env, objects func() ([]*unstructured.Unstructured, error)) error {
+	objs, err := objects()
 	if err != nil {
 		return err
 	}
-	samples.Refresh(objs, time.Now())
-	objs = append(library, objs...)
 	deadline := time.Now().Add(samplesWait)
 	for {
 		// Server-side apply: applying again after a refusal is safe.
@@ -220,22 +246,6 @@ func apply(ctx context.Context, env *devenv.Env, objs []*unstructured.Unstructur
 		return fmt.Errorf("creating client: %w", err)
 	}
 	return manifests.Apply(ctx, c, "portcullis-dev", objs)
-}
-
-// checkAddrsFree fails early, before anything starts, when a listen address
-// is taken.
-func checkAddrsFree(addrs ...string) error {
-	for _, addr := range addrs {
-		if addr == "" || addr == "0" {
-			continue
-		}
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("address %s is not free (%w): stop what uses it or choose another with --metrics-bind-address / --health-probe-bind-address / --ingest-bind-address", addr, err)
-		}
-		_ = l.Close()
-	}
-	return nil
 }
 
 // useGeoIPDir fills in the databases found in dir that no flag named. The

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -204,7 +205,12 @@ func TestDevRestartsWithAKeptDataDir(t *testing.T) {
 	var uid string
 	for run := range 2 {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		d := startDevUntilRunning(ctx, t, bin, "--data-dir", dataDir)
+		// The second run applies no samples (they are kept) and still
+		// installs the default policy library.
+		d := startDevUntilRunning(ctx, t, bin, "--data-dir", dataDir, fmt.Sprintf("--samples=%t", run == 0))
+		if !strings.Contains(d.stdout, "Installed the default policy library") || strings.Contains(d.stdout, "Applied the samples") == (run == 1) {
+			t.Errorf("run %d printed:\n%s", run, d.stdout)
+		}
 		grant := &accessv1alpha1.AccessGrant{}
 		if err := d.client.Get(ctx, client.ObjectKey{Namespace: "contractors", Name: "alex-payments-edit"}, grant); err != nil {
 			t.Fatal(err)
@@ -224,6 +230,8 @@ type devProcess struct {
 	stderr     *lockedBuffer
 	kubeconfig string
 	client     client.Client
+	// stdout is what dev printed up to running the manager.
+	stdout string
 }
 
 // startDevUntilRunning starts dev and reads its output up to the line that
@@ -244,7 +252,9 @@ func startDevUntilRunning(ctx context.Context, t *testing.T, bin string, args ..
 	}
 	scanner := bufio.NewScanner(stdout)
 	kubeconfig, running := "", false
+	var printed strings.Builder
 	for !running && scanner.Scan() {
+		printed.WriteString(scanner.Text() + "\n")
 		line := strings.TrimSpace(scanner.Text())
 		if path, ok := strings.CutPrefix(line, "export KUBECONFIG="); ok {
 			kubeconfig = path
@@ -255,7 +265,8 @@ func startDevUntilRunning(ctx context.Context, t *testing.T, bin string, args ..
 	if kubeconfig == "" || !running {
 		t.Fatalf("portcullis dev stopped before running the manager:\n%s", stderr.tail(4096))
 	}
-	return &devProcess{cmd: cmd, stderr: stderr, kubeconfig: kubeconfig, client: waitForSamples(ctx, t, kubeconfig, stderr)}
+	return &devProcess{cmd: cmd, stderr: stderr, kubeconfig: kubeconfig, client: waitForSamples(ctx, t, kubeconfig, stderr),
+		stdout: printed.String()}
 }
 
 // stopDev interrupts dev and checks that it exits cleanly, with its etcd
