@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -27,6 +28,8 @@ import (
 // the result: Ready=True with the compiled revision, or Ready=False with
 // reason CompileError and policy:line:col of each problem.
 type AccessPolicyReconciler struct {
+	// Recorder records an Event on each change of the Ready condition.
+	Recorder events.EventRecorder
 	client.Client
 	// APIReader reads ConfigMaps straight from the API server, so the
 	// manager does not cache every ConfigMap of the cluster.
@@ -70,7 +73,7 @@ func (r *AccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err == nil {
 		r.Sync.Attempted(pol.Name, pol.Generation)
 	}
-	if err = errors.Join(err, patchStatus(ctx, r.Client, before, pol)); err != nil {
+	if err = errors.Join(err, r.patchAndAnnounce(ctx, before, pol)); err != nil {
 		return ctrl.Result{}, err
 	}
 	if permanent != nil {
@@ -251,4 +254,14 @@ func (r *AccessPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			})).
 		Named("accesspolicy").
 		Complete(r)
+}
+
+// patchAndAnnounce writes the status and, once it is written, records an
+// Event if the Ready condition changed.
+func (r *AccessPolicyReconciler) patchAndAnnounce(ctx context.Context, before, obj *accessv1alpha1.AccessPolicy) error {
+	if err := patchStatus(ctx, r.Client, before, obj); err != nil {
+		return err
+	}
+	announceReady(r.Recorder, obj, before.Status.Conditions, obj.Status.Conditions)
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -30,6 +31,8 @@ const (
 // ConnectedSystemReconciler checks that a ConnectedSystem's credentials
 // Secret exists and holds the keys its type needs.
 type ConnectedSystemReconciler struct {
+	// Recorder records an Event on each change of the Ready condition.
+	Recorder events.EventRecorder
 	client.Client
 	// Credentials reads the systems' Secrets.
 	Credentials *Credentials
@@ -70,7 +73,7 @@ func (r *ConnectedSystemReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	before := system.DeepCopy()
 	ready, err := r.computeStatus(ctx, system, metav1.NewTime(r.Clock.Now()))
-	if err = errors.Join(err, patchStatus(ctx, r.Client, before, system)); err != nil {
+	if err = errors.Join(err, r.patchAndAnnounce(ctx, before, system)); err != nil {
 		return ctrl.Result{}, err
 	}
 	if !ready {
@@ -168,4 +171,14 @@ func (r *ConnectedSystemReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(r.Health.source()).
 		Named("connectedsystem").
 		Complete(r)
+}
+
+// patchAndAnnounce writes the status and, once it is written, records an
+// Event if the Ready condition changed.
+func (r *ConnectedSystemReconciler) patchAndAnnounce(ctx context.Context, before, obj *accessv1alpha1.ConnectedSystem) error {
+	if err := patchStatus(ctx, r.Client, before, obj); err != nil {
+		return err
+	}
+	announceReady(r.Recorder, obj, before.Status.Conditions, obj.Status.Conditions)
+	return nil
 }

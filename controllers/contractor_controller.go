@@ -8,6 +8,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,6 +22,8 @@ import (
 // ContractorReconciler summarises a Contractor's findings and grants in its
 // status and checks that its accounts name existing ConnectedSystems.
 type ContractorReconciler struct {
+	// Recorder records an Event on each change of the Ready condition.
+	Recorder events.EventRecorder
 	client.Client
 	Clock clock.PassiveClock
 }
@@ -36,7 +39,7 @@ func (r *ContractorReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	before := contractor.DeepCopy()
 	err := r.computeStatus(ctx, contractor, r.Clock.Now())
-	return ctrl.Result{}, errors.Join(err, patchStatus(ctx, r.Client, before, contractor))
+	return ctrl.Result{}, errors.Join(err, r.patchAndAnnounce(ctx, before, contractor))
 }
 
 func (r *ContractorReconciler) computeStatus(ctx context.Context, c *accessv1alpha1.Contractor, now time.Time) error {
@@ -161,4 +164,14 @@ func (r *ContractorReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			referrers(mgr.GetClient(), &accessv1alpha1.ContractorList{}, kube.IndexSystem, false), existenceChanged()).
 		Named("contractor").
 		Complete(r)
+}
+
+// patchAndAnnounce writes the status and, once it is written, records an
+// Event if the Ready condition changed.
+func (r *ContractorReconciler) patchAndAnnounce(ctx context.Context, before, obj *accessv1alpha1.Contractor) error {
+	if err := patchStatus(ctx, r.Client, before, obj); err != nil {
+		return err
+	}
+	announceReady(r.Recorder, obj, before.Status.Conditions, obj.Status.Conditions)
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -19,6 +20,8 @@ import (
 // FindingReconciler checks that a Finding's Contractor exists and deletes
 // the Finding once it expires.
 type FindingReconciler struct {
+	// Recorder records an Event on each change of the Ready condition.
+	Recorder events.EventRecorder
 	client.Client
 	Clock clock.PassiveClock
 }
@@ -39,7 +42,7 @@ func (r *FindingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 
 	before := finding.DeepCopy()
 	err := r.computeStatus(ctx, finding, metav1.NewTime(now))
-	err = errors.Join(err, patchStatus(ctx, r.Client, before, finding))
+	err = errors.Join(err, r.patchAndAnnounce(ctx, before, finding))
 	return ctrl.Result{RequeueAfter: untilExpiry(finding.Spec.ExpiresAt, now)}, err
 }
 
@@ -76,4 +79,14 @@ func (r *FindingReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&accessv1alpha1.Contractor{}, referrers(mgr.GetClient(), &accessv1alpha1.FindingList{}, kube.IndexContractor, true), existenceChanged()).
 		Named("finding").
 		Complete(r)
+}
+
+// patchAndAnnounce writes the status and, once it is written, records an
+// Event if the Ready condition changed.
+func (r *FindingReconciler) patchAndAnnounce(ctx context.Context, before, obj *accessv1alpha1.Finding) error {
+	if err := patchStatus(ctx, r.Client, before, obj); err != nil {
+		return err
+	}
+	announceReady(r.Recorder, obj, before.Status.Conditions, obj.Status.Conditions)
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,6 +21,8 @@ import (
 // Ready=True until its expiry and while everything it names exists,
 // Ready=False with reason Expired after it.
 type PolicyExceptionReconciler struct {
+	// Recorder records an Event on each change of the Ready condition.
+	Recorder events.EventRecorder
 	client.Client
 	Clock clock.PassiveClock
 	// MaxLifetime is the longest an exception may last (the policy data's
@@ -40,7 +43,7 @@ func (r *PolicyExceptionReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	now := r.Clock.Now()
 	before := exception.DeepCopy()
 	err := r.computeStatus(ctx, exception, now)
-	err = errors.Join(err, patchStatus(ctx, r.Client, before, exception))
+	err = errors.Join(err, r.patchAndAnnounce(ctx, before, exception))
 	if exception.ExpiredAt(now) {
 		return ctrl.Result{}, err
 	}
@@ -132,4 +135,14 @@ func (r *PolicyExceptionReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&accessv1alpha1.AccessPolicy{}, referrers(c, list, kube.IndexPolicy, false), existenceChanged()).
 		Named("policyexception").
 		Complete(r)
+}
+
+// patchAndAnnounce writes the status and, once it is written, records an
+// Event if the Ready condition changed.
+func (r *PolicyExceptionReconciler) patchAndAnnounce(ctx context.Context, before, obj *accessv1alpha1.PolicyException) error {
+	if err := patchStatus(ctx, r.Client, before, obj); err != nil {
+		return err
+	}
+	announceReady(r.Recorder, obj, before.Status.Conditions, obj.Status.Conditions)
+	return nil
 }

@@ -144,6 +144,9 @@ var _ = Describe("PolicyException", func() {
 			g.Expect(c.Reason).To(Equal(accessv1alpha1.ReasonExpired))
 			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
 		}).WithContext(ctx).WithTimeout(20 * time.Second).Should(Succeed())
+		By("telling each change of Ready once, as an Event")
+		Eventually(func() []string { return eventReasons(ctx, exception) }).WithContext(ctx).
+			Should(ConsistOf(accessv1alpha1.ReasonActive, accessv1alpha1.ReasonExpired))
 	})
 
 	It("reports a policy that does not exist", func(ctx SpecContext) {
@@ -221,6 +224,8 @@ var _ = Describe("AccessPolicy", func() {
 		create(ctx, pol)
 		cond := expectReady(ctx, pol, metav1.ConditionFalse, accessv1alpha1.ReasonCompileError)
 		Expect(cond.Message).To(ContainSubstring("defines none of revoke, quarantine and risk"))
+		Eventually(func() []string { return eventReasons(ctx, pol) }).WithContext(ctx).
+			Should(ConsistOf(accessv1alpha1.ReasonCompileError))
 	})
 
 	It("reads its source from a ConfigMap and follows it", func(ctx SpecContext) {
@@ -255,6 +260,8 @@ var _ = Describe("ConnectedSystem", func() {
 		create(ctx, secret)
 		cond := expectReady(ctx, system, metav1.ConditionFalse, accessv1alpha1.ReasonCredentialsIncomplete)
 		Expect(cond.Message).To(ContainSubstring("hmacKey"))
+		Eventually(func() []string { return eventReasons(ctx, system) }).WithContext(ctx).
+			Should(ContainElements(accessv1alpha1.ReasonSecretNotFound, accessv1alpha1.ReasonCredentialsIncomplete))
 
 		secret.Data = map[string][]byte{"hmacKey": secretUsed("s3cr3t-value")}
 		Expect(k8sClient.Update(ctx, secret)).To(Succeed())

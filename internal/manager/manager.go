@@ -344,7 +344,7 @@ func SetupReconcilers(ctx context.Context, mgr ctrl.Manager, opts ReconcilerOpti
 	opts.Guard.UseStore(&controllers.GuardStore{Client: c, Reader: reader, Namespace: opts.CredentialsNamespace})
 	health, evalErrors := controllers.NewSystemHealth(clk), controllers.NewEvaluationErrors(clk)
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
-		&controllers.ContractorReconciler{Client: c, Clock: clk},
+		&controllers.ContractorReconciler{Client: c, Clock: clk, Recorder: opts.Recorder},
 		&controllers.AccessGrantReconciler{Client: c, APIReader: reader, Credentials: creds, Clock: clk, Engine: opts.Engine, Sync: sync,
 			Connectors: opts.Connectors, Guard: opts.Guard, Metrics: opts.Metrics, Recorder: opts.Recorder,
 			DecisionLog: opts.DecisionLog, Findings: controllers.NewFindingClock(clk), Resync: opts.GrantResync,
@@ -353,11 +353,11 @@ func SetupReconcilers(ctx context.Context, mgr ctrl.Manager, opts ReconcilerOpti
 		&controllers.AccessPolicyReconciler{Client: c, APIReader: reader, Clock: clk,
 			Engine: opts.Engine, Metrics: opts.Metrics, Sync: sync,
 			LastGood:   &controllers.LastGoodStore{Client: c, Reader: reader, Namespace: opts.CredentialsNamespace},
-			EvalErrors: evalErrors},
-		&controllers.ConnectedSystemReconciler{Client: c, Credentials: creds, Clock: clk, Connectors: opts.Connectors,
+			EvalErrors: evalErrors, Recorder: opts.Recorder},
+		&controllers.ConnectedSystemReconciler{Client: c, Credentials: creds, Clock: clk, Connectors: opts.Connectors, Recorder: opts.Recorder,
 			RecheckReady: opts.SystemRecheckReady, RecheckNotReady: opts.SystemRecheckNotReady, Health: health},
-		&controllers.FindingReconciler{Client: c, Clock: clk},
-		&controllers.PolicyExceptionReconciler{Client: c, Clock: clk, MaxLifetime: opts.MaxExceptionLifetime},
+		&controllers.FindingReconciler{Client: c, Clock: clk, Recorder: opts.Recorder},
+		&controllers.PolicyExceptionReconciler{Client: c, Clock: clk, MaxLifetime: opts.MaxExceptionLifetime, Recorder: opts.Recorder},
 	}
 	for _, r := range reconcilers {
 		if err := r.SetupWithManager(mgr); err != nil {
