@@ -9,6 +9,9 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+# The OPA CLI of the OPA version go.mod requires, for make opa-test.
+OPA_VERSION ?= $(shell go list -m -f "{{.Version}}" github.com/open-policy-agent/opa)
+OPA ?= $(LOCALBIN)/opa-$(OPA_VERSION)
 
 # The control plane that envtest and `portcullis dev` run, built from the Go
 # module proxy by hack/build-controlplane.sh. Its version is written in one
@@ -75,11 +78,31 @@ kustomize-check: ## Check that config/default, config/policies and config/sample
 ##@ Test
 
 .PHONY: test
-test: verify-generated fmt-check vet lint kustomize-check policy-test controlplane test-deps unit fuzz ## Run every check and test suite: generated files, vet, lint (with the import rules), Rego tests and scenarios, unit and envtest suites.
+test: verify-generated fmt-check vet lint kustomize-check policy-test opa-test controlplane test-deps unit fuzz ## Run every check and test suite: generated files, vet, lint (with the import rules), Rego tests and scenarios, unit and envtest suites.
 
 .PHONY: policy-test
 policy-test: build ## Run the default library's Rego unit tests and scenario suites, and its detection targets (portcullis test policies --detection).
 	$(PORTCULLIS) test policies --detection
+
+# A module that calls http.send, which the sandbox refuses: opa check with
+# policies/capabilities.json must refuse it too.
+SANDBOX_PROBE := package sandbox_probe\n\nprobe := http.send({"method": "GET", "url": "https://example.com"})\n
+
+.PHONY: opa-test
+opa-test: $(OPA) ## Run the library's Rego tests with the standard OPA CLI and check that policies/capabilities.json makes opa refuse what Portcullis refuses.
+	$(OPA) test policies/*.rego policies/data --capabilities policies/capabilities.json -v
+	$(OPA) check --capabilities policies/capabilities.json policies/
+	@probe="$$(mktemp -d)"; trap 'rm -rf "$$probe"' EXIT; \
+	printf '$(SANDBOX_PROBE)' > "$$probe/probe.rego"; \
+	if out="$$($(OPA) check --capabilities policies/capabilities.json "$$probe/probe.rego" 2>&1)"; then \
+		echo "opa check accepted http.send with policies/capabilities.json: run make capabilities"; exit 1; \
+	fi; \
+	grep -q 'undefined function http.send' <<<"$$out" || { echo "$$out"; exit 1; }; \
+	echo "opa check refuses http.send with policies/capabilities.json, as Portcullis does"
+
+.PHONY: capabilities
+capabilities: ## Regenerate policies/capabilities.json, the builtins Portcullis allows policies, for opa check/test --capabilities.
+	go test ./internal/policy -run '^TestCapabilitiesFileMatchesSandbox$$' -count=1 -args -update-capabilities
 
 .PHONY: detection
 detection: build ## Measure the default library's detection on the labelled scenarios (policies/scenarios): hostile actioned, honest revoked or quarantined; fail below the targets.
@@ -142,9 +165,24 @@ $(CONTROL_PLANE_DIR)/kube-apiserver: hack/controlplane/go.mod hack/controlplane/
 
 ##@ Build and run
 
+# What `portcullis version` prints and the image tag: the nearest v* tag
+# (with -N-gHASH past it), else v0.0.0-dev. The revision and commit time are
+# stamped from git too, since GOFLAGS=-buildvcs=false or a build outside a
+# checkout leaves them out of the build info.
+VERSION ?= $(shell git describe --tags --match 'v[0-9]*' 2>/dev/null || echo v0.0.0-dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+COMMIT_TIME ?= $(shell git log -1 --format=%cI 2>/dev/null)
+VERSION_LDFLAGS ?= -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.commitTime=$(COMMIT_TIME)
+IMAGE_REPOSITORY ?= ghcr.io/portcullis-dev/portcullis
+IMAGE_DIR ?= $(LOCALBIN)/image
+
 .PHONY: build
 build: ## Build the portcullis binary into bin/.
-	go build -o $(PORTCULLIS) ./cmd/portcullis
+	go build -ldflags "$(VERSION_LDFLAGS)" -o $(PORTCULLIS) ./cmd/portcullis
+
+.PHONY: image
+image: ## Build the reproducible container image (no Docker needed) into bin/image: OCI layout, docker-load tarball, SPDX SBOM.
+	go run ./hack/image --out $(IMAGE_DIR) --repository $(IMAGE_REPOSITORY) --version $(VERSION)
 
 .PHONY: run
 run: build controlplane ## Start a local control plane with the CRDs, the default policy library, the samples, the manager and the sign-in endpoint (portcullis dev).
@@ -158,8 +196,8 @@ geoip: ## Fetch the free ip-location-db country, city (coordinates) and ASN data
 	hack/fetch-geoip.sh $(GEOIP_DIR)
 
 .PHONY: asn-lists
-asn-lists: ## Regenerate policies/data/networks.yaml (hosting and mobile ASNs) from ip-location-db's ASN data with the reviewed tables of hack/asnlists.
-	hack/asn-lists.sh policies/data/networks.yaml
+asn-lists: ## Regenerate policies/data/portcullis/networks.yaml (hosting and mobile ASNs) from ip-location-db's ASN data with the reviewed tables of hack/asnlists.
+	hack/asn-lists.sh policies/data/portcullis/networks.yaml
 
 ##@ Tools
 
@@ -167,6 +205,11 @@ $(CONTROLLER_GEN):
 	@mkdir -p $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 	mv $(LOCALBIN)/controller-gen $@
+
+$(OPA):
+	@mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install github.com/open-policy-agent/opa@$(OPA_VERSION)
+	mv $(LOCALBIN)/opa $@
 
 $(GOLANGCI_LINT):
 	@mkdir -p $(LOCALBIN)

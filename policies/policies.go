@@ -6,8 +6,9 @@ package policies
 
 import "embed"
 
-// Files holds the library: *.rego (modules and *_test.rego), data/*.yaml and
-// scenarios/*.yaml.
+// Files holds the library: *.rego (modules and *_test.rego),
+// data/portcullis/*.yaml (the reference data, laid out as `opa` loads it:
+// the directory under data/ is the path in data) and scenarios/*.yaml.
 //
-//go:embed *.rego data/*.yaml scenarios/*.yaml
+//go:embed *.rego data/portcullis/*.yaml scenarios/*.yaml
 var Files embed.FS

@@ -34,6 +34,10 @@ type evalOptions struct {
 	replay   bool
 	enricher signals.EnricherOptions
 	clockNow func() time.Time
+	// printInput prints the input documents instead of the decisions, for
+	// the grant named by grant ("namespace/name") or every grant.
+	printInput bool
+	grant      string
 }
 
 func newEvalCommand() *cobra.Command {
@@ -69,10 +73,17 @@ portcullis ingest --replay does, so old recordings can be replayed without
 picking a --now.
 
 The RISK column shows each grant's risk level and score with the code and
-weight of every contribution, acting or not.`,
+weight of every contribution, acting or not.
+
+--print-input prints, instead of the decisions, the exact input document the
+engine evaluates for each grant, as JSON: an object keyed by grant
+(namespace/name), or, with --grant NAMESPACE/NAME, that grant's input alone.
+Save one and hand it to opa eval -i to debug a policy with the standard OPA
+tools.`,
 		Example: `  portcullis eval -f config/samples --builtin-policies
   portcullis eval -f config/samples --builtin-policies --signins config/samples/signins.ndjson --tor-exit-list config/samples/tor-exits.txt --now 2026-11-29T12:00:00Z
   portcullis eval -f config/samples --builtin-policies --signins config/samples/signins.ndjson --tor-exit-list config/samples/tor-exits.txt --replay
+  portcullis eval -f config/samples --builtin-policies --print-input --grant contractors/alex-payments-edit > input.json
   kubectl get contractors,accessgrants,findings,policyexceptions,connectedsystems,accesspolicies -A -o yaml | portcullis eval -f - --policies my-policies/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -86,6 +97,8 @@ weight of every contribution, acting or not.`,
 	f.StringVar(&opts.now, "now", "", "Decision time (RFC 3339); defaults to the current time.")
 	f.StringVarP(&opts.output, "output", "o", opts.output, "Output format: table, json or yaml.")
 	f.StringVar(&opts.failOn, "fail-on", "", "Exit with status 2 when a grant is decided quarantine (or revoke) or worse.")
+	f.BoolVar(&opts.printInput, "print-input", false, "Print the input document of each grant as JSON instead of the decisions.")
+	f.StringVar(&opts.grant, "grant", "", "With --print-input, print only the input of this grant (NAMESPACE/NAME), unwrapped.")
 	opts.data.bind(f)
 	bindSignInFlags(f, &opts)
 	_ = cmd.MarkFlagRequired("filename")
@@ -107,6 +120,9 @@ func runEval(ctx context.Context, stdin io.Reader, out, errOut io.Writer, opts e
 	}
 	if err := opts.ingestSignIns(ctx, stdin, errOut, res, data, now); err != nil {
 		return err
+	}
+	if opts.printInput {
+		return printInputs(out, res, engine, now, opts.grant)
 	}
 	decisions, err := res.DecideAll(ctx, engine, now)
 	if err != nil {
@@ -183,6 +199,12 @@ func (o evalOptions) parse() (time.Time, accessv1alpha1.DecisionAction, error) {
 	case "table", "json", "yaml":
 	default:
 		return now, "", fmt.Errorf("-o %q: use table, json or yaml", o.output)
+	}
+	if o.grant != "" && !o.printInput {
+		return now, "", errors.New("--grant selects the grant whose input --print-input prints: add --print-input")
+	}
+	if o.grant != "" && strings.Count(o.grant, "/") != 1 {
+		return now, "", fmt.Errorf("--grant %q: name the grant as NAMESPACE/NAME", o.grant)
 	}
 	return now, threshold, nil
 }

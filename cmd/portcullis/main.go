@@ -50,5 +50,6 @@ connected systems.`,
 	zapOpts.BindFlags(goFlags)
 	root.PersistentFlags().AddGoFlagSet(goFlags)
 	root.AddCommand(newManagerCommand(), newDevCommand(), newEvalCommand(), newTestCommand(), newIngestCommand())
+	addVersion(root)
 	return root
 }

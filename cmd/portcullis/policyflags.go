@@ -36,7 +36,7 @@ func libraryFrom(dir string) ([]policy.Module, map[string]any, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading policies from %s: %w", dir, err)
 	}
-	data, err := policy.ReadData(fsys, "data/*.yaml")
+	data, err := policy.ReadLibraryData(fsys)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading data of %s: %w", dir, err)
 	}

@@ -156,11 +156,7 @@ func NewEngine(ctx context.Context, data map[string]any, pols []policy.Policy) (
 
 // DecideAll decides every grant of the resources, in namespace/name order.
 func (r *Resources) DecideAll(ctx context.Context, engine policy.Engine, now time.Time) ([]GrantDecision, error) {
-	grants := make([]*accessv1alpha1.AccessGrant, 0, len(r.Grants))
-	for i := range r.Grants {
-		grants = append(grants, &r.Grants[i])
-	}
-	sort.Slice(grants, func(i, j int) bool { return grantKey(grants[i]) < grantKey(grants[j]) })
+	grants := r.sortedGrants()
 	out := make([]GrantDecision, 0, len(grants))
 	for _, g := range grants {
 		in, err := r.Gather(g, now)
@@ -176,6 +172,48 @@ func (r *Resources) DecideAll(ctx context.Context, engine policy.Engine, now tim
 	return out, nil
 }
 
+// sortedGrants returns the grants of the resources in namespace/name order.
+func (r *Resources) sortedGrants() []*accessv1alpha1.AccessGrant {
+	grants := make([]*accessv1alpha1.AccessGrant, 0, len(r.Grants))
+	for i := range r.Grants {
+		grants = append(grants, &r.Grants[i])
+	}
+	sort.Slice(grants, func(i, j int) bool { return grantKey(grants[i]) < grantKey(grants[j]) })
+	return grants
+}
+
 func grantKey(g *accessv1alpha1.AccessGrant) string {
 	return g.Namespace + "/" + g.Name
+}
+
+// InputBuilder builds the input document a decision evaluates
+// (*policy.OPAEngine is one).
+type InputBuilder interface {
+	InputDocument(in policy.Input) (any, error)
+}
+
+// GrantInput is the input document the engine evaluates for one grant.
+type GrantInput struct {
+	// Grant is "namespace/name".
+	Grant string
+	Input any
+}
+
+// InputsAll returns the input document of every grant of the resources, in
+// namespace/name order, gathered as DecideAll gathers them.
+func (r *Resources) InputsAll(engine InputBuilder, now time.Time) ([]GrantInput, error) {
+	grants := r.sortedGrants()
+	out := make([]GrantInput, 0, len(grants))
+	for _, g := range grants {
+		in, err := r.Gather(g, now)
+		if err != nil {
+			return nil, err
+		}
+		doc, err := engine.InputDocument(in)
+		if err != nil {
+			return nil, fmt.Errorf("building the input of grant %s: %w", grantKey(g), err)
+		}
+		out = append(out, GrantInput{Grant: grantKey(g), Input: doc})
+	}
+	return out, nil
 }

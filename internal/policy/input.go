@@ -20,6 +20,34 @@ var ErrIncompleteInput = errors.New("a decision needs the contractor, the grant 
 // OPA's value (no JSON round trip). Its shape is documented in
 // docs/policy-input.md and docs/policy-input.schema.json.
 func inputValue(in *Input, findings []accessv1alpha1.Finding, exceptions []accessv1alpha1.PolicyException) (ast.Value, error) {
+	doc, err := inputDocument(in, findings, exceptions)
+	if err != nil {
+		return nil, err
+	}
+	v, err := ast.InterfaceToValue(doc)
+	if err != nil {
+		return nil, fmt.Errorf("converting policy input: %w", err)
+	}
+	return v, nil
+}
+
+// InputDocument returns the input document that Decide evaluates for in,
+// as plain JSON values: the same findings and exceptions are kept, and it
+// is built by the same code, so `opa eval -i` on it sees what the engine
+// sees.
+func (e *OPAEngine) InputDocument(in Input) (any, error) {
+	if in.Contractor == nil || in.Grant == nil || in.System == nil {
+		return nil, ErrIncompleteInput
+	}
+	v, err := inputValue(&in, activeFindings(in.Findings, in.Now), matchingExceptions(&in, e.maxException))
+	if err != nil {
+		return nil, err
+	}
+	return ast.JSON(v)
+}
+
+// inputDocument assembles the input document as Go maps and slices.
+func inputDocument(in *Input, findings []accessv1alpha1.Finding, exceptions []accessv1alpha1.PolicyException) (map[string]any, error) {
 	doc := map[string]any{
 		"now":    in.Now.UTC().Format(time.RFC3339Nano),
 		"now_ns": in.Now.UnixNano(),
@@ -58,11 +86,7 @@ func inputValue(in *Input, findings []accessv1alpha1.Finding, exceptions []acces
 			return nil, fmt.Errorf("converting sign-in summary: %w", err)
 		}
 	}
-	v, err := ast.InterfaceToValue(doc)
-	if err != nil {
-		return nil, fmt.Errorf("converting policy input: %w", err)
-	}
-	return v, nil
+	return doc, nil
 }
 
 // object is a resource as policies see it: identity, labels and spec.

@@ -77,7 +77,32 @@ func firstComment(src string) string {
 // DefaultData returns the reference data that policies read under
 // data.portcullis.
 func DefaultData() (map[string]any, error) {
-	return ReadData(policies.Files, "data/*.yaml")
+	return ReadLibraryData(policies.Files)
+}
+
+// LibraryDataPattern is where a library keeps its reference data: the
+// directory data/ stands for OPA's data document, so
+// `opa test DIR/*.rego DIR/data` and `opa eval -d DIR/data` load these files
+// under data.portcullis as Portcullis does.
+const LibraryDataPattern = "data/portcullis/*.yaml"
+
+// legacyDataPattern is the earlier layout, YAML files directly in data/,
+// still read (first) so that existing libraries keep working.
+const legacyDataPattern = "data/*.yaml"
+
+// ReadLibraryData reads a library's reference data: the files of
+// data/*.yaml and then of data/portcullis/*.yaml, each set in name order,
+// later files merged over earlier ones.
+func ReadLibraryData(fsys fs.FS) (map[string]any, error) {
+	legacy, err := ReadData(fsys, legacyDataPattern)
+	if err != nil {
+		return nil, err
+	}
+	data, err := ReadData(fsys, LibraryDataPattern)
+	if err != nil {
+		return nil, err
+	}
+	return MergeData(legacy, data), nil
 }
 
 // ReadData merges the YAML files of fsys that match pattern, in name order.
