@@ -28,11 +28,60 @@ func condition(typ string, ok bool, reason, message string, generation int64) me
 }
 
 // setConditions sets each condition, keeping lastTransitionTime when the
-// status did not change. now stamps the transitions.
+// status did not change. now stamps the transitions. A Ready condition
+// brings the kstatus conditions with it (kstatusConditions).
 func setConditions(conditions *[]metav1.Condition, now metav1.Time, set ...metav1.Condition) {
 	for _, c := range set {
 		c.LastTransitionTime = now
 		meta.SetStatusCondition(conditions, c)
+		if c.Type == accessv1alpha1.ConditionReady {
+			kstatusConditions(conditions, c)
+		}
+	}
+}
+
+// stalledReasons are the Ready=False reasons that no retry can clear: a
+// person must fix a spec, a Secret or a policy, release a guard hold or
+// renew an exception. Every other reason is progress still under way.
+var stalledReasons = map[string]bool{
+	accessv1alpha1.ReasonCompileError:              true,
+	accessv1alpha1.ReasonConfigMapNotFound:         true,
+	accessv1alpha1.ReasonEvaluationError:           true,
+	accessv1alpha1.ReasonHeldByGuard:               true,
+	accessv1alpha1.ReasonNoAccount:                 true,
+	accessv1alpha1.ReasonEntitlementNotAllowed:     true,
+	accessv1alpha1.ReasonExpired:                   true,
+	accessv1alpha1.ReasonTooLong:                   true,
+	accessv1alpha1.ReasonSecretNotFound:            true,
+	accessv1alpha1.ReasonSecretNamespaceNotAllowed: true,
+	accessv1alpha1.ReasonCredentialsIncomplete:     true,
+	accessv1alpha1.ReasonInsecure:                  true,
+	accessv1alpha1.ReasonContractorNotFound:        true,
+	accessv1alpha1.ReasonConnectedSystemNotFound:   true,
+	accessv1alpha1.ReasonGrantNotFound:             true,
+	accessv1alpha1.ReasonPolicyNotFound:            true,
+}
+
+// kstatusConditions sets Reconciling or Stalled from the Ready condition,
+// with Ready's reason and message, and removes both when Ready is True, so
+// that kstatus reads Current, InProgress or Failed.
+// A condition that stays keeps its lastTransitionTime, so a reconcile that
+// changes nothing writes nothing.
+func kstatusConditions(conditions *[]metav1.Condition, ready metav1.Condition) {
+	keep := ""
+	if ready.Status != metav1.ConditionTrue {
+		c := ready
+		c.Status, c.Type = metav1.ConditionTrue, accessv1alpha1.ConditionReconciling
+		if stalledReasons[ready.Reason] {
+			c.Type = accessv1alpha1.ConditionStalled
+		}
+		meta.SetStatusCondition(conditions, c)
+		keep = c.Type
+	}
+	for _, t := range []string{accessv1alpha1.ConditionReconciling, accessv1alpha1.ConditionStalled} {
+		if t != keep {
+			meta.RemoveStatusCondition(conditions, t)
+		}
 	}
 }
 

@@ -259,6 +259,9 @@ type AccessGrant struct {
 	Spec AccessGrantSpec `json:"spec"`
 
 	// status is the decision and its enforcement.
+	// A new object reads status.observedGeneration 0 until the controller
+	// first writes it, so kstatus readers see it in progress, not Current.
+	// +kubebuilder:default={observedGeneration: 0}
 	// +optional
 	Status AccessGrantStatus `json:"status,omitzero"`
 }

@@ -119,6 +119,9 @@ type AccessPolicy struct {
 	Spec AccessPolicySpec `json:"spec"`
 
 	// status is the result of compiling it.
+	// A new object reads status.observedGeneration 0 until the controller
+	// first writes it, so kstatus readers see it in progress, not Current.
+	// +kubebuilder:default={observedGeneration: 0}
 	// +optional
 	Status AccessPolicyStatus `json:"status,omitzero"`
 }

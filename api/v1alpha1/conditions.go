@@ -4,6 +4,17 @@ package v1alpha1
 // readers (Flux, Argo CD, `kubectl wait --for=condition=Ready`) read it.
 const ConditionReady = "Ready"
 
+// ConditionReconciling and ConditionStalled follow kstatus, which Flux and
+// the cli-utils status library read: Reconciling=True while the controller
+// is still working towards Ready (retrying a system, waiting for grants),
+// Stalled=True when it cannot get there without a person (a compile error,
+// missing credentials, a guard hold, an expired exception). Both are absent
+// when the object is Ready. Their reason and message are Ready's.
+const (
+	ConditionReconciling = "Reconciling"
+	ConditionStalled     = "Stalled"
+)
+
 // ConditionReferencesResolved says whether every object that a spec refers to
 // (Contractor, ConnectedSystem, Secret, ConfigMap, AccessGrant) exists.
 const ConditionReferencesResolved = "ReferencesResolved"

@@ -343,6 +343,9 @@ type ConnectedSystem struct {
 	Spec ConnectedSystemSpec `json:"spec"`
 
 	// status is what was last observed.
+	// A new object reads status.observedGeneration 0 until the controller
+	// first writes it, so kstatus readers see it in progress, not Current.
+	// +kubebuilder:default={observedGeneration: 0}
 	// +optional
 	Status ConnectedSystemStatus `json:"status,omitzero"`
 }

@@ -337,6 +337,9 @@ type Contractor struct {
 	Spec ContractorSpec `json:"spec"`
 
 	// status is what Portcullis observed about the contractor.
+	// A new object reads status.observedGeneration 0 until the controller
+	// first writes it, so kstatus readers see it in progress, not Current.
+	// +kubebuilder:default={observedGeneration: 0}
 	// +optional
 	Status ContractorStatus `json:"status,omitzero"`
 }

@@ -136,6 +136,9 @@ type PolicyException struct {
 	Spec PolicyExceptionSpec `json:"spec"`
 
 	// status is the controller's view of it.
+	// A new object reads status.observedGeneration 0 until the controller
+	// first writes it, so kstatus readers see it in progress, not Current.
+	// +kubebuilder:default={observedGeneration: 0}
 	// +optional
 	Status PolicyExceptionStatus `json:"status,omitzero"`
 }
