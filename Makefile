@@ -172,7 +172,8 @@ $(CONTROL_PLANE_DIR)/kube-apiserver: hack/controlplane/go.mod hack/controlplane/
 VERSION ?= $(shell git describe --tags --match 'v[0-9]*' 2>/dev/null || echo v0.0.0-dev)
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
 COMMIT_TIME ?= $(shell git log -1 --format=%cI 2>/dev/null)
-VERSION_LDFLAGS ?= -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.commitTime=$(COMMIT_TIME)
+VERSION_PKG := github.com/portcullis-dev/portcullis/internal/version
+VERSION_LDFLAGS ?= -X $(VERSION_PKG).version=$(VERSION) -X $(VERSION_PKG).revision=$(REVISION) -X $(VERSION_PKG).commitTime=$(COMMIT_TIME)
 IMAGE_REPOSITORY ?= ghcr.io/portcullis-dev/portcullis
 IMAGE_DIR ?= $(LOCALBIN)/image
 

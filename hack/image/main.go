@@ -191,10 +191,10 @@ func compile(ctx context.Context, opts options, out string) error {
 	}
 	ldflags := strings.Join([]string{
 		"-s", "-w", // no symbol table or DWARF: smaller, and nothing path-dependent
-		"-X main.version=" + opts.version,
-		"-X main.revision=" + opts.revision,
-		"-X main.commitTime=" + opts.commitTime.UTC().Format(time.RFC3339),
-		"-X main.modified=" + strconv.FormatBool(opts.modified),
+		"-X github.com/portcullis-dev/portcullis/internal/version.version=" + opts.version,
+		"-X github.com/portcullis-dev/portcullis/internal/version.revision=" + opts.revision,
+		"-X github.com/portcullis-dev/portcullis/internal/version.commitTime=" + opts.commitTime.UTC().Format(time.RFC3339),
+		"-X github.com/portcullis-dev/portcullis/internal/version.modified=" + strconv.FormatBool(opts.modified),
 	}, " ")
 	cmd := exec.CommandContext(ctx, "go", "build",
 		"-trimpath",

@@ -3,27 +3,39 @@
 package decisionlog
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 )
 
-// Entry is one decision, in the shape of OPA's decision log events.
+// Entry is one decision, in the shape of OPA's decision log events: the
+// policy set's revision sits under bundles (OPA's deprecated top-level
+// revision field is not written), and labels carry OPA's id and version.
 type Entry struct {
-	DecisionID  string            `json:"decision_id"`
-	Timestamp   string            `json:"timestamp"`
-	Path        string            `json:"path"`
-	Labels      map[string]string `json:"labels"`
-	Input       any               `json:"input,omitempty"`
-	InputDigest string            `json:"input_digest,omitempty"`
-	Result      any               `json:"result"`
-	Revision    string            `json:"revision"`
+	DecisionID  string                `json:"decision_id"`
+	Timestamp   string                `json:"timestamp"`
+	Path        string                `json:"path"`
+	Labels      map[string]string     `json:"labels"`
+	Bundles     map[string]BundleInfo `json:"bundles"`
+	Input       any                   `json:"input,omitempty"`
+	InputDigest string                `json:"input_digest,omitempty"`
+	Result      any                   `json:"result"`
 }
+
+// BundleInfo is a bundle's revision, as OPA logs it.
+type BundleInfo struct {
+	Revision string `json:"revision"`
+}
+
+// Bundle is the name under which the policy set's revision is logged.
+const Bundle = "portcullis"
 
 // Logger writes entries; a nil *Logger logs nothing.
 type Logger struct {
@@ -31,7 +43,36 @@ type Logger struct {
 	w         io.Writer
 	closer    io.Closer
 	fullInput bool
+	// id tells this manager process's entries apart (OPA's labels.id).
+	id string
 }
+
+// instanceID names this process: the host name (the pod's name in a
+// cluster) and a random suffix, as a restarted pod is another instance.
+func instanceID() string {
+	host, _ := os.Hostname()
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	if host == "" {
+		return hex.EncodeToString(suffix)
+	}
+	return host + "-" + hex.EncodeToString(suffix)
+}
+
+// opaVersion is the version of the OPA module the binary embeds (OPA's
+// labels.version), read from the build info.
+var opaVersion = func() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	for _, m := range info.Deps {
+		if m.Path == "github.com/open-policy-agent/opa" {
+			return m.Version
+		}
+	}
+	return "unknown"
+}()
 
 // Open returns a logger for target: "" (off: nil logger), "stdout", or a
 // file path, appended to. With fullInput each entry holds the whole input;
@@ -41,18 +82,18 @@ func Open(target string, fullInput bool) (*Logger, error) {
 	case "":
 		return nil, nil
 	case "stdout", "-":
-		return &Logger{w: os.Stdout, fullInput: fullInput}, nil
+		return &Logger{w: os.Stdout, fullInput: fullInput, id: instanceID()}, nil
 	}
 	f, err := os.OpenFile(target, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening decision log %s: %w", target, err)
 	}
-	return &Logger{w: f, closer: f, fullInput: fullInput}, nil
+	return &Logger{w: f, closer: f, fullInput: fullInput, id: instanceID()}, nil
 }
 
 // New returns a logger that writes to w (tests).
 func New(w io.Writer, fullInput bool) *Logger {
-	return &Logger{w: w, fullInput: fullInput}
+	return &Logger{w: w, fullInput: fullInput, id: instanceID()}
 }
 
 // Log writes one decision about subject. The decision id is derived from
@@ -72,9 +113,9 @@ func (l *Logger) Log(subject string, at time.Time, input, result any, revision s
 		DecisionID:  hex.EncodeToString(id[:16]),
 		Timestamp:   at.UTC().Format(time.RFC3339Nano),
 		Path:        "portcullis/grants",
-		Labels:      map[string]string{"app": "portcullis", "grant": subject},
+		Labels:      map[string]string{"id": l.id, "version": opaVersion, "app": "portcullis", "grant": subject},
+		Bundles:     map[string]BundleInfo{Bundle: {Revision: revision}},
 		Result:      result,
-		Revision:    revision,
 		InputDigest: digest,
 	}
 	if l.fullInput {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/portcullis-dev/portcullis/internal/version"
 )
 
 // Metrics holds every Portcullis metric.
@@ -33,6 +35,9 @@ type Metrics struct {
 	SignIns *prometheus.CounterVec
 	// FindingWrites counts the ingester's Finding writes: created, updated.
 	FindingWrites *prometheus.CounterVec
+	// BuildInfo is 1, labelled with the running build's version, git
+	// revision and Go version, so dashboards can tell builds apart.
+	BuildInfo *prometheus.GaugeVec
 }
 
 // fineBuckets run from 1 ms to 60 s.
@@ -90,9 +95,15 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		Namespace: "portcullis", Name: "ingest_finding_writes_total",
 		Help: "Findings the sign-in ingester created or updated, by operation.",
 	}, []string{"op"})
+	m.BuildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "portcullis", Name: "build_info",
+		Help: "Always 1, labelled with the version, git revision and Go version of the running build.",
+	}, []string{"version", "revision", "goversion"})
+	build := version.Get()
+	m.BuildInfo.WithLabelValues(build.Version, build.Revision, build.GoVersion).Set(1)
 	for _, c := range []prometheus.Collector{m.PoliciesLoaded, m.PolicyCompileErrors, m.Decisions, m.DecisionDuration,
 		m.Enforcements, m.FindingToEnforcement, m.GuardHolds, m.GuardBudgetRemaining,
-		m.IngestRequests, m.SignIns, m.FindingWrites} {
+		m.IngestRequests, m.SignIns, m.FindingWrites, m.BuildInfo} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering metric: %w", err)
 		}

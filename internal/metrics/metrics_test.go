@@ -48,8 +48,8 @@ func TestEveryMetricIsDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(families) != 11 {
-		t.Errorf("gathered %d metric families, want 11: add the new one to this test and to docs/configuration.md", len(families))
+	if len(families) != 12 {
+		t.Errorf("gathered %d metric families, want 12: add the new one to this test and to docs/configuration.md", len(families))
 	}
 	for _, f := range families {
 		var labels []string
@@ -82,4 +82,30 @@ func documentedLabels(doc, name string) ([]string, bool) {
 	labels := strings.Split(inner, ",")
 	slices.Sort(labels)
 	return labels, true
+}
+
+func TestBuildInfoNamesTheRunningBuild(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := New(reg); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "portcullis_build_info" {
+			continue
+		}
+		m := f.GetMetric()[0]
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		if m.GetGauge().GetValue() != 1 || labels["version"] == "" || labels["goversion"] == "" {
+			t.Errorf("portcullis_build_info = %v %v", m.GetGauge().GetValue(), labels)
+		}
+		return
+	}
+	t.Error("no portcullis_build_info")
 }
