@@ -113,7 +113,7 @@ func expectState(ctx context.Context, grant *accessv1alpha1.AccessGrant, state a
 	Eventually(func(g Gomega) {
 		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(grant), grant)).To(Succeed())
 		g.Expect(grant.Status.Enforcement).NotTo(BeNil())
-		g.Expect(grant.Status.Enforcement.State).To(Equal(state), "%+v", grant.Status.Conditions)
+		g.Expect(grant.Status.Enforcement.State).To(Equal(state), "%+v\ndecision: %+v", grant.Status.Conditions, grant.Status.Decision)
 	}).WithContext(ctx).Should(Succeed())
 }
 

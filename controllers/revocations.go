@@ -17,11 +17,16 @@ import (
 // being deleted and re-created and a restore without status, and that every
 // grant of the contractor for the same entitlement honours (desiredState).
 // The controller only adds records; a person clears them. A revocation the
-// guard holds, or a dry run, records nothing. An error means the record
-// could not be written, and the revocation waits for a retry.
+// guard holds, or a dry run, records nothing. A grant already revoked
+// records nothing either: its record was written before the revocation was
+// applied, so a record missing now is one a person cleared, and writing it
+// back would revoke the next grant the person meant to allow. An error
+// means the record could not be written, and the revocation waits for a
+// retry.
 func (r *AccessGrantReconciler) recordRevocation(ctx context.Context, s *grantScope) error {
 	g, c, system := s.grant, s.input.Contractor, s.input.System
-	if s.desired != accessv1alpha1.GrantRevoked || s.held || system.Spec.DryRun || s.recorded {
+	if s.desired != accessv1alpha1.GrantRevoked || s.held || system.Spec.DryRun || s.recorded ||
+		appliedState(g) == accessv1alpha1.GrantRevoked {
 		return nil
 	}
 	rec := accessv1alpha1.Revocation{System: system.Name, Entitlement: g.Spec.Entitlement, Grant: g.Name,

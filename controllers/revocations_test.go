@@ -36,6 +36,15 @@ var _ = Describe("Revocation records", func() {
 		Eventually(func() bool {
 			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(grant), grant))
 		}).WithContext(ctx).Should(BeTrue())
+		// The contractor's count of active findings comes from the
+		// manager's cache, which the grants are decided from: once it is 0,
+		// no new grant can be decided on the deleted finding (which would
+		// revoke it, rightly, and for good).
+		Eventually(func(g Gomega) {
+			c := &accessv1alpha1.Contractor{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: w.contractor}, c)).To(Succeed())
+			g.Expect(c.Status.ActiveFindings).To(BeZero())
+		}).WithContext(ctx).Should(Succeed())
 		again := w.grant(ctx, "dev")
 		expectState(ctx, again, accessv1alpha1.GrantRevoked)
 		Expect(again.Status.Decision.Action).To(Equal(accessv1alpha1.ActionAllow), "the policies allow it; the record revokes it")
