@@ -12,9 +12,11 @@ import (
 // announceReady records an Event when an object's Ready condition changed
 // status or reason between before and after, as written: a Warning when it
 // became False (CompileError, SecretNotFound, Unreachable, Expired, ...), a
-// Normal one when it became True. Reconciles that change nothing record
-// nothing, so `kubectl get events` tells each change once, on every kind.
-// A nil recorder records nothing.
+// Normal one when it became True again. An object that is Ready from its
+// first status on records nothing: thousands of ingested Findings becoming
+// Active are not news. Reconciles that change nothing record nothing, so
+// `kubectl get events` tells each change once, on every kind. A nil
+// recorder records nothing.
 func announceReady(rec events.EventRecorder, obj runtime.Object, before, after []metav1.Condition) {
 	if rec == nil {
 		return
@@ -23,8 +25,8 @@ func announceReady(rec events.EventRecorder, obj runtime.Object, before, after [
 	if now == nil {
 		return
 	}
-	if was := meta.FindStatusCondition(before, accessv1alpha1.ConditionReady); was != nil &&
-		was.Status == now.Status && was.Reason == now.Reason {
+	was := meta.FindStatusCondition(before, accessv1alpha1.ConditionReady)
+	if was == nil && now.Status == metav1.ConditionTrue || was != nil && was.Status == now.Status && was.Reason == now.Reason {
 		return
 	}
 	kind := "Normal"
