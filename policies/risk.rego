@@ -184,11 +184,10 @@ signals contains signal("ClientTimezoneMismatch", f, msg) if {
 # The same from the recent sign-ins themselves, each at its own time: a
 # client far from the claimed zone shows even when nothing else about its
 # sign-ins raised a finding.
-signals contains {"code": "ClientTimezoneMismatch", "weight": model.weights.ClientTimezoneMismatch, "msg": msg, "evidence": evidence} if {
+signals contains {"code": "ClientTimezoneMismatch", "weight": model.weights.ClientTimezoneMismatch, "msg": msg, "evidence": object.filter(s, ["ip", "deviceID"])} if {
 	some s in input.signins.recent
 	far_zone(s.timezone)
 	not travelling_anywhere(s.time)
-	evidence := {k: v | some k in ["ip", "deviceID"]; v := s[k]}
 	msg := sprintf("the client reported time zone %s at %s while claiming %s", [s.timezone, s.time, input.contractor.spec.claimedLocation.timezone])
 }
 
@@ -196,10 +195,9 @@ signals contains {"code": "ClientTimezoneMismatch", "weight": model.weights.Clie
 # sanctioned country uses (sanctioned_client_settings: Asia/Pyongyang,
 # ko-KP): not proof of where the client is, so it weighs as much as a
 # shared device rather than revoking, but no one else sets them.
-signals contains {"code": "SanctionedClientSettings", "weight": model.weights.SanctionedClientSettings, "msg": msg, "evidence": evidence} if {
+signals contains {"code": "SanctionedClientSettings", "weight": model.weights.SanctionedClientSettings, "msg": msg, "evidence": object.filter(s, ["ip", "deviceID"])} if {
 	some s in input.signins.recent
 	some setting in sanctioned_settings(s)
-	evidence := {k: v | some k in ["ip", "deviceID"]; v := s[k]}
 	msg := sprintf("a client (device %s) reported %s at %s", [object.get(s, "deviceID", "unnamed"), setting, s.time])
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -262,9 +261,7 @@ func (o evalOptions) librarySources() (map[string]any, []policy.Policy, error) {
 func printDecisions(out io.Writer, format string, decisions []offline.GrantDecision) error {
 	switch format {
 	case "json":
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(decisions)
+		return writeJSON(out, decisions)
 	case "yaml":
 		raw, err := yaml.Marshal(decisions)
 		if err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -39,7 +38,5 @@ func printInputs(out io.Writer, res *offline.Resources, engine policy.Engine, no
 		}
 		doc = byGrant
 	}
-	enc := json.NewEncoder(out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(doc)
+	return writeJSON(out, doc)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -104,9 +103,7 @@ func (r *testReport) count() {
 func (r *testReport) write(out io.Writer, format string, verbose bool) error {
 	switch format {
 	case "json":
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return writeJSON(out, r)
 	case "junit":
 		return r.writeJUnit(out)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -41,9 +40,7 @@ func printVersion(out io.Writer, v version.Info, output string) error {
 		_, err := fmt.Fprintln(out, v.String())
 		return err
 	case "json":
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+		return writeJSON(out, v)
 	default:
 		return fmt.Errorf("-o %q: use text or json", output)
 	}
