@@ -37,8 +37,8 @@ help: ## Show this help.
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRDs, the ClusterRole, config/policies and the policy input schema.
-	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/...;./controllers/...;./internal/ingest/..." \
-		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./api/...;./controllers/...;./internal/ingest/...;./internal/manager/...;./internal/admission/..." \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
 	go run ./hack/gen
 
 .PHONY: generate
@@ -70,10 +70,11 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint with the linters of .golangci.yml.
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: kustomize-check
-kustomize-check: ## Check that config/default, config/policies and config/samples render with kubectl kustomize.
+kustomize-check: ## Check that config/default, config/policies, config/samples and config/prometheus render with kubectl kustomize.
 	kubectl kustomize config/default > /dev/null
 	kubectl kustomize config/policies > /dev/null
 	kubectl kustomize config/samples > /dev/null
+	kubectl kustomize config/prometheus > /dev/null
 
 ##@ Test
 

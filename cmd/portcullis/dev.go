@@ -54,6 +54,9 @@ func newDevCommand() *cobra.Command {
 	opts := devOptions{manager: manager.DefaultOptions(), samples: true, library: true}
 	opts.manager.MetricsAddr = "127.0.0.1:8080"
 	opts.manager.ProbeAddr = "127.0.0.1:8081"
+	opts.manager.MetricsSecure = false
+	opts.manager.Webhook.Addr = "127.0.0.1:9443"
+	opts.manager.Webhook.DNSNames = []string{devWebhookHost}
 	opts.manager.Ingest.Addr = "127.0.0.1:8082"
 	opts.manager.Ingest.TokenSecret = devTokenSecret
 	opts.manager.CredentialsNamespace, _, _ = strings.Cut(devTokenSecret, "/")
@@ -97,7 +100,8 @@ func runDev(ctx context.Context, out io.Writer, opts devOptions) error {
 	if err := resolveAddrs(out, opts.explicit,
 		devAddr{"metrics-bind-address", "metrics", &opts.manager.MetricsAddr},
 		devAddr{"health-probe-bind-address", "health probes", &opts.manager.ProbeAddr},
-		devAddr{"ingest-bind-address", "the sign-in endpoint", &opts.manager.Ingest.Addr}); err != nil {
+		devAddr{"ingest-bind-address", "the sign-in endpoint", &opts.manager.Ingest.Addr},
+		devAddr{"webhook-bind-address", "the validating webhook", &opts.manager.Webhook.Addr}); err != nil {
 		return err
 	}
 	useGeoIPDir(&opts.manager.Ingest.Enricher, opts.geoipDir)
@@ -114,7 +118,7 @@ func runDev(ctx context.Context, out io.Writer, opts devOptions) error {
 		err = nil // interrupted while starting: a clean stop
 	}
 	fmt.Fprintln(out, "Stopping the control plane...")
-	err = errors.Join(err, removeAdmission(env))
+	err = errors.Join(err, removeAdmission(env), removeWebhook(env, opts.manager.Webhook))
 	return errors.Join(err, env.Stop())
 }
 
@@ -131,10 +135,31 @@ func serveDev(ctx context.Context, out io.Writer, env *devenv.Env, opts devOptio
 	if err != nil {
 		return err
 	}
+	if err := prepareWebhook(ctx, env, opts.manager.Webhook, opts.manager.CredentialsNamespace); err != nil {
+		return err
+	}
 	mgr, err := manager.New(ctx, env.Config, opts.manager)
 	if err != nil {
 		return err
 	}
+	// The manager runs while the library and samples are applied: its
+	// webhook judges them as it judges anyone's.
+	stopped := make(chan error, 1)
+	go func() { stopped <- mgr.Start(ctx) }()
+	if err := applyAll(ctx, out, env, opts); err != nil {
+		cancel()
+		return errors.Join(err, <-stopped)
+	}
+	fmt.Fprint(out, ingestHint)
+	fmt.Fprintln(out, "Running the manager; press Ctrl-C to stop.")
+	if err := <-stopped; err != nil {
+		return fmt.Errorf("running manager: %w", err)
+	}
+	return nil
+}
+
+// applyAll applies the admission policies, the library and the samples.
+func applyAll(ctx context.Context, out io.Writer, env *devenv.Env, opts devOptions) error {
 	if err := applyFS(ctx, env, admission.Files, admission.Pattern); err != nil {
 		return err
 	}
@@ -150,17 +175,13 @@ func serveDev(ctx context.Context, out io.Writer, env *devenv.Env, opts devOptio
 		}
 		fmt.Fprintln(out, "Applied the samples of config/samples.")
 	}
-	fmt.Fprint(out, ingestHint)
-	fmt.Fprintln(out, "Running the manager; press Ctrl-C to stop.")
-	if err := mgr.Start(ctx); err != nil {
-		return fmt.Errorf("running manager: %w", err)
-	}
 	return nil
 }
 
 // samplesWait bounds how long the samples wait for the admission
 // policies, which read ConnectedSystems from an informer that starts with
-// them and refuses every grant until it has synced. A kube-apiserver that
+// them and refuses every grant until it has synced, and for the manager's
+// webhook to serve. A kube-apiserver that
 // starts with the policies already in etcd, before the CRDs are served,
 // takes up to about a minute to find the ConnectedSystem kind again.
 const samplesWait = 2 * time.Minute
@@ -203,7 +224,7 @@ func sampleObjects() ([]*unstructured.Unstructured, error) {
 }
 
 // applyWaiting applies objects, trying again while the admission policies
-// are not ready to judge them.
+// or the webhook are not ready to judge them.
 func applyWaiting(ctx context.Context, env *devenv.Env, objects func() ([]*unstructured.Unstructured, error)) error {
 	objs, err := objects()
 	if err != nil {
@@ -228,6 +249,9 @@ func applyWaiting(ctx context.Context, env *devenv.Env, objects func() ([]*unstr
 // while its informer or its param kind is not ready, it refuses every one,
 // as Forbidden or Invalid depending on the check.
 func admissionRefused(err error) bool {
+	if strings.Contains(err.Error(), "failed calling webhook") {
+		return true // not serving yet, or its CA not injected yet
+	}
 	return (apierrors.IsForbidden(err) || apierrors.IsInvalid(err)) && strings.Contains(err.Error(), "ValidatingAdmissionPolicy")
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -74,9 +76,22 @@ func TestDevRunsAndStopsCleanly(t *testing.T) {
 	expectLibraryReason(ctx, t, d.client, client.ObjectKey{Namespace: "contractors", Name: "casey-payments-edit"})
 	expectSameAsEval(ctx, t, bin, d.client)
 	expectContractorRisk(ctx, t, d.client, client.ObjectKey{Namespace: "contractors", Name: "casey-novak"})
+	expectBrokenPolicyRefused(ctx, t, d.client)
 	stopDev(t, d)
 	if _, err := os.Stat(filepath.Dir(kubeconfig)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the temporary data directory %s is still there: %v", filepath.Dir(kubeconfig), err)
+	}
+}
+
+// expectBrokenPolicyRefused applies an AccessPolicy that does not compile:
+// the dev manager's webhook refuses it with policy:line:col.
+func expectBrokenPolicyRefused(ctx context.Context, t *testing.T, c client.Client) {
+	t.Helper()
+	broken := &accessv1alpha1.AccessPolicy{ObjectMeta: metav1.ObjectMeta{Name: "broken"},
+		Spec: accessv1alpha1.AccessPolicySpec{Rego: "package broken\n\nrevoke contains r if {\n\tr := input.nope(\n}\n"}}
+	err := c.Create(ctx, broken)
+	if err == nil || !regexp.MustCompile(`spec\.rego: Invalid value: broken:\d+:\d+: `).MatchString(err.Error()) {
+		t.Errorf("a policy that does not compile: %v, want a refusal with broken:line:col", err)
 	}
 }
 

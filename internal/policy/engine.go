@@ -163,6 +163,17 @@ func (e *OPAEngine) Upsert(ctx context.Context, p Policy) (string, error) {
 	return c.revision, nil
 }
 
+// Check compiles p as Upsert would, against the same data, without putting
+// it in use: the admission webhook refuses what it refuses. It returns the
+// revision, and a *CompileError for a policy that does not compile.
+func (e *OPAEngine) Check(ctx context.Context, p Policy) (string, error) {
+	c, err := compile(ctx, p, e.store)
+	if err != nil {
+		return "", err
+	}
+	return c.revision, nil
+}
+
 // Fail installs a failing entry for p unless a good version is loaded.
 func (e *OPAEngine) Fail(p Policy, err error) {
 	e.writeMu.Lock()

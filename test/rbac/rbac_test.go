@@ -8,6 +8,7 @@ package rbac
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -30,7 +31,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/admission"
 	"github.com/portcullis-dev/portcullis/internal/manager"
+	"github.com/portcullis-dev/portcullis/test/freeport"
 )
 
 // namespace plays the manager's namespace (config/rbac says "system",
@@ -72,7 +75,8 @@ func TestManagerWithShippedRBAC(t *testing.T) {
 	asManager := rest.CopyConfig(cfg)
 	asManager.Impersonate = rest.ImpersonationConfig{UserName: serviceAccount,
 		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"}}
-	startManager(ctx, cancel, t, asManager)
+	webhookAddr := prepareWebhook(ctx, g, admin)
+	startManager(ctx, cancel, t, asManager, webhookAddr)
 	managerClient, err := client.New(asManager, client.Options{Scheme: scheme})
 	g.Expect(err).NotTo(HaveOccurred())
 
@@ -95,6 +99,20 @@ func TestManagerWithShippedRBAC(t *testing.T) {
 		}
 		expectReady(ctx, g, admin, "hook-"+namespace, accessv1alpha1.ReasonConnected)
 		expectReady(ctx, g, admin, "hook-elsewhere", accessv1alpha1.ReasonSecretNamespaceNotAllowed)
+	})
+
+	t.Run("keeps its webhook certificate with get and update on two objects", func(t *testing.T) {
+		g := NewWithT(t)
+		broken := &accessv1alpha1.AccessPolicy{ObjectMeta: metav1.ObjectMeta{Name: "broken"},
+			Spec: accessv1alpha1.AccessPolicySpec{Rego: "package broken\n\nrevoke contains r if {\n"}}
+		g.Eventually(func() string {
+			err := admin.Create(ctx, broken)
+			if err == nil {
+				return "admitted"
+			}
+			return err.Error()
+		}).WithTimeout(60*time.Second).WithPolling(200*time.Millisecond).Should(ContainSubstring("spec.rego: Invalid value: broken:"),
+			"the manager could not make its certificate or inject its CA with the shipped RBAC")
 	})
 
 	t.Run("keeps each policy's last good source in its own namespace", func(t *testing.T) {
@@ -174,9 +192,10 @@ func installRBAC(ctx context.Context, g Gomega, c client.Client) {
 }
 
 // startManager runs the manager until the test ends.
-func startManager(ctx context.Context, cancel context.CancelFunc, t *testing.T, cfg *rest.Config) {
+func startManager(ctx context.Context, cancel context.CancelFunc, t *testing.T, cfg *rest.Config, webhookAddr string) {
 	opts := manager.DefaultOptions()
 	opts.MetricsAddr, opts.ProbeAddr = "0", "0"
+	opts.Webhook.Addr, opts.Webhook.DNSNames = webhookAddr, []string{"localhost"}
 	opts.CredentialsNamespace = namespace
 	mgr, err := manager.New(ctx, cfg, opts)
 	if err != nil {
@@ -190,6 +209,20 @@ func startManager(ctx context.Context, cancel context.CancelFunc, t *testing.T, 
 			t.Errorf("the manager failed: %v", err)
 		}
 	})
+}
+
+// prepareWebhook creates the webhook's empty Secret and registers the
+// webhook by URL, as config/webhook does by Service, and returns the
+// address the manager is to serve it on.
+func prepareWebhook(ctx context.Context, g Gomega, admin client.Client) string {
+	opts := manager.DefaultWebhookOptions()
+	g.Expect(admin.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: opts.Secret}})).To(Succeed())
+	port, err := freeport.Port()
+	g.Expect(err).NotTo(HaveOccurred())
+	hook, err := admission.LocalConfiguration(opts.Configuration, fmt.Sprintf("https://localhost:%d", port))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(admin.Create(ctx, hook)).To(Succeed())
+	return fmt.Sprintf("127.0.0.1:%d", port)
 }
 
 func webhookSystem(name, url, secretNS string) *accessv1alpha1.ConnectedSystem {
