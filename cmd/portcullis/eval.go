@@ -37,6 +37,9 @@ type evalOptions struct {
 	// the grant named by grant ("namespace/name") or every grant.
 	printInput bool
 	grant      string
+	// defaultData puts the default library's data under the policy data
+	// without its policies, as the manager does (explain against a cluster).
+	defaultData bool
 }
 
 func newEvalCommand() *cobra.Command {
@@ -237,12 +240,15 @@ func (o evalOptions) engine(ctx context.Context, res *offline.Resources, errOut 
 func (o evalOptions) librarySources() (map[string]any, []policy.Policy, error) {
 	data := map[string]any{}
 	var pols []policy.Policy
+	if o.builtin || o.defaultData {
+		var err error
+		if data, err = policy.DefaultData(); err != nil {
+			return nil, nil, err
+		}
+	}
 	if o.builtin {
 		modules, err := policy.DefaultModules()
 		if err != nil {
-			return nil, nil, err
-		}
-		if data, err = policy.DefaultData(); err != nil {
 			return nil, nil, err
 		}
 		pols = append(pols, offline.ModulePolicies(modules)...)

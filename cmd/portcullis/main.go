@@ -49,7 +49,7 @@ connected systems.`,
 	goFlags := flag.NewFlagSet("logging", flag.ContinueOnError)
 	zapOpts.BindFlags(goFlags)
 	root.PersistentFlags().AddGoFlagSet(goFlags)
-	root.AddCommand(newManagerCommand(), newDevCommand(), newEvalCommand(), newTestCommand(), newIngestCommand())
+	root.AddCommand(newManagerCommand(), newDevCommand(), newEvalCommand(), newTestCommand(), newIngestCommand(), newExplainCommand())
 	addVersion(root)
 	return root
 }

@@ -1,35 +1,59 @@
 package policy
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 )
 
-// exceptionCovers reports whether an exception names this grant: its
-// contractorRef and grantRef, where set, must both match.
-func exceptionCovers(e *accessv1alpha1.PolicyException, in *Input) bool {
-	if e.Namespace != in.Grant.Namespace {
-		return false
+// ExceptionMismatch says why the exception does not apply to the input's
+// grant at in.Now, or returns "" when it does: it has expired, it lasts
+// longer than maxLifetime (zero means no limit) and so applies nowhere, or
+// its namespace, contractorRef or grantRef name another grant. The engine
+// picks the exceptions of a decision with it; PolicyException.ActiveAt
+// decides the first two, as it does for the PolicyException reconciler's
+// Ready.
+func ExceptionMismatch(e *accessv1alpha1.PolicyException, in *Input, maxLifetime time.Duration) string {
+	if e.ExpiredAt(in.Now) {
+		return fmt.Sprintf("expired at %s", e.Spec.ExpiresAt.UTC().Format(time.RFC3339))
 	}
-	if ref := e.Spec.ContractorRef; ref != nil && ref.Name != in.Contractor.Name {
-		return false
+	if !e.ActiveAt(in.Now, maxLifetime) {
+		return fmt.Sprintf("lasts %s, longer than the %s the policy data allows (exceptions.max_days): it applies nowhere",
+			days(e.Lifetime(in.Now)), days(maxLifetime))
 	}
-	if ref := e.Spec.GrantRef; ref != nil && ref.Name != in.Grant.Name {
-		return false
+	return coverMismatch(e, in)
+}
+
+// coverMismatch says why an exception does not name this grant, or returns
+// "": its contractorRef and grantRef, where set, must both match.
+func coverMismatch(e *accessv1alpha1.PolicyException, in *Input) string {
+	switch {
+	case e.Namespace != in.Grant.Namespace:
+		return fmt.Sprintf("is in namespace %s, not the grant's %s", e.Namespace, in.Grant.Namespace)
+	case e.Spec.ContractorRef != nil && e.Spec.ContractorRef.Name != in.Contractor.Name:
+		return fmt.Sprintf("names contractor %s, not %s", e.Spec.ContractorRef.Name, in.Contractor.Name)
+	case e.Spec.GrantRef != nil && e.Spec.GrantRef.Name != in.Grant.Name:
+		return fmt.Sprintf("names grant %s, not %s", e.Spec.GrantRef.Name, in.Grant.Name)
+	case e.Spec.ContractorRef == nil && e.Spec.GrantRef == nil:
+		return "names neither a contractor nor a grant"
 	}
-	return e.Spec.ContractorRef != nil || e.Spec.GrantRef != nil
+	return ""
+}
+
+// days renders a duration in whole days, rounded down.
+func days(d time.Duration) string {
+	return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
 }
 
 // matchingExceptions returns the active exceptions that cover the grant;
-// one that lasts longer than maxLifetime applies nowhere. PolicyException.ActiveAt
-// decides both, as it does for the PolicyException reconciler's Ready.
+// one that lasts longer than maxLifetime applies nowhere (ExceptionMismatch).
 func matchingExceptions(in *Input, maxLifetime time.Duration) []accessv1alpha1.PolicyException {
 	var out []accessv1alpha1.PolicyException
 	for i := range in.Exceptions {
 		e := &in.Exceptions[i]
-		if e.ActiveAt(in.Now, maxLifetime) && exceptionCovers(e, in) {
+		if ExceptionMismatch(e, in, maxLifetime) == "" {
 			out = append(out, *e)
 		}
 	}
@@ -39,20 +63,27 @@ func matchingExceptions(in *Input, maxLifetime time.Duration) []accessv1alpha1.P
 // exempting returns the name of the first exception that exempts reason, or "".
 func exempting(exceptions []accessv1alpha1.PolicyException, r Reason) string {
 	for i := range exceptions {
-		spec := exceptions[i].Spec
-		if spec.Policy != r.Policy {
-			continue
+		if ExemptionMismatch(&exceptions[i].Spec, r) == "" {
+			return exceptions[i].Name
 		}
-		if len(spec.Rules) > 0 && !slices.Contains(spec.Rules, r.Rule) {
-			continue
-		}
-		if len(spec.Codes) > 0 && !slices.Contains(spec.Codes, r.Code) {
-			continue
-		}
-		if spec.Evidence != nil && !evidenceCovers(spec.Evidence, r.Evidence) {
-			continue
-		}
-		return exceptions[i].Name
+	}
+	return ""
+}
+
+// ExemptionMismatch says why an exception that applies to a grant does not
+// set the reason aside, or returns "" when it does: it names another
+// policy, or is limited to other rules, codes or evidence. The engine
+// decides exemptions with it.
+func ExemptionMismatch(spec *accessv1alpha1.PolicyExceptionSpec, r Reason) string {
+	switch {
+	case spec.Policy != r.Policy:
+		return fmt.Sprintf("names policy %s, not %s", spec.Policy, r.Policy)
+	case len(spec.Rules) > 0 && !slices.Contains(spec.Rules, r.Rule):
+		return fmt.Sprintf("is limited to rules %v, not %s", spec.Rules, r.Rule)
+	case len(spec.Codes) > 0 && !slices.Contains(spec.Codes, r.Code):
+		return fmt.Sprintf("is limited to codes %v, not %s", spec.Codes, r.Code)
+	case spec.Evidence != nil && !evidenceCovers(spec.Evidence, r.Evidence):
+		return "is limited to evidence that the reason's does not match"
 	}
 	return ""
 }

@@ -109,13 +109,31 @@ func assess(byPolicy map[string][]Reason, exceptions []accessv1alpha1.PolicyExce
 }
 
 func exemptContribution(exceptions []accessv1alpha1.PolicyException, c Reason) bool {
-	for _, rule := range []string{RuleQuarantine, RuleRevoke} {
-		c.Rule = rule
-		if exempting(exceptions, c) != "" {
+	for i := range exceptions {
+		if ContributionMismatch(&exceptions[i].Spec, c) == "" {
 			return true
 		}
 	}
 	return false
+}
+
+// ContributionMismatch says why an exception that applies to a grant does
+// not set a risk contribution aside, or returns "" when it does: it would
+// set aside a quarantine or revoke reason with the contribution's code and
+// evidence (ExemptionMismatch). The engine decides with it.
+func ContributionMismatch(spec *accessv1alpha1.PolicyExceptionSpec, c Reason) string {
+	var first string
+	for _, rule := range []string{RuleQuarantine, RuleRevoke} {
+		c.Rule = rule
+		why := ExemptionMismatch(spec, c)
+		if why == "" {
+			return ""
+		}
+		if first == "" {
+			first = why
+		}
+	}
+	return first
 }
 
 func sortedKeys(m map[string][]Reason) []string {
