@@ -12,6 +12,10 @@ GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 # The OPA CLI of the OPA version go.mod requires, for make opa-test.
 OPA_VERSION ?= $(shell go list -m -f "{{.Version}}" github.com/open-policy-agent/opa)
 OPA ?= $(LOCALBIN)/opa-$(OPA_VERSION)
+# The Helm CLI, for the chart's tests and `helm install`.
+HELM_VERSION ?= v3.22.0
+HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
+export HELM
 
 # The control plane that envtest and `portcullis dev` run, built from the Go
 # module proxy by hack/build-controlplane.sh. Its version is written in one
@@ -36,7 +40,7 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate the CRDs, the ClusterRole, config/policies and the policy input schema.
+manifests: $(CONTROLLER_GEN) ## Generate the CRDs, the RBAC, the webhook configuration, config/policies, the policy input schema and the chart's generated parts.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./api/...;./controllers/...;./internal/ingest/...;./internal/manager/...;./internal/admission/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
 	go run ./hack/gen
@@ -46,8 +50,8 @@ generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods of the API types.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths="./api/..."
 
 .PHONY: verify-generated
-verify-generated: manifests generate ## Fail when generated files (api, config, docs) are stale: run `make manifests generate` and commit.
-	@stale="$$(git diff --name-only -- api config docs internal/policy/input.schema.json; git ls-files --others --exclude-standard -- api config docs internal/policy/input.schema.json)"; \
+verify-generated: manifests generate ## Fail when generated files (api, config, charts, docs) are stale: run `make manifests generate` and commit.
+	@stale="$$(git diff --name-only -- api config charts docs internal/policy/input.schema.json; git ls-files --others --exclude-standard -- api config charts docs internal/policy/input.schema.json)"; \
 	if [ -n "$$stale" ]; then \
 		echo "Generated files are stale; run 'make manifests generate' and commit:"; echo "$$stale"; exit 1; \
 	fi
@@ -91,8 +95,8 @@ SANDBOX_PROBE := package sandbox_probe\n\nprobe := http.send({"method": "GET", "
 
 .PHONY: opa-test
 opa-test: $(OPA) ## Run the library's Rego tests with the standard OPA CLI and check that policies/capabilities.json makes opa refuse what Portcullis refuses.
-	$(OPA) test policies/*.rego policies/data --capabilities policies/capabilities.json -v
-	$(OPA) check --capabilities policies/capabilities.json policies/
+	$(OPA) test policies/*.rego policies/data --capabilities policies/capabilities.json --schema docs/schemas -v
+	$(OPA) check --capabilities policies/capabilities.json --schema docs/schemas policies/
 	@probe="$$(mktemp -d)"; trap 'rm -rf "$$probe"' EXIT; \
 	printf '$(SANDBOX_PROBE)' > "$$probe/probe.rego"; \
 	if out="$$($(OPA) check --capabilities policies/capabilities.json "$$probe/probe.rego" 2>&1)"; then \
@@ -114,7 +118,7 @@ test-deps: ## Install the Debian packages of the servers the tests run (PostgreS
 	hack/install-test-deps.sh
 
 .PHONY: unit
-unit: controlplane test-deps ## Run the Go tests (unit, envtest and real-server suites) against bin/k8s.
+unit: controlplane test-deps $(HELM) ## Run the Go tests (unit, envtest and real-server suites) against bin/k8s.
 	go test $(GO_TEST_FLAGS) ./...
 
 # A number of runs, not a duration: a time limit can end while a worker
@@ -186,6 +190,13 @@ build: ## Build the portcullis binary into bin/.
 image: ## Build the reproducible container image (no Docker needed) into bin/image: OCI layout, docker-load tarball, SPDX SBOM.
 	go run ./hack/image --out $(IMAGE_DIR) --repository $(IMAGE_REPOSITORY) --version $(VERSION)
 
+CHART_DIR ?= $(LOCALBIN)/chart
+
+.PHONY: chart
+chart: $(HELM) ## Package the Helm chart into bin/chart, versioned VERSION (without its v) with appVersion VERSION, the image tag make image builds.
+	$(HELM) lint --strict charts/portcullis
+	$(HELM) package charts/portcullis --destination $(CHART_DIR) --version $(patsubst v%,%,$(VERSION)) --app-version $(VERSION)
+
 .PHONY: run
 run: build controlplane ## Start a local control plane with the CRDs, the default policy library, the samples, the manager and the sign-in endpoint (portcullis dev).
 	@$(MAKE) --no-print-directory geoip || echo "Warning: no GeoIP data (see above); sign-ins get no country or ASN."
@@ -212,6 +223,14 @@ $(OPA):
 	@mkdir -p $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install github.com/open-policy-agent/opa@$(OPA_VERSION)
 	mv $(LOCALBIN)/opa $@
+
+$(HELM):
+	@mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(LOCALBIN)/helm $@
+
+.PHONY: helm
+helm: $(HELM) ## Build the Helm CLI into bin/ (from the Go module proxy).
 
 $(GOLANGCI_LINT):
 	@mkdir -p $(LOCALBIN)

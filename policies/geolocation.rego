@@ -1,6 +1,13 @@
 # Geolocation: activity from a comprehensively sanctioned country or region
 # revokes. Sign-ins from elsewhere than the claimed country, and impossible
 # travel, add to the risk score (risk.rego).
+
+# METADATA
+# title: Geolocation
+# description: Activity from a comprehensively sanctioned country or region revokes.
+# scope: package
+# schemas:
+#   - input: schema.input
 package portcullis.policies.geolocation
 
 revoke contains reason if {

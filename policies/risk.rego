@@ -6,6 +6,13 @@
 # contribution is a reason of its own, with its weight and the threshold,
 # so the grant says why, and an exception that sets one contribution aside
 # takes its weight out of the score.
+
+# METADATA
+# title: Risk
+# description: Weak evidence adds up to a risk score that quarantines at risk.quarantine_at and revokes at risk.revoke_at.
+# scope: package
+# schemas:
+#   - input: schema.input
 package portcullis.policies.risk
 
 claimed := input.contractor.spec.claimedLocation.country

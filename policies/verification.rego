@@ -3,6 +3,13 @@
 # revokes; a required check left pending past its grace period quarantines.
 # Weaker identity signals (an expired check, a foreign document, a missing
 # check) add to the risk score (risk.rego).
+
+# METADATA
+# title: Identity verification
+# description: The contractor must be who they claim to be, as their identity checks and verification vendors say.
+# scope: package
+# schemas:
+#   - input: schema.input
 package portcullis.policies.verification
 
 revoke contains reason if {

@@ -57,6 +57,10 @@ func newDevCommand() *cobra.Command {
 	opts.manager.MetricsSecure = false
 	opts.manager.Webhook.Addr = "127.0.0.1:9443"
 	opts.manager.Webhook.DNSNames = []string{devWebhookHost}
+	// Names of its own, so that the chart installs into this control
+	// plane beside it.
+	opts.manager.Webhook.Secret = "portcullis-dev-webhook-cert"
+	opts.manager.Webhook.Configuration = "portcullis-dev-validating-webhook"
 	opts.manager.Ingest.Addr = "127.0.0.1:8082"
 	opts.manager.Ingest.TokenSecret = devTokenSecret
 	opts.manager.CredentialsNamespace, _, _ = strings.Cut(devTokenSecret, "/")
@@ -145,11 +149,21 @@ func serveDev(ctx context.Context, out io.Writer, env *devenv.Env, opts devOptio
 	// The manager runs while the library and samples are applied: its
 	// webhook judges them as it judges anyone's.
 	stopped := make(chan error, 1)
-	go func() { stopped <- mgr.Start(ctx) }()
-	if err := applyAll(ctx, out, env, opts); err != nil {
+	applyCtx, stopApplying := context.WithCancel(ctx)
+	go func() {
+		err := mgr.Start(ctx)
+		stopApplying() // a manager that failed leaves nothing to wait for
+		stopped <- err
+	}()
+	if err := applyAll(applyCtx, out, env, opts); err != nil {
 		cancel()
-		return errors.Join(err, <-stopped)
+		stopApplying()
+		if mgrErr := <-stopped; mgrErr != nil {
+			return fmt.Errorf("running manager: %w", mgrErr)
+		}
+		return err
 	}
+	stopApplying()
 	fmt.Fprint(out, ingestHint)
 	fmt.Fprintln(out, "Running the manager; press Ctrl-C to stop.")
 	if err := <-stopped; err != nil {

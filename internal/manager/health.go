@@ -47,3 +47,22 @@ func apiServerReachable(cfg *rest.Config) (healthz.Checker, error) {
 		return nil
 	}, nil
 }
+
+// addProbes adds liveness, and readiness once the caches synced and while
+// the API server answers.
+func addProbes(mgr ctrl.Manager, cfg *rest.Config) error {
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding liveness check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", cachesSynced(mgr)); err != nil {
+		return fmt.Errorf("adding readiness check: %w", err)
+	}
+	reachable, err := apiServerReachable(cfg)
+	if err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("apiserver", reachable); err != nil {
+		return fmt.Errorf("adding readiness check: %w", err)
+	}
+	return nil
+}

@@ -22,7 +22,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -99,18 +98,8 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		return nil, fmt.Errorf("adding liveness check: %w", err)
-	}
-	if err := mgr.AddReadyzCheck("readyz", cachesSynced(mgr)); err != nil {
-		return nil, fmt.Errorf("adding readiness check: %w", err)
-	}
-	reachable, err := apiServerReachable(cfg)
-	if err != nil {
+	if err := addProbes(mgr, cfg); err != nil {
 		return nil, err
-	}
-	if err := mgr.AddReadyzCheck("apiserver", reachable); err != nil {
-		return nil, fmt.Errorf("adding readiness check: %w", err)
 	}
 	ropts, err := reconcilerOptions(opts)
 	if err != nil {
@@ -135,7 +124,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if !ok {
 		return nil, fmt.Errorf("the policy engine %T cannot check policies for the webhook", ropts.Engine)
 	}
-	if err := setupWebhook(mgr, opts.Webhook, ropts.CredentialsNamespace, checker); err != nil {
+	if err := setupWebhook(ctx, mgr, opts.Webhook, ropts.CredentialsNamespace, checker); err != nil {
 		return nil, err
 	}
 	return mgr, nil

@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -99,7 +100,7 @@ func (o WebhookOptions) server() (webhook.Server, error) {
 // takes its certificate from memory, kept current by admission.Certs, and
 // is ready once the CA is injected; otherwise it reads CertDir, which
 // cert-manager fills. Every replica serves the webhook, leader or not.
-func setupWebhook(mgr ctrl.Manager, o WebhookOptions, namespace string, checker admission.Checker) error {
+func setupWebhook(ctx context.Context, mgr ctrl.Manager, o WebhookOptions, namespace string, checker admission.Checker) error {
 	if !o.enabled() {
 		return nil
 	}
@@ -111,6 +112,11 @@ func setupWebhook(mgr ctrl.Manager, o WebhookOptions, namespace string, checker 
 		names := append([]string{fmt.Sprintf("%s.%s.svc", o.Service, namespace)}, o.DNSNames...)
 		certs := admission.NewCerts(mgr.GetAPIReader(), mgr.GetClient(),
 			types.NamespacedName{Namespace: namespace, Name: o.Secret}, o.Configuration, names)
+		// Load the certificate now if the API server lets us, so that the
+		// server never answers a handshake without one; Start keeps trying.
+		if err := certs.Refresh(ctx); err != nil {
+			ctrl.LoggerFrom(ctx).Info("The webhook certificate is not ready yet; trying again", "error", err.Error())
+		}
 		if err := mgr.Add(certs); err != nil {
 			return fmt.Errorf("adding the webhook certificate: %w", err)
 		}

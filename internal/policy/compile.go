@@ -60,14 +60,18 @@ type compiled struct {
 	broken error
 }
 
+// parserOptions parse a module as Rego v1, with its METADATA annotations,
+// whose schemas the compiler then type-checks with.
+var parserOptions = ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true}
+
 // parseModule parses source as one Rego v1 module and checks the sandbox and
 // the rule sets.
 func parseModule(name, source string) (*ast.Module, []string, error) {
-	module, err := ast.ParseModuleWithOpts(name, source, ast.ParserOptions{RegoVersion: ast.RegoV1})
+	module, err := ast.ParseModuleWithOpts(name, source, parserOptions)
 	if err != nil {
 		return nil, nil, compileError(name, err)
 	}
-	if problems := sandboxViolations(name, module); len(problems) > 0 {
+	if problems := append(sandboxViolations(name, module), schemaAnnotationProblems(name, module)...); len(problems) > 0 {
 		return nil, nil, &CompileError{Policy: name, Problems: problems}
 	}
 	rules, problems := reasonRules(name, module)
@@ -94,7 +98,8 @@ func compile(ctx context.Context, p Policy, store storage.Store) (*compiled, err
 	compiler := ast.NewCompiler().
 		WithCapabilities(sandboxCapabilities()).
 		WithDefaultRegoVersion(ast.RegoV1).
-		WithSchemas(inputSchema())
+		WithSchemas(inputSchema()).
+		WithUseTypeCheckAnnotations(true)
 	compiler.Compile(map[string]*ast.Module{where: module})
 	if compiler.Failed() {
 		return nil, compileError(where, compiler.Errors)

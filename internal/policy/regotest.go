@@ -30,12 +30,14 @@ type TestCase struct {
 
 // RunRegoTests compiles the modules (file name → source, policies and their
 // *_test.rego together) in the same sandbox as policies, with data under
-// data.portcullis, and runs every test_ rule.
+// data.portcullis, and runs every test_ rule. As with
+// `opa test --schema docs/schemas`, a module whose METADATA annotation names
+// schema.input is type-checked against the input schema; the others are not.
 func RunRegoTests(ctx context.Context, files map[string]string, data map[string]any) ([]TestCase, error) {
 	modules := make(map[string]*ast.Module, len(files))
 	var problems []string
 	for name, src := range files {
-		m, err := ast.ParseModuleWithOpts(name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		m, err := ast.ParseModuleWithOpts(name, src, parserOptions)
 		if err != nil {
 			var cerr *CompileError
 			if errors.As(compileError(name, err), &cerr) {
@@ -44,6 +46,7 @@ func RunRegoTests(ctx context.Context, files map[string]string, data map[string]
 			continue
 		}
 		problems = append(problems, sandboxViolations(name, m)...)
+		problems = append(problems, schemaAnnotationProblems(name, m)...)
 		modules[name] = m
 	}
 	if len(problems) > 0 {
@@ -54,7 +57,11 @@ func RunRegoTests(ctx context.Context, files map[string]string, data map[string]
 	if err != nil {
 		return nil, err
 	}
-	compiler := ast.NewCompiler().WithCapabilities(sandboxCapabilities()).WithDefaultRegoVersion(ast.RegoV1)
+	compiler := ast.NewCompiler().
+		WithCapabilities(sandboxCapabilities()).
+		WithDefaultRegoVersion(ast.RegoV1).
+		WithSchemas(annotatedInputSchema()).
+		WithUseTypeCheckAnnotations(true)
 	store := inmem.NewFromObject(map[string]any{"portcullis": portcullis})
 	ch, err := tester.NewRunner().
 		SetCompiler(compiler).

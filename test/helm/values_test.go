@@ -1,0 +1,96 @@
+package helm
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	"sigs.k8s.io/yaml"
+)
+
+func TestChartValuesReachTheManager(t *testing.T) {
+	g := NewWithT(t)
+	objs := byKey(render(t,
+		"--set", "image.digest=sha256:"+sixtyFourHex,
+		"--set-json", `guard={"minBudget": 3, "percent": 2.5, "window": "30m", "severeReserve": 40}`,
+		"--set", "decisionLog.enabled=true,decisionLog.includeInput=true",
+		"--set", "manager.logLevel=debug,manager.grantWorkers=32,manager.policyTimeout=250ms",
+		"--set", "policyData.configMap=reference,policyData.keys={hosting.yaml,travel.yaml}",
+		"--set", "ingest.tlsSecret=ingest-tls,ingest.tokenSecret=pipeline-tokens",
+		"--set", "geoip.enabled=true,geoip.volume.persistentVolumeClaim.claimName=geoip,geoip.anonymousDB=anon.mmdb",
+		"--set", "manager.extraArgs={--finding-ttl=240h}"))
+	c := container(t, objs)
+	g.Expect(c["image"]).To(Equal("ghcr.io/portcullis-dev/portcullis@sha256:" + sixtyFourHex))
+	g.Expect(args(t, objs)).To(ContainElements(
+		"--guard-min-budget=3", "--guard-percent=2.5", "--guard-window=30m", "--guard-severe-reserve=40",
+		"--decision-log=stdout", "--decision-log-input",
+		"--zap-log-level=debug", "--grant-workers=32", "--policy-timeout=250ms",
+		"--policy-data=/etc/portcullis/policy-data/hosting.yaml", "--policy-data=/etc/portcullis/policy-data/travel.yaml",
+		"--ingest-token-secret="+namespace+"/pipeline-tokens",
+		"--ingest-tls-cert-file=/var/run/portcullis/ingest-tls/tls.crt",
+		"--geoip-country-db=/var/lib/portcullis/geoip/country.mmdb", "--geoip-anonymous-db=/var/lib/portcullis/geoip/anon.mmdb",
+		`--finding-ttl=240h`))
+	g.Expect(c["volumeMounts"]).To(HaveLen(3))
+	raw, _ := yaml.Marshal(objs["Deployment "+namespace+"/portcullis-controller-manager"])
+	g.Expect(string(raw)).To(ContainSubstring("claimName: geoip"))
+	g.Expect(string(raw)).To(ContainSubstring("secretName: ingest-tls"))
+}
+
+// sixtyFourHex stands for an image digest.
+const sixtyFourHex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func TestChartOffSwitches(t *testing.T) {
+	g := NewWithT(t)
+	objs := byKey(render(t, "--set", "webhook.enabled=false,ingest.enabled=false,admissionPolicies.enabled=false",
+		"--set", "networkPolicy.enabled=false,podDisruptionBudget.enabled=false,metrics.secure=false"))
+	for _, gone := range []string{
+		"ValidatingWebhookConfiguration /portcullis-validating-webhook-configuration",
+		"Service " + namespace + "/portcullis-webhook-service",
+		"Service " + namespace + "/portcullis-ingest",
+		"Secret " + namespace + "/portcullis-webhook-server-cert",
+		"ValidatingAdmissionPolicy /portcullis-accessgrant-requester",
+		"NetworkPolicy " + namespace + "/portcullis-controller-manager",
+		"PodDisruptionBudget " + namespace + "/portcullis-controller-manager",
+	} {
+		g.Expect(objs).NotTo(HaveKey(gone))
+	}
+	a := args(t, objs)
+	g.Expect(a).To(ContainElement("--metrics-secure=false"))
+	g.Expect(a).NotTo(ContainElement(HavePrefix("--webhook-bind-address")))
+	g.Expect(a).NotTo(ContainElement(HavePrefix("--ingest-bind-address")))
+}
+
+func TestChartWithCertManager(t *testing.T) {
+	g := NewWithT(t)
+	objs := byKey(render(t, "--set", "webhook.certManager.enabled=true"))
+	g.Expect(objs).To(HaveKey("Issuer " + namespace + "/portcullis-selfsigned"))
+	g.Expect(objs).To(HaveKey("Certificate " + namespace + "/portcullis-webhook-cert"))
+	g.Expect(objs).NotTo(HaveKey("Secret " + namespace + "/portcullis-webhook-server-cert"))
+	hook := objs["ValidatingWebhookConfiguration /portcullis-validating-webhook-configuration"]
+	g.Expect(hook).To(HaveKeyWithValue("metadata", HaveKeyWithValue("annotations",
+		HaveKeyWithValue("cert-manager.io/inject-ca-from", namespace+"/portcullis-webhook-cert"))))
+	g.Expect(args(t, objs)).To(ContainElements("--webhook-manage-certs=false", "--webhook-cert-dir=/var/run/portcullis/webhook-certs"))
+
+	objs = byKey(render(t, "--set", "webhook.certManager.enabled=true,webhook.certManager.issuerRef.kind=ClusterIssuer,webhook.certManager.issuerRef.name=corp-ca"))
+	g.Expect(objs).NotTo(HaveKey("Issuer " + namespace + "/portcullis-selfsigned"))
+	raw, _ := yaml.Marshal(objs["Certificate "+namespace+"/portcullis-webhook-cert"])
+	g.Expect(string(raw)).To(ContainSubstring("name: corp-ca"))
+}
+
+// TestChartMonitoring: the chart's alerts are config/prometheus's, and the
+// ServiceMonitor scrapes the metrics Service as configured.
+func TestChartMonitoring(t *testing.T) {
+	g := NewWithT(t)
+	objs := byKey(render(t, "--set", "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true",
+		"--set", "metrics.prometheusRule.labels.release=kube-prometheus-stack"))
+	g.Expect(objs).To(HaveKey("ServiceMonitor " + namespace + "/portcullis-metrics"))
+	rule, ok := objs["PrometheusRule "+namespace+"/portcullis-alerts"]
+	g.Expect(ok).To(BeTrue())
+	raw, err := os.ReadFile(filepath.Join(configDir, "prometheus", "prometheusrule.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	var want object
+	g.Expect(yaml.Unmarshal(raw, &want)).To(Succeed())
+	g.Expect(rule["spec"]).To(Equal(want["spec"]), "the chart's alerts are not config/prometheus's: run make manifests")
+	g.Expect(rule).To(HaveKeyWithValue("metadata", HaveKeyWithValue("labels", HaveKeyWithValue("release", "kube-prometheus-stack"))))
+}
