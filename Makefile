@@ -95,7 +95,8 @@ SANDBOX_PROBE := package sandbox_probe\n\nprobe := http.send({"method": "GET", "
 
 .PHONY: opa-test
 opa-test: $(OPA) ## Run the library's Rego tests with the standard OPA CLI and check that policies/capabilities.json makes opa refuse what Portcullis refuses.
-	$(OPA) test policies/*.rego policies/data --capabilities policies/capabilities.json --schema docs/schemas -v
+	$(OPA) test policies/
+	$(OPA) test policies/ --capabilities policies/capabilities.json --schema docs/schemas -v
 	$(OPA) check --capabilities policies/capabilities.json --schema docs/schemas policies/
 	@probe="$$(mktemp -d)"; trap 'rm -rf "$$probe"' EXIT; \
 	printf '$(SANDBOX_PROBE)' > "$$probe/probe.rego"; \
@@ -209,8 +210,8 @@ geoip: ## Fetch the free ip-location-db country, city (coordinates) and ASN data
 	hack/fetch-geoip.sh $(GEOIP_DIR)
 
 .PHONY: asn-lists
-asn-lists: ## Regenerate policies/data/portcullis/networks.yaml (hosting and mobile ASNs) from ip-location-db's ASN data with the reviewed tables of hack/asnlists.
-	hack/asn-lists.sh policies/data/portcullis/networks.yaml
+asn-lists: ## Regenerate policies/portcullis/networks.yaml (hosting and mobile ASNs) from ip-location-db's ASN data with the reviewed tables of hack/asnlists.
+	hack/asn-lists.sh policies/portcullis/networks.yaml
 
 ##@ Tools
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Regenerate policies/data/portcullis/networks.yaml (hosting_asns, mobile_asns) from
+# Regenerate policies/portcullis/networks.yaml (hosting_asns, mobile_asns) from
 # ip-location-db's ASN data on the npm registry, with the reviewed tables of
 # hack/asnlists. Run by `make asn-lists`; review the diff before committing.
 # Tests never run this: they read the committed file.
 set -euo pipefail
 
-out="${1:-policies/data/portcullis/networks.yaml}"
+out="${1:-policies/portcullis/networks.yaml}"
 # The same data release as hack/fetch-geoip.sh, so that the lists and the
 # ASN database of `make run` agree.
 version="${GEOIP_VERSION:-2.3.2026061719}"

@@ -7,8 +7,10 @@ package policies
 import "embed"
 
 // Files holds the library: *.rego (modules and *_test.rego),
-// data/portcullis/*.yaml (the reference data, laid out as `opa` loads it:
-// the directory under data/ is the path in data) and scenarios/*.yaml.
+// portcullis/*.yaml (the reference data, laid out as `opa` loads it: this
+// directory is OPA's data document, so the files load under
+// data.portcullis) and scenarios/*/*.yaml (one suite a directory, so that
+// `opa test policies/` loads them as data without a clash).
 //
-//go:embed *.rego data/portcullis/*.yaml scenarios/*.yaml
+//go:embed *.rego portcullis/*.yaml scenarios/*/*.yaml
 var Files embed.FS

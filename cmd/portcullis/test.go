@@ -29,9 +29,9 @@ func newTestCommand() *cobra.Command {
 		Use:   "test [DIR]",
 		Short: "Run a policy library's Rego unit tests and scenario suites",
 		Long: `Run the Rego unit tests (*_test.rego) of DIR (default: policies) against its
-policies and reference data (DIR/data/portcullis/*.yaml, and DIR/data/*.yaml
-of the earlier layout), then every scenario suite in
-DIR/scenarios/*.yaml. Results are reported per case, like go test; the exit
+policies and reference data (DIR/portcullis/*.yaml, and DIR/data/*.yaml and
+DIR/data/portcullis/*.yaml of earlier layouts), then every scenario suite in
+DIR/scenarios/*/*.yaml and DIR/scenarios/*.yaml. Results are reported per case, like go test; the exit
 code is non-zero when anything fails or nothing was found to run.
 
 Scenarios labelled honest or hostile are also a detection measurement:
@@ -142,10 +142,17 @@ func runRegoTests(ctx context.Context, dir string, data map[string]any) ([]caseR
 
 func runScenarios(ctx context.Context, dir string, runner *offline.Runner) ([]caseResult, []offline.ScenarioResult, error) {
 	fsys := os.DirFS(dir)
-	names, err := fs.Glob(fsys, "scenarios/*.yaml")
+	// One suite a directory is the layout that `opa test DIR` also loads;
+	// suites directly in scenarios/ are the earlier one.
+	names, err := fs.Glob(fsys, "scenarios/*/*.yaml")
 	if err != nil {
 		return nil, nil, err
 	}
+	flat, err := fs.Glob(fsys, "scenarios/*.yaml")
+	if err != nil {
+		return nil, nil, err
+	}
+	names = append(names, flat...)
 	var cases []caseResult
 	var all []offline.ScenarioResult
 	for _, name := range names {

@@ -104,9 +104,9 @@ func TestTestOutputRefusesUnknownFormat(t *testing.T) {
 	}
 }
 
-// A library's reference data is read from data/portcullis/*.yaml, the
-// layout opa loads under data.portcullis, and still from data/*.yaml, the
-// earlier layout, with the new files winning.
+// A library's reference data is read from portcullis/*.yaml, the layout
+// opa loads under data.portcullis, and still from data/*.yaml and
+// data/portcullis/*.yaml, the earlier layouts, the newest winning.
 func TestTestReadsBothDataLayouts(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, content string) {
@@ -120,8 +120,9 @@ func TestTestReadsBothDataLayouts(t *testing.T) {
 		}
 	}
 	write("data/old.yaml", "legacy: 1\nshared: old\n")
-	write("data/portcullis/new.yaml", "current: 2\nshared: new\n")
-	write("d_test.rego", "package d_test\n\ntest_data if {\n\tdata.portcullis.legacy == 1\n\tdata.portcullis.current == 2\n\tdata.portcullis.shared == \"new\"\n}\n")
+	write("data/portcullis/older.yaml", "older: 3\nshared: older\n")
+	write("portcullis/new.yaml", "current: 2\nshared: new\n")
+	write("d_test.rego", "package d_test\n\ntest_data if {\n\tdata.portcullis.legacy == 1\n\tdata.portcullis.older == 3\n\tdata.portcullis.current == 2\n\tdata.portcullis.shared == \"new\"\n}\n")
 	if out, err := run(t, "test", dir); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}

@@ -1,4 +1,4 @@
-// Command asnlists writes policies/data/portcullis/networks.yaml, the hosting and
+// Command asnlists writes policies/portcullis/networks.yaml, the hosting and
 // mobile autonomous systems of the default policy library, from the CSV
 // files of ip-location-db's ASN data (first address, last address, AS
 // number, organisation). `make asn-lists` fetches the data and runs it.
@@ -24,7 +24,7 @@ import (
 )
 
 func main() {
-	out := flag.String("out", "policies/data/portcullis/networks.yaml", "the YAML file to write")
+	out := flag.String("out", "policies/portcullis/networks.yaml", "the YAML file to write")
 	version := flag.String("data-version", "", "the version of the @ip-location-db/asn package read, for the header")
 	flag.Parse()
 	if flag.NArg() == 0 || *version == "" {
@@ -185,7 +185,7 @@ func writeYAML(w io.Writer, version string, orgs map[uint32]string, hosting, mob
 # selection is the reviewed tables of hack/asnlists/tables.go; change those
 # and regenerate. docs/reference-data.md says how to review a new release.
 # A company's own cloud workstations and VPN belong in corporate_egress_asns
-# (policies/data/portcullis/portcullis.yaml or a data override), not here.
+# (policies/portcullis/portcullis.yaml or a data override), not here.
 
 # Autonomous systems of hosting, cloud, VPS and VPN-infrastructure
 # providers: a sign-in from a data centre, not a home or an office, is how a

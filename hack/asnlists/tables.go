@@ -4,7 +4,7 @@ package main
 // spells them: ip-location-db takes most of them from DB-IP, which uses a
 // company's registered name ("Amazon.com, Inc."), not the AS handle that
 // routing tables show ("AMAZON-02"). To review a new data release, run
-// `make asn-lists` and read the diff of policies/data/portcullis/networks.yaml; to
+// `make asn-lists` and read the diff of policies/portcullis/networks.yaml; to
 // find candidates, grep the CSV files for a provider's name.
 
 // rule selects autonomous systems by organisation name.

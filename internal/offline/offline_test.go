@@ -61,7 +61,7 @@ func TestGatherNamesWhatIsMissing(t *testing.T) {
 
 func TestScenarioSuites(t *testing.T) {
 	runner := libraryRunner(t)
-	raw, err := os.ReadFile(filepath.Join("..", "..", "policies", "scenarios", "remote-workers.yaml"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "policies", "scenarios", "remote-workers", "suite.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

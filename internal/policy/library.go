@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -81,28 +82,29 @@ func DefaultData() (map[string]any, error) {
 }
 
 // LibraryDataPattern is where a library keeps its reference data: the
-// directory data/ stands for OPA's data document, so
-// `opa test DIR/*.rego DIR/data` and `opa eval -d DIR/data` load these files
-// under data.portcullis as Portcullis does.
-const LibraryDataPattern = "data/portcullis/*.yaml"
+// library's directory stands for OPA's data document, so plain `opa test
+// DIR` and `opa eval -d DIR` load these files under data.portcullis, as
+// Portcullis does.
+const LibraryDataPattern = "portcullis/*.yaml"
 
-// legacyDataPattern is the earlier layout, YAML files directly in data/,
-// still read (first) so that existing libraries keep working.
-const legacyDataPattern = "data/*.yaml"
+// legacyDataPatterns are the earlier layouts, YAML files in data/ and in
+// data/portcullis/, still read (first, in this order) so that existing
+// libraries keep working.
+var legacyDataPatterns = []string{"data/*.yaml", "data/portcullis/*.yaml"}
 
-// ReadLibraryData reads a library's reference data: the files of
-// data/*.yaml and then of data/portcullis/*.yaml, each set in name order,
+// ReadLibraryData reads a library's reference data: the files of each
+// earlier layout and then of portcullis/*.yaml, each set in name order,
 // later files merged over earlier ones.
 func ReadLibraryData(fsys fs.FS) (map[string]any, error) {
-	legacy, err := ReadData(fsys, legacyDataPattern)
-	if err != nil {
-		return nil, err
+	data := map[string]any{}
+	for _, pattern := range append(slices.Clone(legacyDataPatterns), LibraryDataPattern) {
+		more, err := ReadData(fsys, pattern)
+		if err != nil {
+			return nil, err
+		}
+		data = MergeData(data, more)
 	}
-	data, err := ReadData(fsys, LibraryDataPattern)
-	if err != nil {
-		return nil, err
-	}
-	return MergeData(legacy, data), nil
+	return data, nil
 }
 
 // ReadData merges the YAML files of fsys that match pattern, in name order.
