@@ -91,22 +91,25 @@ func (c *Certs) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 func (c *Certs) NeedLeaderElection() bool { return false }
 
 // Start refreshes the certificate now and every Interval until ctx ends.
-// A failure is logged and tried again sooner; the last good certificate
-// stays in use.
+// A failure is logged and tried again sooner (5 s, doubling up to the
+// interval); the last good certificate stays in use.
 func (c *Certs) Start(ctx context.Context) error {
 	log := ctrl.LoggerFrom(ctx).WithName("webhook-certs")
-	wait := time.Duration(0)
+	wait, retry := time.Duration(0), time.Duration(0)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(wait):
 		}
-		wait = c.Interval
 		if err := c.Refresh(ctx); err != nil {
-			log.Error(err, "Refreshing the webhook certificate")
-			wait = min(c.Interval, 5*time.Second)
+			// Sooner after a failure, backing off to the interval.
+			retry = min(c.Interval, max(5*time.Second, 2*retry))
+			wait = retry
+			log.Error(err, "Refreshing the webhook certificate", "retryIn", wait.String())
+			continue
 		}
+		wait, retry = c.Interval, 0
 	}
 }
 
