@@ -212,7 +212,16 @@ func parseCA(certPEM, keyPEM []byte) (*rotator.KeyPairArtifacts, error) {
 func (c *Certs) inject(ctx context.Context, ca []byte) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-		if err := c.Reader.Get(ctx, types.NamespacedName{Name: c.Configuration}, cfg); err != nil {
+		err := c.Reader.Get(ctx, types.NamespacedName{Name: c.Configuration}, cfg)
+		if apierrors.IsNotFound(err) {
+			// Removed on purpose (say, to change policies while no replica
+			// served): nothing calls the webhook, so nothing waits for its
+			// CA. It is injected within an interval of the configuration
+			// coming back.
+			ctrl.LoggerFrom(ctx).Info("The webhook configuration does not exist: the API server calls no webhook", "configuration", c.Configuration)
+			return nil
+		}
+		if err != nil {
 			return fmt.Errorf("reading ValidatingWebhookConfiguration %s: %w", c.Configuration, err)
 		}
 		changed := false
