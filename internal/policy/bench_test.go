@@ -104,3 +104,29 @@ func BenchmarkOPADirect(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCheck compiles the largest library module as the admission
+// webhook does on every apply of a changed policy: parse, sandbox, the
+// METADATA schema annotation, type-checking against the input schema and
+// query preparation.
+func BenchmarkCheck(b *testing.B) {
+	e := libraryEngine(b)
+	modules, err := DefaultModules()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var risk Module
+	for _, m := range modules {
+		if m.Name == "risk" {
+			risk = m
+		}
+	}
+	p := Policy{Name: risk.Name, Source: risk.Source}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.Check(ctx, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
