@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"sync"
@@ -63,6 +64,8 @@ type Certs struct {
 	DNSNames []string
 	// Interval is how often the Secret is read again.
 	Interval time.Duration
+	// Now is the clock certificates are made and checked by.
+	Now func() time.Time
 
 	current atomic.Pointer[tls.Certificate]
 	ready   chan struct{}
@@ -73,7 +76,7 @@ type Certs struct {
 // certificate whose CA is injected.
 func NewCerts(reader client.Reader, writer client.Writer, secret types.NamespacedName, configuration string, dnsNames []string) *Certs {
 	return &Certs{Reader: reader, Writer: writer, Secret: secret, Configuration: configuration, DNSNames: dnsNames,
-		Interval: DefaultCertCheckInterval, ready: make(chan struct{})}
+		Interval: DefaultCertCheckInterval, Now: time.Now, ready: make(chan struct{})}
 }
 
 // Ready is closed once a certificate is served and its CA injected.
@@ -125,7 +128,7 @@ func (c *Certs) Refresh(ctx context.Context) error {
 			}
 			return fmt.Errorf("reading the Secret %s: %w", c.Secret, err)
 		}
-		changed, err := c.renew(secret, time.Now())
+		changed, err := c.renew(secret, c.Now())
 		if err != nil || !changed {
 			data = secret.Data
 			return err
@@ -172,6 +175,10 @@ func (c *Certs) renew(secret *corev1.Secret, now time.Time) (bool, error) {
 		if ca, err = gen.CreateCACert(now.Add(-time.Hour), now.Add(caValidity)); err != nil {
 			return false, fmt.Errorf("creating the webhook CA: %w", err)
 		}
+		// The bundle keeps the CA it replaces while that is valid: replicas
+		// still serving a certificate of it stay trusted until they read
+		// the Secret again.
+		ca.CertPEM = append(ca.CertPEM, validCAs(d[keyCACert], now)...)
 	}
 	cert, key, err := gen.CreateCertPEM(ca, now.Add(-time.Hour), now.Add(certValidity))
 	if err != nil {
@@ -208,7 +215,43 @@ func parseCA(certPEM, keyPEM []byte) (*rotator.KeyPairArtifacts, error) {
 	return &rotator.KeyPairArtifacts{Cert: cert, Key: key, CertPEM: certPEM, KeyPEM: keyPEM}, nil
 }
 
-// inject sets caBundle on every webhook of the configuration.
+// validCAs returns the PEM certificates of bundle that are still valid at now.
+func validCAs(bundle []byte, now time.Time) []byte {
+	var out []byte
+	for rest := bundle; ; {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			return out
+		}
+		if cert, err := x509.ParseCertificate(block.Bytes); err == nil && cert.IsCA && now.Before(cert.NotAfter) {
+			out = append(out, pem.EncodeToMemory(block)...)
+		}
+	}
+}
+
+// leadCA parses the first certificate of a PEM bundle, or returns nil.
+func leadCA(bundle []byte) *x509.Certificate {
+	block, _ := pem.Decode(bundle)
+	if block == nil {
+		return nil
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil
+	}
+	return cert
+}
+
+// newer reports whether the bundle injected leads with a CA made after the
+// one ours leads with: ours was read before another replica replaced it.
+func newer(injected, ours []byte) bool {
+	a, b := leadCA(injected), leadCA(ours)
+	return a != nil && b != nil && a.NotBefore.After(b.NotBefore)
+}
+
+// inject sets caBundle on every webhook of the configuration. A bundle led
+// by a CA made after the one this replica read is left alone: the replica's
+// read is older than the CA, and its next refresh catches up.
 func (c *Certs) inject(ctx context.Context, ca []byte) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{}
@@ -226,9 +269,14 @@ func (c *Certs) inject(ctx context.Context, ca []byte) error {
 		}
 		changed := false
 		for i := range cfg.Webhooks {
-			if !bytes.Equal(cfg.Webhooks[i].ClientConfig.CABundle, ca) {
-				cfg.Webhooks[i].ClientConfig.CABundle, changed = ca, true
+			current := cfg.Webhooks[i].ClientConfig.CABundle
+			if bytes.Equal(current, ca) {
+				continue
 			}
+			if newer(current, ca) {
+				continue
+			}
+			cfg.Webhooks[i].ClientConfig.CABundle, changed = ca, true
 		}
 		if !changed {
 			return nil

@@ -81,6 +81,34 @@ func TestCertsFillTheSecretAndInjectTheCA(t *testing.T) {
 	g.Expect(secret.ResourceVersion).To(Equal(before), "the Secret was written again")
 }
 
+// A replica whose read of the Secret is older than the CA another replica
+// injected does not put its older CA back.
+func TestCertsDoNotInjectAnOlderCA(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	a, c := newTestCerts(t, emptySecret(), hooks())
+	g.Expect(a.Refresh(ctx)).To(Succeed())
+	stale := &corev1.Secret{}
+	g.Expect(c.Get(ctx, secretKey, stale)).To(Succeed())
+
+	// Replica A replaces the CA (its Secret was emptied, say) and injects it.
+	fresh := &corev1.Secret{}
+	g.Expect(c.Get(ctx, secretKey, fresh)).To(Succeed())
+	fresh.Data = nil
+	g.Expect(c.Update(ctx, fresh)).To(Succeed())
+	a.Now = func() time.Time { return time.Now().Add(time.Hour) }
+	g.Expect(a.Refresh(ctx)).To(Succeed())
+	g.Expect(c.Get(ctx, secretKey, fresh)).To(Succeed())
+
+	// Replica B still holds the first CA.
+	b, _ := newTestCerts(t)
+	b.Reader, b.Writer = c, c
+	g.Expect(b.inject(ctx, stale.Data["ca.crt"])).To(Succeed())
+	cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+	g.Expect(c.Get(ctx, types.NamespacedName{Name: "hooks"}, cfg)).To(Succeed())
+	g.Expect(cfg.Webhooks[0].ClientConfig.CABundle).To(Equal(fresh.Data["ca.crt"]))
+}
+
 func TestCertsRenew(t *testing.T) {
 	g := NewWithT(t)
 	certs, _ := newTestCerts(t)
@@ -111,9 +139,13 @@ func TestCertsRenew(t *testing.T) {
 	g.Expect(renew(now)).To(BeTrue())
 	g.Expect(secret.Data["ca.crt"]).To(Equal(first.Data["ca.crt"]))
 
-	// The CA ends within the lookahead: a new CA and certificate.
+	// The CA ends within the lookahead: a new CA and certificate, and the
+	// bundle keeps the old CA, still valid, for replicas serving its
+	// certificates until they read the Secret again.
 	g.Expect(renew(now.Add(10*365*24*time.Hour - 60*24*time.Hour))).To(BeTrue())
-	g.Expect(secret.Data["ca.crt"]).NotTo(Equal(first.Data["ca.crt"]))
+	g.Expect(leadCA(secret.Data["ca.crt"]).Equal(leadCA(first.Data["ca.crt"]))).To(BeFalse(), "the CA is not replaced")
+	g.Expect(string(secret.Data["ca.crt"])).To(HaveSuffix(string(first.Data["ca.crt"])), "the old CA is dropped from the bundle")
+	g.Expect(renew(now.Add(10*365*24*time.Hour-60*24*time.Hour))).To(BeFalse(), "a bundle is renewed like a single CA")
 
 	// Garbage in the Secret is replaced, not served.
 	secret.Data = map[string][]byte{"ca.crt": []byte("junk"), "tls.crt": []byte("junk"), "tls.key": []byte("junk")}

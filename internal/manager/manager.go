@@ -124,7 +124,13 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if !ok {
 		return nil, fmt.Errorf("the policy engine %T cannot check policies for the webhook", ropts.Engine)
 	}
-	if err := setupWebhook(ctx, mgr, opts.Webhook, ropts.CredentialsNamespace, checker); err != nil {
+	// The webhook's Secret and Service are the manager's own, in its own
+	// namespace, whatever namespace the credentials are in.
+	webhookNamespace := podNamespace()
+	if webhookNamespace == "" {
+		webhookNamespace = ropts.CredentialsNamespace
+	}
+	if err := setupWebhook(ctx, mgr, opts.Webhook, webhookNamespace, checker); err != nil {
 		return nil, err
 	}
 	return mgr, nil
@@ -277,11 +283,20 @@ func (o *Options) credentialsNamespace() (string, error) {
 	if o.CredentialsNamespace != "" {
 		return o.CredentialsNamespace, nil
 	}
-	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+	if ns := podNamespace(); ns != "" {
 		return ns, nil
 	}
-	if raw, err := os.ReadFile(serviceAccountNamespace); err == nil && len(bytes.TrimSpace(raw)) > 0 {
-		return string(bytes.TrimSpace(raw)), nil
-	}
 	return "", errors.New("the manager does not know its namespace: set --credentials-namespace (or $POD_NAMESPACE)")
+}
+
+// podNamespace is the namespace the manager runs in: $POD_NAMESPACE, else
+// its service account's; "" out of a cluster.
+func podNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if raw, err := os.ReadFile(serviceAccountNamespace); err == nil && len(bytes.TrimSpace(raw)) > 0 {
+		return string(bytes.TrimSpace(raw))
+	}
+	return ""
 }

@@ -34,7 +34,7 @@ type WebhookOptions struct {
 	// serving certificate in Secret, serve it from memory, and inject the
 	// CA into Configuration.
 	ManageCerts bool
-	// Secret is the Secret, in the credentials namespace, holding them.
+	// Secret is the Secret, in the manager's namespace, holding them.
 	Secret string
 	// Service is the Service the API server calls the webhook through; the
 	// certificate is for <Service>.<namespace>.svc.
@@ -68,7 +68,7 @@ func (o *WebhookOptions) BindFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.ManageCerts, "webhook-manage-certs", o.ManageCerts,
 		"Create and rotate the webhook's CA and certificate in --webhook-secret and inject the CA into --webhook-configuration; false when cert-manager provides them.")
 	fs.StringVar(&o.Secret, "webhook-secret", o.Secret,
-		"Secret, in the credentials namespace, where the manager keeps the webhook's CA and certificate; it must exist, empty at first.")
+		"Secret, in the manager's own namespace, where the manager keeps the webhook's CA and certificate; it must exist, empty at first.")
 	fs.StringVar(&o.Service, "webhook-service", o.Service,
 		"Service the API server reaches the webhook through: the managed certificate is for <service>.<namespace>.svc.")
 	fs.StringSliceVar(&o.DNSNames, "webhook-dns-names", o.DNSNames,

@@ -60,9 +60,15 @@ type compiled struct {
 	broken error
 }
 
-// parserOptions parse a module as Rego v1, with its METADATA annotations,
-// whose schemas the compiler then type-checks with.
-var parserOptions = ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true}
+// The engine parses modules as Rego v1 and reads no METADATA annotation:
+// every policy is type-checked against the input schema whatever its
+// comments say, so an annotation can neither loosen that check (an inline
+// schema) nor break a policy that compiled before. `portcullis test` reads
+// them, as `opa test --schema` does (annotationParserOptions).
+var parserOptions = ast.ParserOptions{RegoVersion: ast.RegoV1}
+
+// annotationParserOptions parse a module with its METADATA annotations.
+var annotationParserOptions = ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true}
 
 // parseModule parses source as one Rego v1 module and checks the sandbox and
 // the rule sets.
@@ -71,7 +77,7 @@ func parseModule(name, source string) (*ast.Module, []string, error) {
 	if err != nil {
 		return nil, nil, compileError(name, err)
 	}
-	if problems := append(sandboxViolations(name, module), schemaAnnotationProblems(name, module)...); len(problems) > 0 {
+	if problems := sandboxViolations(name, module); len(problems) > 0 {
 		return nil, nil, &CompileError{Policy: name, Problems: problems}
 	}
 	rules, problems := reasonRules(name, module)
@@ -98,8 +104,7 @@ func compile(ctx context.Context, p Policy, store storage.Store) (*compiled, err
 	compiler := ast.NewCompiler().
 		WithCapabilities(sandboxCapabilities()).
 		WithDefaultRegoVersion(ast.RegoV1).
-		WithSchemas(inputSchema()).
-		WithUseTypeCheckAnnotations(true)
+		WithSchemas(inputSchema())
 	compiler.Compile(map[string]*ast.Module{where: module})
 	if compiler.Failed() {
 		return nil, compileError(where, compiler.Errors)

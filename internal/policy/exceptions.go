@@ -8,35 +8,65 @@ import (
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 )
 
-// ExceptionMismatch says why the exception does not apply to the input's
-// grant at in.Now, or returns "" when it does: it has expired, it lasts
-// longer than maxLifetime (zero means no limit) and so applies nowhere, or
-// its namespace, contractorRef or grantRef name another grant. The engine
-// picks the exceptions of a decision with it; PolicyException.ActiveAt
-// decides the first two, as it does for the PolicyException reconciler's
-// Ready.
-func ExceptionMismatch(e *accessv1alpha1.PolicyException, in *Input, maxLifetime time.Duration) string {
-	if e.ExpiredAt(in.Now) {
-		return fmt.Sprintf("expired at %s", e.Spec.ExpiresAt.UTC().Format(time.RFC3339))
+// miss is why an exception does not apply to a grant, or does not set a
+// reason aside; missNone when it does. The engine decides with the cheap
+// miss functions; ExceptionMismatch and ExemptionMismatch put the same
+// answer into words, for explain.
+type miss int
+
+const (
+	missNone miss = iota
+	missExpired
+	missTooLong
+	missNamespace
+	missContractor
+	missGrant
+	missNoRef
+	missPolicy
+	missRule
+	missCode
+	missEvidence
+)
+
+// exceptionMiss says whether the exception applies to the input's grant at
+// in.Now: not expired, not longer than maxLifetime (zero means no limit;
+// PolicyException.ActiveAt decides both, as it does for the
+// PolicyException reconciler's Ready), and its namespace, contractorRef and
+// grantRef, where set, naming this grant.
+func exceptionMiss(e *accessv1alpha1.PolicyException, in *Input, maxLifetime time.Duration) miss {
+	switch {
+	case e.ExpiredAt(in.Now):
+		return missExpired
+	case !e.ActiveAt(in.Now, maxLifetime):
+		return missTooLong
+	case e.Namespace != in.Grant.Namespace:
+		return missNamespace
+	case e.Spec.ContractorRef != nil && e.Spec.ContractorRef.Name != in.Contractor.Name:
+		return missContractor
+	case e.Spec.GrantRef != nil && e.Spec.GrantRef.Name != in.Grant.Name:
+		return missGrant
+	case e.Spec.ContractorRef == nil && e.Spec.GrantRef == nil:
+		return missNoRef
 	}
-	if !e.ActiveAt(in.Now, maxLifetime) {
-		return fmt.Sprintf("lasts %s, longer than the %s the policy data allows (exceptions.max_days): it applies nowhere",
-			days(e.Lifetime(in.Now)), days(maxLifetime))
-	}
-	return coverMismatch(e, in)
+	return missNone
 }
 
-// coverMismatch says why an exception does not name this grant, or returns
-// "": its contractorRef and grantRef, where set, must both match.
-func coverMismatch(e *accessv1alpha1.PolicyException, in *Input) string {
-	switch {
-	case e.Namespace != in.Grant.Namespace:
+// ExceptionMismatch says why the exception does not apply to the input's
+// grant at in.Now, or returns "" when it does (exceptionMiss).
+func ExceptionMismatch(e *accessv1alpha1.PolicyException, in *Input, maxLifetime time.Duration) string {
+	switch exceptionMiss(e, in, maxLifetime) {
+	case missExpired:
+		return fmt.Sprintf("expired at %s", e.Spec.ExpiresAt.UTC().Format(time.RFC3339))
+	case missTooLong:
+		return fmt.Sprintf("lasts %s, longer than the %s the policy data allows (exceptions.max_days): it applies nowhere",
+			days(e.Lifetime(in.Now)), days(maxLifetime))
+	case missNamespace:
 		return fmt.Sprintf("is in namespace %s, not the grant's %s", e.Namespace, in.Grant.Namespace)
-	case e.Spec.ContractorRef != nil && e.Spec.ContractorRef.Name != in.Contractor.Name:
+	case missContractor:
 		return fmt.Sprintf("names contractor %s, not %s", e.Spec.ContractorRef.Name, in.Contractor.Name)
-	case e.Spec.GrantRef != nil && e.Spec.GrantRef.Name != in.Grant.Name:
+	case missGrant:
 		return fmt.Sprintf("names grant %s, not %s", e.Spec.GrantRef.Name, in.Grant.Name)
-	case e.Spec.ContractorRef == nil && e.Spec.GrantRef == nil:
+	case missNoRef:
 		return "names neither a contractor nor a grant"
 	}
 	return ""
@@ -47,13 +77,12 @@ func days(d time.Duration) string {
 	return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
 }
 
-// matchingExceptions returns the active exceptions that cover the grant;
-// one that lasts longer than maxLifetime applies nowhere (ExceptionMismatch).
+// matchingExceptions returns the exceptions that apply to the grant.
 func matchingExceptions(in *Input, maxLifetime time.Duration) []accessv1alpha1.PolicyException {
 	var out []accessv1alpha1.PolicyException
 	for i := range in.Exceptions {
 		e := &in.Exceptions[i]
-		if ExceptionMismatch(e, in, maxLifetime) == "" {
+		if exceptionMiss(e, in, maxLifetime) == missNone {
 			out = append(out, *e)
 		}
 	}
@@ -63,26 +92,41 @@ func matchingExceptions(in *Input, maxLifetime time.Duration) []accessv1alpha1.P
 // exempting returns the name of the first exception that exempts reason, or "".
 func exempting(exceptions []accessv1alpha1.PolicyException, r Reason) string {
 	for i := range exceptions {
-		if ExemptionMismatch(&exceptions[i].Spec, r) == "" {
+		if exemptionMiss(&exceptions[i].Spec, r) == missNone {
 			return exceptions[i].Name
 		}
 	}
 	return ""
 }
 
-// ExemptionMismatch says why an exception that applies to a grant does not
-// set the reason aside, or returns "" when it does: it names another
-// policy, or is limited to other rules, codes or evidence. The engine
-// decides exemptions with it.
-func ExemptionMismatch(spec *accessv1alpha1.PolicyExceptionSpec, r Reason) string {
+// exemptionMiss says whether an exception that applies to a grant sets the
+// reason aside: it names the reason's policy, and, where it is limited to
+// rules, codes or evidence, the reason's.
+func exemptionMiss(spec *accessv1alpha1.PolicyExceptionSpec, r Reason) miss {
 	switch {
 	case spec.Policy != r.Policy:
-		return fmt.Sprintf("names policy %s, not %s", spec.Policy, r.Policy)
+		return missPolicy
 	case len(spec.Rules) > 0 && !slices.Contains(spec.Rules, r.Rule):
-		return fmt.Sprintf("is limited to rules %v, not %s", spec.Rules, r.Rule)
+		return missRule
 	case len(spec.Codes) > 0 && !slices.Contains(spec.Codes, r.Code):
-		return fmt.Sprintf("is limited to codes %v, not %s", spec.Codes, r.Code)
+		return missCode
 	case spec.Evidence != nil && !evidenceCovers(spec.Evidence, r.Evidence):
+		return missEvidence
+	}
+	return missNone
+}
+
+// ExemptionMismatch says why an exception that applies to a grant does not
+// set the reason aside, or returns "" when it does (exemptionMiss).
+func ExemptionMismatch(spec *accessv1alpha1.PolicyExceptionSpec, r Reason) string {
+	switch exemptionMiss(spec, r) {
+	case missPolicy:
+		return fmt.Sprintf("names policy %s, not %s", spec.Policy, r.Policy)
+	case missRule:
+		return fmt.Sprintf("is limited to rules %v, not %s", spec.Rules, r.Rule)
+	case missCode:
+		return fmt.Sprintf("is limited to codes %v, not %s", spec.Codes, r.Code)
+	case missEvidence:
 		return "is limited to evidence that the reason's does not match"
 	}
 	return ""

@@ -51,13 +51,11 @@ var parsedInputSchema = sync.OnceValue(func() any {
 // inputSchema is the schema set policies compile with: the input schema as
 // the type of input, so the compiler type-checks every reference to input
 // against it and a misspelt field is a compile error instead of a rule that
-// silently never matches; and the same schema as schema.input, for modules
-// whose METADATA annotation names it. It is built once; the compilers only
-// read the set, so they share it.
+// silently never matches. It is built once; the compilers only read the
+// set, so they share it.
 var inputSchema = sync.OnceValue(func() *ast.SchemaSet {
 	set := ast.NewSchemaSet()
 	set.Put(ast.SchemaRootRef, parsedInputSchema())
-	set.Put(inputSchemaRef, parsedInputSchema())
 	return set
 })
 
@@ -73,22 +71,28 @@ var annotatedInputSchema = sync.OnceValue(func() *ast.SchemaSet {
 })
 
 // schemaAnnotationProblems lists, as policy:line:col: message, every schema
-// that a METADATA annotation of module names and Portcullis does not have:
-// the only one is schema.input. (OPA would report each rule the annotation
-// covers as "undefined schema"; this points at the annotation.)
+// annotation of module other than `input: schema.input`, the one schema
+// Portcullis has: another schema name, a schema for another path, or an
+// inline schema, which would type input more loosely than the input schema.
+// (OPA would report each rule an unknown name covers as "undefined schema";
+// this points at the annotation.)
 func schemaAnnotationProblems(name string, module *ast.Module) []string {
 	var problems []string
 	for _, a := range module.Annotations {
 		for _, s := range a.Schemas {
-			if s.Schema == nil || s.Schema.Equal(inputSchemaRef) {
+			if s.Schema != nil && s.Schema.Equal(inputSchemaRef) && s.Path.Equal(ast.InputRootRef) {
 				continue
 			}
 			row, col := 0, 0
 			if a.Location != nil {
 				row, col = a.Location.Row, a.Location.Col
 			}
-			problems = append(problems, fmt.Sprintf("%s:%d:%d: the METADATA annotation gives %s the schema %v, which Portcullis does not have: the input schema is %s",
-				name, row, col, s.Path, s.Schema, inputSchemaName))
+			what := "an inline schema"
+			if s.Schema != nil {
+				what = "the schema " + s.Schema.String()
+			}
+			problems = append(problems, fmt.Sprintf("%s:%d:%d: the METADATA annotation gives %v %s: Portcullis has one schema, for the whole input: write `- input: %s`",
+				name, row, col, s.Path, what, inputSchemaName))
 		}
 	}
 	return problems

@@ -37,7 +37,7 @@ func RunRegoTests(ctx context.Context, files map[string]string, data map[string]
 	modules := make(map[string]*ast.Module, len(files))
 	var problems []string
 	for name, src := range files {
-		m, err := ast.ParseModuleWithOpts(name, src, parserOptions)
+		m, err := ast.ParseModuleWithOpts(name, src, annotationParserOptions)
 		if err != nil {
 			var cerr *CompileError
 			if errors.As(compileError(name, err), &cerr) {

@@ -110,30 +110,40 @@ func assess(byPolicy map[string][]Reason, exceptions []accessv1alpha1.PolicyExce
 
 func exemptContribution(exceptions []accessv1alpha1.PolicyException, c Reason) bool {
 	for i := range exceptions {
-		if ContributionMismatch(&exceptions[i].Spec, c) == "" {
+		if contributionMiss(&exceptions[i].Spec, c) == missNone {
 			return true
 		}
 	}
 	return false
 }
 
-// ContributionMismatch says why an exception that applies to a grant does
-// not set a risk contribution aside, or returns "" when it does: it would
-// set aside a quarantine or revoke reason with the contribution's code and
-// evidence (ExemptionMismatch). The engine decides with it.
-func ContributionMismatch(spec *accessv1alpha1.PolicyExceptionSpec, c Reason) string {
-	var first string
-	for _, rule := range []string{RuleQuarantine, RuleRevoke} {
+// contributionMiss says whether an exception that applies to a grant sets
+// a risk contribution aside: when it would set aside a quarantine or a
+// revoke reason with the contribution's code and evidence. It returns the
+// first rule's miss otherwise.
+func contributionMiss(spec *accessv1alpha1.PolicyExceptionSpec, c Reason) (first miss) {
+	for i, rule := range []string{RuleQuarantine, RuleRevoke} {
 		c.Rule = rule
-		why := ExemptionMismatch(spec, c)
-		if why == "" {
-			return ""
+		m := exemptionMiss(spec, c)
+		if m == missNone {
+			return missNone
 		}
-		if first == "" {
-			first = why
+		if i == 0 {
+			first = m
 		}
 	}
 	return first
+}
+
+// ContributionMismatch says why an exception that applies to a grant does
+// not set a risk contribution aside, or returns "" when it does
+// (contributionMiss).
+func ContributionMismatch(spec *accessv1alpha1.PolicyExceptionSpec, c Reason) string {
+	if contributionMiss(spec, c) == missNone {
+		return ""
+	}
+	c.Rule = RuleQuarantine
+	return ExemptionMismatch(spec, c)
 }
 
 func sortedKeys(m map[string][]Reason) []string {

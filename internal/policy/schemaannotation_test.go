@@ -52,18 +52,49 @@ func TestAnnotatedModuleTypeErrors(t *testing.T) {
 	}
 }
 
-func TestUnknownSchemaAnnotationIsRefused(t *testing.T) {
-	src := strings.Replace(annotated(`input.now == "x"`), "- input: schema.input", "- input: schema.nope", 1)
-	want := "p:1:1: the METADATA annotation gives input the schema schema.nope, which Portcullis does not have: the input schema is schema.input"
-	e := newTestEngine(t, Options{})
-	_, err := e.Upsert(context.Background(), Policy{Name: "p", Source: src})
-	var cerr *CompileError
-	if !errors.As(err, &cerr) || len(cerr.Problems) != 1 || cerr.Problems[0] != want {
-		t.Fatalf("Upsert() = %v, want the CompileError %q", err, want)
+// The engine reads no annotation: input is typed against the input schema
+// whatever a module's comments say. An inline schema cannot loosen that, and
+// a METADATA block that OPA would refuse does not break a policy that
+// compiled before annotations were read anywhere.
+func TestTheEngineIgnoresAnnotations(t *testing.T) {
+	const field = `input.grant.spec.nonexistent_field == "x"`
+	for name, src := range map[string]string{
+		"inline schema for input":       strings.Replace(annotated(field), "- input: schema.input", "- input: {}", 1),
+		"inline schema for input.grant": strings.Replace(annotated(field), "- input: schema.input", `- input.grant: {"type": "object"}`, 1),
+		"unknown schema":                strings.Replace(annotated(field), "- input: schema.input", "- input: schema.nope", 1),
+	} {
+		e := newTestEngine(t, Options{})
+		_, err := e.Upsert(context.Background(), Policy{Name: "p", Source: src})
+		if err == nil || !strings.Contains(err.Error(), "undefined ref: input.grant.spec.nonexistent_field") {
+			t.Errorf("%s: Upsert() = %v, want the field refused by the input schema", name, err)
+		}
 	}
-	_, err = RunRegoTests(context.Background(), map[string]string{"p": src}, nil)
-	if !errors.As(err, &cerr) || !strings.Contains(err.Error(), want) {
-		t.Fatalf("RunRegoTests() = %v, want a CompileError containing %q", err, want)
+	e := newTestEngine(t, Options{})
+	for name, src := range map[string]string{
+		"malformed":         "# METADATA\n# title: [unclosed\npackage p\n\nquarantine contains {\"msg\": \"m\"} if input.now == \"x\"\n",
+		"orphan at the end": "package p\n\nquarantine contains {\"msg\": \"m\"} if input.now == \"x\"\n\n# METADATA\n# title: nothing follows\n",
+	} {
+		if _, err := e.Upsert(context.Background(), Policy{Name: "p", Source: src}); err != nil {
+			t.Errorf("%s: Upsert() = %v, want the policy to compile as before", name, err)
+		}
+	}
+}
+
+// `portcullis test` reads annotations as `opa test --schema` does, and
+// refuses every schema annotation but `input: schema.input`.
+func TestRegoTestsRefuseOtherSchemaAnnotations(t *testing.T) {
+	for replacement, want := range map[string]string{
+		"- input: schema.nope":              "p:1:1: the METADATA annotation gives input the schema schema.nope: Portcullis has one schema, for the whole input: write `- input: schema.input`",
+		"- input: {}":                       "p:1:1: the METADATA annotation gives input an inline schema",
+		`- input.grant: {"type": "object"}`: "p:1:1: the METADATA annotation gives input.grant an inline schema",
+		"- data.portcullis: schema.input":   "p:1:1: the METADATA annotation gives data.portcullis the schema schema.input",
+	} {
+		src := strings.Replace(annotated(`input.now == "x"`), "- input: schema.input", replacement, 1)
+		_, err := RunRegoTests(context.Background(), map[string]string{"p": src}, nil)
+		var cerr *CompileError
+		if !errors.As(err, &cerr) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: RunRegoTests() = %v, want a CompileError containing %q", replacement, err, want)
+		}
 	}
 }
 
@@ -93,7 +124,7 @@ func TestLibraryModulesAnnotateTheInputSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range modules {
-		module, err := ast.ParseModuleWithOpts(m.File, m.Source, parserOptions)
+		module, err := ast.ParseModuleWithOpts(m.File, m.Source, annotationParserOptions)
 		if err != nil {
 			t.Fatal(err)
 		}

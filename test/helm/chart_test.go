@@ -164,6 +164,9 @@ func TestChartValuesSchemaRefuses(t *testing.T) {
 		{"guard.percent=150", "/guard/percent"},
 		{"manager.policyTimeout=soon", "/manager/policyTimeout"},
 		{"webhook.port=70000", "/webhook/port"},
+		{"geoip.enabled=true", "/geoip/volume"},
+		{"geoip.enabled=true,geoip.volume.emptyDir.medium=Memory,geoip.countryDB=../../etc/passwd", "/geoip/countryDB"},
+		{"policyData.configMap=reference", "/policyData/keys"},
 	} {
 		_, err := helm(t, "template", "portcullis", chart, "--kube-version", devenv.KubernetesVersion, "--set", tc.set)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -57,6 +57,8 @@ func TestChartOffSwitches(t *testing.T) {
 	}
 	a := args(t, objs)
 	g.Expect(a).To(ContainElement("--metrics-secure=false"))
+	g.Expect(byKey(render(t, "--set", "replicaCount=1"))).NotTo(HaveKey("PodDisruptionBudget "+namespace+"/portcullis-controller-manager"),
+		"one replica with minAvailable 1 would block every drain")
 	g.Expect(a).NotTo(ContainElement(HavePrefix("--webhook-bind-address")))
 	g.Expect(a).NotTo(ContainElement(HavePrefix("--ingest-bind-address")))
 }
