@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -195,11 +196,21 @@ func TestWebhookAndSecureMetrics(t *testing.T) {
 		exc := exceptionObject("ok", "good")
 		g.Expect(admin.Create(ctx, exc)).To(Succeed())
 		g.Expect(admin.Delete(ctx, policyObject("good", ""))).To(Succeed())
-		g.Expect(admin.Get(ctx, client.ObjectKeyFromObject(exc), exc)).To(Succeed())
-		exc.Labels = map[string]string{"ticket": "SEC-1"}
-		g.Expect(admin.Update(ctx, exc)).To(Succeed(), "an exception whose policy went away can still be edited")
-		exc.Spec.Policy = "gone"
-		g.Expect(admin.Update(ctx, exc)).To(MatchError(ContainSubstring(`no AccessPolicy "gone"`)))
+		// The controller writes the exception's status meanwhile: update
+		// the latest version, as kubectl does.
+		update := func(change func(*accessv1alpha1.PolicyException)) error {
+			return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				if err := admin.Get(ctx, client.ObjectKeyFromObject(exc), exc); err != nil {
+					return err
+				}
+				change(exc)
+				return admin.Update(ctx, exc)
+			})
+		}
+		g.Expect(update(func(e *accessv1alpha1.PolicyException) { e.Labels = map[string]string{"ticket": "SEC-1"} })).
+			To(Succeed(), "an exception whose policy went away can still be edited")
+		g.Expect(update(func(e *accessv1alpha1.PolicyException) { e.Spec.Policy = "gone" })).
+			To(MatchError(ContainSubstring(`no AccessPolicy "gone"`)))
 	})
 
 	t.Run("metrics answer only callers the API server authorizes", func(t *testing.T) {
@@ -212,14 +223,17 @@ func TestWebhookAndSecureMetrics(t *testing.T) {
 		g.Expect(scrape(ctx, url, "")).To(refused)
 		g.Expect(scrape(ctx, url, "not-a-token")).To(refused)
 
-		token := serviceAccountToken(ctx, g, cfg, admin, "prometheus")
-		g.Expect(scrape(ctx, url, token)).To(Equal(http.StatusForbidden))
+		// The manager caches a denial for 30 s: the account that is let in
+		// is bound before its first request.
+		stranger := serviceAccountToken(ctx, g, cfg, admin, "stranger")
+		g.Expect(scrape(ctx, url, stranger)).To(Equal(http.StatusForbidden))
 		g.Expect(admin.Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "metrics-reader"},
 			Rules: []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}})).To(Succeed())
 		g.Expect(admin.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "prometheus-metrics"},
 			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "metrics-reader"},
 			Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: "default", Name: "prometheus"}}})).To(Succeed())
-		g.Eventually(func() int { return scrape(ctx, url, token) }).WithTimeout(30 * time.Second).Should(Equal(http.StatusOK))
+		token := serviceAccountToken(ctx, g, cfg, admin, "prometheus")
+		g.Eventually(func() int { return scrape(ctx, url, token) }).WithTimeout(45 * time.Second).Should(Equal(http.StatusOK))
 	})
 }
 
