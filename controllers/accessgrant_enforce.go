@@ -152,6 +152,9 @@ func (r *AccessGrantReconciler) call(ctx context.Context, s *grantScope, account
 		Grant: s.grant, Contractor: s.input.Contractor, System: s.input.System,
 		Account: account, Credentials: s.credentials, Transition: transition, Siblings: siblings,
 	}
+	if enf := s.grant.Status.Enforcement; enf != nil {
+		t.From = enf.State
+	}
 	timeout := r.EnforcementTimeout
 	if timeout <= 0 {
 		timeout = DefaultEnforcementTimeout

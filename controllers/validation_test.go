@@ -108,7 +108,34 @@ metadata: {generateName: bad-}
 spec:
   type: scim
   scim: {url: "https://idp.example.com/scim/v2"}
-`, "credentialsSecretRef is required for scim, ldap, postgres and webhook systems"),
+`, "credentialsSecretRef is required for every type but kubernetes"),
+		Entry("an Okta org over http:// without insecure", `
+apiVersion: access.portcullis.dev/v1alpha1
+kind: ConnectedSystem
+metadata: {generateName: bad-}
+spec:
+  type: okta
+  credentialsSecretRef: {namespace: portcullis-system, name: okta}
+  okta: {orgURL: "http://example.okta.com"}
+`, "spec.okta.orgURL is http://"),
+		Entry("an Entra tenant quarantining to a group it does not name", `
+apiVersion: access.portcullis.dev/v1alpha1
+kind: ConnectedSystem
+metadata: {generateName: bad-}
+spec:
+  type: entra
+  credentialsSecretRef: {namespace: portcullis-system, name: entra}
+  entra: {tenantID: contoso.onmicrosoft.com, quarantineMode: Group}
+`, "quarantineGroup is required when quarantineMode is Group"),
+		Entry("an Entra tenant with a Graph endpoint over http://", `
+apiVersion: access.portcullis.dev/v1alpha1
+kind: ConnectedSystem
+metadata: {generateName: bad-}
+spec:
+  type: entra
+  credentialsSecretRef: {namespace: portcullis-system, name: entra}
+  entra: {tenantID: contoso.onmicrosoft.com, graphEndpoint: "http://graph.example.com"}
+`, "spec.entra.graphEndpoint"),
 		Entry("an unknown system type", `
 apiVersion: access.portcullis.dev/v1alpha1
 kind: ConnectedSystem

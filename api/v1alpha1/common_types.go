@@ -21,7 +21,7 @@ const (
 
 // SystemType names the kind of a connected system and so the connector that
 // enforces grants in it.
-// +kubebuilder:validation:Enum=kubernetes;scim;ldap;postgres;webhook
+// +kubebuilder:validation:Enum=kubernetes;scim;ldap;postgres;webhook;okta;entra
 type SystemType string
 
 // The connected system types.
@@ -31,6 +31,8 @@ const (
 	SystemTypeLDAP       SystemType = "ldap"
 	SystemTypePostgres   SystemType = "postgres"
 	SystemTypeWebhook    SystemType = "webhook"
+	SystemTypeOkta       SystemType = "okta"
+	SystemTypeEntra      SystemType = "entra"
 )
 
 // DecisionAction is the outcome of evaluating the policies for one grant.

@@ -11,16 +11,20 @@ import (
 // +kubebuilder:validation:XValidation:rule="has(self.ldap) == (self.type == 'ldap')",message="spec.ldap must be set when type is ldap, and only then: set the settings block that matches spec.type"
 // +kubebuilder:validation:XValidation:rule="has(self.postgres) == (self.type == 'postgres')",message="spec.postgres must be set when type is postgres, and only then: set the settings block that matches spec.type"
 // +kubebuilder:validation:XValidation:rule="has(self.webhook) == (self.type == 'webhook')",message="spec.webhook must be set when type is webhook, and only then: set the settings block that matches spec.type"
-// +kubebuilder:validation:XValidation:rule="self.type == 'kubernetes' || has(self.credentialsSecretRef)",message="credentialsSecretRef is required for scim, ldap, postgres and webhook systems"
+// +kubebuilder:validation:XValidation:rule="has(self.okta) == (self.type == 'okta')",message="spec.okta must be set when type is okta, and only then: set the settings block that matches spec.type"
+// +kubebuilder:validation:XValidation:rule="has(self.entra) == (self.type == 'entra')",message="spec.entra must be set when type is entra, and only then: set the settings block that matches spec.type"
+// +kubebuilder:validation:XValidation:rule="self.type == 'kubernetes' || has(self.credentialsSecretRef)",message="credentialsSecretRef is required for every type but kubernetes"
 // +kubebuilder:validation:XValidation:rule="self.type == oldSelf.type",message="type is immutable: create a new ConnectedSystem for another type"
 // +kubebuilder:validation:XValidation:rule="!has(self.scim) || self.scim.url.startsWith('https://') || (has(self.insecure) && self.insecure)",message="spec.scim.url is http://, so the bearer token would cross the network in clear text: use https://, or set spec.insecure: true to accept that"
+// +kubebuilder:validation:XValidation:rule="!has(self.okta) || self.okta.orgURL.startsWith('https://') || (has(self.insecure) && self.insecure)",message="spec.okta.orgURL is http://, so the credentials would cross the network in clear text: use https://, or set spec.insecure: true to accept that"
 // +kubebuilder:validation:XValidation:rule="!has(self.webhook) || self.webhook.url.startsWith('https://') || (has(self.insecure) && self.insecure)",message="spec.webhook.url is http://, so events would cross the network in clear text: use https://, or set spec.insecure: true to accept that"
 // +kubebuilder:validation:XValidation:rule="!has(self.ldap) || self.ldap.url.startsWith('ldaps://') || (has(self.ldap.startTLS) && self.ldap.startTLS) || (has(self.insecure) && self.insecure)",message="spec.ldap.url is ldap:// without startTLS, so the bind password would cross the network in clear text: use ldaps:// or startTLS: true, or set spec.insecure: true to accept that"
 // +kubebuilder:validation:XValidation:rule="!has(self.postgres) || !has(self.postgres.sslMode) || self.postgres.sslMode != 'disable' || (has(self.insecure) && self.insecure)",message="spec.postgres.sslMode is disable, so the password would cross the network in clear text: use require, verify-ca or verify-full, or set spec.insecure: true to accept that"
 // +kubebuilder:validation:XValidation:rule="self.type != 'kubernetes' || !has(self.allowedEntitlements)",message="a kubernetes system lists what may be granted in spec.kubernetes (allowedClusterRoles, allowedRoles, allowedNamespaces), not in spec.allowedEntitlements"
 type ConnectedSystemSpec struct {
-	// type is the kind of system: kubernetes, scim, ldap, postgres or
-	// webhook. It picks the connector and the settings block. Immutable.
+	// type is the kind of system: kubernetes, scim, ldap, postgres,
+	// webhook, okta or entra. It picks the connector and the settings
+	// block. Immutable.
 	// +required
 	Type SystemType `json:"type"`
 
@@ -52,9 +56,9 @@ type ConnectedSystemSpec struct {
 	// +optional
 	Insecure bool `json:"insecure,omitempty"`
 
-	// allowedEntitlements lists what grants on this scim, ldap, postgres or
-	// webhook system may name in spec.entitlement.name: group names or DNs,
-	// database roles, entitlement ids. An entry is an exact name or a
+	// allowedEntitlements lists what grants on this scim, ldap, postgres,
+	// webhook, okta or entra system may name in spec.entitlement.name: group
+	// names or DNs, database roles, entitlement ids. An entry is an exact name or a
 	// pattern with one "*", which matches any run of characters without
 	// ",", ";", "+", a backslash or a double quote (so
 	// "cn=app-*,ou=groups,dc=example,dc=com" cannot match a DN in another
@@ -88,6 +92,14 @@ type ConnectedSystemSpec struct {
 	// webhook holds the settings of an HTTP receiver of signed CloudEvents.
 	// +optional
 	Webhook *WebhookSettings `json:"webhook,omitempty"`
+
+	// okta holds the settings of an Okta org.
+	// +optional
+	Okta *OktaSettings `json:"okta,omitempty"`
+
+	// entra holds the settings of a Microsoft Entra ID tenant.
+	// +optional
+	Entra *EntraSettings `json:"entra,omitempty"`
 }
 
 // KubernetesSettings configures RBAC in this cluster. Grants become
@@ -144,19 +156,22 @@ type KubernetesSettings struct {
 	QuarantineClusterRole string `json:"quarantineClusterRole,omitempty"`
 }
 
-// SCIMDialect selects known quirks of a SCIM provider.
-// +kubebuilder:validation:Enum=standard;okta;entra
+// SCIMDialect is the SCIM protocol variant a service provider speaks.
+// +kubebuilder:validation:Enum=standard
 type SCIMDialect string
 
 // SCIMQuarantineMode is how a SCIM system quarantines a user.
 // +kubebuilder:validation:Enum=Deactivate;Group
 type SCIMQuarantineMode string
 
-// SCIMSettings configures a SCIM 2.0 (RFC 7644) service provider. The
-// credentials Secret holds the bearer token under the key "token".
+// SCIMSettings configures an application that serves the SCIM 2.0 API
+// (RFC 7644) as a service provider, such as Slack, GitHub Enterprise or
+// Atlassian. The credentials Secret holds the bearer token under the key
+// "token".
 // +kubebuilder:validation:XValidation:rule="!has(self.quarantineMode) || self.quarantineMode != 'Group' || has(self.quarantineGroup)",message="quarantineGroup is required when quarantineMode is Group"
 type SCIMSettings struct {
-	// url is the SCIM base URL, e.g. https://example.okta.com/scim/v2.
+	// url is the SCIM base URL of the service provider, e.g.
+	// https://api.slack.com/scim/v2.
 	// http:// needs spec.insecure. It carries no credentials (user:password@):
 	// the token is in the credentials Secret.
 	// +required
@@ -164,8 +179,11 @@ type SCIMSettings struct {
 	// +kubebuilder:validation:Pattern=`^https?://[^/?#@]+([/?#].*)?$`
 	URL string `json:"url"`
 
-	// dialect is standard, okta or entra (Entra ID sends and expects string
-	// booleans and removes members with a value list). Defaults to standard.
+	// dialect is standard, the only one: a SCIM service provider speaks
+	// RFC 7644. (The okta and entra dialects of earlier versions described
+	// how those identity providers call applications as SCIM clients, not
+	// an API they serve; enforce in them with the okta and entra types.)
+	// Defaults to standard.
 	// +optional
 	// +kubebuilder:default=standard
 	Dialect SCIMDialect `json:"dialect,omitempty"`

@@ -24,6 +24,11 @@ type Target struct {
 	// Transition identifies the state change being applied, so that
 	// retries of the same change carry the same id (webhook idempotency).
 	Transition string
+	// From is the state last applied to the entitlement in full: the
+	// controller records a state only once every step of applying it
+	// succeeded, so a change that failed halfway still starts From the
+	// earlier state on its retry. Empty before the first.
+	From accessv1alpha1.GrantState
 	// Siblings are the states that the contractor's other grants on the
 	// same system hold there. Account-level settings (login, activation,
 	// locks, a shared quarantine group) follow AccountState, not one grant.
@@ -44,6 +49,15 @@ func (t Target) AccountState(own accessv1alpha1.GrantState) accessv1alpha1.Grant
 		}
 	}
 	return out
+}
+
+// Changes reports whether applying state is a change from the state last
+// applied, rather than the same state applied again (a periodic check,
+// drift repair). Identity connectors end the account's sessions on a
+// change to Quarantined, Revoked, Expired or removed: once per change,
+// and again on the retry of a change that failed halfway.
+func (t Target) Changes(state accessv1alpha1.GrantState) bool {
+	return t.From != state
 }
 
 // accountRank orders states by what they ask of the account: a quarantine

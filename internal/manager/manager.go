@@ -30,8 +30,10 @@ import (
 	"github.com/portcullis-dev/portcullis/controllers"
 	"github.com/portcullis-dev/portcullis/internal/admission"
 	"github.com/portcullis-dev/portcullis/internal/connectors"
+	"github.com/portcullis-dev/portcullis/internal/connectors/entra"
 	k8sconnector "github.com/portcullis-dev/portcullis/internal/connectors/kubernetes"
 	ldapconnector "github.com/portcullis-dev/portcullis/internal/connectors/ldap"
+	"github.com/portcullis-dev/portcullis/internal/connectors/okta"
 	"github.com/portcullis-dev/portcullis/internal/connectors/postgres"
 	"github.com/portcullis-dev/portcullis/internal/connectors/scim"
 	"github.com/portcullis-dev/portcullis/internal/connectors/webhook"
@@ -191,6 +193,8 @@ func DefaultConnectors(mgr ctrl.Manager, clk clock.PassiveClock) connectors.Regi
 		accessv1alpha1.SystemTypePostgres:   &postgres.Connector{},
 		accessv1alpha1.SystemTypeSCIM:       &scim.Connector{},
 		accessv1alpha1.SystemTypeLDAP:       &ldapconnector.Connector{},
+		accessv1alpha1.SystemTypeOkta:       &okta.Connector{},
+		accessv1alpha1.SystemTypeEntra:      &entra.Connector{},
 	}
 }
 

@@ -1,17 +1,15 @@
 // Package scim enforces grants as group memberships and user activation in
-// a SCIM 2.0 service provider (RFC 7643, RFC 7644), with the dialects of
-// Okta and Microsoft Entra ID.
+// an application that serves SCIM 2.0 (RFC 7643, RFC 7644) as a service
+// provider.
 package scim
 
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,12 +22,8 @@ import (
 // KeyToken is the key of the bearer token in the credentials Secret.
 const KeyToken = "token"
 
-// The dialects.
-const (
-	DialectStandard = "standard"
-	DialectOkta     = "okta"
-	DialectEntra    = "entra"
-)
+// DialectStandard is RFC 7644, the only dialect.
+const DialectStandard = "standard"
 
 const patchSchema = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
@@ -157,12 +151,11 @@ func (c *Connector) Check(ctx context.Context, system *accessv1alpha1.ConnectedS
 	return err
 }
 
-// api is one system's endpoint, token and dialect.
+// api is one system's endpoint and token.
 type api struct {
-	base    string
-	token   string
-	dialect string
-	http    *http.Client
+	base  string
+	token string
+	http  *http.Client
 }
 
 // client checks the settings and builds the API client. It sends nothing:
@@ -189,11 +182,12 @@ func (c *Connector) client(system *accessv1alpha1.ConnectedSystem, credentials m
 	if err != nil {
 		return nil, fmt.Errorf("spec.scim: %w", err)
 	}
-	dialect := string(s.Dialect)
-	if dialect == "" {
-		dialect = DialectStandard
+	if d := string(s.Dialect); d != "" && d != DialectStandard {
+		// Stored before the dialects went: say so rather than guess.
+		return nil, fmt.Errorf("spec.scim.dialect %q is no longer supported: it described an identity provider calling applications as a SCIM client; "+
+			"set dialect: standard for an application that serves SCIM, or use the okta or entra system type to enforce in the identity provider", d)
 	}
-	return &api{base: base, token: token, dialect: dialect, http: httpClient}, nil
+	return &api{base: base, token: token, http: httpClient}, nil
 }
 
 // baseURL is spec.scim.url without a trailing slash, once it is known to
@@ -215,10 +209,6 @@ func (a *api) addMember(ctx context.Context, groupID, userID string) error {
 }
 
 func (a *api) removeMember(ctx context.Context, groupID, userID string) error {
-	if a.dialect == DialectEntra {
-		// Entra removes members with a value list on the members path.
-		return a.patch(ctx, "/Groups", groupID, a.op("remove", "members", []map[string]string{{"value": userID}}))
-	}
 	path, err := memberPath(userID)
 	if err != nil {
 		return fmt.Errorf("removing user %q from group %q: %w", userID, groupID, err)
@@ -227,24 +217,11 @@ func (a *api) removeMember(ctx context.Context, groupID, userID string) error {
 }
 
 func (a *api) setActive(ctx context.Context, userID string, active bool) error {
-	var value any = active
-	if a.dialect == DialectEntra {
-		// Entra sends and expects string booleans.
-		value = map[bool]string{true: "True", false: "False"}[active]
-	}
-	op := a.op("replace", "active", value)
-	if a.dialect == DialectOkta {
-		// Okta replaces active without a path.
-		op = a.op("replace", "", map[string]any{"active": active})
-	}
-	return a.patch(ctx, "/Users", userID, op)
+	return a.patch(ctx, "/Users", userID, a.op("replace", "active", active))
 }
 
-// op builds one PATCH operation in the dialect's casing.
+// op builds one PATCH operation.
 func (a *api) op(name, path string, value any) map[string]any {
-	if a.dialect == DialectEntra {
-		name = strings.ToUpper(name[:1]) + name[1:]
-	}
 	o := map[string]any{"op": name}
 	if path != "" {
 		o["path"] = path
@@ -300,7 +277,7 @@ func (a *api) send(ctx context.Context, method, path string, body []byte) ([]byt
 	}
 	resp, err := a.http.Do(req)
 	if err != nil {
-		return nil, classify(a.base, err)
+		return nil, connectors.RequestError(a.base, "", err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -328,22 +305,4 @@ func scimDetail(body []byte) string {
 		body = body[:200]
 	}
 	return string(body)
-}
-
-func classify(base string, err error) error {
-	base, err = connectors.RedactURL(base), connectors.RedactURLError(err)
-	if errors.Is(err, connectors.ErrInsecure) {
-		return fmt.Errorf("requesting %s: %w", base, err)
-	}
-	var certErr *tls.CertificateVerificationError
-	var recordErr tls.RecordHeaderError
-	if errors.As(err, &certErr) || errors.As(err, &recordErr) || strings.Contains(err.Error(), "tls:") ||
-		strings.Contains(err.Error(), "x509:") {
-		return fmt.Errorf("%w with %s: %w", connectors.ErrTLS, base, err)
-	}
-	var netErr net.Error
-	if errors.As(err, &netErr) {
-		return fmt.Errorf("%w: %s: %w", connectors.ErrUnreachable, base, err)
-	}
-	return fmt.Errorf("requesting %s: %w", base, err)
 }

@@ -116,31 +116,25 @@ func TestCheckAndFaults(t *testing.T) {
 	}
 }
 
-func TestDialectPayloads(t *testing.T) {
-	for dialect, want := range map[string][3]string{
-		DialectStandard: {`"op":"replace"`, `"path":"active"`, `"value":false`},
-		DialectOkta:     {`"op":"replace"`, `"value":{"active":false}`, ``},
-		DialectEntra:    {`"op":"Replace"`, `"path":"active"`, `"value":"False"`},
-	} {
-		a := &api{dialect: dialect}
-		op := a.op("replace", "active", false)
-		if dialect == DialectOkta {
-			op = a.op("replace", "", map[string]any{"active": false})
-		}
-		if dialect == DialectEntra {
-			op = a.op("replace", "active", "False")
-		}
-		raw := mustJSON(t, op)
-		for _, w := range want {
-			if !strings.Contains(raw, w) {
-				t.Errorf("%s: %s lacks %s", dialect, raw, w)
-			}
-		}
+// The operations are RFC 7644's: lower-case op names, a boolean active on
+// its path.
+func TestPatchOperations(t *testing.T) {
+	a := &api{}
+	if raw := mustJSON(t, a.op("replace", "active", false)); raw != `{"op":"replace","path":"active","value":false}` {
+		t.Errorf("replace active: %s", raw)
 	}
-	entra := &api{dialect: DialectEntra}
-	if raw := mustJSON(t, entra.op("remove", "members", []map[string]string{{"value": "u1"}})); !strings.Contains(raw, `"op":"Remove"`) ||
-		!strings.Contains(raw, `"value":[{"value":"u1"}]`) {
-		t.Errorf("entra remove: %s", raw)
+}
+
+// A system stored with a dialect of earlier versions is refused with what
+// to do, before anything is sent.
+func TestRemovedDialectsAreRefused(t *testing.T) {
+	for _, d := range []string{"okta", "entra"} {
+		system := &accessv1alpha1.ConnectedSystem{Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeSCIM,
+			SCIM: &accessv1alpha1.SCIMSettings{URL: "https://scim.example.com/scim/v2", Dialect: accessv1alpha1.SCIMDialect(d)}}}
+		err := (&Connector{}).Check(context.Background(), system, map[string][]byte{KeyToken: []byte("t")})
+		if err == nil || !strings.Contains(err.Error(), "is no longer supported") || !strings.Contains(err.Error(), "use the okta or entra system type") {
+			t.Errorf("dialect %s: %v", d, err)
+		}
 	}
 }
 

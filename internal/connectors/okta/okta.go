@@ -1,0 +1,277 @@
+// Package okta enforces grants in an Okta org through its Management API
+// (v1): a grant's entitlement is an Okta group that the contractor's Okta
+// user is a member of; a quarantine suspends the user (or moves it to a
+// quarantine group), and a change of the grant to Quarantined, Revoked,
+// Expired or removed ends the user's sessions and revokes its OAuth tokens:
+// once per change of state (Target.Changes), and again on the retry of a
+// change that failed halfway.
+package okta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/connectors"
+)
+
+// The keys of the credentials Secret. An OAuth 2.0 service app (KeyClientID
+// and KeyPrivateKey, optionally KeyKeyID) is preferred over KeyAPIToken
+// when both are set.
+const (
+	KeyClientID   = "clientID"
+	KeyPrivateKey = "privateKey"
+	KeyKeyID      = "keyID"
+	KeyAPIToken   = "apiToken"
+)
+
+// Scopes are the Okta API scopes the connector asks the org authorization
+// server for: nothing more than it uses.
+const Scopes = "okta.users.manage okta.groups.manage"
+
+// Connector talks to the org over HTTPS, or over HTTP when the system sets
+// spec.insecure. Its zero value is ready to use; it must not be copied.
+type Connector struct {
+	// Timeout bounds one request; zero means 15 seconds.
+	Timeout time.Duration
+	// MaxRateLimitWait bounds one wait for a rate limit to reset; zero
+	// means 60 seconds. A limit that resets later fails the call, and the
+	// controller retries with backoff.
+	MaxRateLimitWait time.Duration
+
+	mu     sync.Mutex
+	tokens map[string]cachedToken
+	limits map[string]rateState
+}
+
+var (
+	_ connectors.Connector       = (*Connector)(nil)
+	_ connectors.CredentialNeeds = (*Connector)(nil)
+)
+
+// MissingCredentials asks for an API token or a service app's client id
+// and private key; a Secret with half of the service app names the other
+// half.
+func (c *Connector) MissingCredentials(_ *accessv1alpha1.ConnectedSystem, data map[string][]byte) []string {
+	if len(data[KeyAPIToken]) > 0 {
+		return nil
+	}
+	if len(data[KeyClientID]) > 0 || len(data[KeyPrivateKey]) > 0 {
+		return connectors.Missing(data, KeyClientID, KeyPrivateKey)
+	}
+	return []string{KeyAPIToken + ", or " + KeyClientID + " and " + KeyPrivateKey}
+}
+
+// ObservesState is true: Ensure reads the user, its groups and its status
+// before it writes.
+func (c *Connector) ObservesState() bool { return true }
+
+// Ensure makes the user's membership of the entitlement's group follow
+// state, its status (or quarantine group) follow the account's state over
+// the contractor's grants (Target.AccountState), and ends its sessions when
+// state is a change (Target.Changes) to Quarantined, Revoked, Expired or
+// removed: once per change of state, and again on the retry of a change
+// that failed halfway. Re-applying the state last applied in full (a
+// periodic reconcile, drift repair) never ends them; Active never does.
+func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state accessv1alpha1.GrantState) (connectors.Change, error) {
+	if t.Account == "" {
+		return connectors.Change{}, nil
+	}
+	a, err := c.client(t.System, t.Credentials)
+	if err != nil {
+		return connectors.Change{}, err
+	}
+	defer a.close()
+	u, err := a.findUser(ctx, t.Account)
+	if err != nil {
+		return connectors.Change{}, err
+	}
+	switch gone := u == nil || u.Status == statusDeprovisioned; {
+	case gone && connectors.Removes(state):
+		// Nobody can sign in as a user that does not exist or is
+		// deprovisioned: there is nothing to remove.
+		return connectors.Change{}, nil
+	case u == nil:
+		return connectors.Change{}, fmt.Errorf("no Okta user with the login %q: provision the contractor's account first", t.Account)
+	case gone:
+		return connectors.Change{}, fmt.Errorf("the Okta user %q is deprovisioned: reactivate it in Okta, or end the grant", t.Account)
+	}
+	r := &run{a: a, user: u}
+	err = r.reconcile(ctx, t, state)
+	if endsSessions(t, state) {
+		err = r.endSessions(ctx, err)
+	}
+	return r.change(), err
+}
+
+// endsSessions reports whether applying state ends the user's sessions: a
+// change (not the same state applied again) to Quarantined, Revoked,
+// Expired or removed. Never Active.
+func endsSessions(t connectors.Target, state accessv1alpha1.GrantState) bool {
+	return (state == accessv1alpha1.GrantQuarantined || connectors.Removes(state)) && t.Changes(state)
+}
+
+// run is one Ensure's changes so far.
+type run struct {
+	a    *api
+	user *user
+	done []string
+}
+
+func (r *run) step(what string, do func() error) error {
+	if err := do(); err != nil {
+		return err
+	}
+	r.done = append(r.done, what)
+	return nil
+}
+
+func (r *run) change() connectors.Change {
+	return connectors.Change{Changed: len(r.done) > 0, Detail: strings.Join(r.done, "; ")}
+}
+
+// reconcile sets the user's status (Suspend mode) first, so that a
+// quarantined user cannot sign in again while its groups change, then the
+// memberships. Membership of the grant's group follows the grant's own
+// state; status and the quarantine group belong to the account.
+func (r *run) reconcile(ctx context.Context, t connectors.Target, state accessv1alpha1.GrantState) error {
+	s := t.System.Spec.Okta
+	account := t.AccountState(state)
+	groupMode := s.QuarantineMode == accessv1alpha1.IdentityQuarantineGroup
+	if !groupMode {
+		if err := r.status(ctx, account); err != nil {
+			return err
+		}
+	}
+	want := state == accessv1alpha1.GrantActive || (state == accessv1alpha1.GrantQuarantined && !groupMode)
+	if err := r.membership(ctx, t.Grant.Spec.Entitlement.Name, "spec.entitlement.name", want); err != nil {
+		return err
+	}
+	if groupMode {
+		return r.membership(ctx, s.QuarantineGroup, "spec.okta.quarantineGroup", account == accessv1alpha1.GrantQuarantined)
+	}
+	return nil
+}
+
+// status suspends the user while the account is quarantined and
+// unsuspends it once the account is active. Okta suspends only users who
+// have activated; a STAGED or PROVISIONED user cannot sign in and is left
+// as it is.
+func (r *run) status(ctx context.Context, account accessv1alpha1.GrantState) error {
+	switch {
+	case account == accessv1alpha1.GrantQuarantined && suspendable(r.user.Status):
+		return r.step("suspended the user", func() error { return r.a.lifecycle(ctx, r.user.ID, "suspend") })
+	case account == accessv1alpha1.GrantActive && r.user.Status == statusSuspended:
+		return r.step("unsuspended the user", func() error { return r.a.lifecycle(ctx, r.user.ID, "unsuspend") })
+	}
+	return nil
+}
+
+// membership puts the user in the group called name, or takes it out. A
+// group that does not exist holds nobody: only adding to it is an error.
+func (r *run) membership(ctx context.Context, name, field string, want bool) error {
+	g, err := r.a.findGroup(ctx, name)
+	if err != nil {
+		return err
+	}
+	if g == nil {
+		if !want {
+			return nil
+		}
+		return fmt.Errorf("no Okta group named %q: create it, or fix %s", name, field)
+	}
+	has, err := r.a.isMember(ctx, g, r.user.ID)
+	if err != nil {
+		return err
+	}
+	if want == has {
+		return nil
+	}
+	if err := g.managed(); err != nil {
+		return err
+	}
+	if want {
+		return r.step("added to group "+g.Profile.Name, func() error { return r.a.setMember(ctx, g.ID, r.user.ID, true) })
+	}
+	return r.step("removed from group "+g.Profile.Name, func() error { return r.a.setMember(ctx, g.ID, r.user.ID, false) })
+}
+
+// endSessions ends the user's sessions and revokes its OAuth tokens. It
+// runs after the other steps, and also when one of them failed (prior is
+// its error), so that a half-applied quarantine still cuts the user off.
+// The controller records the state only once every step succeeded, so the
+// retry starts From the earlier state again and ends the sessions once
+// more, after the user can no longer sign in again.
+func (r *run) endSessions(ctx context.Context, prior error) error {
+	err := r.step("ended the user's sessions", func() error { return r.a.clearSessions(ctx, r.user.ID) })
+	if prior != nil {
+		return errors.Join(prior, err)
+	}
+	return err
+}
+
+// Check gets a token (for a service app) and lists one group, then looks
+// up every exact name of spec.allowedEntitlements and the quarantine group,
+// and reports the ones the org lacks.
+func (c *Connector) Check(ctx context.Context, system *accessv1alpha1.ConnectedSystem, credentials map[string][]byte) error {
+	a, err := c.client(system, credentials)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if _, err := a.call(ctx, routeListGroups, "GET", "/api/v1/groups?limit=1"); err != nil {
+		return err
+	}
+	if _, err := a.call(ctx, routeListUsers, "GET", "/api/v1/users?limit=1"); err != nil {
+		return err
+	}
+	var missing, problems []string
+	for _, name := range checkedGroups(system) {
+		g, err := a.findGroup(ctx, name)
+		switch {
+		case errors.Is(err, connectors.ErrCredentials) || errors.Is(err, connectors.ErrUnreachable) ||
+			errors.Is(err, connectors.ErrTLS) || ctx.Err() != nil:
+			return err
+		case err != nil:
+			problems = append(problems, err.Error())
+		case g == nil:
+			missing = append(missing, fmt.Sprintf("%q", name))
+		}
+	}
+	if len(missing) > 0 {
+		problems = append([]string{"the org has no group named " + strings.Join(missing, ", ") +
+			": create them, or fix spec.allowedEntitlements or spec.okta.quarantineGroup"}, problems...)
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// maxCheckedGroups bounds the lookups of one Check (the CRD allows 256
+// allowed entitlements, and one quarantine group).
+const maxCheckedGroups = 257
+
+// checkedGroups are the exact (pattern-free) allowed entitlements and the
+// quarantine group, once each.
+func checkedGroups(system *accessv1alpha1.ConnectedSystem) []string {
+	seen := map[string]bool{}
+	var names []string
+	add := func(n string) {
+		if n != "" && !strings.Contains(n, "*") && !seen[n] && len(names) < maxCheckedGroups {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	for _, n := range system.Spec.AllowedEntitlements {
+		add(n)
+	}
+	if s := system.Spec.Okta; s != nil && s.QuarantineMode == accessv1alpha1.IdentityQuarantineGroup {
+		add(s.QuarantineGroup)
+	}
+	return names
+}
