@@ -127,6 +127,15 @@ spec:
   credentialsSecretRef: {namespace: portcullis-system, name: entra}
   entra: {tenantID: contoso.onmicrosoft.com, quarantineMode: Group}
 `, "quarantineGroup is required when quarantineMode is Group"),
+		Entry("a Google Workspace token endpoint over http://", `
+apiVersion: access.portcullis.dev/v1alpha1
+kind: ConnectedSystem
+metadata: {generateName: bad-}
+spec:
+  type: google
+  credentialsSecretRef: {namespace: portcullis-system, name: google}
+  google: {adminEmail: admin@example.com, tokenURL: "http://oauth2.example.com/token"}
+`, "spec.google.tokenURL"),
 		Entry("an Entra tenant with a Graph endpoint over http://", `
 apiVersion: access.portcullis.dev/v1alpha1
 kind: ConnectedSystem

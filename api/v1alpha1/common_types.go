@@ -21,7 +21,7 @@ const (
 
 // SystemType names the kind of a connected system and so the connector that
 // enforces grants in it.
-// +kubebuilder:validation:Enum=kubernetes;scim;ldap;postgres;webhook;okta;entra
+// +kubebuilder:validation:Enum=kubernetes;scim;ldap;postgres;webhook;okta;entra;google
 type SystemType string
 
 // The connected system types.
@@ -33,6 +33,7 @@ const (
 	SystemTypeWebhook    SystemType = "webhook"
 	SystemTypeOkta       SystemType = "okta"
 	SystemTypeEntra      SystemType = "entra"
+	SystemTypeGoogle     SystemType = "google"
 )
 
 // DecisionAction is the outcome of evaluating the policies for one grant.

@@ -13,6 +13,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="has(self.webhook) == (self.type == 'webhook')",message="spec.webhook must be set when type is webhook, and only then: set the settings block that matches spec.type"
 // +kubebuilder:validation:XValidation:rule="has(self.okta) == (self.type == 'okta')",message="spec.okta must be set when type is okta, and only then: set the settings block that matches spec.type"
 // +kubebuilder:validation:XValidation:rule="has(self.entra) == (self.type == 'entra')",message="spec.entra must be set when type is entra, and only then: set the settings block that matches spec.type"
+// +kubebuilder:validation:XValidation:rule="has(self.google) == (self.type == 'google')",message="spec.google must be set when type is google, and only then: set the settings block that matches spec.type"
 // +kubebuilder:validation:XValidation:rule="self.type == 'kubernetes' || has(self.credentialsSecretRef)",message="credentialsSecretRef is required for every type but kubernetes"
 // +kubebuilder:validation:XValidation:rule="self.type == oldSelf.type",message="type is immutable: create a new ConnectedSystem for another type"
 // +kubebuilder:validation:XValidation:rule="!has(self.scim) || self.scim.url.startsWith('https://') || (has(self.insecure) && self.insecure)",message="spec.scim.url is http://, so the bearer token would cross the network in clear text: use https://, or set spec.insecure: true to accept that"
@@ -23,8 +24,8 @@ import (
 // +kubebuilder:validation:XValidation:rule="self.type != 'kubernetes' || !has(self.allowedEntitlements)",message="a kubernetes system lists what may be granted in spec.kubernetes (allowedClusterRoles, allowedRoles, allowedNamespaces), not in spec.allowedEntitlements"
 type ConnectedSystemSpec struct {
 	// type is the kind of system: kubernetes, scim, ldap, postgres,
-	// webhook, okta or entra. It picks the connector and the settings
-	// block. Immutable.
+	// webhook, okta, entra or google. It picks the connector and the
+	// settings block. Immutable.
 	// +required
 	Type SystemType `json:"type"`
 
@@ -57,8 +58,9 @@ type ConnectedSystemSpec struct {
 	Insecure bool `json:"insecure,omitempty"`
 
 	// allowedEntitlements lists what grants on this scim, ldap, postgres,
-	// webhook, okta or entra system may name in spec.entitlement.name: group
-	// names or DNs, database roles, entitlement ids. An entry is an exact name or a
+	// webhook, okta, entra or google system may name in
+	// spec.entitlement.name: group names, emails or DNs, database roles,
+	// entitlement ids. An entry is an exact name or a
 	// pattern with one "*", which matches any run of characters without
 	// ",", ";", "+", a backslash or a double quote (so
 	// "cn=app-*,ou=groups,dc=example,dc=com" cannot match a DN in another
@@ -100,6 +102,10 @@ type ConnectedSystemSpec struct {
 	// entra holds the settings of a Microsoft Entra ID tenant.
 	// +optional
 	Entra *EntraSettings `json:"entra,omitempty"`
+
+	// google holds the settings of a Google Workspace account.
+	// +optional
+	Google *GoogleSettings `json:"google,omitempty"`
 }
 
 // KubernetesSettings configures RBAC in this cluster. Grants become

@@ -103,3 +103,56 @@ type EntraSettings struct {
 	// +kubebuilder:validation:MaxLength=65536
 	CABundle string `json:"caBundle,omitempty"`
 }
+
+// GoogleSettings configures a Google Workspace account, enforced through
+// the Admin SDK Directory API: a grant's entitlement is a group's email
+// address. The credentials Secret holds a service account's JSON key under
+// "serviceAccountKey"; the account needs domain-wide delegation of the
+// scopes admin.directory.user, admin.directory.group.member and
+// admin.directory.user.security, and impersonates adminEmail.
+// +kubebuilder:validation:XValidation:rule="!has(self.quarantineMode) || self.quarantineMode != 'Group' || has(self.quarantineGroup)",message="quarantineGroup is required when quarantineMode is Group"
+type GoogleSettings struct {
+	// adminEmail is the administrator the service account acts as
+	// (domain-wide delegation's subject): an admin holding a role that may
+	// manage the contractors' users and the groups grants name.
+	// +required
+	// +kubebuilder:validation:MaxLength=320
+	// +kubebuilder:validation:Pattern=`^[^@\s]+@[^@\s]+$`
+	AdminEmail string `json:"adminEmail"`
+
+	// quarantineMode is Suspend (suspend the user, default) or Group (move
+	// the user from the grant's group to quarantineGroup). Either way the
+	// user is signed out of every session.
+	// +optional
+	// +kubebuilder:default=Suspend
+	QuarantineMode IdentityQuarantineMode `json:"quarantineMode,omitempty"`
+
+	// quarantineGroup is the email address of the group a quarantined user
+	// is added to, when quarantineMode is Group.
+	// +optional
+	// +kubebuilder:validation:MaxLength=320
+	QuarantineGroup string `json:"quarantineGroup,omitempty"`
+
+	// endpoint is the Admin SDK's base URL. Defaults to
+	// https://admin.googleapis.com/.
+	// +optional
+	// +kubebuilder:default="https://admin.googleapis.com/"
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https://[^/?#@]+/?$`
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// tokenURL is Google's OAuth 2.0 token endpoint. Defaults to
+	// https://oauth2.googleapis.com/token; the token_uri of the key file is
+	// not followed elsewhere.
+	// +optional
+	// +kubebuilder:default="https://oauth2.googleapis.com/token"
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:Pattern=`^https://[^?#@]+$`
+	TokenURL string `json:"tokenURL,omitempty"`
+
+	// caBundle is a PEM bundle of more CAs to trust for both endpoints. TLS
+	// verification is always on.
+	// +optional
+	// +kubebuilder:validation:MaxLength=65536
+	CABundle string `json:"caBundle,omitempty"`
+}

@@ -191,7 +191,7 @@ func TestExplainBadInput(t *testing.T) {
 		"empty namespace": {[]string{"explain", "/x", "-f", samplesDir}, `namespace "" is not a valid namespace name`},
 		"bad name":        {[]string{"explain", "contractors/Bad_Name\n", "-f", samplesDir}, `is not a valid object name`},
 		"unknown grant": {[]string{"explain", "contractors/nobody", "-f", samplesDir},
-			"no AccessGrant contractors/nobody in the files; grants found: contractors/alex-entra-payments, contractors/alex-ldap-payments, contractors/alex-okta-org-payments, contractors/alex-payments-db, contractors/alex-payments-edit, contractors/alex-slack-payments, contractors/casey-payments-edit, contractors/jordan-payments-edit"},
+			"no AccessGrant contractors/nobody in the files; grants found: contractors/alex-entra-payments, contractors/alex-google-payments, contractors/alex-ldap-payments, contractors/alex-okta-org-payments, contractors/alex-payments-db, contractors/alex-payments-edit, contractors/alex-slack-payments, contractors/casey-payments-edit, contractors/jordan-payments-edit"},
 		"no grants":       {[]string{"explain", "a/b", "-f", filepath.Join(samplesDir, "20-accesspolicy.yaml")}, "no AccessGrant a/b in the files; there are no AccessGrants"},
 		"bad output":      {[]string{"explain", "a/b", "-f", samplesDir, "-o", "yaml"}, `-o "yaml": use text or json`},
 		"no grant":        {[]string{"explain", "-f", samplesDir}, "accepts 1 arg(s), received 0"},

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 )
@@ -58,6 +59,30 @@ func (t Target) AccountState(own accessv1alpha1.GrantState) accessv1alpha1.Grant
 // and again on the retry of a change that failed halfway.
 func (t Target) Changes(state accessv1alpha1.GrantState) bool {
 	return t.From != state
+}
+
+// EndsSessions reports whether applying state ends the account's sessions
+// in an identity provider: a change (Changes) to Quarantined, Revoked,
+// Expired or removed. Never Active.
+func (t Target) EndsSessions(state accessv1alpha1.GrantState) bool {
+	return (state == accessv1alpha1.GrantQuarantined || Removes(state)) && t.Changes(state)
+}
+
+// Steps records what one Ensure did, in order, for its Change.
+type Steps struct{ done []string }
+
+// Do runs one step and records what it did when it succeeded.
+func (s *Steps) Do(what string, do func() error) error {
+	if err := do(); err != nil {
+		return err
+	}
+	s.done = append(s.done, what)
+	return nil
+}
+
+// Change says what the steps so far did.
+func (s *Steps) Change() Change {
+	return Change{Changed: len(s.done) > 0, Detail: strings.Join(s.done, "; ")}
 }
 
 // accountRank orders states by what they ask of the account: a quarantine

@@ -34,3 +34,33 @@ func TestAccountState(t *testing.T) {
 		}
 	}
 }
+
+func TestEndsSessionsOncePerChange(t *testing.T) {
+	for _, tc := range []struct {
+		from, to accessv1alpha1.GrantState
+		want     bool
+	}{
+		{accessv1alpha1.GrantActive, accessv1alpha1.GrantQuarantined, true},
+		{accessv1alpha1.GrantQuarantined, accessv1alpha1.GrantQuarantined, false}, // applied again
+		{accessv1alpha1.GrantQuarantined, accessv1alpha1.GrantActive, false},      // never for Active
+		{accessv1alpha1.GrantActive, accessv1alpha1.GrantRevoked, true},
+		{accessv1alpha1.GrantActive, accessv1alpha1.GrantExpired, true},
+		{accessv1alpha1.GrantRevoked, StateRemoved, true},
+		{accessv1alpha1.GrantPending, accessv1alpha1.GrantQuarantined, true}, // a failed first attempt
+	} {
+		if got := (Target{From: tc.from}).EndsSessions(tc.to); got != tc.want {
+			t.Errorf("from %q to %q: %v, want %v", tc.from, tc.to, got, tc.want)
+		}
+	}
+}
+
+func TestStepsRecordWhatSucceeded(t *testing.T) {
+	var s Steps
+	_ = s.Do("first", func() error { return nil })
+	if err := s.Do("second", func() error { return ErrUnreachable }); err == nil {
+		t.Error("the failing step's error is lost")
+	}
+	if c := s.Change(); !c.Changed || c.Detail != "first" {
+		t.Errorf("%+v", c)
+	}
+}

@@ -31,6 +31,7 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/admission"
 	"github.com/portcullis-dev/portcullis/internal/connectors"
 	"github.com/portcullis-dev/portcullis/internal/connectors/entra"
+	"github.com/portcullis-dev/portcullis/internal/connectors/google"
 	k8sconnector "github.com/portcullis-dev/portcullis/internal/connectors/kubernetes"
 	ldapconnector "github.com/portcullis-dev/portcullis/internal/connectors/ldap"
 	"github.com/portcullis-dev/portcullis/internal/connectors/okta"
@@ -195,6 +196,7 @@ func DefaultConnectors(mgr ctrl.Manager, clk clock.PassiveClock) connectors.Regi
 		accessv1alpha1.SystemTypeLDAP:       &ldapconnector.Connector{},
 		accessv1alpha1.SystemTypeOkta:       &okta.Connector{},
 		accessv1alpha1.SystemTypeEntra:      &entra.Connector{},
+		accessv1alpha1.SystemTypeGoogle:     &google.Connector{},
 	}
 }
 

@@ -76,7 +76,7 @@ func (c *Connector) plan(ctx context.Context, g *graph, t connectors.Target, sta
 	}
 	actions := append(disable, memberActions(ctx, g, groups, u.ID)...)
 	actions = append(actions, enable...)
-	if revokesSessions(t, state) {
+	if t.EndsSessions(state) {
 		actions = append(actions, action{"revoked the sign-in sessions", func() error { return g.revokeSessions(ctx, u.ID) }})
 	}
 	return actions, nil
@@ -128,13 +128,4 @@ func (g *graph) observe(ctx context.Context, m *membership, userID string) error
 	m.group = grp
 	m.has, err = g.isMember(ctx, grp, userID)
 	return err
-}
-
-// revokesSessions reports whether applying state revokes the user's sign-in
-// sessions: a change (Target.Changes) to Quarantined, Revoked, Expired or
-// removed, once per change of state and again on the retry of a change
-// that failed halfway. Re-applying the state last applied in full (a
-// periodic reconcile, drift repair) revokes nothing; Active never does.
-func revokesSessions(t connectors.Target, state accessv1alpha1.GrantState) bool {
-	return (state == accessv1alpha1.GrantQuarantined || connectors.Removes(state)) && t.Changes(state)
 }

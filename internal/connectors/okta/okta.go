@@ -102,36 +102,17 @@ func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state acces
 	}
 	r := &run{a: a, user: u}
 	err = r.reconcile(ctx, t, state)
-	if endsSessions(t, state) {
+	if t.EndsSessions(state) {
 		err = r.endSessions(ctx, err)
 	}
-	return r.change(), err
-}
-
-// endsSessions reports whether applying state ends the user's sessions: a
-// change (not the same state applied again) to Quarantined, Revoked,
-// Expired or removed. Never Active.
-func endsSessions(t connectors.Target, state accessv1alpha1.GrantState) bool {
-	return (state == accessv1alpha1.GrantQuarantined || connectors.Removes(state)) && t.Changes(state)
+	return r.Change(), err
 }
 
 // run is one Ensure's changes so far.
 type run struct {
+	connectors.Steps
 	a    *api
 	user *user
-	done []string
-}
-
-func (r *run) step(what string, do func() error) error {
-	if err := do(); err != nil {
-		return err
-	}
-	r.done = append(r.done, what)
-	return nil
-}
-
-func (r *run) change() connectors.Change {
-	return connectors.Change{Changed: len(r.done) > 0, Detail: strings.Join(r.done, "; ")}
 }
 
 // reconcile sets the user's status (Suspend mode) first, so that a
@@ -164,9 +145,9 @@ func (r *run) reconcile(ctx context.Context, t connectors.Target, state accessv1
 func (r *run) status(ctx context.Context, account accessv1alpha1.GrantState) error {
 	switch {
 	case account == accessv1alpha1.GrantQuarantined && suspendable(r.user.Status):
-		return r.step("suspended the user", func() error { return r.a.lifecycle(ctx, r.user.ID, "suspend") })
+		return r.Do("suspended the user", func() error { return r.a.lifecycle(ctx, r.user.ID, "suspend") })
 	case account == accessv1alpha1.GrantActive && r.user.Status == statusSuspended:
-		return r.step("unsuspended the user", func() error { return r.a.lifecycle(ctx, r.user.ID, "unsuspend") })
+		return r.Do("unsuspended the user", func() error { return r.a.lifecycle(ctx, r.user.ID, "unsuspend") })
 	}
 	return nil
 }
@@ -195,9 +176,9 @@ func (r *run) membership(ctx context.Context, name, field string, want bool) err
 		return err
 	}
 	if want {
-		return r.step("added to group "+g.Profile.Name, func() error { return r.a.setMember(ctx, g.ID, r.user.ID, true) })
+		return r.Do("added to group "+g.Profile.Name, func() error { return r.a.setMember(ctx, g.ID, r.user.ID, true) })
 	}
-	return r.step("removed from group "+g.Profile.Name, func() error { return r.a.setMember(ctx, g.ID, r.user.ID, false) })
+	return r.Do("removed from group "+g.Profile.Name, func() error { return r.a.setMember(ctx, g.ID, r.user.ID, false) })
 }
 
 // endSessions ends the user's sessions and revokes its OAuth tokens. It
@@ -207,7 +188,7 @@ func (r *run) membership(ctx context.Context, name, field string, want bool) err
 // retry starts From the earlier state again and ends the sessions once
 // more, after the user can no longer sign in again.
 func (r *run) endSessions(ctx context.Context, prior error) error {
-	err := r.step("ended the user's sessions", func() error { return r.a.clearSessions(ctx, r.user.ID) })
+	err := r.Do("ended the user's sessions", func() error { return r.a.clearSessions(ctx, r.user.ID) })
 	if prior != nil {
 		return errors.Join(prior, err)
 	}
