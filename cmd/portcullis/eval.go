@@ -30,6 +30,7 @@ type evalOptions struct {
 	output   string
 	failOn   string
 	signIns  []string
+	format   signInsFormatFlags // --signins-format, --signins-system
 	replay   bool
 	enricher signals.EnricherOptions
 	clockNow func() time.Time

@@ -15,6 +15,9 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/signals"
 )
 
+// signInsFormatFlags are --signins-format and --signins-system.
+type signInsFormatFlags struct{ format, system string }
+
 func bindSignInFlags(f *pflag.FlagSet, opts *evalOptions) {
 	f.StringArrayVar(&opts.signIns, "signins", nil,
 		"File of recorded sign-in events, a JSON array or NDJSON as POST /v1/signins takes them (repeatable); - reads standard input. Their Findings join the resources.")
@@ -26,6 +29,7 @@ func bindSignInFlags(f *pflag.FlagSet, opts *evalOptions) {
 		"MaxMind GeoIP2 Anonymous IP database for --signins, as the manager's flag.")
 	f.StringVar(&opts.enricher.TorExitList, "tor-exit-list", "",
 		"File of Tor exit addresses, one a line (# comments), for --signins, as the manager's flag.")
+	bindFormatFlags(f, &opts.format.format, &opts.format.system, "signins-format", "signins-system", "--signins")
 	f.BoolVar(&opts.replay, "replay", false,
 		"Move the --signins events by whole weeks so the latest lies in the week before the decision time, as portcullis ingest --replay does: recorded sign-ins keep their weekday and time of day and stay within the ingester's 30 days.")
 }
@@ -39,7 +43,7 @@ func (o evalOptions) ingestSignIns(ctx context.Context, stdin io.Reader, errOut 
 	if len(o.signIns) == 0 {
 		return nil
 	}
-	files, err := readSignInFiles(stdin, o.signIns)
+	files, err := readSignInFiles(stdin, o.signIns, o.format, errOut)
 	if err != nil {
 		return err
 	}
@@ -70,10 +74,15 @@ func (o evalOptions) ingestSignIns(ctx context.Context, stdin io.Reader, errOut 
 	return nil
 }
 
-func readSignInFiles(stdin io.Reader, names []string) ([]offline.SignInFile, error) {
+// readSignInFiles reads the --signins files, converting providers' exports
+// to events and saying on errOut how many records were skipped.
+func readSignInFiles(stdin io.Reader, names []string, sf signInsFormatFlags, errOut io.Writer) ([]offline.SignInFile, error) {
+	if err := checkFormat(sf.format, sf.system, "signins-format", "signins-system"); err != nil {
+		return nil, err
+	}
 	files := make([]offline.SignInFile, 0, len(names))
 	for _, name := range names {
-		body, err := readInput(name, stdin)
+		body, err := readSignInFile(stdin, name, sf, errOut)
 		if err != nil {
 			return nil, fmt.Errorf("--signins: %w", err)
 		}
@@ -83,6 +92,23 @@ func readSignInFiles(stdin io.Reader, names []string) ([]offline.SignInFile, err
 		files = append(files, offline.SignInFile{Name: name, Body: body})
 	}
 	return files, nil
+}
+
+// readSignInFile reads one --signins file as a JSON array of events.
+func readSignInFile(stdin io.Reader, name string, sf signInsFormatFlags, errOut io.Writer) ([]byte, error) {
+	if sf.format == formatPortcullis {
+		return readInput(name, stdin)
+	}
+	events, skipped, err := convertInput(sf.format, sf.system, name, stdin)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(errOut, "%s: %d sign-ins from the %s export; skipped %d other records (failed sign-ins, other events).\n",
+		name, len(events), sf.format, skipped)
+	if events == nil {
+		events = []signals.Event{}
+	}
+	return json.Marshal(events)
 }
 
 // reportSignIns prints what became of the sign-ins, the refused events by

@@ -525,3 +525,31 @@ func TestEvalSignInsRefusesStandardInputTwice(t *testing.T) {
 		t.Errorf("eval -f - --signins - = %v, want the standard-input error", err)
 	}
 }
+
+func TestEvalSignInsEntraExport(t *testing.T) {
+	export := filepath.Join(t.TempDir(), "entra.json")
+	page := `{"value":[
+ {"createdDateTime":"2026-11-28T10:02:00Z","userPrincipalName":"lee@contractors.example.com","ipAddress":"175.45.176.9","status":{"errorCode":0}},
+ {"createdDateTime":"2026-11-28T10:03:00Z","userPrincipalName":"kim@contractors.example.com","ipAddress":"175.45.176.10","status":{"errorCode":50126}}]}`
+	if err := os.WriteFile(export, []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"-f", farmResources(t), "--builtin-policies", "--now", signInNow, "--signins", export,
+		"--signins-format", "entra", "--signins-system", "this-cluster"}, geoipFlags(t)...)
+	actions, codes, stderr := decisionsByContractor(t, args...)
+	if actions["lee"] != "Revoke" || !slices.Contains(codes["lee"], "SanctionedCountry") {
+		t.Errorf("lee = %s %v, want Revoke with SanctionedCountry", actions["lee"], codes["lee"])
+	}
+	if slices.Contains(codes["kim"], "SanctionedCountry") {
+		t.Errorf("kim = %s %v: a failed sign-in is not the contractor's presence", actions["kim"], codes["kim"])
+	}
+	for _, want := range []string{"1 sign-ins from the entra export; skipped 1", "1 accepted"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	_, _, err := runWithStdin(t, "", "eval", "-f", farmResources(t), "--builtin-policies", "--signins", export, "--signins-format", "entra")
+	if err == nil || !strings.Contains(err.Error(), "--signins-system") {
+		t.Errorf("--signins-format without --signins-system = %v, want an error naming it", err)
+	}
+}

@@ -10,12 +10,15 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/portcullis-dev/portcullis/internal/idplogs"
 	"github.com/portcullis-dev/portcullis/internal/ingest"
 	"github.com/portcullis-dev/portcullis/internal/signals"
 	"github.com/portcullis-dev/portcullis/internal/tlsclient"
@@ -31,6 +34,7 @@ type ingestOptions struct {
 	timeout                      time.Duration
 	retries                      int
 	replay                       bool
+	format, system               string
 }
 
 func newIngestCommand() *cobra.Command {
@@ -44,9 +48,17 @@ the event's index in the file and the reason) and the Findings written. A batch
 that failed part way or found the endpoint busy (HTTP 503), or went over the
 token's rate (HTTP 429), is sent again after the server's Retry-After: the
 server does not count what it already stored. Exits 2 when any event was
-rejected.`,
-		Example: `  portcullis ingest -f config/samples/signins.ndjson --url http://127.0.0.1:8082 --token-file bin/dev/ingest-token`,
-		Args:    cobra.NoArgs,
+rejected.
+
+--format okta, entra or google reads an identity provider's export instead
+(Okta's System Log, Microsoft Graph's signIns, Google's Admin SDK login
+activities) and sends its successful sign-ins as events of accounts on the
+ConnectedSystem --system; failed sign-ins and other records are skipped and
+counted. Rejected events' indexes count the sent events, not the export's
+records.`,
+		Example: `  portcullis ingest -f config/samples/signins.ndjson --url http://127.0.0.1:8082 --token-file bin/dev/ingest-token
+  portcullis ingest -f okta-logs.json --format okta --system okta --url http://127.0.0.1:8082 --token-file bin/dev/ingest-token`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runIngest(cmd.Context(), cmd.OutOrStdout(), cmd.InOrStdin(), opts)
 		},
@@ -61,6 +73,7 @@ rejected.`,
 	f.IntVar(&opts.retries, "retries", opts.retries, "How often a batch is sent again after HTTP 503, HTTP 429 or a connection error, waiting at least the server's Retry-After.")
 	f.BoolVar(&opts.replay, "replay", false,
 		"Move every event's time by the same whole number of weeks, so that the latest falls within the last week and each keeps its weekday and time of day: for samples and recorded incidents older than the server's 30-day window.")
+	bindFormatFlags(f, &opts.format, &opts.system, "format", "system", "--file")
 	for _, name := range []string{"file", "url", "token-file"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
@@ -82,13 +95,13 @@ func runIngest(ctx context.Context, out io.Writer, stdin io.Reader, opts ingestO
 	if len(bytes.TrimSpace(token)) == 0 {
 		return fmt.Errorf("--token-file %s is empty", opts.tokenFile)
 	}
-	body, err := readInput(opts.file, stdin)
+	events, skipped, err := readEvents(opts, stdin)
 	if err != nil {
 		return err
 	}
-	events, err := signals.Split(body)
-	if err != nil {
-		return fmt.Errorf("%s: %w", opts.file, err)
+	if opts.format != formatPortcullis {
+		fmt.Fprintf(out, "Read %d sign-ins from the %s export %s; skipped %d other records (failed sign-ins, other events).\n",
+			len(events), opts.format, opts.file, skipped)
 	}
 	if opts.replay {
 		replay(events, time.Now())
@@ -109,6 +122,82 @@ func runIngest(ctx context.Context, out io.Writer, stdin io.Reader, opts ingestO
 		return fmt.Errorf("%w: %d of %d", errRejected, len(total.Rejected), total.Received)
 	}
 	return nil
+}
+
+// formatPortcullis is the events as POST /v1/signins takes them.
+const formatPortcullis = "portcullis"
+
+// bindFormatFlags binds the flags that name an export's format and its
+// system, as --format and --system of ingest or --signins-format and
+// --signins-system of eval; fileFlag names the flag of the files.
+func bindFormatFlags(f *pflag.FlagSet, format, system *string, formatName, systemName, fileFlag string) {
+	f.StringVar(format, formatName, formatPortcullis, "Format of "+fileFlag+": portcullis (events as POST "+ingest.Path+
+		" takes them), or an identity provider's export: okta (System Log events), entra (Microsoft Graph signIns) or google (Admin SDK login activities).")
+	f.StringVar(system, systemName, "", "With a provider's --"+formatName+": the ConnectedSystem whose accounts (Contractor.spec.accounts[].system) signed in.")
+}
+
+// checkFormat checks a --format and its --system.
+func checkFormat(format, system, formatName, systemName string) error {
+	switch {
+	case format == formatPortcullis:
+		if system != "" {
+			return fmt.Errorf("--%s applies only to an identity provider's --%s", systemName, formatName)
+		}
+		return nil
+	case !slices.Contains(idplogs.Formats, format):
+		return fmt.Errorf("--%s %q must be %s or one of %s", formatName, format, formatPortcullis, strings.Join(idplogs.Formats, ", "))
+	case system == "":
+		return fmt.Errorf("--%s %s needs --%s, the ConnectedSystem whose accounts signed in", formatName, format, systemName)
+	}
+	return nil
+}
+
+// readEvents reads --file as the events to send, converting a provider's
+// export; skipped is the number of its records that are no sign-in.
+func readEvents(opts ingestOptions, stdin io.Reader) (events []json.RawMessage, skipped int, err error) {
+	if err := checkFormat(opts.format, opts.system, "format", "system"); err != nil {
+		return nil, 0, err
+	}
+	if opts.format == formatPortcullis {
+		body, err := readInput(opts.file, stdin)
+		if err != nil {
+			return nil, 0, err
+		}
+		events, err = signals.Split(body)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", opts.file, err)
+		}
+		return events, 0, nil
+	}
+	converted, skipped, err := convertInput(opts.format, opts.system, opts.file, stdin)
+	if err != nil {
+		return nil, 0, err
+	}
+	events = make([]json.RawMessage, len(converted))
+	for i, e := range converted {
+		if events[i], err = json.Marshal(e); err != nil {
+			return nil, 0, err
+		}
+	}
+	return events, skipped, nil
+}
+
+// convertInput converts the provider's export in file (- for stdin).
+func convertInput(format, system, file string, stdin io.Reader) ([]signals.Event, int, error) {
+	r := stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, 0, fmt.Errorf("reading events: %w", err)
+		}
+		defer func() { _ = f.Close() }()
+		r = f
+	}
+	events, skipped, err := idplogs.Convert(format, system, r, idplogs.DefaultMaxBytes)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", file, err)
+	}
+	return events, skipped, nil
 }
 
 func endpointURL(raw string) (string, error) {

@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -176,4 +180,66 @@ func bytesOf(events []json.RawMessage) [][]byte {
 		out[i] = e
 	}
 	return out
+}
+
+// ingestServer answers POST /v1/signins as the manager would, validating
+// the events with signals.Parse, and keeps the bodies it was sent.
+func ingestServer(t *testing.T, now time.Time) (*httptest.Server, *[]string) {
+	t.Helper()
+	var bodies []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		bodies = append(bodies, string(body))
+		valid, rejected, err := signals.Parse(body, now, signals.DefaultLimits())
+		if err != nil || r.Header.Get("Authorization") != "Bearer s3cret" {
+			http.Error(w, `{"error":"bad request"}`, http.StatusBadRequest)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(signals.Result{Received: len(valid) + len(rejected), Accepted: len(valid), Rejected: rejected})
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &bodies
+}
+
+func TestIngestOktaExport(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	srv, bodies := ingestServer(t, now)
+	dir := t.TempDir()
+	token := filepath.Join(dir, "token")
+	if err := os.WriteFile(token, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "ingest", "-f", "../../internal/idplogs/testdata/okta.ndjson", "--format", "okta", "--system", "okta-prod",
+		"--url", srv.URL, "--token-file", token)
+	if err != nil {
+		t.Fatalf("ingest: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Read 1 sign-ins from the okta export", "skipped 2 other records", "1 accepted, 0 duplicates, 0 rejected"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if len(*bodies) != 1 || !strings.Contains((*bodies)[0], `"account":{"system":"okta-prod","id":"sam@contractors.example.com"}`) ||
+		!strings.Contains((*bodies)[0], `"ip":"203.0.113.7"`) {
+		t.Errorf("sent %q", *bodies)
+	}
+
+	for _, tt := range []struct{ args []string }{
+		{[]string{"--format", "okta"}},
+		{[]string{"--format", "onelogin", "--system", "x"}},
+		{[]string{"--system", "okta-prod"}},
+	} {
+		args := append([]string{"ingest", "-f", "../../internal/idplogs/testdata/okta.ndjson", "--url", srv.URL, "--token-file", token}, tt.args...)
+		if _, err := run(t, args...); err == nil || !strings.Contains(err.Error(), "--") {
+			t.Errorf("ingest %v = %v, want a flag error", tt.args, err)
+		}
+	}
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte(`[{"eventType": }]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "ingest", "-f", bad, "--format", "okta", "--system", "o", "--url", srv.URL, "--token-file", token); err == nil ||
+		!strings.Contains(err.Error(), "okta export: malformed JSON") {
+		t.Errorf("ingest of malformed export = %v", err)
+	}
 }

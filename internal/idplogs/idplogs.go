@@ -1,0 +1,300 @@
+// Package idplogs converts identity providers' sign-in exports (Okta's
+// System Log, Microsoft Entra's sign-in logs from Microsoft Graph, Google
+// Workspace's login activities from the Admin SDK Reports API) into the
+// sign-in events of package signals.
+//
+// Only successful sign-ins become events: a failed attempt shows that
+// someone tried the contractor's account from an address, not that the
+// contractor was there, and the correlators judge where contractors are.
+// Failed sign-ins and every other kind of record are counted as skipped.
+//
+// The conversion copies fields as the export has them and does not check
+// them: the events are validated as any other by signals.Parse (on the
+// server, or in the offline pipeline), which rejects an empty or over-long
+// field by the event's index among the converted events.
+package idplogs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/portcullis-dev/portcullis/internal/signals"
+)
+
+// The formats Convert reads.
+const (
+	Okta   = "okta"
+	Entra  = "entra"
+	Google = "google"
+)
+
+// Formats are the formats Convert reads, in the order help text lists them.
+var Formats = []string{Okta, Entra, Google}
+
+// DefaultMaxBytes bounds an export read by the command line: 256 MiB.
+const DefaultMaxBytes = 256 << 20
+
+// ErrTooLarge is returned when an export is longer than the limit.
+var ErrTooLarge = errors.New("the export is larger than the limit")
+
+// Convert reads an export in format and returns its successful sign-ins as
+// events of accounts on the ConnectedSystem named system, and how many
+// records it skipped. It reads at most maxBytes from r and returns at most
+// signals.DefaultLimits().MaxEvents events; more of either is an error, as
+// is JSON that is not well formed or a record whose fields have the wrong
+// JSON types.
+func Convert(format, system string, r io.Reader, maxBytes int64) (events []signals.Event, skipped int, err error) {
+	conv, ok := converters[format]
+	if !ok {
+		return nil, 0, fmt.Errorf("unknown export format %q: want one of %v", format, Formats)
+	}
+	if system == "" {
+		return nil, 0, fmt.Errorf("%s export: the system the accounts belong to is required", format)
+	}
+	if maxBytes <= 0 {
+		return nil, 0, fmt.Errorf("%s export: the byte limit must be positive", format)
+	}
+	body, err := io.ReadAll(io.LimitReader(r, maxBytes+1))
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s export: %w", format, err)
+	}
+	if int64(len(body)) > maxBytes {
+		return nil, 0, fmt.Errorf("%s export: %w of %d bytes", format, ErrTooLarge, maxBytes)
+	}
+	recs, err := records(format, body, conv.wrapper)
+	if err != nil {
+		return nil, 0, err
+	}
+	maxEvents := signals.DefaultLimits().MaxEvents
+	for i, raw := range recs {
+		e, keep, err := conv.convert(raw, system)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s export: record %d: %w", format, i, err)
+		}
+		if !keep {
+			skipped++
+			continue
+		}
+		if len(events) == maxEvents {
+			return nil, 0, fmt.Errorf("%s export: %w: more than %d sign-ins; split the export by time",
+				format, signals.ErrTooManyEvents, maxEvents)
+		}
+		events = append(events, e)
+	}
+	return events, skipped, nil
+}
+
+// converter reads one format: wrapper is the key of the array of records
+// in the provider's response page ("" when there is none), convert turns a
+// record into an event, or says to skip it.
+type converter struct {
+	wrapper string
+	convert func(raw json.RawMessage, system string) (signals.Event, bool, error)
+}
+
+var converters = map[string]converter{
+	Okta:   {convert: fromOkta},
+	Entra:  {wrapper: "value", convert: fromEntra},
+	Google: {wrapper: "items", convert: fromGoogle},
+}
+
+// records cuts an export into its records. The export is a sequence of JSON
+// values: a JSON array of records, one record an object (NDJSON), or a
+// response page, an object with the array under wrapper; pages and arrays
+// may follow one another, as when a paginated download is concatenated.
+func records(format string, body []byte, wrapper string) ([]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var out []json.RawMessage
+	for {
+		start := dec.InputOffset()
+		var v json.RawMessage
+		err := dec.Decode(&v)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, malformed(format, dec, err)
+		}
+		switch v[0] {
+		case '[':
+			var elems []json.RawMessage
+			if err := json.Unmarshal(v, &elems); err != nil {
+				return nil, fmt.Errorf("%s export: the array at byte %d: %w", format, start, err)
+			}
+			out = append(out, elems...)
+		case '{':
+			elems, isPage, err := page(v, wrapper)
+			if err != nil {
+				return nil, fmt.Errorf("%s export: the page at byte %d: %w", format, start, err)
+			}
+			if isPage {
+				out = append(out, elems...)
+			} else {
+				out = append(out, v)
+			}
+		default:
+			return nil, fmt.Errorf("%s export: the value at byte %d is neither a record nor an array of records", format, start)
+		}
+	}
+}
+
+// page returns the records of a response page, and false when obj has no
+// key wrapper and so is a record itself.
+func page(obj json.RawMessage, wrapper string) ([]json.RawMessage, bool, error) {
+	if wrapper == "" {
+		return nil, false, nil
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(obj, &fields); err != nil {
+		return nil, false, err
+	}
+	list, ok := fields[wrapper]
+	if !ok {
+		return nil, false, nil
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(list, &elems); err != nil {
+		return nil, false, fmt.Errorf("%q is not an array of records", wrapper)
+	}
+	return elems, true, nil
+}
+
+// malformed names the byte where the JSON went wrong.
+func malformed(format string, dec *json.Decoder, err error) error {
+	offset := dec.InputOffset()
+	var syntax *json.SyntaxError
+	if errors.As(err, &syntax) {
+		offset = syntax.Offset
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%s export: malformed JSON: it ends inside a value, after byte %d", format, offset)
+	}
+	return fmt.Errorf("%s export: malformed JSON near byte %d: %w", format, offset, err)
+}
+
+// oktaEvent is what Convert reads of an Okta System Log LogEvent.
+type oktaEvent struct {
+	EventType string `json:"eventType"`
+	Published string `json:"published"`
+	Actor     struct {
+		AlternateID string `json:"alternateId"`
+	} `json:"actor"`
+	Client struct {
+		IPAddress string `json:"ipAddress"`
+		UserAgent struct {
+			RawUserAgent string `json:"rawUserAgent"`
+		} `json:"userAgent"`
+	} `json:"client"`
+	Outcome struct {
+		Result string `json:"result"`
+	} `json:"outcome"`
+	// Device is the device Okta registered (Okta Verify, device assurance);
+	// most events have none.
+	Device *struct {
+		ID string `json:"id"`
+	} `json:"device"`
+}
+
+// oktaSignIns are the event types of a sign-in: a new Okta session, and a
+// single sign-on into an application.
+var oktaSignIns = []string{"user.session.start", "user.authentication.sso"}
+
+func fromOkta(raw json.RawMessage, system string) (signals.Event, bool, error) {
+	var e oktaEvent
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return signals.Event{}, false, err
+	}
+	if !slices.Contains(oktaSignIns, e.EventType) || e.Outcome.Result != "SUCCESS" {
+		return signals.Event{}, false, nil
+	}
+	ev, err := event(system, e.Actor.AlternateID, e.Client.IPAddress, e.Published, "published")
+	ev.UserAgent = e.Client.UserAgent.RawUserAgent
+	if e.Device != nil {
+		ev.DeviceID = e.Device.ID
+	}
+	return ev, err == nil, err
+}
+
+// entraSignIn is what Convert reads of a Microsoft Graph signIn.
+type entraSignIn struct {
+	CreatedDateTime   string `json:"createdDateTime"`
+	UserPrincipalName string `json:"userPrincipalName"`
+	IPAddress         string `json:"ipAddress"`
+	Status            struct {
+		// ErrorCode is 0 for a successful sign-in; a missing status is no
+		// success.
+		ErrorCode *int `json:"errorCode"`
+	} `json:"status"`
+	DeviceDetail struct {
+		DeviceID string `json:"deviceId"`
+	} `json:"deviceDetail"`
+}
+
+func fromEntra(raw json.RawMessage, system string) (signals.Event, bool, error) {
+	var s entraSignIn
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return signals.Event{}, false, err
+	}
+	if s.Status.ErrorCode == nil || *s.Status.ErrorCode != 0 {
+		return signals.Event{}, false, nil
+	}
+	ev, err := event(system, s.UserPrincipalName, s.IPAddress, s.CreatedDateTime, "createdDateTime")
+	ev.DeviceID = s.DeviceDetail.DeviceID
+	return ev, err == nil, err
+}
+
+// googleActivity is what Convert reads of an Admin SDK Reports activity.
+type googleActivity struct {
+	ID struct {
+		Time            string `json:"time"`
+		ApplicationName string `json:"applicationName"`
+	} `json:"id"`
+	Actor struct {
+		Email string `json:"email"`
+	} `json:"actor"`
+	IPAddress string        `json:"ipAddress"`
+	Events    []googleEvent `json:"events"`
+}
+
+// googleEvent is one event of an activity, such as login_success.
+type googleEvent struct {
+	Name string `json:"name"`
+}
+
+func fromGoogle(raw json.RawMessage, system string) (signals.Event, bool, error) {
+	var a googleActivity
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return signals.Event{}, false, err
+	}
+	if a.ID.ApplicationName != "" && a.ID.ApplicationName != "login" {
+		return signals.Event{}, false, nil
+	}
+	success := slices.ContainsFunc(a.Events, func(e googleEvent) bool { return e.Name == "login_success" })
+	if !success {
+		return signals.Event{}, false, nil
+	}
+	ev, err := event(system, a.Actor.Email, a.IPAddress, a.ID.Time, "id.time")
+	return ev, err == nil, err
+}
+
+// event is the event of account id on system from ip at the RFC 3339 time
+// at, which the export calls field.
+func event(system, id, ip, at, field string) (signals.Event, error) {
+	ev := signals.Event{Account: &signals.AccountRef{System: system, ID: id}, IP: ip}
+	if err := ev.Time.UnmarshalText([]byte(at)); err != nil {
+		return ev, fmt.Errorf("%s %q is not an RFC 3339 time", field, truncate(at, 64))
+	}
+	return ev, nil
+}
+
+// truncate shortens s for an error message.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
