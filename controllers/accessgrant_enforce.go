@@ -152,7 +152,9 @@ func (r *AccessGrantReconciler) call(ctx context.Context, s *grantScope, account
 		Grant: s.grant, Contractor: s.input.Contractor, System: s.input.System,
 		Account: account, Credentials: s.credentials, Transition: transition, Siblings: siblings,
 	}
-	if enf := s.grant.Status.Enforcement; enf != nil {
+	// From is the state last applied to this account: an account the
+	// grant moved to starts from nothing.
+	if enf := s.grant.Status.Enforcement; enf != nil && (enf.Account == "" || enf.Account == account) {
 		t.From = enf.State
 	}
 	timeout := r.EnforcementTimeout

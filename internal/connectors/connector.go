@@ -68,6 +68,15 @@ func (t Target) EndsSessions(state accessv1alpha1.GrantState) bool {
 	return (state == accessv1alpha1.GrantQuarantined || Removes(state)) && t.Changes(state)
 }
 
+// Restores reports whether applying state may lift an account-level
+// quarantine (unsuspend, re-enable): only on a change away from
+// Quarantined. A periodic check of an active grant never re-enables an
+// account that someone suspended by hand, in the identity provider, for
+// reasons of their own.
+func (t Target) Restores(state accessv1alpha1.GrantState) bool {
+	return t.From == accessv1alpha1.GrantQuarantined && state != accessv1alpha1.GrantQuarantined
+}
+
 // Steps records what one Ensure did, in order, for its Change.
 type Steps struct{ done []string }
 

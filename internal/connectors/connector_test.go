@@ -64,3 +64,20 @@ func TestStepsRecordWhatSucceeded(t *testing.T) {
 		t.Errorf("%+v", c)
 	}
 }
+
+func TestRestoresOnlyOnAChangeAwayFromQuarantine(t *testing.T) {
+	for _, tc := range []struct {
+		from, to accessv1alpha1.GrantState
+		want     bool
+	}{
+		{accessv1alpha1.GrantQuarantined, accessv1alpha1.GrantActive, true},
+		{accessv1alpha1.GrantQuarantined, accessv1alpha1.GrantRevoked, true},
+		{accessv1alpha1.GrantActive, accessv1alpha1.GrantActive, false}, // a periodic check
+		{accessv1alpha1.GrantQuarantined, accessv1alpha1.GrantQuarantined, false},
+		{"", accessv1alpha1.GrantActive, false},
+	} {
+		if got := (Target{From: tc.from}).Restores(tc.to); got != tc.want {
+			t.Errorf("from %q to %q: %v, want %v", tc.from, tc.to, got, tc.want)
+		}
+	}
+}

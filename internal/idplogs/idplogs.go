@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/portcullis-dev/portcullis/internal/signals"
 )
@@ -216,7 +217,7 @@ func fromOkta(raw json.RawMessage, system string) (signals.Event, bool, error) {
 	if e.Device != nil {
 		ev.DeviceID = e.Device.ID
 	}
-	return ev, err == nil, err
+	return keep(ev, err)
 }
 
 // entraSignIn is what Convert reads of a Microsoft Graph signIn.
@@ -244,7 +245,7 @@ func fromEntra(raw json.RawMessage, system string) (signals.Event, bool, error) 
 	}
 	ev, err := event(system, s.UserPrincipalName, s.IPAddress, s.CreatedDateTime, "createdDateTime")
 	ev.DeviceID = s.DeviceDetail.DeviceID
-	return ev, err == nil, err
+	return keep(ev, err)
 }
 
 // googleActivity is what Convert reads of an Admin SDK Reports activity.
@@ -270,14 +271,26 @@ func fromGoogle(raw json.RawMessage, system string) (signals.Event, bool, error)
 	if err := json.Unmarshal(raw, &a); err != nil {
 		return signals.Event{}, false, err
 	}
-	if a.ID.ApplicationName != "" && a.ID.ApplicationName != "login" {
+	if a.ID.ApplicationName != "login" {
 		return signals.Event{}, false, nil
 	}
 	success := slices.ContainsFunc(a.Events, func(e googleEvent) bool { return e.Name == "login_success" })
 	if !success {
 		return signals.Event{}, false, nil
 	}
-	ev, err := event(system, a.Actor.Email, a.IPAddress, a.ID.Time, "id.time")
+	return keep(event(system, a.Actor.Email, a.IPAddress, a.ID.Time, "id.time"))
+}
+
+// errNoAccount marks a record that names no account: a service
+// principal's or a workload's sign-in, which is no contractor's.
+var errNoAccount = errors.New("the record names no account")
+
+// keep turns event's answer into a converter's: a record that names no
+// account is skipped, not an error.
+func keep(ev signals.Event, err error) (signals.Event, bool, error) {
+	if errors.Is(err, errNoAccount) {
+		return ev, false, nil
+	}
 	return ev, err == nil, err
 }
 
@@ -285,6 +298,9 @@ func fromGoogle(raw json.RawMessage, system string) (signals.Event, bool, error)
 // at, which the export calls field.
 func event(system, id, ip, at, field string) (signals.Event, error) {
 	ev := signals.Event{Account: &signals.AccountRef{System: system, ID: id}, IP: ip}
+	if strings.TrimSpace(id) == "" {
+		return ev, errNoAccount
+	}
 	if err := ev.Time.UnmarshalText([]byte(at)); err != nil {
 		return ev, fmt.Errorf("%s %q is not an RFC 3339 time", field, truncate(at, 64))
 	}

@@ -133,7 +133,7 @@ func TestConvertMalformed(t *testing.T) {
 		{Entra, `{"value":{"id":"a"}}`, `entra export: the page at byte 0: "value" is not an array of records`},
 		{Entra, `[{"status":{"errorCode":"0"}}]`, "entra export: record 0: "},
 		{Google, `"login_success"`, "google export: the value at byte 0 is neither a record nor an array"},
-		{Google, `[{"id":{"time":"yesterday"},"events":[{"name":"login_success"}]}]`, `google export: record 0: id.time "yesterday" is not an RFC 3339 time`},
+		{Google, `[{"id":{"time":"yesterday","applicationName":"login"},"actor":{"email":"sam@example.com"},"events":[{"name":"login_success"}]}]`, `google export: record 0: id.time "yesterday" is not an RFC 3339 time`},
 		{"onelogin", `[]`, `unknown export format "onelogin"`},
 	} {
 		_, _, err := Convert(tt.format, "idp", strings.NewReader(tt.body), DefaultMaxBytes)
@@ -169,5 +169,16 @@ func TestConvertTooManyEvents(t *testing.T) {
 	_, _, err := Convert(Okta, "idp", strings.NewReader(strings.Repeat(line, max+1)), DefaultMaxBytes)
 	if !errors.Is(err, signals.ErrTooManyEvents) {
 		t.Errorf("%d events: %v, want ErrTooManyEvents", max+1, err)
+	}
+}
+
+// A successful sign-in that names no account (a service principal's, a
+// workload's) is no contractor's: skipped, not an error that would fail
+// the whole export.
+func TestConvertSkipsRecordsWithoutAnAccount(t *testing.T) {
+	raw := `{"value":[{"createdDateTime":"2026-11-28T10:00:00Z","ipAddress":"203.0.113.7","status":{"errorCode":0}}]}`
+	events, skipped, err := Convert(Entra, "entra", strings.NewReader(raw), DefaultMaxBytes)
+	if err != nil || len(events) != 0 || skipped != 1 {
+		t.Fatalf("Convert() = %v, %d skipped, %v", events, skipped, err)
 	}
 }

@@ -145,6 +145,13 @@ func TestQuarantinedSiblingKeepsTheAccountLocked(t *testing.T) {
 		if e.srv.AccountEnabled(samUPN) || !e.member(e.group) {
 			t.Fatal("a quarantined sibling must keep the account disabled")
 		}
+		// This grant, Active all along, never re-enables the account:
+		// someone may have disabled it by hand. The sibling's own change
+		// away from its quarantine does.
+		if ch := e.mustApply(active, active); ch.Changed || e.srv.AccountEnabled(samUPN) {
+			t.Fatalf("a grant that stayed Active re-enabled the account: %+v", ch)
+		}
+		e.target.From = quarantined
 		e.mustApply(active, active)
 		if !e.srv.AccountEnabled(samUPN) {
 			t.Fatal("the account stays disabled after the sibling's restore")
@@ -171,6 +178,26 @@ func TestQuarantinedSiblingKeepsTheAccountLocked(t *testing.T) {
 			t.Fatal("sam stays in the quarantine group with no grant quarantined")
 		}
 	})
+}
+
+// A step that fails does not hold the revocation back: a revoke whose
+// membership removal fails still cuts the user's sessions, and is retried
+// whole.
+func TestSessionsAreRevokedWhenAStepFails(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.mustApply(active)
+	e.clock.Add(2 * time.Second)
+	created := e.srv.SessionsRevokedAt(samUPN)
+	e.srv.FailNext("/v1.0/groups/"+e.group+"/members/"+e.sam+"/$ref", 500, 1)
+	if _, err := e.apply(revoked); err == nil {
+		t.Fatal("the failing step's error is lost")
+	}
+	if !e.srv.SessionsRevokedAt(samUPN).After(created) || !e.member(e.group) {
+		t.Fatal("a failed step held the session revocation back")
+	}
+	if ch := e.mustApply(revoked); e.member(e.group) || ch.Detail != "removed from group payments-engineers; revoked the sign-in sessions" {
+		t.Fatalf("the retry: %+v", ch)
+	}
 }
 
 func TestSessionsAreRevokedAfterAFailureHalfway(t *testing.T) {

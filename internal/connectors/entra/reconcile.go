@@ -2,6 +2,7 @@ package entra
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -37,15 +38,22 @@ func (c *Connector) reconcile(ctx context.Context, g *graph, t connectors.Target
 			done = append(done, a.what)
 		}
 	}
+	if t.EndsSessions(state) {
+		// Last, and even after a failure: a change that failed halfway
+		// still cuts the user's sessions (and is retried whole).
+		if rerr := g.revokeSessions(ctx, u.ID); rerr != nil {
+			err = errors.Join(err, rerr)
+		} else {
+			done = append(done, "revoked the sign-in sessions")
+		}
+	}
 	return connectors.Change{Changed: len(done) > 0, Detail: strings.Join(done, "; ")}, err
 }
 
 // plan orders the actions the most restrictive first (disable, leave
 // groups), then join groups and enable, and last revoke the sessions, so
-// that no session is opened again in between. A failure stops the run
-// before the revocation; the controller records the state only once every
-// step succeeded, so the retry starts From the earlier state again and
-// revokes them then. Membership of the grant's
+// that no session is opened again in between; reconcile revokes the
+// sessions after them, even when one failed. Membership of the grant's
 // group follows state; accountEnabled (Suspend mode) and the quarantine
 // group (Group mode) belong to the account and follow Target.AccountState.
 func (c *Connector) plan(ctx context.Context, g *graph, t connectors.Target, state accessv1alpha1.GrantState, u *user) ([]action, error) {
@@ -70,21 +78,17 @@ func (c *Connector) plan(ctx context.Context, g *graph, t connectors.Target, sta
 	if groupMode && groups[0].group != nil && groups[1].group != nil && groups[0].group.ID == groups[1].group.ID {
 		return nil, fmt.Errorf("spec.entra.quarantineGroup %q is the grant's own group", s.QuarantineGroup)
 	}
-	disable, enable, err := accountActions(ctx, g, u, account, groupMode)
+	disable, enable, err := accountActions(ctx, g, u, account, groupMode, t.Restores(state))
 	if err != nil {
 		return nil, err
 	}
 	actions := append(disable, memberActions(ctx, g, groups, u.ID)...)
-	actions = append(actions, enable...)
-	if t.EndsSessions(state) {
-		actions = append(actions, action{"revoked the sign-in sessions", func() error { return g.revokeSessions(ctx, u.ID) }})
-	}
-	return actions, nil
+	return append(actions, enable...), nil
 }
 
 // accountActions disable the account while the account is quarantined and
 // enable it while it is active, in Suspend mode.
-func accountActions(ctx context.Context, g *graph, u *user, account accessv1alpha1.GrantState, groupMode bool) (disable, enable []action, err error) {
+func accountActions(ctx context.Context, g *graph, u *user, account accessv1alpha1.GrantState, groupMode, restores bool) (disable, enable []action, err error) {
 	if groupMode || (account != accessv1alpha1.GrantQuarantined && account != accessv1alpha1.GrantActive) {
 		return nil, nil, nil
 	}
@@ -94,7 +98,7 @@ func accountActions(ctx context.Context, g *graph, u *user, account accessv1alph
 	switch enabled := *u.AccountEnabled; {
 	case account == accessv1alpha1.GrantQuarantined && enabled:
 		disable = []action{{"disabled the account", func() error { return g.setEnabled(ctx, u.ID, false) }}}
-	case account == accessv1alpha1.GrantActive && !enabled:
+	case account == accessv1alpha1.GrantActive && !enabled && restores:
 		enable = []action{{"enabled the account", func() error { return g.setEnabled(ctx, u.ID, true) }}}
 	}
 	return disable, enable, nil

@@ -149,7 +149,7 @@ func (r *run) reconcile(ctx context.Context, t connectors.Target, state accessv1
 			return err
 		}
 	}
-	if !groupMode && account == accessv1alpha1.GrantActive && r.user.suspended {
+	if !groupMode && account == accessv1alpha1.GrantActive && r.user.suspended && t.Restores(state) {
 		return r.Do("unsuspended the user", func() error { return r.a.setSuspended(ctx, r.user, false) })
 	}
 	return nil

@@ -107,6 +107,13 @@ func TestQuarantinedSiblingKeepsTheAccountLocked(t *testing.T) {
 		if !e.srv.Suspended(sam) || !e.member(payments) {
 			t.Fatal("a quarantined sibling must keep the user suspended")
 		}
+		// This grant, Active all along, never lifts a suspension: someone
+		// may have suspended the user by hand. The sibling's own change
+		// away from its quarantine does.
+		if ch := e.mustApply(active, active); ch.Changed || !e.srv.Suspended(sam) {
+			t.Fatalf("a grant that stayed Active unsuspended the user: %+v", ch)
+		}
+		e.target.From = quarantined
 		e.mustApply(active, active)
 		if e.srv.Suspended(sam) {
 			t.Fatal("the user stays suspended after the sibling's restore")

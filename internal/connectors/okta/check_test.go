@@ -151,7 +151,7 @@ func TestRateLimitResetTooLateFails(t *testing.T) {
 		e.srv.Requests(oktaserver.RouteGetUser) != 1 {
 		t.Fatalf("a spent budget: %v", err)
 	}
-	// A cancelled context ends the wait.
+	// A wait longer than the call's deadline fails at once, saying so.
 	c := &Connector{MaxRateLimitWait: 2 * time.Minute}
 	e.srv.FailNext(oktaserver.RouteGetUser, 1, 429)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)

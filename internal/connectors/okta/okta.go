@@ -124,7 +124,7 @@ func (r *run) reconcile(ctx context.Context, t connectors.Target, state accessv1
 	account := t.AccountState(state)
 	groupMode := s.QuarantineMode == accessv1alpha1.IdentityQuarantineGroup
 	if !groupMode {
-		if err := r.status(ctx, account); err != nil {
+		if err := r.status(ctx, account, t.Restores(state)); err != nil {
 			return err
 		}
 	}
@@ -142,11 +142,11 @@ func (r *run) reconcile(ctx context.Context, t connectors.Target, state accessv1
 // unsuspends it once the account is active. Okta suspends only users who
 // have activated; a STAGED or PROVISIONED user cannot sign in and is left
 // as it is.
-func (r *run) status(ctx context.Context, account accessv1alpha1.GrantState) error {
+func (r *run) status(ctx context.Context, account accessv1alpha1.GrantState, restores bool) error {
 	switch {
 	case account == accessv1alpha1.GrantQuarantined && suspendable(r.user.Status):
 		return r.Do("suspended the user", func() error { return r.a.lifecycle(ctx, r.user.ID, "suspend") })
-	case account == accessv1alpha1.GrantActive && r.user.Status == statusSuspended:
+	case account == accessv1alpha1.GrantActive && r.user.Status == statusSuspended && restores:
 		return r.Do("unsuspended the user", func() error { return r.a.lifecycle(ctx, r.user.ID, "unsuspend") })
 	}
 	return nil

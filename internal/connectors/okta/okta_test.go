@@ -320,6 +320,13 @@ func TestSiblingQuarantineKeepsTheUserSuspended(t *testing.T) {
 		t.Fatal("another quarantined grant must keep the account suspended")
 	}
 	e.target.Siblings = []accessv1alpha1.GrantState{accessv1alpha1.GrantActive}
+	// This grant, Active all along, never lifts a suspension: someone may
+	// have suspended the user by hand. The sibling's own change away from
+	// its quarantine does.
+	if ch := e.ensure(t, "t3", accessv1alpha1.GrantActive); ch.Changed || e.srv.UserStatus(login) != oktaserver.StatusSuspended {
+		t.Fatalf("a grant that stayed Active unsuspended the user: %+v", ch)
+	}
+	e.target.From = accessv1alpha1.GrantQuarantined
 	if ch := e.ensure(t, "t3", accessv1alpha1.GrantActive); ch.Detail != "unsuspended the user" {
 		t.Fatalf("the sibling's restore: %+v", ch)
 	}

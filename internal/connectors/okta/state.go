@@ -96,7 +96,13 @@ func (c *Connector) sleepUntilReset(ctx context.Context, h http.Header, method, 
 	return sleep(ctx, wait)
 }
 
+// sleep waits d, or fails at once when ctx would end first: a wait the
+// call's deadline cannot cover only spends the time that the steps after
+// it (ending the user's sessions) need.
 func sleep(ctx context.Context, d time.Duration) error {
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < d {
+		return fmt.Errorf("waiting for Okta's rate limit to reset in %s, after this call's deadline: %w", d.Round(time.Second), context.DeadlineExceeded)
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
