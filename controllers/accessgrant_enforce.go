@@ -152,11 +152,7 @@ func (r *AccessGrantReconciler) call(ctx context.Context, s *grantScope, account
 		Grant: s.grant, Contractor: s.input.Contractor, System: s.input.System,
 		Account: account, Credentials: s.credentials, Transition: transition, Siblings: siblings,
 	}
-	// From is the state last applied to this account: an account the
-	// grant moved to starts from nothing.
-	if enf := s.grant.Status.Enforcement; enf != nil && (enf.Account == "" || enf.Account == account) {
-		t.From = enf.State
-	}
+	t.From = stateOn(s.grant.Status.Enforcement, account)
 	timeout := r.EnforcementTimeout
 	if timeout <= 0 {
 		timeout = DefaultEnforcementTimeout
@@ -168,6 +164,16 @@ func (r *AccessGrantReconciler) call(ctx context.Context, s *grantScope, account
 		r.Health.EnforcementFailed(s.input.System)
 	}
 	return change, err
+}
+
+// stateOn is the state last applied, in full, to account: an account
+// the grant moved to starts from nothing, so a quarantine there is a change
+// (and ends the new account's sessions), not the old one applied again.
+func stateOn(enf *accessv1alpha1.Enforcement, account string) accessv1alpha1.GrantState {
+	if enf == nil || (enf.Account != "" && enf.Account != account) {
+		return ""
+	}
+	return enf.State
 }
 
 // appliedAccount is the account the grant's state was last applied to.
