@@ -123,6 +123,10 @@ func (r *run) reconcile(ctx context.Context, t connectors.Target, state accessv1
 	s := t.System.Spec.Okta
 	account := t.AccountState(state)
 	groupMode := s.QuarantineMode == accessv1alpha1.IdentityQuarantineGroup
+	if groupMode && strings.EqualFold(s.QuarantineGroup, t.Grant.Spec.Entitlement.Name) {
+		// The user would be added to and taken out of it on every reconcile.
+		return fmt.Errorf("spec.okta.quarantineGroup %q is the grant's own group: grant another group, or quarantine into one no grant names", s.QuarantineGroup)
+	}
 	if !groupMode {
 		if err := r.status(ctx, account, t.Restores(state)); err != nil {
 			return err

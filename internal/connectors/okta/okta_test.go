@@ -256,6 +256,16 @@ func TestSuspendModeQuarantineAndRestore(t *testing.T) {
 	e.bystanderUntouched(t)
 }
 
+// A grant on the quarantine group itself would flap between in and out:
+// refused, naming the setting.
+func TestGroupModeRefusesTheQuarantineGroupAsAnEntitlement(t *testing.T) {
+	e := newEnv(t, accessv1alpha1.IdentityQuarantineGroup, false, oktaserver.Options{})
+	e.target.Grant.Spec.Entitlement.Name = e.target.System.Spec.Okta.QuarantineGroup
+	if _, err := e.try("t1", accessv1alpha1.GrantActive); err == nil || !strings.Contains(err.Error(), "is the grant's own group") {
+		t.Fatalf("a grant on the quarantine group: %v", err)
+	}
+}
+
 func TestGroupModeMovesBetweenGroups(t *testing.T) {
 	e := newEnv(t, accessv1alpha1.IdentityQuarantineGroup, false, oktaserver.Options{})
 	e.ensure(t, "t1", accessv1alpha1.GrantActive)
