@@ -93,12 +93,18 @@ func (c *Certs) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 // NeedLeaderElection is false: every replica serves the webhook.
 func (c *Certs) NeedLeaderElection() bool { return false }
 
-// Start refreshes the certificate now and every Interval until ctx ends.
-// A failure is logged and tried again sooner (5 s, doubling up to the
+// Start refreshes the certificate every Interval until ctx ends, at once
+// unless a Refresh before it (the manager's setup) already succeeded. A
+// failure is logged and tried again sooner (5 s, doubling up to the
 // interval); the last good certificate stays in use.
 func (c *Certs) Start(ctx context.Context) error {
 	log := ctrl.LoggerFrom(ctx).WithName("webhook-certs")
 	wait, retry := time.Duration(0), time.Duration(0)
+	select {
+	case <-c.ready:
+		wait = c.Interval
+	default:
+	}
 	for {
 		select {
 		case <-ctx.Done():

@@ -77,6 +77,13 @@ func (t Target) Restores(state accessv1alpha1.GrantState) bool {
 	return t.From == accessv1alpha1.GrantQuarantined && state != accessv1alpha1.GrantQuarantined
 }
 
+// KeepsMembership reports whether a grant in state keeps its group in an
+// identity provider: Active does, and Quarantined does unless the
+// quarantine moves the account to a quarantine group instead (groupMode).
+func KeepsMembership(state accessv1alpha1.GrantState, groupMode bool) bool {
+	return state == accessv1alpha1.GrantActive || (state == accessv1alpha1.GrantQuarantined && !groupMode)
+}
+
 // Steps records what one Ensure did, in order, for its Change.
 type Steps struct{ done []string }
 

@@ -104,7 +104,7 @@ func TestBearerTokenIsRequiredAndExpires(t *testing.T) {
 	if code, raw = h.call("GET", path, tok, nil); code != http.StatusOK {
 		t.Fatalf("fresh token: %d %s", code, raw)
 	}
-	h.clock.Advance(time.Hour)
+	h.clock.Step(time.Hour)
 	code, raw = h.call("GET", path, tok, nil)
 	h.wantError(code, raw, 401, "authError", "")
 }
@@ -198,7 +198,7 @@ func TestRateLimits(t *testing.T) {
 	}
 	code, raw = h.call("GET", path, b, nil)
 	h.wantError(code, raw, 429, "rateLimitExceeded", "")
-	h.clock.Advance(time.Minute)
+	h.clock.Step(time.Minute)
 	if code, raw = h.call("GET", path, a, nil); code != http.StatusOK {
 		t.Fatalf("after a minute: %d %s", code, raw)
 	}

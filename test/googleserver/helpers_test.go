@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	clocktesting "k8s.io/utils/clock/testing"
 )
 
 const (
@@ -37,28 +39,10 @@ var testKeys = sync.OnceValue(func() [2]*rsa.PrivateKey {
 	return keys
 })
 
-// clock is a settable clock for Options.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type harness struct {
 	*Server
 	t     *testing.T
-	clock *clock
+	clock *clocktesting.FakeClock
 	key   *rsa.PrivateKey
 }
 
@@ -66,7 +50,7 @@ type harness struct {
 // except those in withheld, and one super admin.
 func setup(t *testing.T, opts Options, withheld ...string) *harness {
 	t.Helper()
-	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	c := clocktesting.NewFakeClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	opts.Now = c.Now
 	s := New(opts)
 	t.Cleanup(s.Close)

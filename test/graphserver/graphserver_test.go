@@ -138,7 +138,7 @@ func TestGraphRejectsBadTokens(t *testing.T) {
 			t.Errorf("%s: innerError incomplete: %v", name, r.body)
 		}
 	}
-	c.Add(61 * time.Minute)
+	c.Step(61 * time.Minute)
 	if r := do(t, s, "GET", "/v1.0/users", tok, nil); r.status != 401 || !strings.Contains(r.errMessage(), "expired") {
 		t.Errorf("expired: %d %v", r.status, r.body)
 	}
@@ -353,7 +353,7 @@ func TestRevokeSignInSessions(t *testing.T) {
 	defer s.Close()
 	s.AddUser("ada@contoso.com")
 	before := s.SessionsRevokedAt("ada@contoso.com")
-	c.Add(90 * time.Second)
+	c.Step(90 * time.Second)
 	tok := secretToken(t, s, "User.RevokeSessions.All")
 	r := do(t, s, "POST", "/v1.0/users/ada@contoso.com/revokeSignInSessions", tok, nil)
 	if r.status != 200 || r.body["value"] != true {

@@ -21,7 +21,7 @@ func TestThrottleBudget(t *testing.T) {
 			t.Fatalf("request %d: %d", i, r.status)
 		}
 	}
-	c.Add(4 * time.Second)
+	c.Step(4 * time.Second)
 	r = do(t, s, "GET", "/v1.0/groups", tok, nil)
 	if r.status != 429 || r.errCode() != "TooManyRequests" || r.header.Get("Retry-After") != "6" {
 		t.Fatalf("over budget: %d %q %v", r.status, r.header.Get("Retry-After"), r.body)
@@ -29,7 +29,7 @@ func TestThrottleBudget(t *testing.T) {
 	if r.header.Get("request-id") == "" || r.body["error"].(map[string]any)["innerError"] == nil {
 		t.Errorf("throttle body/headers: %v %v", r.header, r.body)
 	}
-	c.Add(6 * time.Second)
+	c.Step(6 * time.Second)
 	if r := do(t, s, "GET", "/v1.0/groups", tok, nil); r.status != 200 {
 		t.Errorf("after the window: %d", r.status)
 	}

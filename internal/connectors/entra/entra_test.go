@@ -44,7 +44,7 @@ func suspendQuarantine(t *testing.T, e *env) {
 		t.Fatalf("applying Active twice wrote: %+v", ch)
 	}
 
-	e.clock.Add(2 * time.Second)
+	e.clock.Advance(2 * time.Second)
 	ch := e.mustApply(quarantined)
 	if e.srv.AccountEnabled(samUPN) || !e.member(e.group) {
 		t.Fatal("Suspend must disable the account and keep the membership")
@@ -58,7 +58,7 @@ func suspendQuarantine(t *testing.T, e *env) {
 	// A periodic reconcile of the stable quarantine (From Quarantined)
 	// neither writes nor revokes the sessions again.
 	writes, revokes := e.writes(), e.revokes()
-	e.clock.Add(2 * time.Second)
+	e.clock.Advance(2 * time.Second)
 	if ch := e.mustApply(quarantined); ch.Changed || e.writes() != writes || e.revokes() != revokes {
 		t.Fatalf("applying Quarantined twice wrote: %+v", ch)
 	}
@@ -71,7 +71,7 @@ func suspendRestoreAndRevoke(t *testing.T, e *env) {
 		t.Fatal("restore did not re-enable the account")
 	}
 	before := e.srv.SessionsRevokedAt(samUPN)
-	e.clock.Add(2 * time.Second)
+	e.clock.Advance(2 * time.Second)
 	e.mustApply(revoked)
 	if e.member(e.group) || !e.srv.SessionsRevokedAt(samUPN).After(before) {
 		t.Fatal("Revoked must remove the membership and revoke the sessions")
@@ -91,7 +91,7 @@ func suspendRestoreAndRevoke(t *testing.T, e *env) {
 func TestGroupModeMovesBetweenGroups(t *testing.T) {
 	e := newEnv(t, envOpts{mode: accessv1alpha1.IdentityQuarantineGroup, cert: true})
 	e.mustApply(active)
-	e.clock.Add(2 * time.Second)
+	e.clock.Advance(2 * time.Second)
 	created := e.srv.SessionsRevokedAt(samUPN)
 	ch := e.mustApply(quarantined)
 	if e.member(e.group) || !e.member(e.quarantine) || !e.srv.AccountEnabled(samUPN) {
@@ -107,10 +107,10 @@ func TestGroupModeMovesBetweenGroups(t *testing.T) {
 	if !e.member(e.group) || e.member(e.quarantine) {
 		t.Fatal("restore must move sam back")
 	}
-	e.clock.Add(2 * time.Second)
+	e.clock.Advance(2 * time.Second)
 	before := e.srv.SessionsRevokedAt(samUPN)
 	e.mustApply(quarantined)
-	e.clock.Add(2 * time.Second)
+	e.clock.Advance(2 * time.Second)
 	mid := e.srv.SessionsRevokedAt(samUPN)
 	e.mustApply(expired)
 	if e.member(e.group) || e.member(e.quarantine) {
@@ -186,7 +186,7 @@ func TestQuarantinedSiblingKeepsTheAccountLocked(t *testing.T) {
 func TestSessionsAreRevokedWhenAStepFails(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	e.mustApply(active)
-	e.clock.Add(2 * time.Second)
+	e.clock.Advance(2 * time.Second)
 	created := e.srv.SessionsRevokedAt(samUPN)
 	e.srv.FailNext("/v1.0/groups/"+e.group+"/members/"+e.sam+"/$ref", 500, 1)
 	if _, err := e.apply(revoked); err == nil {
@@ -203,7 +203,7 @@ func TestSessionsAreRevokedWhenAStepFails(t *testing.T) {
 func TestSessionsAreRevokedAfterAFailureHalfway(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	e.mustApply(active)
-	e.clock.Add(2 * time.Second)
+	e.clock.Advance(2 * time.Second)
 	created := e.srv.SessionsRevokedAt(samUPN)
 	e.srv.FailNext(e.revokePath, 500, 1)
 	ch, err := e.apply(quarantined)

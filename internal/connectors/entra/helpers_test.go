@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"math/big"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/internal/connectors"
+	"github.com/portcullis-dev/portcullis/internal/connectors/connectorstest"
 	"github.com/portcullis-dev/portcullis/test/graphserver"
 )
 
@@ -32,30 +32,12 @@ const (
 // leastPrivilege are the application permissions the docs ask for.
 var leastPrivilege = []string{"GroupMember.ReadWrite.All", "User.Read.All", "User.EnableDisableAccount.All", "User.RevokeSessions.All"}
 
-// clock is the fake's clock: real time plus an offset that tests move.
-type clock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.off += d
-}
-
 // env is a fake tenant with sam, a group for the grant and a quarantine
 // group, and a connector with the app's credentials.
 type env struct {
 	t                      *testing.T
 	srv                    *graphserver.Server
-	clock                  *clock
+	clock                  *connectorstest.OffsetClock
 	c                      *Connector
 	target                 connectors.Target
 	sam, group, quarantine string
@@ -73,7 +55,7 @@ type envOpts struct {
 
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
-	clk := &clock{}
+	clk := &connectorstest.OffsetClock{}
 	srv := graphserver.New(graphserver.Options{Now: clk.Now, RetryAfter: 1})
 	t.Cleanup(srv.Close)
 	if o.roles == nil {

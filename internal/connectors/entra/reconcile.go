@@ -62,7 +62,7 @@ func (c *Connector) plan(ctx context.Context, g *graph, t connectors.Target, sta
 	groupMode := s.QuarantineMode == accessv1alpha1.IdentityQuarantineGroup
 	groups := []*membership{{
 		name: t.Grant.Spec.Entitlement.Name,
-		want: state == accessv1alpha1.GrantActive || (state == accessv1alpha1.GrantQuarantined && !groupMode),
+		want: connectors.KeepsMembership(state, groupMode),
 	}}
 	if groupMode {
 		if s.QuarantineGroup == "" {

@@ -73,7 +73,7 @@ func TestExpiredTokenIsRefreshedOnce(t *testing.T) {
 	}
 	// Graph's clock passes the token's expiry while the connector still
 	// holds it.
-	e.clock.Add(2 * time.Hour)
+	e.clock.Advance(2 * time.Hour)
 	e.mustApply(revoked)
 	if e.member(e.group) {
 		t.Fatal("not applied with a refreshed token")

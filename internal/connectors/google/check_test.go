@@ -151,7 +151,7 @@ func TestThrottlingIsRetried(t *testing.T) {
 	if _, err := e.apply(active); err == nil || errors.Is(err, connectors.ErrCredentials) || !strings.Contains(err.Error(), "userRateLimitExceeded") {
 		t.Fatalf("the per-user limit: %v", err)
 	}
-	e.clock.Add(time.Minute)
+	e.clock.Advance(time.Minute)
 	if ch := e.mustApply(active); ch.Changed {
 		t.Fatal("the membership was lost")
 	}
@@ -169,7 +169,7 @@ func TestThrottlingIsRetried(t *testing.T) {
 func TestExpiredTokenIsRenewedOnce(t *testing.T) {
 	e := newEnv(t, "", func(o *googleserver.Options) { o.TokenLifetime = 10 * time.Minute })
 	e.mustApply(active)
-	e.clock.Add(11 * time.Minute) // the fake sees the cached token expired
+	e.clock.Advance(11 * time.Minute) // the fake sees the cached token expired
 	e.mustApply(revoked)
 	if e.tokens() != 2 || e.member(payments) {
 		t.Fatalf("%d token requests, want 2", e.tokens())

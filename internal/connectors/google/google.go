@@ -140,7 +140,7 @@ func (r *run) reconcile(ctx context.Context, t connectors.Target, state accessv1
 			return err
 		}
 	}
-	want := state == accessv1alpha1.GrantActive || (state == accessv1alpha1.GrantQuarantined && !groupMode)
+	want := connectors.KeepsMembership(state, groupMode)
 	if err := r.membership(ctx, group, "the grant's spec.entitlement.name", want); err != nil {
 		return err
 	}

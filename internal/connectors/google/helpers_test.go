@@ -20,6 +20,7 @@ import (
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/internal/connectors"
+	"github.com/portcullis-dev/portcullis/internal/connectors/connectorstest"
 	"github.com/portcullis-dev/portcullis/test/googleserver"
 )
 
@@ -80,7 +81,7 @@ func keyFile(t *testing.T, key *rsa.PrivateKey, tokenURI string) []byte {
 type env struct {
 	t      *testing.T
 	srv    *googleserver.Server
-	clock  *clock
+	clock  *connectorstest.OffsetClock
 	c      *Connector
 	target connectors.Target
 	samID  string
@@ -88,27 +89,9 @@ type env struct {
 	calls  int
 }
 
-// clock is the fake's clock: real time plus an offset that tests move.
-type clock struct {
-	mu  sync.Mutex
-	off time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.off)
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.off += d
-}
-
 func newEnv(t *testing.T, mode accessv1alpha1.IdentityQuarantineMode, opts ...func(*googleserver.Options)) *env {
 	t.Helper()
-	clk := &clock{}
+	clk := &connectorstest.OffsetClock{}
 	o := googleserver.Options{Now: clk.Now}
 	for _, f := range opts {
 		f(&o)

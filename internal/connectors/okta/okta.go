@@ -132,7 +132,7 @@ func (r *run) reconcile(ctx context.Context, t connectors.Target, state accessv1
 			return err
 		}
 	}
-	want := state == accessv1alpha1.GrantActive || (state == accessv1alpha1.GrantQuarantined && !groupMode)
+	want := connectors.KeepsMembership(state, groupMode)
 	if err := r.membership(ctx, t.Grant.Spec.Entitlement.Name, "spec.entitlement.name", want); err != nil {
 		return err
 	}

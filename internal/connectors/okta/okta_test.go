@@ -17,6 +17,7 @@ import (
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/internal/connectors"
+	"github.com/portcullis-dev/portcullis/internal/connectors/connectorstest"
 	"github.com/portcullis-dev/portcullis/test/oktaserver"
 )
 
@@ -45,24 +46,6 @@ func pkcs8PEM(t testing.TB, key *rsa.PrivateKey) []byte {
 
 func pkcs1PEM(key *rsa.PrivateKey) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-}
-
-// clock is a settable clock for the fake org.
-type clock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.offset += d
 }
 
 // env is a fake org with the contractor sam, bystander alice, the groups
@@ -464,7 +447,7 @@ func TestActiveNeverEndsSessions(t *testing.T) {
 }
 
 func TestExpiredAccessTokenIsRenewedOnce(t *testing.T) {
-	clk := &clock{}
+	clk := &connectorstest.OffsetClock{}
 	e := newEnv(t, "", true, oktaserver.Options{AccessTokenTTL: 2 * time.Minute, Now: clk.Now})
 	e.ensure(t, "t1", accessv1alpha1.GrantActive)
 	clk.Advance(3 * time.Minute) // the org sees the cached token expired
