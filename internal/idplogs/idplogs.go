@@ -22,6 +22,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/portcullis-dev/portcullis/internal/signals"
 )
@@ -72,11 +73,11 @@ func Convert(format, system string, r io.Reader, maxBytes int64) (events []signa
 	}
 	maxEvents := signals.DefaultLimits().MaxEvents
 	for i, raw := range recs {
-		e, keep, err := conv.convert(raw, system)
+		rec, err := conv.convert(raw, system)
 		if err != nil {
 			return nil, 0, fmt.Errorf("%s export: record %d: %w", format, i, err)
 		}
-		if !keep {
+		if !rec.SignIn {
 			skipped++
 			continue
 		}
@@ -84,17 +85,43 @@ func Convert(format, system string, r io.Reader, maxBytes int64) (events []signa
 			return nil, 0, fmt.Errorf("%s export: %w: more than %d sign-ins; split the export by time",
 				format, signals.ErrTooManyEvents, maxEvents)
 		}
-		events = append(events, e)
+		events = append(events, rec.Event)
 	}
 	return events, skipped, nil
 }
 
+// Record is one record of a provider's log.
+type Record struct {
+	// ID identifies the record in the provider's log: Okta's uuid,
+	// Entra's id, Google's id.time and id.uniqueQualifier. Empty when the
+	// record has none.
+	ID string
+	// Time is when the provider says the record happened; zero when it
+	// does not say in a form Portcullis reads.
+	Time time.Time
+	// SignIn is true when the record is a successful sign-in of an
+	// account, which Event holds.
+	SignIn bool
+	Event  signals.Event
+}
+
+// ReadRecord converts one record of a provider's log, as a SignInSource
+// reads them, into a sign-in of an account on system. An error means the
+// record is not one of the format's.
+func ReadRecord(format, system string, raw json.RawMessage) (Record, error) {
+	conv, ok := converters[format]
+	if !ok {
+		return Record{}, fmt.Errorf("unknown log format %q: want one of %v", format, Formats)
+	}
+	return conv.convert(raw, system)
+}
+
 // converter reads one format: wrapper is the key of the array of records
 // in the provider's response page ("" when there is none), convert turns a
-// record into an event, or says to skip it.
+// record into a Record.
 type converter struct {
 	wrapper string
-	convert func(raw json.RawMessage, system string) (signals.Event, bool, error)
+	convert func(raw json.RawMessage, system string) (Record, error)
 }
 
 var converters = map[string]converter{
@@ -179,6 +206,7 @@ func malformed(format string, dec *json.Decoder, err error) error {
 
 // oktaEvent is what Convert reads of an Okta System Log LogEvent.
 type oktaEvent struct {
+	UUID      string `json:"uuid"`
 	EventType string `json:"eventType"`
 	Published string `json:"published"`
 	Actor     struct {
@@ -204,24 +232,25 @@ type oktaEvent struct {
 // single sign-on into an application.
 var oktaSignIns = []string{"user.session.start", "user.authentication.sso"}
 
-func fromOkta(raw json.RawMessage, system string) (signals.Event, bool, error) {
+func fromOkta(raw json.RawMessage, system string) (Record, error) {
 	var e oktaEvent
 	if err := json.Unmarshal(raw, &e); err != nil {
-		return signals.Event{}, false, err
+		return Record{}, err
 	}
 	if !slices.Contains(oktaSignIns, e.EventType) || e.Outcome.Result != "SUCCESS" {
-		return signals.Event{}, false, nil
+		return Record{ID: e.UUID, Time: timeOf(e.Published)}, nil
 	}
 	ev, err := event(system, e.Actor.AlternateID, e.Client.IPAddress, e.Published, "published")
 	ev.UserAgent = e.Client.UserAgent.RawUserAgent
 	if e.Device != nil {
 		ev.DeviceID = e.Device.ID
 	}
-	return keep(ev, err)
+	return keep(e.UUID, ev, err)
 }
 
 // entraSignIn is what Convert reads of a Microsoft Graph signIn.
 type entraSignIn struct {
+	ID                string `json:"id"`
 	CreatedDateTime   string `json:"createdDateTime"`
 	UserPrincipalName string `json:"userPrincipalName"`
 	IPAddress         string `json:"ipAddress"`
@@ -235,23 +264,24 @@ type entraSignIn struct {
 	} `json:"deviceDetail"`
 }
 
-func fromEntra(raw json.RawMessage, system string) (signals.Event, bool, error) {
+func fromEntra(raw json.RawMessage, system string) (Record, error) {
 	var s entraSignIn
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return signals.Event{}, false, err
+		return Record{}, err
 	}
 	if s.Status.ErrorCode == nil || *s.Status.ErrorCode != 0 {
-		return signals.Event{}, false, nil
+		return Record{ID: s.ID, Time: timeOf(s.CreatedDateTime)}, nil
 	}
 	ev, err := event(system, s.UserPrincipalName, s.IPAddress, s.CreatedDateTime, "createdDateTime")
 	ev.DeviceID = s.DeviceDetail.DeviceID
-	return keep(ev, err)
+	return keep(s.ID, ev, err)
 }
 
 // googleActivity is what Convert reads of an Admin SDK Reports activity.
 type googleActivity struct {
 	ID struct {
 		Time            string `json:"time"`
+		UniqueQualifier string `json:"uniqueQualifier"`
 		ApplicationName string `json:"applicationName"`
 	} `json:"id"`
 	Actor struct {
@@ -266,19 +296,22 @@ type googleEvent struct {
 	Name string `json:"name"`
 }
 
-func fromGoogle(raw json.RawMessage, system string) (signals.Event, bool, error) {
+func fromGoogle(raw json.RawMessage, system string) (Record, error) {
 	var a googleActivity
 	if err := json.Unmarshal(raw, &a); err != nil {
-		return signals.Event{}, false, err
+		return Record{}, err
 	}
-	if a.ID.ApplicationName != "login" {
-		return signals.Event{}, false, nil
+	// A unique qualifier tells apart activities of the same time.
+	id := a.ID.Time + "/" + a.ID.UniqueQualifier
+	if a.ID.Time == "" && a.ID.UniqueQualifier == "" {
+		id = ""
 	}
 	success := slices.ContainsFunc(a.Events, func(e googleEvent) bool { return e.Name == "login_success" })
-	if !success {
-		return signals.Event{}, false, nil
+	if a.ID.ApplicationName != "login" || !success {
+		return Record{ID: id, Time: timeOf(a.ID.Time)}, nil
 	}
-	return keep(event(system, a.Actor.Email, a.IPAddress, a.ID.Time, "id.time"))
+	ev, err := event(system, a.Actor.Email, a.IPAddress, a.ID.Time, "id.time")
+	return keep(id, ev, err)
 }
 
 // errNoAccount marks a record that names no account: a service
@@ -287,11 +320,20 @@ var errNoAccount = errors.New("the record names no account")
 
 // keep turns event's answer into a converter's: a record that names no
 // account is skipped, not an error.
-func keep(ev signals.Event, err error) (signals.Event, bool, error) {
-	if errors.Is(err, errNoAccount) {
-		return ev, false, nil
+func keep(id string, ev signals.Event, err error) (Record, error) {
+	switch {
+	case errors.Is(err, errNoAccount):
+		return Record{ID: id, Time: ev.Time}, nil
+	case err != nil:
+		return Record{ID: id}, err
 	}
-	return ev, err == nil, err
+	return Record{ID: id, Time: ev.Time, SignIn: true, Event: ev}, nil
+}
+
+// timeOf reads an RFC 3339 time, zero when it is not one.
+func timeOf(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
 }
 
 // event is the event of account id on system from ip at the RFC 3339 time

@@ -190,3 +190,17 @@ func wantFields(t *testing.T, what string, got, want map[string]any) {
 		}
 	}
 }
+
+func TestActivitiesBelongToTheirApplication(t *testing.T) {
+	h := setup(t, Options{})
+	login := h.AddLoginActivity(Activity{Actor: Actor{Email: adminSub}, Events: []Event{LoginEvent("login_success", "saml", false)}})
+	h.AddLoginActivity(Activity{ID: ActivityID{ApplicationName: "admin"}, Actor: Actor{Email: adminSub},
+		Events: []Event{{Type: "USER_SETTINGS", Name: "SUSPEND_USER"}}})
+	tok := h.token(adminSub, ScopeReportsAudit)
+	logins, _ := h.listAll(tok, loginPath, url.Values{}, "10")
+	admins, _ := h.listAll(tok, "/admin/reports/v1/activity/users/all/applications/admin", url.Values{}, "10")
+	if len(logins) != 1 || logins[0].ID.UniqueQualifier != login.ID.UniqueQualifier ||
+		len(admins) != 1 || admins[0].ID.ApplicationName != "admin" {
+		t.Fatalf("login reported %v, admin %v", qualifiers(logins), qualifiers(admins))
+	}
+}

@@ -30,7 +30,8 @@ import (
 )
 
 // GraphAppID is the well-known application id of Microsoft Graph; a scope of
-// GraphAppID+"/.default" is accepted like https://graph.microsoft.com/.default.
+// GraphAppID+"/.default" is accepted like https://graph.microsoft.com/.default,
+// as is the server's own URL()+"/.default".
 const GraphAppID = "00000003-0000-0000-c000-000000000000"
 
 // Options configures a Server. The zero value is usable.

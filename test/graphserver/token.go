@@ -165,7 +165,9 @@ func (rc *reqCtx) tokenForm() (url.Values, bool) {
 }
 
 // checkScope accepts only the Graph resource's /.default scope, the one
-// scope the client credentials grant allows.
+// scope the client credentials grant allows. The fake's own URL names the
+// Graph resource too: the fake serves Graph there, as a national cloud's
+// Graph is its own resource at its own address.
 func (rc *reqCtx) checkScope(scope string) bool {
 	for _, sc := range strings.Fields(scope) {
 		res, ok := strings.CutSuffix(sc, "/.default")
@@ -174,7 +176,7 @@ func (rc *reqCtx) checkScope(scope string) bool {
 				"The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", sc))
 			return false
 		}
-		if res != "https://graph.microsoft.com" && res != GraphAppID {
+		if res != "https://graph.microsoft.com" && res != GraphAppID && res != rc.s.URL() {
 			rc.tokenError(http.StatusBadRequest, "invalid_resource", 500011, fmt.Sprintf(
 				"The resource principal named %s was not found in the tenant named %s. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.", res, rc.s.domain))
 			return false

@@ -58,6 +58,7 @@ type Connector struct {
 	// https://graph.microsoft.com).
 	scope string
 	// pageSize is the $top of member lists; 999, Graph's maximum, when 0.
+	// Sign-in log pages take it too when it is below their maximum, 1000.
 	pageSize int
 }
 

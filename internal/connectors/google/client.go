@@ -35,14 +35,16 @@ const (
 	caHint        = "spec.google.caBundle adds CAs to trust"
 )
 
-// api is one system's Directory API client and token source, for one
-// Ensure or Check.
+// api is one system's Admin SDK client and token source, for one Ensure,
+// Check or ReadSignIns.
 type api struct {
 	c        *Connector
 	svc      *admin.Service
 	shared   *http.Client
-	base     string // the API endpoint, https://host
-	subject  string // spec.google.adminEmail
+	apiHTTP  *http.Client // sends API requests with the access token
+	scopes   []string     // the scopes the token is asked for
+	base     string       // the API endpoint, https://host
+	subject  string       // spec.google.adminEmail
 	key      *serviceAccountKey
 	cacheKey string
 	ts       *tokenSource
@@ -88,9 +90,11 @@ func (a *api) redact(s string) string {
 func (a *api) close() { a.shared.CloseIdleConnections() }
 
 // client checks the settings and the key and builds the Directory API
-// client. It sends nothing: an endpoint or token URL that is not https://,
-// or that carries credentials, is refused before any secret could leave.
-func (c *Connector) client(ctx context.Context, system *accessv1alpha1.ConnectedSystem, credentials map[string][]byte) (*api, error) {
+// client, whose tokens are asked for scopes. It sends nothing: an endpoint
+// or token URL that is not https://, or that carries credentials, is
+// refused before any secret could leave.
+func (c *Connector) client(ctx context.Context, system *accessv1alpha1.ConnectedSystem, credentials map[string][]byte,
+	scopes []string) (*api, error) {
 	s := system.Spec.Google
 	if s == nil {
 		return nil, errors.New("the system has no google settings (spec.google)")
@@ -119,18 +123,18 @@ func (c *Connector) client(ctx context.Context, system *accessv1alpha1.Connected
 	if err != nil {
 		return nil, fmt.Errorf("spec.google: %w", err)
 	}
-	a := &api{c: c, shared: shared, base: base, subject: s.AdminEmail, key: key,
-		cacheKey: cacheKey(system, tokenURL, s.AdminEmail, raw), secrets: secrets}
+	a := &api{c: c, shared: shared, base: base, subject: s.AdminEmail, key: key, scopes: scopes,
+		cacheKey: cacheKey(system, tokenURL, s.AdminEmail, scopes, raw), secrets: secrets}
 	rec := &recorder{base: shared.Transport, a: a, ctx: ctx}
 	a.ts = &tokenSource{a: a, rec: rec,
 		http: &http.Client{Transport: rec, Timeout: timeout, CheckRedirect: noRedirect},
 		conf: &jwt.Config{Email: key.ClientEmail, PrivateKey: []byte(key.PrivateKey), PrivateKeyID: key.PrivateKeyID,
-			Subject: s.AdminEmail, Scopes: Scopes, TokenURL: tokenURL}}
+			Subject: s.AdminEmail, Scopes: scopes, TokenURL: tokenURL}}
 	// The oauth2 transport sets the token on every request, redirected
 	// ones too: no redirect is followed, so it never leaves the endpoint.
-	apiHTTP := &http.Client{Timeout: timeout, CheckRedirect: noRedirect,
+	a.apiHTTP = &http.Client{Timeout: timeout, CheckRedirect: noRedirect,
 		Transport: &oauth2.Transport{Source: a.ts, Base: limitTransport{shared.Transport}}}
-	a.svc, err = admin.NewService(ctx, option.WithHTTPClient(apiHTTP), option.WithEndpoint(base+"/"))
+	a.svc, err = admin.NewService(ctx, option.WithHTTPClient(a.apiHTTP), option.WithEndpoint(base+"/"))
 	if err != nil {
 		return nil, fmt.Errorf("building the Directory API client: %w", err)
 	}
@@ -325,7 +329,7 @@ func (a *api) apiError(what, need string, gerr *googleapi.Error) error {
 		return fmt.Errorf("throttled by Google after %d retries; retrying later: %w", maxRetries, msg)
 	case gerr.Code == http.StatusForbidden && reason == "insufficientPermissions":
 		return fmt.Errorf("%w: the access token lacks the scope this call needs: authorise the service account's client ID for %s "+
-			"in the Admin console's domain-wide delegation: %w", connectors.ErrCredentials, strings.Join(Scopes, ","), msg)
+			"in the Admin console's domain-wide delegation: %w", connectors.ErrCredentials, strings.Join(a.scopes, ","), msg)
 	case gerr.Code == http.StatusForbidden:
 		return fmt.Errorf("%w: spec.google.adminEmail %q may not do this: give it an admin role with %s, over the contractors' users "+
 			"and the groups grants name (a super admin's account is beyond a delegated admin's reach): %w", connectors.ErrCredentials, a.subject, need, msg)

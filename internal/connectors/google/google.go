@@ -13,6 +13,9 @@
 // caches per system and key until shortly before it expires. The assertion
 // goes to spec.google.tokenURL (by default Google's), never to the
 // token_uri of the key file.
+//
+// The connector also reads the Workspace login activities from the Admin
+// SDK Reports API (ReadSignIns), for the sign-in log.
 package google
 
 import (
@@ -38,10 +41,11 @@ const (
 	DefaultTokenURL = "https://oauth2.googleapis.com/token"
 )
 
-// Scopes are the OAuth 2.0 scopes the connector asks for, each of which an
-// administrator must authorise for the service account's client ID in
+// Scopes are the OAuth 2.0 scopes Ensure and Check ask for, each of which
+// an administrator must authorise for the service account's client ID in
 // domain-wide delegation: users (read, suspend), group members, and user
 // security (users.signOut needs it and accepts no other scope).
+// ReadSignIns asks for ReportsScope alone.
 var Scopes = []string{
 	admin.AdminDirectoryUserScope,
 	admin.AdminDirectoryGroupMemberScope,
@@ -87,7 +91,7 @@ func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state acces
 	if err := validKey("the account", t.Account); err != nil {
 		return connectors.Change{}, err
 	}
-	a, err := c.client(ctx, t.System, t.Credentials)
+	a, err := c.client(ctx, t.System, t.Credentials, Scopes)
 	if err != nil {
 		return connectors.Change{}, err
 	}
@@ -205,7 +209,7 @@ func (r *run) signOut(ctx context.Context, prior error) error {
 // exact group of spec.allowedEntitlements and the quarantine group, and
 // reports the ones the account lacks.
 func (c *Connector) Check(ctx context.Context, system *accessv1alpha1.ConnectedSystem, credentials map[string][]byte) error {
-	a, err := c.client(ctx, system, credentials)
+	a, err := c.client(ctx, system, credentials, Scopes)
 	if err != nil {
 		return err
 	}

@@ -134,9 +134,9 @@ func (c *tokenCache) drop(key, access string) {
 
 // cacheKey names a system's tokens: its identity and a hash of all that a
 // token depends on, so that a rotated key gets a new token.
-func cacheKey(system *accessv1alpha1.ConnectedSystem, tokenURL, subject string, key []byte) string {
+func cacheKey(system *accessv1alpha1.ConnectedSystem, tokenURL, subject string, scopes []string, key []byte) string {
 	h := sha256.New()
-	for _, part := range []string{tokenURL, subject, strings.Join(Scopes, " "), string(key)} {
+	for _, part := range []string{tokenURL, subject, strings.Join(scopes, " "), string(key)} {
 		fmt.Fprintf(h, "%d:%s", len(part), part)
 	}
 	return string(system.UID) + "/" + system.Name + "/" + hex.EncodeToString(h.Sum(nil))
@@ -207,7 +207,7 @@ func (s *tokenSource) tokenError(err error) error {
 	case body.Error == "unauthorized_client" || body.Error == "access_denied":
 		return fmt.Errorf("%w: the service account's client %s is not authorised for these scopes by domain-wide delegation: "+
 			"in the Admin console, Security > Access and data control > API controls > Domain-wide delegation, authorise its client ID for %s: %s",
-			connectors.ErrCredentials, brief(s.a.key.ClientID), strings.Join(Scopes, ","), msg)
+			connectors.ErrCredentials, brief(s.a.key.ClientID), strings.Join(s.conf.Scopes, ","), msg)
 	case body.Error == "invalid_grant" && strings.Contains(body.Description, "email or User ID"):
 		return fmt.Errorf("%w: spec.google.adminEmail %q is no user of the Workspace account: %s", connectors.ErrCredentials, s.a.subject, msg)
 	case body.Error == "invalid_grant" || body.Error == "invalid_client" || status == http.StatusUnauthorized:

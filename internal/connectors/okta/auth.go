@@ -56,7 +56,9 @@ func (a *api) useCredentials(system *accessv1alpha1.ConnectedSystem, credentials
 		}
 		a.oauth = &oauthClient{id: id, keyID: strings.TrimSpace(string(credentials[KeyKeyID])), key: key}
 		sum := sha256.New()
-		for _, part := range [][]byte{[]byte(system.UID), []byte(a.base.String()), []byte(id), []byte(a.oauth.keyID), keyPEM} {
+		// The scopes are part of the key: a token for the enforcement's
+		// scopes cannot read the System Log, nor the reverse.
+		for _, part := range [][]byte{[]byte(system.UID), []byte(a.base.String()), []byte(a.scopes), []byte(id), []byte(a.oauth.keyID), keyPEM} {
 			sum.Write(part)
 			sum.Write([]byte{0})
 		}
@@ -132,7 +134,7 @@ func (a *api) fetchToken(ctx context.Context) (string, time.Duration, error) {
 		a.secrets = append(a.secrets, assertion)
 		return url.Values{
 			"grant_type":            {"client_credentials"},
-			"scope":                 {Scopes},
+			"scope":                 {a.scopes},
 			"client_assertion_type": {assertionType},
 			"client_assertion":      {assertion},
 		}, nil

@@ -37,16 +37,27 @@ type api struct {
 	apiToken string
 	oauth    *oauthClient
 	cacheKey string
-	http     *http.Client
+	// scopes are the scopes an access token is asked for: those of the
+	// operation, and no more.
+	scopes string
+	// bodyLimit bounds one answer's body.
+	bodyLimit int64
+	http      *http.Client
 	// secrets are what no error may show: the credentials, and the
 	// access tokens and assertions made with them.
 	secrets []string
 }
 
-// client checks the settings and credentials and builds the API client.
-// It sends nothing: an http:// orgURL without spec.insecure, or one with
-// user info, is refused before any credential could leave.
+// client is clientFor with the enforcement's Scopes.
 func (c *Connector) client(system *accessv1alpha1.ConnectedSystem, credentials map[string][]byte) (*api, error) {
+	return c.clientFor(system, credentials, Scopes)
+}
+
+// clientFor checks the settings and credentials and builds the API client,
+// whose access tokens carry scopes. It sends nothing: an http:// orgURL
+// without spec.insecure, or one with user info, is refused before any
+// credential could leave.
+func (c *Connector) clientFor(system *accessv1alpha1.ConnectedSystem, credentials map[string][]byte, scopes string) (*api, error) {
 	s := system.Spec.Okta
 	if s == nil {
 		return nil, errors.New("the system has no okta settings")
@@ -55,7 +66,7 @@ func (c *Connector) client(system *accessv1alpha1.ConnectedSystem, credentials m
 	if err != nil {
 		return nil, err
 	}
-	a := &api{c: c, base: base}
+	a := &api{c: c, base: base, scopes: scopes, bodyLimit: maxBody}
 	if err := a.useCredentials(system, credentials); err != nil {
 		return nil, err
 	}
@@ -136,7 +147,7 @@ func (a *api) send(ctx context.Context, route, method, path string, form func() 
 		if err != nil {
 			return nil, connectors.RequestError(a.base.String(), "", err)
 		}
-		data, err := readBody(resp.Body)
+		data, err := readBody(resp.Body, a.bodyLimit)
 		_ = resp.Body.Close()
 		a.c.noteLimits(limitKey, resp.Header)
 		if err != nil {
@@ -151,7 +162,7 @@ func (a *api) send(ctx context.Context, route, method, path string, form func() 
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 			return &response{body: data, header: resp.Header}, nil
 		}
-		return nil, newStatusError(method, stripQuery(path), resp, data)
+		return nil, newStatusError(method, stripQuery(path), resp, data, a.scopes)
 	}
 }
 
@@ -179,11 +190,11 @@ func (a *api) request(ctx context.Context, method, path string, form func() (url
 	return req, nil
 }
 
-// readBody reads at most maxBody bytes, and fails on a longer body.
-func readBody(body io.Reader) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(body, maxBody+1))
-	if err == nil && len(data) > maxBody {
-		err = fmt.Errorf("the answer is longer than %d bytes", maxBody)
+// readBody reads at most limit bytes, and fails on a longer body.
+func readBody(body io.Reader, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(body, limit+1))
+	if err == nil && int64(len(data)) > limit {
+		err = fmt.Errorf("the answer is longer than %d bytes", limit)
 	}
 	return data, err
 }
@@ -226,7 +237,9 @@ type oktaError struct {
 	Description  string `json:"error_description"`
 }
 
-func newStatusError(method, path string, resp *http.Response, body []byte) *statusError {
+// newStatusError reads a non-2xx answer to a request made with an access
+// token for scopes (or with an API token).
+func newStatusError(method, path string, resp *http.Response, body []byte, scopes string) *statusError {
 	var oe oktaError
 	_ = json.Unmarshal(body, &oe)
 	e := &statusError{method: method, path: path, code: resp.StatusCode, detail: http.StatusText(resp.StatusCode)}
@@ -238,42 +251,42 @@ func newStatusError(method, path string, resp *http.Response, body []byte) *stat
 	}
 	switch code := resp.StatusCode; {
 	case oe.Error == "invalid_scope":
-		e.cause, e.hint = connectors.ErrCredentials, missingScopeHint(oe.Description)
+		e.cause, e.hint = connectors.ErrCredentials, missingScopeHint(oe.Description, scopes)
 	case oe.Error == "invalid_dpop_proof" || oe.Error == "use_dpop_nonce":
 		e.cause, e.hint = connectors.ErrCredentials, "the service app requires DPoP, which the connector does not send: clear \"Require Demonstrating Proof of Possession (DPoP) header in token requests\" in the app's settings"
 	case code == http.StatusUnauthorized || oe.Error == "invalid_client" || oe.Error == "unauthorized_client":
 		e.cause = connectors.ErrCredentials
 	case code == http.StatusForbidden:
-		e.cause, e.hint = connectors.ErrCredentials, forbiddenHint(resp.Header.Get("WWW-Authenticate"))
+		e.cause, e.hint = connectors.ErrCredentials, forbiddenHint(resp.Header.Get("WWW-Authenticate"), scopes)
 	case code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout:
 		e.cause = connectors.ErrUnreachable
 	}
 	return e
 }
 
-// missingScopeHint names the connector's scopes that the token endpoint
+// missingScopeHint names the requested scopes that the token endpoint
 // refused.
-func missingScopeHint(desc string) string {
+func missingScopeHint(desc, scopes string) string {
 	var named []string
-	for s := range strings.FieldsSeq(Scopes) {
+	for s := range strings.FieldsSeq(scopes) {
 		if strings.Contains(desc, s) {
 			named = append(named, s)
 		}
 	}
 	if len(named) == 0 {
-		named = strings.Fields(Scopes)
+		named = strings.Fields(scopes)
 	}
 	return "missing scope " + strings.Join(named, " and ") +
-		": grant it to the service app (Okta API Scopes tab); the connector needs " + Scopes
+		": grant it to the service app (Okta API Scopes tab); the connector needs " + scopes
 }
 
 // forbiddenHint tells a missing scope (the Bearer challenge names it) from
 // a missing admin permission.
-func forbiddenHint(challenge string) string {
+func forbiddenHint(challenge, scopes string) string {
 	if strings.Contains(challenge, "insufficient_scope") {
 		scope := challengeParam(challenge, "scope")
 		if scope == "" {
-			scope = Scopes
+			scope = scopes
 		}
 		return "missing scope " + scope + ": the access token does not carry it; grant it to the service app (Okta API Scopes tab)"
 	}

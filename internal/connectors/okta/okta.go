@@ -30,7 +30,8 @@ const (
 )
 
 // Scopes are the Okta API scopes the connector asks the org authorization
-// server for: nothing more than it uses.
+// server for to enforce grants (Ensure, Check): nothing more than it uses.
+// Reading the System Log asks for LogScopes alone.
 const Scopes = "okta.users.manage okta.groups.manage"
 
 // Connector talks to the org over HTTPS, or over HTTP when the system sets
