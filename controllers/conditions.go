@@ -60,6 +60,8 @@ var stalledReasons = map[string]bool{
 	accessv1alpha1.ReasonConnectedSystemNotFound:   true,
 	accessv1alpha1.ReasonGrantNotFound:             true,
 	accessv1alpha1.ReasonPolicyNotFound:            true,
+	accessv1alpha1.ReasonCredentialsRefused:        true,
+	accessv1alpha1.ReasonNoSignInLog:               true,
 }
 
 // kstatusConditions sets Reconciling or Stalled from the Ready condition,

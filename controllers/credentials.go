@@ -35,7 +35,12 @@ type Credentials struct {
 // system without one. Errors name the Secret, never its content; a Secret
 // outside the namespace wraps ErrSecretNamespace and is not read at all.
 func (c *Credentials) Read(ctx context.Context, s *accessv1alpha1.ConnectedSystem) (map[string][]byte, error) {
-	ref := s.Spec.CredentialsSecretRef
+	return c.ReadRef(ctx, s.Spec.CredentialsSecretRef)
+}
+
+// ReadRef returns the data of the Secret ref names, or nil for no ref, as
+// Read does.
+func (c *Credentials) ReadRef(ctx context.Context, ref *accessv1alpha1.SecretReference) (map[string][]byte, error) {
 	if ref == nil {
 		return nil, nil
 	}

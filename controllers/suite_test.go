@@ -110,6 +110,11 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	registry = prometheus.NewRegistry()
 	opts.Metrics, err = metrics.New(registry)
 	Expect(err).NotTo(HaveOccurred())
+	// The sign-in pipeline of the SignInSources, enriched as the sign-in
+	// endpoint's specs are; sources poll every sourceInterval.
+	pipeline, err := manager.NewPipeline(mgr, ingestOptions(credentialsNS), opts.Clock)
+	Expect(err).NotTo(HaveOccurred())
+	opts.Ingester, opts.SourceInterval = pipeline.Ingester, sourceInterval
 	Expect(manager.SetupReconcilers(mgrCtx, mgr, opts)).To(Succeed())
 
 	done := make(chan struct{})

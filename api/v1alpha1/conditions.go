@@ -92,3 +92,21 @@ const (
 	// grant holds access through it.
 	ReasonInUse = "InUse"
 )
+
+// Reasons of a SignInSource's Ready condition.
+const (
+	// ReasonPolling: the last poll read the log and stored its sign-ins.
+	ReasonPolling = "Polling"
+	// ReasonPollFailed: the last poll failed (the provider unreachable,
+	// throttling, a write that failed); the next poll retries from the
+	// same cursor.
+	ReasonPollFailed = "PollFailed"
+	// ReasonCredentialsRefused: the provider refused the credentials or
+	// they lack the permission to read the log.
+	ReasonCredentialsRefused = "CredentialsRefused"
+	// ReasonNoSignInLog: the ConnectedSystem's type keeps no sign-in log
+	// that Portcullis reads (only okta, entra and google do).
+	ReasonNoSignInLog = "NoSignInLog"
+	// ReasonSuspended: spec.suspend stops polling, as asked; Ready is True.
+	ReasonSuspended = "Suspended"
+)

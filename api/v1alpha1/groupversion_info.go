@@ -1,7 +1,8 @@
 // Package v1alpha1 contains the API types of the access.portcullis.dev group:
 // contractor identities, their access grants, the Rego policies that decide
 // them, the connected systems that enforce them, the findings that feed the
-// policies, and time-boxed policy exceptions.
+// policies, time-boxed policy exceptions, and the identity providers'
+// sign-in logs read as evidence.
 //
 // +kubebuilder:object:generate=true
 // +groupName=access.portcullis.dev
@@ -25,6 +26,7 @@ func AddToScheme(s *runtime.Scheme) error {
 		&ConnectedSystem{}, &ConnectedSystemList{},
 		&Finding{}, &FindingList{},
 		&PolicyException{}, &PolicyExceptionList{},
+		&SignInSource{}, &SignInSourceList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

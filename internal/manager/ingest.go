@@ -143,36 +143,20 @@ func (o IngestOptions) secret() (types.NamespacedName, error) {
 	return key, nil
 }
 
-// setupIngest adds the sign-in endpoint to mgr when it is configured.
-func setupIngest(mgr ctrl.Manager, opts Options, ropts ReconcilerOptions) error {
-	if !opts.Ingest.enabled() {
-		return nil
-	}
-	srv, err := NewIngestServer(mgr, opts, ropts.Clock, ropts.Metrics)
-	if err != nil {
-		return err
-	}
-	return mgr.Add(srv)
+// Pipeline is the manager's one sign-in pipeline, which the endpoint and
+// the SignInSources share: one ingester, so that its batches never race
+// each other and its shared-infrastructure index sees every sign-in.
+type Pipeline struct {
+	Ingester *signals.Ingester
+	Enricher *signals.Enricher
 }
 
-// NewIngestServer builds the sign-in endpoint of opts.Ingest over mgr's
-// cache and client, with the correlators' lists from the policy data. mgr
-// needs the field indexes of kube.SetupIndexes. m may be nil.
-func NewIngestServer(mgr ctrl.Manager, opts Options, clk clock.PassiveClock, m *metrics.Metrics) (*ingest.Server, error) {
+// NewPipeline builds the sign-in pipeline over mgr's cache and client,
+// with the correlators' lists from the policy data and the enrichment
+// databases of opts.Ingest. mgr needs the field indexes of
+// kube.SetupIndexes.
+func NewPipeline(mgr ctrl.Manager, opts Options, clk clock.PassiveClock) (*Pipeline, error) {
 	o := opts.Ingest
-	if o.TokenSecret == "" {
-		return nil, errors.New("--ingest-bind-address needs --ingest-token-secret: the Secret whose values are the accepted tokens")
-	}
-	secret, err := o.secret()
-	if err != nil {
-		return nil, err
-	}
-	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
-		return nil, errors.New("set both --ingest-tls-cert-file and --ingest-tls-key-file, or neither")
-	}
-	if err := o.checkLimits(); err != nil {
-		return nil, err
-	}
 	data, err := opts.PolicyData()
 	if err != nil {
 		return nil, err
@@ -190,8 +174,49 @@ func NewIngestServer(mgr ctrl.Manager, opts Options, clk clock.PassiveClock, m *
 	ingester := signals.NewIngester(ingest.NewStore(mgr.GetClient(), mgr.GetAPIReader()), enricher,
 		signals.IngesterOptions{Limits: limits, Lists: lists, FindingTTL: o.FindingTTL, MaxFindings: o.MaxFindings,
 			SharedWindow: o.SharedWindow, Clock: clk})
+	return &Pipeline{Ingester: ingester, Enricher: enricher}, nil
+}
+
+// setupIngest adds the sign-in endpoint to mgr when it is configured.
+func setupIngest(mgr ctrl.Manager, opts Options, p *Pipeline, ropts ReconcilerOptions) error {
+	if !opts.Ingest.enabled() {
+		return nil
+	}
+	srv, err := newIngestServer(mgr, opts, p, ropts.Clock, ropts.Metrics)
+	if err != nil {
+		return err
+	}
+	return mgr.Add(srv)
+}
+
+// NewIngestServer builds the sign-in endpoint of opts.Ingest over a
+// pipeline of its own (see NewPipeline). m may be nil.
+func NewIngestServer(mgr ctrl.Manager, opts Options, clk clock.PassiveClock, m *metrics.Metrics) (*ingest.Server, error) {
+	p, err := NewPipeline(mgr, opts, clk)
+	if err != nil {
+		return nil, err
+	}
+	return newIngestServer(mgr, opts, p, clk, m)
+}
+
+// newIngestServer builds the sign-in endpoint of opts.Ingest over p.
+func newIngestServer(mgr ctrl.Manager, opts Options, p *Pipeline, clk clock.PassiveClock, m *metrics.Metrics) (*ingest.Server, error) {
+	o := opts.Ingest
+	if o.TokenSecret == "" {
+		return nil, errors.New("--ingest-bind-address needs --ingest-token-secret: the Secret whose values are the accepted tokens")
+	}
+	secret, err := o.secret()
+	if err != nil {
+		return nil, err
+	}
+	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
+		return nil, errors.New("set both --ingest-tls-cert-file and --ingest-tls-key-file, or neither")
+	}
+	if err := o.checkLimits(); err != nil {
+		return nil, err
+	}
 	return &ingest.Server{
-		Addr: o.Addr, CertFile: o.TLSCertFile, KeyFile: o.TLSKeyFile, Ingester: ingester, Enricher: enricher,
+		Addr: o.Addr, CertFile: o.TLSCertFile, KeyFile: o.TLSKeyFile, Ingester: p.Ingester, Enricher: p.Enricher,
 		MaxBodyBytes: o.MaxBodyBytes, MaxConcurrentRequests: o.MaxConcurrentRequests, MaxInflightBytes: o.MaxInflightBytes,
 		Rate: o.serverRate(), Burst: o.Burst, BodyTimeout: o.BodyTimeout, Clock: clk,
 		Tokens:      &ingest.Tokens{Reader: mgr.GetAPIReader(), Secret: secret, Refresh: 10 * time.Second, Clock: clk},

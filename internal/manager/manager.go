@@ -113,6 +113,11 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	}
 	ropts.Recorder = mgr.GetEventRecorder("portcullis")
 	ropts.Connectors = DefaultConnectors(mgr, ropts.Clock)
+	pipeline, err := NewPipeline(mgr, opts, ropts.Clock)
+	if err != nil {
+		return nil, err
+	}
+	ropts.Ingester = pipeline.Ingester
 	if err := SetupReconcilers(ctx, mgr, ropts); err != nil {
 		return nil, err
 	}
@@ -120,7 +125,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		return nil, fmt.Errorf("--ingest-token-secret %s is outside the credentials namespace %s, the only one whose Secrets the manager reads: move the Secret there",
 			opts.Ingest.TokenSecret, ropts.CredentialsNamespace)
 	}
-	if err := setupIngest(mgr, opts, ropts); err != nil {
+	if err := setupIngest(mgr, opts, pipeline, ropts); err != nil {
 		return nil, err
 	}
 	checker, ok := ropts.Engine.(admission.Checker)
@@ -230,6 +235,12 @@ type ReconcilerOptions struct {
 	CredentialsNamespace string
 	// MaxExceptionLifetime is the longest a PolicyException may last.
 	MaxExceptionLifetime time.Duration
+	// Ingester stores the sign-ins that SignInSources read (the pipeline
+	// the sign-in endpoint shares).
+	Ingester controllers.SignInIngester
+	// SourceInterval, when set, replaces every SignInSource's poll
+	// interval (tests).
+	SourceInterval time.Duration
 }
 
 // DefaultReconcilerOptions returns the settings of a production manager,
@@ -245,8 +256,8 @@ func DefaultReconcilerOptions() ReconcilerOptions {
 // SetupReconcilers registers the field indexes and every reconciler with mgr.
 func SetupReconcilers(ctx context.Context, mgr ctrl.Manager, opts ReconcilerOptions) error {
 	if opts.Engine == nil || opts.Metrics == nil || opts.Clock == nil || opts.Connectors == nil ||
-		opts.Guard == nil || opts.Recorder == nil || opts.CredentialsNamespace == "" {
-		return errors.New("reconcilers need a policy engine, metrics, a clock, connectors, a guard, an event recorder and a credentials namespace")
+		opts.Guard == nil || opts.Recorder == nil || opts.CredentialsNamespace == "" || opts.Ingester == nil {
+		return errors.New("reconcilers need a policy engine, metrics, a clock, connectors, a guard, an event recorder, a credentials namespace and a sign-in ingester")
 	}
 	if err := kube.SetupIndexes(ctx, mgr); err != nil {
 		return err
@@ -271,6 +282,8 @@ func SetupReconcilers(ctx context.Context, mgr ctrl.Manager, opts ReconcilerOpti
 			RecheckReady: opts.SystemRecheckReady, RecheckNotReady: opts.SystemRecheckNotReady, Health: health},
 		&controllers.FindingReconciler{Client: c, Clock: clk, Recorder: opts.Recorder},
 		&controllers.PolicyExceptionReconciler{Client: c, Clock: clk, MaxLifetime: opts.MaxExceptionLifetime, Recorder: opts.Recorder},
+		&controllers.SignInSourceReconciler{Client: c, Reader: reader, Credentials: creds, Connectors: opts.Connectors,
+			Ingester: opts.Ingester, Clock: clk, Recorder: opts.Recorder, Metrics: opts.Metrics, Interval: opts.SourceInterval},
 	}
 	for _, r := range reconcilers {
 		if err := r.SetupWithManager(mgr); err != nil {

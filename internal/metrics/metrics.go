@@ -35,6 +35,17 @@ type Metrics struct {
 	SignIns *prometheus.CounterVec
 	// FindingWrites counts the ingester's Finding writes: created, updated.
 	FindingWrites *prometheus.CounterVec
+	// SourcePolls counts SignInSource polls, by source and result
+	// (success, error).
+	SourcePolls *prometheus.CounterVec
+	// SourceRecords counts the records SignInSources read, by source and
+	// result (accepted, duplicate, rejected, skipped).
+	SourceRecords *prometheus.CounterVec
+	// SourceLag is how far each SignInSource's cursor was behind at its
+	// last successful poll.
+	SourceLag *prometheus.GaugeVec
+	// SourceLastSuccess is when each SignInSource last polled successfully.
+	SourceLastSuccess *prometheus.GaugeVec
 	// BuildInfo is 1, labelled with the running build's version, git
 	// revision and Go version, so dashboards can tell builds apart.
 	BuildInfo *prometheus.GaugeVec
@@ -95,6 +106,22 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		Namespace: "portcullis", Name: "ingest_finding_writes_total",
 		Help: "Findings the sign-in ingester created or updated, by operation.",
 	}, []string{"op"})
+	m.SourcePolls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "portcullis", Name: "signin_source_polls_total",
+		Help: "Polls of identity providers' sign-in logs, by SignInSource and result (success, error).",
+	}, []string{"source", "result"})
+	m.SourceRecords = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "portcullis", Name: "signin_source_records_total",
+		Help: "Records read from sign-in logs, by SignInSource and result (accepted, duplicate, rejected, skipped).",
+	}, []string{"source", "result"})
+	m.SourceLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "portcullis", Name: "signin_source_lag_seconds",
+		Help: "How far a SignInSource's cursor was behind the provider's log at its last successful poll.",
+	}, []string{"source"})
+	m.SourceLastSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "portcullis", Name: "signin_source_last_success_timestamp_seconds",
+		Help: "Unix time of a SignInSource's last successful poll.",
+	}, []string{"source"})
 	m.BuildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "portcullis", Name: "build_info",
 		Help: "Always 1, labelled with the version, git revision and Go version of the running build.",
@@ -103,7 +130,8 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	m.BuildInfo.WithLabelValues(build.Version, build.Revision, build.GoVersion).Set(1)
 	for _, c := range []prometheus.Collector{m.PoliciesLoaded, m.PolicyCompileErrors, m.Decisions, m.DecisionDuration,
 		m.Enforcements, m.FindingToEnforcement, m.GuardHolds, m.GuardBudgetRemaining,
-		m.IngestRequests, m.SignIns, m.FindingWrites, m.BuildInfo} {
+		m.IngestRequests, m.SignIns, m.FindingWrites, m.SourcePolls, m.SourceRecords, m.SourceLag, m.SourceLastSuccess,
+		m.BuildInfo} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering metric: %w", err)
 		}

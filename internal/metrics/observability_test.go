@@ -56,6 +56,8 @@ var knownValues = map[string]map[string][]string{
 	"portcullis_decisions_total":             {"action": {"Allow", "Quarantine", "Revoke"}},
 	"portcullis_signins_total":               {"result": {"accepted", "duplicate", "rejected"}},
 	"portcullis_ingest_finding_writes_total": {"op": {"created", "updated"}},
+	"portcullis_signin_source_polls_total":   {"result": {"success", "error"}},
+	"portcullis_signin_source_records_total": {"result": {"accepted", "duplicate", "rejected", "skipped"}},
 }
 
 // capturingRegisterer keeps every collector registered through it.

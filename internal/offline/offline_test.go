@@ -42,16 +42,18 @@ func TestLoadPathsReadsDirectoriesAndSkipsKustomizations(t *testing.T) {
 	}
 	// The story of config/samples (Alex, and the laptop farm of Jordan and
 	// Casey: three grants on this cluster), and the connector samples below
-	// it, a system and a grant each.
+	// it, a system and a grant each, and a sign-in source for each identity
+	// provider.
 	connectorSamples, err := filepath.Glob(filepath.Join("..", "..", "config", "samples", "connectors", "*.yaml"))
 	if err != nil || len(connectorSamples) == 0 {
 		t.Fatalf("no connector samples: %v", err)
 	}
 	n := len(connectorSamples)
 	if len(res.Contractors) != 3 || len(res.Grants) != 3+n || len(res.Policies) != 1 || len(res.Systems) != 1+n ||
-		len(res.Findings) != 1 || len(res.PolicyExceptions) != 1 {
-		t.Fatalf("samples not all read: %d contractors, %d grants, %d policies, %d systems, %d findings, %d exceptions",
-			len(res.Contractors), len(res.Grants), len(res.Policies), len(res.Systems), len(res.Findings), len(res.PolicyExceptions))
+		len(res.Findings) != 1 || len(res.PolicyExceptions) != 1 || len(res.SignInSources) != 3 {
+		t.Fatalf("samples not all read: %d contractors, %d grants, %d policies, %d systems, %d findings, %d exceptions, %d sign-in sources",
+			len(res.Contractors), len(res.Grants), len(res.Policies), len(res.Systems), len(res.Findings), len(res.PolicyExceptions),
+			len(res.SignInSources))
 	}
 }
 

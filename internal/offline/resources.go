@@ -29,6 +29,9 @@ type Resources struct {
 	Systems          []accessv1alpha1.ConnectedSystem
 	Findings         []accessv1alpha1.Finding
 	PolicyExceptions []accessv1alpha1.PolicyException
+	// SignInSources are checked against their CRD; decisions do not read
+	// them.
+	SignInSources []accessv1alpha1.SignInSource
 	// ConfigMaps can hold the source of AccessPolicies (spec.regoFrom).
 	ConfigMaps []corev1.ConfigMap
 }
@@ -152,7 +155,7 @@ func (r *Resources) addObject(where string, obj *unstructured.Unstructured) erro
 	}
 	target, appendTo := r.slot(key)
 	if target == nil {
-		return fmt.Errorf("%s: unknown kind %s %s: Portcullis reads Contractor, AccessGrant, AccessPolicy, ConnectedSystem, Finding and PolicyException of %s (and ConfigMaps and v1 Lists of them)",
+		return fmt.Errorf("%s: unknown kind %s %s: Portcullis reads Contractor, AccessGrant, AccessPolicy, ConnectedSystem, Finding, PolicyException and SignInSource of %s (and ConfigMaps and v1 Lists of them)",
 			where, obj.GetAPIVersion(), obj.GetKind(), accessv1alpha1.GroupVersion)
 	}
 	if err := decode(obj, target); err != nil {
@@ -218,6 +221,9 @@ func (r *Resources) slot(key string) (any, func()) {
 	case gv + "PolicyException":
 		o := &accessv1alpha1.PolicyException{}
 		return o, func() { r.PolicyExceptions = append(r.PolicyExceptions, *o) }
+	case gv + "SignInSource":
+		o := &accessv1alpha1.SignInSource{}
+		return o, func() { r.SignInSources = append(r.SignInSources, *o) }
 	case "v1/ConfigMap":
 		o := &corev1.ConfigMap{}
 		return o, func() { r.ConfigMaps = append(r.ConfigMaps, *o) }
