@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -81,6 +82,7 @@ func (r *SignInSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	now := r.Clock.Now()
 	before := src.DeepCopy()
 	if src.Spec.Suspend {
+		src.Status.ObservedGeneration = src.Generation
 		r.setReady(src, true, accessv1alpha1.ReasonSuspended, "spec.suspend is set: not polling; the cursor is kept")
 		return ctrl.Result{}, r.writeStatus(ctx, before, src)
 	}
@@ -225,6 +227,7 @@ func (r *SignInSourceReconciler) failed(src *accessv1alpha1.SignInSource, reason
 		src.Status.LastError = truncate(msg, 1024)
 	}
 	src.Status.LastPollTime = &now
+	src.Status.ObservedGeneration = src.Generation
 	r.setReady(src, false, reason, src.Status.LastError)
 	if r.Metrics != nil {
 		r.Metrics.SourcePolls.WithLabelValues(src.Name, "error").Inc()
@@ -260,10 +263,13 @@ func (r *SignInSourceReconciler) setReady(src *accessv1alpha1.SignInSource, ok b
 		condition(accessv1alpha1.ConditionReady, ok, reason, msg, src.Generation))
 }
 
-// writeStatus writes the status with an optimistic lock, so that a
-// manager that lost its leadership cannot move the cursor back, and
-// records an Event when Ready changed.
+// writeStatus writes the status, when it changed, with an optimistic
+// lock, so that a manager that lost its leadership cannot move the cursor
+// back, and records an Event when Ready changed.
 func (r *SignInSourceReconciler) writeStatus(ctx context.Context, before, src *accessv1alpha1.SignInSource) error {
+	if equality.Semantic.DeepEqual(before.Status, src.Status) {
+		return nil
+	}
 	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
 	if err := r.Status().Patch(ctx, src, patch); err != nil {
 		return fmt.Errorf("writing the status of SignInSource %s: %w", src.Name, err)

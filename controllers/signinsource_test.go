@@ -2,8 +2,11 @@ package controllers_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"strings"
 	"time"
@@ -16,7 +19,9 @@ import (
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/internal/connectors/entra"
+	googleconn "github.com/portcullis-dev/portcullis/internal/connectors/google"
 	"github.com/portcullis-dev/portcullis/internal/connectors/okta"
+	"github.com/portcullis-dev/portcullis/test/googleserver"
 	"github.com/portcullis-dev/portcullis/test/graphserver"
 	"github.com/portcullis-dev/portcullis/test/oktaserver"
 )
@@ -256,5 +261,98 @@ var _ = Describe("SignInSource", func() {
 		create(ctx, nolog)
 		expectSource(ctx, nolog, metav1.ConditionFalse, accessv1alpha1.ReasonNoSignInLog)
 		Expect(nolog.Status.LastError).To(ContainSubstring("name an okta, entra or google system"))
+	})
+})
+
+var _ = Describe("SignInSource of Entra and Google", func() {
+	It("reads Entra's sign-in logs with read-only credentials of the source's own, after saying which permission the system's lack", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		graph := graphserver.New(graphserver.Options{RetryAfter: 1})
+		DeferCleanup(graph.Close)
+		const reader = "0c5e7d44-1a2b-4c3d-9e8f-7a6b5c4d3e2f"
+		graph.RegisterApp(entraClient, entraSecret, nil, []string{"GroupMember.ReadWrite.All", "User.Read.All"})
+		graph.RegisterApp(reader, entraSecret+"-reader", nil, []string{"AuditLog.Read.All"})
+		graph.AddUser(samUPN)
+		enforce, read := uniqueName("entra"), uniqueName("entra-logs")
+		for name, id := range map[string]string{enforce: entraClient, read: reader} {
+			secret := entraSecret
+			if name == read {
+				secret += "-reader"
+			}
+			create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: credentialsNS, Name: name},
+				Data: map[string][]byte{entra.KeyClientID: []byte(id), entra.KeyClientSecret: secretUsed(secret)}})
+		}
+		system := uniqueName("entra")
+		create(ctx, &accessv1alpha1.ConnectedSystem{ObjectMeta: metav1.ObjectMeta{Name: system},
+			Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeEntra, DryRun: true,
+				CredentialsSecretRef: &accessv1alpha1.SecretReference{Namespace: credentialsNS, Name: enforce},
+				Entra: &accessv1alpha1.EntraSettings{TenantID: graph.TenantID(), AuthorityHost: graph.URL(),
+					GraphEndpoint: graph.URL(), CABundle: servingCert(graph.URL(), graph.CertPool())}}})
+		create(ctx, newContractor(ns, "sam", withAccount(system, samUPN)))
+		graph.AddSignIn(graphserver.SignIn{UserPrincipalName: samUPN, IPAddress: "203.0.113.30",
+			CreatedDateTime: time.Now().Add(-2 * time.Minute), Status: graphserver.SignInStatus{ErrorCode: 0}})
+		graph.AddSignIn(graphserver.SignIn{UserPrincipalName: samUPN, IPAddress: "203.0.113.31",
+			CreatedDateTime: time.Now().Add(-time.Minute), Status: graphserver.SignInStatus{ErrorCode: 50126}})
+
+		src := newSource(uniqueName("entra-log"), system)
+		create(ctx, src)
+		expectSource(ctx, src, metav1.ConditionFalse, accessv1alpha1.ReasonCredentialsRefused)
+		Expect(src.Status.LastError).To(ContainSubstring("AuditLog.Read.All"))
+		Expect(findCondition(src.Status.Conditions, accessv1alpha1.ConditionStalled)).NotTo(BeNil())
+
+		mutate(ctx, src, func(s *accessv1alpha1.SignInSource) {
+			s.Spec.CredentialsSecretRef = &accessv1alpha1.SecretReference{Namespace: credentialsNS, Name: read}
+		})
+		expectSource(ctx, src, metav1.ConditionTrue, accessv1alpha1.ReasonPolling)
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(src), src)).To(Succeed())
+			g.Expect(src.Status.Counts).To(Equal(accessv1alpha1.SignInSourceCounts{SignIns: 1, Accepted: 1, Skipped: 1}))
+			c := &accessv1alpha1.Contractor{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "sam"}, c)).To(Succeed())
+			g.Expect(c.Status.SignIns).NotTo(BeNil())
+			g.Expect(c.Status.SignIns.Recent).To(ConsistOf(HaveField("IP", "203.0.113.30")))
+		}).WithContext(ctx).Should(Succeed())
+	})
+
+	It("reads Google's login activities", func(ctx SpecContext) {
+		ns := newNamespace(ctx)
+		google := googleserver.New(googleserver.Options{})
+		DeferCleanup(google.Close)
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		Expect(err).NotTo(HaveOccurred())
+		const sa, keyID, admin, sam = "portcullis@acme.iam.gserviceaccount.com", "k1", "admin@example.com", "sam@example.com"
+		google.RegisterServiceAccount(sa, keyID, &key.PublicKey, []string{googleconn.ReportsScope})
+		google.AddAdmin(admin)
+		google.AddUser(sam)
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		Expect(err).NotTo(HaveOccurred())
+		keyJSON, err := json.Marshal(map[string]string{"type": "service_account", "project_id": "acme",
+			"private_key_id": keyID, "private_key": string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+			"client_email": sa, "client_id": "1180000001", "token_uri": google.TokenURL()})
+		Expect(err).NotTo(HaveOccurred())
+		creds := uniqueName("google")
+		create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: credentialsNS, Name: creds},
+			Data: map[string][]byte{googleconn.KeyServiceAccountKey: secretUsed(string(keyJSON))}})
+		system := uniqueName("google")
+		create(ctx, &accessv1alpha1.ConnectedSystem{ObjectMeta: metav1.ObjectMeta{Name: system},
+			Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeGoogle, DryRun: true,
+				CredentialsSecretRef: &accessv1alpha1.SecretReference{Namespace: credentialsNS, Name: creds},
+				Google: &accessv1alpha1.GoogleSettings{AdminEmail: admin, Endpoint: google.URL() + "/",
+					TokenURL: google.TokenURL(), CABundle: servingCert(google.URL(), google.CertPool())}}})
+		create(ctx, newContractor(ns, "sam", withAccount(system, sam)))
+		google.AddLoginActivity(googleserver.Activity{Actor: googleserver.Actor{Email: sam}, IPAddress: "203.0.113.40",
+			ID:     googleserver.ActivityID{Time: time.Now().Add(-time.Minute)},
+			Events: []googleserver.Event{{Type: "login", Name: "login_success"}}})
+
+		src := newSource(uniqueName("google-log"), system)
+		create(ctx, src)
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(src), src)).To(Succeed())
+			g.Expect(src.Status.Counts).To(Equal(accessv1alpha1.SignInSourceCounts{SignIns: 1, Accepted: 1}), "%+v", src.Status)
+			c := &accessv1alpha1.Contractor{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: "sam"}, c)).To(Succeed())
+			g.Expect(c.Status.SignIns).NotTo(BeNil())
+			g.Expect(c.Status.SignIns.Recent).To(ConsistOf(HaveField("IP", "203.0.113.40")))
+		}).WithContext(ctx).Should(Succeed())
 	})
 })

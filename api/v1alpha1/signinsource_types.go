@@ -106,8 +106,8 @@ type SignInSourceStatus struct {
 	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// observedGeneration is the spec generation of the last successful
-	// poll.
+	// observedGeneration is the spec generation that the last poll, or
+	// the suspension, used.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
