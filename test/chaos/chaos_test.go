@@ -29,6 +29,7 @@ var scenarios = []scenario{
 	{"6", "6 restart inside the guard window", guardWindow},
 	{"7", "7 revoked grant deleted and re-created", recreatedGrant},
 	{"8", "8 two hanging systems beside a healthy one", twoHangingSystems},
+	{"9", "9 manager SIGKILLs while reading a sign-in log", killsWhileReadingSignIns},
 }
 
 // TestChaos runs the chaos suite: real etcd, kube-apiserver, PostgreSQL and

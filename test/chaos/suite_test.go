@@ -45,7 +45,7 @@ func loadConfig(t *testing.T) config {
 	c := config{
 		binary:       envString("PORTCULLIS_BINARY", filepath.Join("..", "..", "bin", "portcullis")),
 		assets:       os.Getenv("KUBEBUILDER_ASSETS"),
-		scenarios:    strings.Split(envString("PORTCULLIS_CHAOS_SCENARIOS", "1,2,3,4,5,6,7,8"), ","),
+		scenarios:    strings.Split(envString("PORTCULLIS_CHAOS_SCENARIOS", "1,2,3,4,5,6,7,8,9"), ","),
 		seed:         uint64(envInt(t, "PORTCULLIS_CHAOS_SEED", int(time.Now().UnixNano()%1e9))),
 		contractors:  envInt(t, "PORTCULLIS_CHAOS_CONTRACTORS", 16),
 		kills:        envInt(t, "PORTCULLIS_CHAOS_KILLS", 20),
