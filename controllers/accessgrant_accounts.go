@@ -62,14 +62,17 @@ func (a *accountLocks) lock(g *accessv1alpha1.AccessGrant) (unlock func()) {
 // siblingStates returns the states that the contractor's other grants on
 // the same system hold on account: what each last applied, fresh, and
 // nothing for a dry run, which applied nothing, or for a grant applied to
-// another account (the contractor's former one, or its new one).
-func (r *AccessGrantReconciler) siblingStates(ctx context.Context, g *accessv1alpha1.AccessGrant, account string) ([]accessv1alpha1.GrantState, error) {
+// another account (the contractor's former one, or its new one). same are
+// those of them for the same entitlement as g, which share its membership
+// or role (connectors.Target.SameEntitlement), leaving out grants being
+// deleted: their entitlement is going, and two grants deleted together
+// must not each keep it for the other.
+func (r *AccessGrantReconciler) siblingStates(ctx context.Context, g *accessv1alpha1.AccessGrant, account string) (all, same []accessv1alpha1.GrantState, err error) {
 	list := &accessv1alpha1.AccessGrantList{}
 	if err := r.List(ctx, list, client.InNamespace(g.Namespace),
 		client.MatchingFields{kube.IndexContractor: g.Spec.ContractorRef.Name}); err != nil {
-		return nil, fmt.Errorf("listing the contractor's grants: %w", err)
+		return nil, nil, fmt.Errorf("listing the contractor's grants: %w", err)
 	}
-	var states []accessv1alpha1.GrantState
 	for i := range list.Items {
 		sib := &list.Items[i]
 		if sib.Name == g.Name || sib.Spec.SystemRef.Name != g.Spec.SystemRef.Name {
@@ -78,13 +81,18 @@ func (r *AccessGrantReconciler) siblingStates(ctx context.Context, g *accessv1al
 		if err := r.fresh.Get(ctx, client.ObjectKeyFromObject(sib), sib); apierrors.IsNotFound(err) {
 			continue
 		} else if err != nil {
-			return nil, fmt.Errorf("reading grant %s: %w", sib.Name, err)
+			return nil, nil, fmt.Errorf("reading grant %s: %w", sib.Name, err)
 		}
-		if enf := sib.Status.Enforcement; enf != nil && !enf.DryRun && (enf.Account == "" || enf.Account == account) {
-			states = append(states, enf.State)
+		enf := sib.Status.Enforcement
+		if enf == nil || enf.DryRun || (enf.Account != "" && enf.Account != account) {
+			continue
+		}
+		all = append(all, enf.State)
+		if sib.Spec.Entitlement == g.Spec.Entitlement && sib.DeletionTimestamp == nil {
+			same = append(same, enf.State)
 		}
 	}
-	return states, nil
+	return all, same, nil
 }
 
 // siblings enqueues the contractor's other grants on the same system when

@@ -144,13 +144,14 @@ func (r *AccessGrantReconciler) ensure(ctx context.Context, s *grantScope, state
 
 // call runs the connector for one account, within the enforcement timeout.
 func (r *AccessGrantReconciler) call(ctx context.Context, s *grantScope, account string, state accessv1alpha1.GrantState, transition string) (connectors.Change, error) {
-	siblings, err := r.siblingStates(ctx, s.grant, account)
+	siblings, same, err := r.siblingStates(ctx, s.grant, account)
 	if err != nil {
 		return connectors.Change{}, err
 	}
 	t := connectors.Target{
 		Grant: s.grant, Contractor: s.input.Contractor, System: s.input.System,
-		Account: account, Credentials: s.credentials, Transition: transition, Siblings: siblings,
+		Account: account, Credentials: s.credentials, Transition: transition,
+		Siblings: siblings, SameEntitlement: same,
 	}
 	t.From = stateOn(s.grant.Status.Enforcement, account)
 	timeout := r.EnforcementTimeout
@@ -272,8 +273,12 @@ func (r *AccessGrantReconciler) removeEntitlement(ctx context.Context, g *access
 		return fmt.Errorf("removing entitlement of deleted grant: %w", err)
 	}
 	r.Metrics.Enforcements.WithLabelValues(string(s.input.System.Spec.Type), "success").Inc()
-	if change.Changed {
+	switch {
+	case change.Changed:
 		r.Recorder.Eventf(g, nil, "Normal", "EntitlementRemoved", "RemoveEntitlement", "%s", change.Detail)
+	case change.Detail != "":
+		// Nothing changed on purpose: another grant keeps the entitlement.
+		r.Recorder.Eventf(g, nil, "Normal", "EntitlementKept", "RemoveEntitlement", "%s", change.Detail)
 	}
 	return nil
 }

@@ -34,6 +34,12 @@ type Target struct {
 	// same system hold there. Account-level settings (login, activation,
 	// locks, a shared quarantine group) follow AccountState, not one grant.
 	Siblings []accessv1alpha1.GrantState
+	// SameEntitlement are the states, among Siblings, of the contractor's
+	// other grants on the system for the same entitlement as this one
+	// (kind, name and namespace alike), leaving out grants being deleted.
+	// Two such grants share one membership or role grant in the system:
+	// it goes only when none of them keeps it (MembershipKeptBySibling).
+	SameEntitlement []accessv1alpha1.GrantState
 }
 
 // AccountState is the state the contractor's account on the system must be
@@ -84,21 +90,58 @@ func KeepsMembership(state accessv1alpha1.GrantState, groupMode bool) bool {
 	return state == accessv1alpha1.GrantActive || (state == accessv1alpha1.GrantQuarantined && !groupMode)
 }
 
+// MembershipKeptBySibling reports whether another grant of the contractor
+// keeps the membership (group, role) that this grant's entitlement gives:
+// a grant for the same entitlement in a state that keeps it
+// (KeepsMembership, with the same groupMode). A connector that would take
+// the account out then leaves it in, and says so (KeptBySibling); the rest
+// of what the state asks for (sessions, the account's state) still
+// happens.
+func (t Target) MembershipKeptBySibling(groupMode bool) bool {
+	for _, s := range t.SameEntitlement {
+		if KeepsMembership(s, groupMode) {
+			return true
+		}
+	}
+	return false
+}
+
+// KeptBySibling is the detail of a removal skipped because another grant
+// of the contractor holds what (a group, a role) too.
+func KeptBySibling(what string) string {
+	return "kept " + what + ": another grant of the contractor holds it"
+}
+
 // Steps records what one Ensure did, in order, for its Change.
-type Steps struct{ done []string }
+type Steps struct {
+	done    []string
+	changes int
+}
 
 // Do runs one step and records what it did when it succeeded.
 func (s *Steps) Do(what string, do func() error) error {
 	if err := do(); err != nil {
 		return err
 	}
-	s.done = append(s.done, what)
+	s.Done(what)
 	return nil
+}
+
+// Done records a step that succeeded.
+func (s *Steps) Done(what string) {
+	s.done = append(s.done, what)
+	s.changes++
+}
+
+// Note records, among the steps, something that Ensure left as it is on
+// purpose: it appears in the detail, and is no change.
+func (s *Steps) Note(what string) {
+	s.done = append(s.done, what)
 }
 
 // Change says what the steps so far did.
 func (s *Steps) Change() Change {
-	return Change{Changed: len(s.done) > 0, Detail: strings.Join(s.done, "; ")}
+	return Change{Changed: s.changes > 0, Detail: strings.Join(s.done, "; ")}
 }
 
 // accountRank orders states by what they ask of the account: a quarantine

@@ -81,3 +81,42 @@ func TestRestoresOnlyOnAChangeAwayFromQuarantine(t *testing.T) {
 		}
 	}
 }
+
+func TestMembershipKeptBySibling(t *testing.T) {
+	const (
+		active      = accessv1alpha1.GrantActive
+		quarantined = accessv1alpha1.GrantQuarantined
+		revoked     = accessv1alpha1.GrantRevoked
+	)
+	for _, tc := range []struct {
+		same      []accessv1alpha1.GrantState
+		groupMode bool
+		want      bool
+	}{
+		{nil, false, false},
+		{[]accessv1alpha1.GrantState{active}, false, true},
+		{[]accessv1alpha1.GrantState{active}, true, true},
+		{[]accessv1alpha1.GrantState{quarantined}, false, true}, // a quarantine keeps the group
+		{[]accessv1alpha1.GrantState{quarantined}, true, false}, // it moves to the quarantine group
+		{[]accessv1alpha1.GrantState{revoked, accessv1alpha1.GrantExpired, accessv1alpha1.GrantPending, StateRemoved}, false, false},
+		{[]accessv1alpha1.GrantState{revoked, active}, true, true},
+	} {
+		// Siblings on other entitlements keep nothing.
+		target := Target{Siblings: []accessv1alpha1.GrantState{active}, SameEntitlement: tc.same}
+		if got := target.MembershipKeptBySibling(tc.groupMode); got != tc.want {
+			t.Errorf("same %v, group mode %v: %v, want %v", tc.same, tc.groupMode, got, tc.want)
+		}
+	}
+}
+
+func TestStepsNoteIsNoChange(t *testing.T) {
+	var s Steps
+	s.Note(KeptBySibling("in group g"))
+	if c := s.Change(); c.Changed || c.Detail != "kept in group g: another grant of the contractor holds it" {
+		t.Errorf("%+v", c)
+	}
+	_ = s.Do("ended the sessions", func() error { return nil })
+	if c := s.Change(); !c.Changed || c.Detail != "kept in group g: another grant of the contractor holds it; ended the sessions" {
+		t.Errorf("%+v", c)
+	}
+}

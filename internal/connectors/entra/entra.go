@@ -84,11 +84,12 @@ func (c *Connector) MissingCredentials(_ *accessv1alpha1.ConnectedSystem, data m
 // ObservesState is true: Ensure reads the user and the memberships first.
 func (c *Connector) ObservesState() bool { return true }
 
-// Ensure makes the user's group memberships match state, its
-// accountEnabled match the account's state over the contractor's grants
-// (Target.AccountState), and revokes its sign-in sessions when state is a
-// change (Target.Changes) of this grant to Quarantined, Revoked, Expired or
-// removed.
+// Ensure makes the user's group memberships match state (a group that
+// another grant of the contractor keeps, Target.MembershipKeptBySibling, is
+// not left), its accountEnabled match the account's state over the
+// contractor's grants (Target.AccountState), and revokes its sign-in
+// sessions when state is a change (Target.Changes) of this grant to
+// Quarantined, Revoked, Expired or removed.
 // The contractor's account is the user's userPrincipalName (or object id).
 func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state accessv1alpha1.GrantState) (connectors.Change, error) {
 	if t.Account == "" {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/internal/connectors"
@@ -16,9 +15,13 @@ type membership struct {
 	group *group // nil: no such group
 	want  bool
 	has   bool
+	// kept: another grant of the contractor keeps the user in the group,
+	// which want would leave.
+	kept bool
 }
 
-// action is one planned change.
+// action is one planned change, or, without run, a note of something left
+// as it is on purpose.
 type action struct {
 	what string
 	run  func() error
@@ -28,26 +31,26 @@ type action struct {
 // user to state, and none when it is there already. It stops at the first
 // failure and returns what was done so far with the error.
 func (c *Connector) reconcile(ctx context.Context, g *graph, t connectors.Target, state accessv1alpha1.GrantState, u *user) (connectors.Change, error) {
-	var done []string
+	var steps connectors.Steps
 	actions, err := c.plan(ctx, g, t, state, u)
 	for _, a := range actions {
 		if err != nil {
 			break
 		}
-		if err = a.run(); err == nil {
-			done = append(done, a.what)
+		if a.run == nil {
+			steps.Note(a.what)
+			continue
 		}
+		err = steps.Do(a.what, a.run)
 	}
 	if t.EndsSessions(state) {
 		// Last, and even after a failure: a change that failed halfway
 		// still cuts the user's sessions (and is retried whole).
-		if rerr := g.revokeSessions(ctx, u.ID); rerr != nil {
+		if rerr := steps.Do("revoked the sign-in sessions", func() error { return g.revokeSessions(ctx, u.ID) }); rerr != nil {
 			err = errors.Join(err, rerr)
-		} else {
-			done = append(done, "revoked the sign-in sessions")
 		}
 	}
-	return connectors.Change{Changed: len(done) > 0, Detail: strings.Join(done, "; ")}, err
+	return steps.Change(), err
 }
 
 // plan orders the actions the most restrictive first (disable, leave
@@ -60,9 +63,11 @@ func (c *Connector) plan(ctx context.Context, g *graph, t connectors.Target, sta
 	s := t.System.Spec.Entra
 	account := t.AccountState(state)
 	groupMode := s.QuarantineMode == accessv1alpha1.IdentityQuarantineGroup
+	want := connectors.KeepsMembership(state, groupMode)
 	groups := []*membership{{
 		name: t.Grant.Spec.Entitlement.Name,
-		want: connectors.KeepsMembership(state, groupMode),
+		want: want,
+		kept: !want && t.MembershipKeptBySibling(groupMode),
 	}}
 	if groupMode {
 		if s.QuarantineGroup == "" {
@@ -105,11 +110,14 @@ func accountActions(ctx context.Context, g *graph, u *user, account accessv1alph
 }
 
 // memberActions leave groups first, then join groups. Joining a group that
-// does not exist fails at its turn, after the restrictive actions ran.
+// does not exist fails at its turn, after the restrictive actions ran. A
+// group that another grant of the contractor keeps is noted, not left.
 func memberActions(ctx context.Context, g *graph, groups []*membership, userID string) []action {
 	var leave, join []action
 	for _, m := range groups {
 		switch {
+		case m.has && !m.want && m.kept:
+			leave = append(leave, action{what: connectors.KeptBySibling("in group " + m.group.DisplayName)})
 		case m.has && !m.want:
 			leave = append(leave, action{"removed from group " + m.group.DisplayName, func() error { return g.removeMember(ctx, m.group.ID, userID) }})
 		case m.want && !m.has && m.group == nil:

@@ -79,7 +79,8 @@ func (c *Connector) MissingCredentials(_ *accessv1alpha1.ConnectedSystem, data m
 func (c *Connector) ObservesState() bool { return true }
 
 // Ensure makes the user's membership of the entitlement's group follow
-// state, its suspension (Suspend mode) or quarantine group (Group mode)
+// state (a group that another grant of the contractor keeps,
+// Target.MembershipKeptBySibling, is not left), its suspension (Suspend mode) or quarantine group (Group mode)
 // follow the account's state over the contractor's grants
 // (Target.AccountState), and signs it out when state is a change
 // (Target.Changes) to Quarantined, Revoked, Expired or removed. The
@@ -145,11 +146,12 @@ func (r *run) reconcile(ctx context.Context, t connectors.Target, state accessv1
 		}
 	}
 	want := connectors.KeepsMembership(state, groupMode)
-	if err := r.membership(ctx, group, "the grant's spec.entitlement.name", want); err != nil {
+	kept := !want && t.MembershipKeptBySibling(groupMode)
+	if err := r.membership(ctx, group, "the grant's spec.entitlement.name", want, kept); err != nil {
 		return err
 	}
 	if groupMode {
-		if err := r.membership(ctx, s.QuarantineGroup, "spec.google.quarantineGroup", account == accessv1alpha1.GrantQuarantined); err != nil {
+		if err := r.membership(ctx, s.QuarantineGroup, "spec.google.quarantineGroup", account == accessv1alpha1.GrantQuarantined, false); err != nil {
 			return err
 		}
 	}
@@ -174,14 +176,18 @@ func checkGroups(group string, s *accessv1alpha1.GoogleSettings, groupMode bool)
 	return nil
 }
 
-// membership puts the user in the group, or takes it out. A group that
-// does not exist holds nobody: only adding to it is an error.
-func (r *run) membership(ctx context.Context, group, field string, want bool) error {
+// membership puts the user in the group, or takes it out unless another
+// grant of the contractor keeps it there (kept). A group that does not
+// exist holds nobody: only adding to it is an error.
+func (r *run) membership(ctx context.Context, group, field string, want, kept bool) error {
 	exists, has, err := r.a.membership(ctx, group, r.user)
 	switch {
 	case err != nil:
 		return err
 	case want == has:
+		return nil
+	case kept:
+		r.Note(connectors.KeptBySibling("in group " + group))
 		return nil
 	case !exists:
 		return fmt.Errorf("no Google Workspace group %q: create it, or fix %s", group, field)

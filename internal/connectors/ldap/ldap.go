@@ -48,8 +48,9 @@ func (c *Connector) MissingCredentials(_ *accessv1alpha1.ConnectedSystem, data m
 func (c *Connector) ObservesState() bool { return true }
 
 // Ensure makes the account's memberships and lock match state (the lock and
-// the quarantine group follow Target.AccountState). Every DN
-// is checked before the connector binds.
+// the quarantine group follow Target.AccountState; a group that another
+// grant of the contractor keeps, Target.MembershipKeptBySibling, is not
+// left). Every DN is checked before the connector binds.
 func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state accessv1alpha1.GrantState) (connectors.Change, error) {
 	if t.Account == "" {
 		return connectors.Change{}, nil
@@ -70,19 +71,29 @@ func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state acces
 	if err := d.checkUID(n); err != nil {
 		return connectors.Change{}, err
 	}
+	// Only an active grant keeps the group: a quarantine takes the member
+	// out, as in an identity provider's Group mode.
+	if t.MembershipKeptBySibling(true) {
+		d.kept = n.group
+	}
 	return d.reconcile(n, t.System.Spec.LDAP, state, t.AccountState(state))
 }
 
-// directory is a bound connection and the member attribute in use.
+// directory is a bound connection, the member attribute in use and what
+// one Ensure did so far.
 type directory struct {
 	conn *goldap.Conn
 	attr string
-	done []string
+	// kept is the group that another grant of the contractor keeps the
+	// member in (Target.MembershipKeptBySibling), or "".
+	kept string
+	connectors.Steps
 }
 
 // reconcile makes the entitlement's group follow the grant's own state,
-// and the quarantine group and the lock follow account, the most
-// restrictive state over the contractor's grants in the directory.
+// unless another grant of the contractor keeps the member in it, and the
+// quarantine group and the lock follow account, the most restrictive state
+// over the contractor's grants in the directory.
 func (d *directory) reconcile(n names, s *accessv1alpha1.LDAPSettings, state, account accessv1alpha1.GrantState) (connectors.Change, error) {
 	lock := s.LockAccounts == nil || *s.LockAccounts
 	steps := []func() error{
@@ -96,7 +107,7 @@ func (d *directory) reconcile(n names, s *accessv1alpha1.LDAPSettings, state, ac
 		steps = append(steps, func() error { return d.lock(n.accountDN, lock, true) })
 	}
 	err := d.all(steps...)
-	return connectors.Change{Changed: len(d.done) > 0, Detail: strings.Join(d.done, "; ")}, err
+	return d.Change(), err
 }
 
 func (d *directory) all(steps ...func() error) error {
@@ -108,7 +119,8 @@ func (d *directory) all(steps ...func() error) error {
 	return nil
 }
 
-// membership adds or removes member in group, when it is not so already.
+// membership adds or removes member in group, when it is not so already,
+// and leaves it in the group that another grant keeps it in (d.kept).
 func (d *directory) membership(group, member string, want bool) error {
 	if group == "" {
 		return nil
@@ -116,6 +128,10 @@ func (d *directory) membership(group, member string, want bool) error {
 	has, err := d.hasValue(group, d.attr, member)
 	if err != nil || has == want {
 		return err
+	}
+	if !want && group == d.kept {
+		d.Note(connectors.KeptBySibling("in " + group))
+		return nil
 	}
 	req := goldap.NewModifyRequest(group, nil)
 	verb := "added to"
@@ -125,11 +141,12 @@ func (d *directory) membership(group, member string, want bool) error {
 		req.Delete(d.attr, []string{member})
 		verb = "removed from"
 	}
-	if err := d.conn.Modify(req); err != nil {
-		return fmt.Errorf("changing %s of %s: %w", d.attr, group, err)
-	}
-	d.done = append(d.done, verb+" "+group)
-	return nil
+	return d.Do(verb+" "+group, func() error {
+		if err := d.conn.Modify(req); err != nil {
+			return fmt.Errorf("changing %s of %s: %w", d.attr, group, err)
+		}
+		return nil
+	})
 }
 
 // lock sets or clears ppolicy's pwdAccountLockedTime on the account's
@@ -160,7 +177,7 @@ func (d *directory) lock(account string, enabled, want bool) error {
 		}
 		return fmt.Errorf("changing the lock of %s: %w", account, err)
 	}
-	d.done = append(d.done, what)
+	d.Done(what)
 	return nil
 }
 

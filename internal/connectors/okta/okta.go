@@ -72,8 +72,9 @@ func (c *Connector) MissingCredentials(_ *accessv1alpha1.ConnectedSystem, data m
 func (c *Connector) ObservesState() bool { return true }
 
 // Ensure makes the user's membership of the entitlement's group follow
-// state, its status (or quarantine group) follow the account's state over
-// the contractor's grants (Target.AccountState), and ends its sessions when
+// state (a group that another grant of the contractor keeps,
+// Target.MembershipKeptBySibling, is not left), its status (or quarantine
+// group) follow the account's state over the contractor's grants (Target.AccountState), and ends its sessions when
 // state is a change (Target.Changes) to Quarantined, Revoked, Expired or
 // removed: once per change of state, and again on the retry of a change
 // that failed halfway. Re-applying the state last applied in full (a
@@ -134,11 +135,12 @@ func (r *run) reconcile(ctx context.Context, t connectors.Target, state accessv1
 		}
 	}
 	want := connectors.KeepsMembership(state, groupMode)
-	if err := r.membership(ctx, t.Grant.Spec.Entitlement.Name, "spec.entitlement.name", want); err != nil {
+	kept := !want && t.MembershipKeptBySibling(groupMode)
+	if err := r.membership(ctx, t.Grant.Spec.Entitlement.Name, "spec.entitlement.name", want, kept); err != nil {
 		return err
 	}
 	if groupMode {
-		return r.membership(ctx, s.QuarantineGroup, "spec.okta.quarantineGroup", account == accessv1alpha1.GrantQuarantined)
+		return r.membership(ctx, s.QuarantineGroup, "spec.okta.quarantineGroup", account == accessv1alpha1.GrantQuarantined, false)
 	}
 	return nil
 }
@@ -157,9 +159,10 @@ func (r *run) status(ctx context.Context, account accessv1alpha1.GrantState, res
 	return nil
 }
 
-// membership puts the user in the group called name, or takes it out. A
-// group that does not exist holds nobody: only adding to it is an error.
-func (r *run) membership(ctx context.Context, name, field string, want bool) error {
+// membership puts the user in the group called name, or takes it out,
+// unless another grant of the contractor keeps it there (kept). A group
+// that does not exist holds nobody: only adding to it is an error.
+func (r *run) membership(ctx context.Context, name, field string, want, kept bool) error {
 	g, err := r.a.findGroup(ctx, name)
 	if err != nil {
 		return err
@@ -174,7 +177,11 @@ func (r *run) membership(ctx context.Context, name, field string, want bool) err
 	if err != nil {
 		return err
 	}
-	if want == has {
+	switch {
+	case want == has:
+		return nil
+	case kept:
+		r.Note(connectors.KeptBySibling("in group " + g.Profile.Name))
 		return nil
 	}
 	if err := g.managed(); err != nil {

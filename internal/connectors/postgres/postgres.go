@@ -57,9 +57,10 @@ type observed struct {
 	exists, member, canLogin bool
 }
 
-// Ensure makes the account's membership match state, and its login match
-// the account's state over all the contractor's grants on the server. The
-// role names are checked before the connector connects.
+// Ensure makes the account's membership match state (a role that another
+// grant of the contractor keeps is not revoked), and its login match the
+// account's state over all the contractor's grants on the server. The role
+// names are checked before the connector connects.
 func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state accessv1alpha1.GrantState) (connectors.Change, error) {
 	role, account := t.Grant.Spec.Entitlement.Name, t.Account
 	if account == "" {
@@ -84,33 +85,45 @@ func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state acces
 		}
 		return connectors.Change{}, fmt.Errorf("role %q does not exist on the server: create the contractor's account first", account)
 	}
-	var done []string
-	for _, step := range plan(cur, state, t.AccountState(state), terminates(t.System)) {
-		if err := step.run(ctx, conn, account, role); err != nil {
-			return connectors.Change{Changed: len(done) > 0, Detail: strings.Join(done, "; ")}, err
+	var steps connectors.Steps
+	for _, step := range plan(cur, t, state, terminates(t.System)) {
+		if step.run == nil {
+			steps.Note(step.what)
+			continue
 		}
-		done = append(done, step.what)
+		if err := steps.Do(step.what, func() error { return step.run(ctx, conn, account, role) }); err != nil {
+			return steps.Change(), err
+		}
 	}
-	return connectors.Change{Changed: len(done) > 0, Detail: strings.Join(done, "; ")}, nil
+	return steps.Change(), nil
 }
 
-// step is one statement of a plan.
+// step is one statement of a plan, or, without run, a note of something
+// left as it is on purpose.
 type step struct {
 	what string
 	run  func(ctx context.Context, conn *pgx.Conn, account, role string) error
 }
 
 // plan lists the statements that take cur to state, and none when it is
-// there already. Membership follows the grant's own state; login belongs to
-// the account and follows account, the most restrictive state over the
-// contractor's grants on the server (Target.AccountState).
-func plan(cur observed, state, account accessv1alpha1.GrantState, terminate bool) []step {
+// there already. Membership follows the grant's own state, except that a
+// role that another grant of the contractor for the same role keeps
+// (Target.MembershipKeptBySibling) is not revoked; the live sessions then
+// end only on the change to the state (Target.EndsSessions), as in an
+// identity provider. Login belongs to the account and follows the most
+// restrictive state over the contractor's grants on the server
+// (Target.AccountState).
+func plan(cur observed, t connectors.Target, state accessv1alpha1.GrantState, terminate bool) []step {
 	var steps []step
 	end := false
+	account := t.AccountState(state)
 	holds := state == accessv1alpha1.GrantActive || state == accessv1alpha1.GrantQuarantined
 	switch {
 	case holds && !cur.member:
 		steps = append(steps, grantStep)
+	case connectors.Removes(state) && cur.member && t.MembershipKeptBySibling(false):
+		steps = append(steps, step{what: connectors.KeptBySibling("the role " + t.Grant.Spec.Entitlement.Name)})
+		end = t.EndsSessions(state)
 	case connectors.Removes(state) && cur.member:
 		steps = append(steps, revokeStep)
 		end = true

@@ -47,8 +47,10 @@ func (c *Connector) MissingCredentials(_ *accessv1alpha1.ConnectedSystem, data m
 // ObservesState is true: Ensure reads the user and the group first.
 func (c *Connector) ObservesState() bool { return true }
 
-// Ensure makes the user's membership match state and its activation match
-// the account's state over the contractor's grants (Target.AccountState).
+// Ensure makes the user's membership match state, but leaves it in a group
+// that another grant of the contractor keeps (Target.MembershipKeptBySibling),
+// and its activation match the account's state over the contractor's
+// grants (Target.AccountState).
 func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state accessv1alpha1.GrantState) (connectors.Change, error) {
 	if t.Account == "" {
 		return connectors.Change{}, nil
@@ -71,74 +73,73 @@ func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state acces
 	if err != nil {
 		return connectors.Change{}, err
 	}
-	if s := t.System.Spec.SCIM; s.QuarantineMode == accessv1alpha1.SCIMQuarantineMode("Group") {
-		quarantine, err := api.findGroup(ctx, s.QuarantineGroup)
+	groupMode := t.System.Spec.SCIM.QuarantineMode == accessv1alpha1.SCIMQuarantineMode("Group")
+	r := &run{api: api, user: user, kept: t.MembershipKeptBySibling(groupMode)}
+	if groupMode {
+		quarantine, err := api.findGroup(ctx, t.System.Spec.SCIM.QuarantineGroup)
 		if err != nil {
 			return connectors.Change{}, err
 		}
-		return api.reconcileGroups(ctx, user, group, quarantine, state, t.AccountState(state))
+		err = r.reconcileGroups(ctx, group, quarantine, state, t.AccountState(state))
+		return r.Change(), err
 	}
-	return api.reconcile(ctx, user, group, state, t.AccountState(state))
+	err = r.reconcile(ctx, group, state, t.AccountState(state))
+	return r.Change(), err
+}
+
+// run is one Ensure's user and changes so far. kept is true when another
+// grant of the contractor for the same group keeps the user in it
+// (Target.MembershipKeptBySibling): the user is then not taken out.
+type run struct {
+	connectors.Steps
+	api  *api
+	user *resource
+	kept bool
 }
 
 // reconcileGroups is the Group quarantine mode: a quarantined user leaves
 // the entitlement's group for the quarantine group, and comes back. The
 // quarantine group is the account's: the user stays in it while any of the
 // contractor's grants on the system is quarantined.
-func (a *api) reconcileGroups(ctx context.Context, user, group, quarantine *resource, state, account accessv1alpha1.GrantState) (connectors.Change, error) {
-	wantIn := map[*resource]bool{
-		group:      state == accessv1alpha1.GrantActive,
-		quarantine: account == accessv1alpha1.GrantQuarantined,
+func (r *run) reconcileGroups(ctx context.Context, group, quarantine *resource, state, account accessv1alpha1.GrantState) error {
+	if err := r.member(ctx, group, state == accessv1alpha1.GrantActive, r.kept); err != nil {
+		return err
 	}
-	var done []string
-	for _, g := range []*resource{group, quarantine} {
-		switch has := g.hasMember(user.ID); {
-		case wantIn[g] && !has:
-			if err := a.addMember(ctx, g.ID, user.ID); err != nil {
-				return connectors.Change{Changed: len(done) > 0, Detail: strings.Join(done, "; ")}, err
-			}
-			done = append(done, "added to group "+g.DisplayName)
-		case !wantIn[g] && has:
-			if err := a.removeMember(ctx, g.ID, user.ID); err != nil {
-				return connectors.Change{Changed: len(done) > 0, Detail: strings.Join(done, "; ")}, err
-			}
-			done = append(done, "removed from group "+g.DisplayName)
-		}
-	}
-	return connectors.Change{Changed: len(done) > 0, Detail: strings.Join(done, "; ")}, nil
+	return r.member(ctx, quarantine, account == accessv1alpha1.GrantQuarantined, false)
 }
 
 // reconcile runs the changes that take the user to state, and none when it
 // is there already. Membership follows the grant; activation belongs to the
 // user and follows account, the most restrictive state over the
 // contractor's grants on the system.
-func (a *api) reconcile(ctx context.Context, user *resource, group *resource, state, account accessv1alpha1.GrantState) (connectors.Change, error) {
-	var done []string
-	step := func(what string, run func() error) error {
-		if err := run(); err != nil {
+func (r *run) reconcile(ctx context.Context, group *resource, state, account accessv1alpha1.GrantState) error {
+	holds := state == accessv1alpha1.GrantActive || state == accessv1alpha1.GrantQuarantined
+	if holds || connectors.Removes(state) {
+		if err := r.member(ctx, group, holds, r.kept); err != nil {
 			return err
 		}
-		done = append(done, what)
-		return nil
 	}
-	var err error
-	holds := state == accessv1alpha1.GrantActive || state == accessv1alpha1.GrantQuarantined
-	switch member := group.hasMember(user.ID); {
-	case holds && !member:
-		err = step("added to group "+group.DisplayName, func() error { return a.addMember(ctx, group.ID, user.ID) })
-	case connectors.Removes(state) && member:
-		err = step("removed from group "+group.DisplayName, func() error { return a.removeMember(ctx, group.ID, user.ID) })
-	}
-	if err != nil {
-		return connectors.Change{Changed: len(done) > 0, Detail: strings.Join(done, "; ")}, err
-	}
-	switch {
+	switch user := r.user; {
 	case account == accessv1alpha1.GrantActive && !user.isActive():
-		err = step("activated the user", func() error { return a.setActive(ctx, user.ID, true) })
+		return r.Do("activated the user", func() error { return r.api.setActive(ctx, user.ID, true) })
 	case account == accessv1alpha1.GrantQuarantined && user.isActive():
-		err = step("deactivated the user", func() error { return a.setActive(ctx, user.ID, false) })
+		return r.Do("deactivated the user", func() error { return r.api.setActive(ctx, user.ID, false) })
 	}
-	return connectors.Change{Changed: len(done) > 0, Detail: strings.Join(done, "; ")}, err
+	return nil
+}
+
+// member adds the user to g or removes it, when it is not so already, and
+// leaves it in a group that another grant keeps it in (kept).
+func (r *run) member(ctx context.Context, g *resource, want, kept bool) error {
+	switch has := g.hasMember(r.user.ID); {
+	case want && !has:
+		return r.Do("added to group "+g.DisplayName, func() error { return r.api.addMember(ctx, g.ID, r.user.ID) })
+	case !want && has && kept:
+		r.Note(connectors.KeptBySibling("in group " + g.DisplayName))
+	case !want && has:
+		return r.Do("removed from group "+g.DisplayName, func() error { return r.api.removeMember(ctx, g.ID, r.user.ID) })
+	}
+	return nil
 }
 
 // Check lists one user, which needs a valid token.
