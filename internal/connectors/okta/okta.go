@@ -71,14 +71,15 @@ func (c *Connector) MissingCredentials(_ *accessv1alpha1.ConnectedSystem, data m
 // before it writes.
 func (c *Connector) ObservesState() bool { return true }
 
-// Ensure makes the user's membership of the entitlement's group follow
-// state (a group that another grant of the contractor keeps,
+// Ensure makes the user's membership of the entitlement's group follow state
+// (a group that another grant of the contractor keeps,
 // Target.MembershipKeptBySibling, is not left), its status (or quarantine
-// group) follow the account's state over the contractor's grants (Target.AccountState), and ends its sessions when
-// state is a change (Target.Changes) to Quarantined, Revoked, Expired or
-// removed: once per change of state, and again on the retry of a change
-// that failed halfway. Re-applying the state last applied in full (a
-// periodic reconcile, drift repair) never ends them; Active never does.
+// group) follow the account's state over the contractor's grants
+// (Target.AccountState), and ends its sessions when state is a change
+// (Target.Changes) to Quarantined, Revoked, Expired or removed: once per
+// change of state, and again on the retry of a change that failed halfway.
+// Re-applying the state last applied in full (a periodic reconcile, drift
+// repair) never ends them; Active never does.
 func (c *Connector) Ensure(ctx context.Context, t connectors.Target, state accessv1alpha1.GrantState) (connectors.Change, error) {
 	if t.Account == "" {
 		return connectors.Change{}, nil
