@@ -381,6 +381,30 @@ signals contains {"code": code, "weight": model.severity_weights[f.spec.severity
 	msg := sprintf("%s finding from %s: %s", [f.spec.type, f.spec.source, summary(f)])
 }
 
+# The identity provider's own rating of a sign-in (Okta's risk level,
+# Entra's riskLevel*, Google's is_suspicious), which the ingester records
+# as a provider-risk Finding with the provider as its source: High weighs
+# risk.weights.ProviderRisk, Medium risk.weights.ProviderRiskMedium. Both
+# stay below quarantine_at, so the provider's word alone never acts; with
+# a hosting provider or a Tor exit it does.
+signals contains {"code": "ProviderRisk", "weight": provider_weight(f), "msg": msg, "evidence": evidence_of(f)} if {
+	some f in input.findings
+	f.spec.type == "provider-risk"
+	msg := sprintf("%s rated a sign-in from %s %s risk%s", [f.spec.source, ip(f), lower(f.spec.severity), risk_detail(f)])
+}
+
+provider_weight(f) := model.weights.ProviderRisk if f.spec.severity in {"High", "Critical"}
+
+provider_weight(f) := model.weights.ProviderRiskMedium if f.spec.severity == "Medium"
+
+provider_weight(f) := min([1, model.weights.ProviderRiskMedium]) if f.spec.severity == "Low"
+
+provider_weight(f) := 0 if f.spec.severity == "Info"
+
+risk_detail(f) := sprintf(" (%s)", [f.spec.evidence.details.riskDetail]) if f.spec.evidence.details.riskDetail
+
+risk_detail(f) := "" if not f.spec.evidence.details.riskDetail
+
 signals contains {"code": "ReportedFinding", "weight": model.severity_weights.Critical, "msg": msg, "evidence": evidence_of(f)} if {
 	some f in input.findings
 	f.spec.type == "custom"

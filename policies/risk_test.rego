@@ -210,3 +210,22 @@ test_a_client_set_to_a_sanctioned_country_weighs_like_a_shared_device if {
 	seoul := object.union(kp, {"timezone": "Asia/Seoul", "locale": "ko-KR"})
 	codes(risk.signals) == {"ClientTimezoneMismatch"} with input as with_signins(run([], [passed_document]), [seoul])
 }
+
+provider_risk(source, severity) := {"spec": {"type": "provider-risk", "source": source, "severity": severity, "key": sprintf("%s/%s", [source, lower(severity)]), "evidence": {"ip": "198.51.100.7", "country": "US", "details": {"risk": lower(severity), "riskDetail": "unfamiliarFeatures"}}}}
+
+test_a_providers_rating_alone_never_acts if {
+	every severity in ["Medium", "High"] {
+		count(risk.quarantine) == 0 with input as run([provider_risk("entra", severity)], [passed_document])
+		count(risk.revoke) == 0 with input as run([provider_risk("entra", severity)], [passed_document])
+	}
+	[s.weight | some s in risk.signals] == [2] with input as run([provider_risk("entra", "Medium")], [passed_document])
+	some r in risk.risk with input as run([provider_risk("entra", "Medium")], [passed_document])
+	r.code == "ProviderRisk"
+	r.msg == "entra rated a sign-in from 198.51.100.7 medium risk (unfamiliarFeatures)"
+}
+
+test_a_high_rating_through_a_hosting_provider_quarantines if {
+	codes(risk.quarantine) == {"ProviderRisk", "HostingProvider"} with input as run([provider_risk("okta", "High"), anon("hosting", 64513)], [passed_document])
+	codes(risk.quarantine) == {"ProviderRisk", "TorExit"} with input as run([provider_risk("google", "Medium"), anon("tor", 64513)], [passed_document])
+	count(risk.quarantine) == 0 with input as run([provider_risk("entra", "Medium"), anon("hosting", 64513)], [passed_document])
+}

@@ -5,7 +5,7 @@ import (
 )
 
 // FindingType is the kind of evidence a finding holds.
-// +kubebuilder:validation:Enum=geolocation;sanctioned-country;anonymizer;impossible-travel;shared-infrastructure;remote-access-tool;verification;off-hours;custom
+// +kubebuilder:validation:Enum=geolocation;sanctioned-country;anonymizer;impossible-travel;shared-infrastructure;remote-access-tool;verification;off-hours;provider-risk;custom
 type FindingType string
 
 // The finding types.
@@ -18,7 +18,13 @@ const (
 	FindingRemoteAccessTool     FindingType = "remote-access-tool"
 	FindingVerification         FindingType = "verification"
 	FindingOffHours             FindingType = "off-hours"
-	FindingCustom               FindingType = "custom"
+	// FindingProviderRisk is an identity provider's own rating of a
+	// sign-in as medium or high risk (Okta's risk level, Entra's
+	// riskLevelDuringSignIn and riskLevelAggregated, Google's
+	// is_suspicious), recorded by the ingester with the provider as the
+	// source and the rating as the severity.
+	FindingProviderRisk FindingType = "provider-risk"
+	FindingCustom       FindingType = "custom"
 )
 
 // AnonymizerKind is the kind of anonymizing service behind a sign-in.
@@ -46,7 +52,7 @@ type FindingSpec struct {
 
 	// type is the kind of evidence: geolocation, sanctioned-country,
 	// anonymizer, impossible-travel, shared-infrastructure,
-	// remote-access-tool, verification, off-hours or custom.
+	// remote-access-tool, verification, off-hours, provider-risk or custom.
 	// +required
 	Type FindingType `json:"type"`
 

@@ -219,7 +219,7 @@ func TestIngestOktaExport(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	if len(*bodies) != 1 || !strings.Contains((*bodies)[0], `"account":{"system":"okta-prod","id":"sam@contractors.example.com"}`) ||
+	if len(*bodies) != 1 || !strings.Contains((*bodies)[0], `"account":{"system":"okta-prod","id":"sam@contractors.example.com","aliases":["00u1"]}`) ||
 		!strings.Contains((*bodies)[0], `"ip":"203.0.113.7"`) {
 		t.Errorf("sent %q", *bodies)
 	}

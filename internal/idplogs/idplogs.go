@@ -11,7 +11,13 @@
 // The conversion copies fields as the export has them and does not check
 // them: the events are validated as any other by signals.Parse (on the
 // server, or in the offline pipeline), which rejects an empty or over-long
-// field by the event's index among the converted events.
+// field by the event's index among the converted events. The provider's
+// own view of a sign-in (signals.ProviderView: its geography, network,
+// proxy flag and risk rating) is the exception: it is optional evidence,
+// so what of it does not parse or would not pass those checks is left out
+// rather than costing the sign-in. The provider's own id of the account
+// (Okta's actor.id, Entra's userId, Google's actor.profileId) becomes an
+// alias of the account.
 package idplogs
 
 import (
@@ -20,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
@@ -202,116 +207,6 @@ func malformed(format string, dec *json.Decoder, err error) error {
 		return fmt.Errorf("%s export: malformed JSON: it ends inside a value, after byte %d", format, offset)
 	}
 	return fmt.Errorf("%s export: malformed JSON near byte %d: %w", format, offset, err)
-}
-
-// oktaEvent is what Convert reads of an Okta System Log LogEvent.
-type oktaEvent struct {
-	UUID      string `json:"uuid"`
-	EventType string `json:"eventType"`
-	Published string `json:"published"`
-	Actor     struct {
-		AlternateID string `json:"alternateId"`
-	} `json:"actor"`
-	Client struct {
-		IPAddress string `json:"ipAddress"`
-		UserAgent struct {
-			RawUserAgent string `json:"rawUserAgent"`
-		} `json:"userAgent"`
-	} `json:"client"`
-	Outcome struct {
-		Result string `json:"result"`
-	} `json:"outcome"`
-	// Device is the device Okta registered (Okta Verify, device assurance);
-	// most events have none.
-	Device *struct {
-		ID string `json:"id"`
-	} `json:"device"`
-}
-
-// oktaSignIns are the event types of a sign-in: a new Okta session, and a
-// single sign-on into an application.
-var oktaSignIns = []string{"user.session.start", "user.authentication.sso"}
-
-func fromOkta(raw json.RawMessage, system string) (Record, error) {
-	var e oktaEvent
-	if err := json.Unmarshal(raw, &e); err != nil {
-		return Record{}, err
-	}
-	if !slices.Contains(oktaSignIns, e.EventType) || e.Outcome.Result != "SUCCESS" {
-		return Record{ID: e.UUID, Time: timeOf(e.Published)}, nil
-	}
-	ev, err := event(system, e.Actor.AlternateID, e.Client.IPAddress, e.Published, "published")
-	ev.UserAgent = e.Client.UserAgent.RawUserAgent
-	if e.Device != nil {
-		ev.DeviceID = e.Device.ID
-	}
-	return keep(e.UUID, ev, err)
-}
-
-// entraSignIn is what Convert reads of a Microsoft Graph signIn.
-type entraSignIn struct {
-	ID                string `json:"id"`
-	CreatedDateTime   string `json:"createdDateTime"`
-	UserPrincipalName string `json:"userPrincipalName"`
-	IPAddress         string `json:"ipAddress"`
-	Status            struct {
-		// ErrorCode is 0 for a successful sign-in; a missing status is no
-		// success.
-		ErrorCode *int `json:"errorCode"`
-	} `json:"status"`
-	DeviceDetail struct {
-		DeviceID string `json:"deviceId"`
-	} `json:"deviceDetail"`
-}
-
-func fromEntra(raw json.RawMessage, system string) (Record, error) {
-	var s entraSignIn
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return Record{}, err
-	}
-	if s.Status.ErrorCode == nil || *s.Status.ErrorCode != 0 {
-		return Record{ID: s.ID, Time: timeOf(s.CreatedDateTime)}, nil
-	}
-	ev, err := event(system, s.UserPrincipalName, s.IPAddress, s.CreatedDateTime, "createdDateTime")
-	ev.DeviceID = s.DeviceDetail.DeviceID
-	return keep(s.ID, ev, err)
-}
-
-// googleActivity is what Convert reads of an Admin SDK Reports activity.
-type googleActivity struct {
-	ID struct {
-		Time            string `json:"time"`
-		UniqueQualifier string `json:"uniqueQualifier"`
-		ApplicationName string `json:"applicationName"`
-	} `json:"id"`
-	Actor struct {
-		Email string `json:"email"`
-	} `json:"actor"`
-	IPAddress string        `json:"ipAddress"`
-	Events    []googleEvent `json:"events"`
-}
-
-// googleEvent is one event of an activity, such as login_success.
-type googleEvent struct {
-	Name string `json:"name"`
-}
-
-func fromGoogle(raw json.RawMessage, system string) (Record, error) {
-	var a googleActivity
-	if err := json.Unmarshal(raw, &a); err != nil {
-		return Record{}, err
-	}
-	// A unique qualifier tells apart activities of the same time.
-	id := a.ID.Time + "/" + a.ID.UniqueQualifier
-	if a.ID.Time == "" && a.ID.UniqueQualifier == "" {
-		id = ""
-	}
-	success := slices.ContainsFunc(a.Events, func(e googleEvent) bool { return e.Name == "login_success" })
-	if a.ID.ApplicationName != "login" || !success {
-		return Record{ID: id, Time: timeOf(a.ID.Time)}, nil
-	}
-	ev, err := event(system, a.Actor.Email, a.IPAddress, a.ID.Time, "id.time")
-	return keep(id, ev, err)
 }
 
 // errNoAccount marks a record that names no account: a service

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -43,9 +44,10 @@ func checkOne(t *testing.T, events []signals.Event, skipped, wantSkipped int, wa
 		t.Fatalf("got %d events %+v, %d skipped; want 1 event, %d skipped", len(events), events, skipped, wantSkipped)
 	}
 	got := events[0]
-	if got.Account == nil || *got.Account != *want.Account || got.IP != want.IP || !got.Time.Equal(want.Time) ||
-		got.DeviceID != want.DeviceID || got.UserAgent != want.UserAgent {
-		t.Errorf("event = %+v (account %+v), want %+v (account %+v)", got, got.Account, want, want.Account)
+	if !reflect.DeepEqual(got.Account, want.Account) || got.IP != want.IP || !got.Time.Equal(want.Time) ||
+		got.DeviceID != want.DeviceID || got.UserAgent != want.UserAgent || !reflect.DeepEqual(got.Provider, want.Provider) {
+		t.Errorf("event = %+v (account %+v, provider %+v), want %+v (account %+v, provider %+v)",
+			got, got.Account, got.Provider, want, want.Account, want.Provider)
 	}
 	valid, rejected, err := signals.Parse(marshal(t, events), want.Time.Add(time.Hour), signals.DefaultLimits())
 	if err != nil || len(valid) != 1 || len(rejected) != 0 {
@@ -64,7 +66,7 @@ func TestConvertOktaFromTheFake(t *testing.T) {
 	other := ok
 	other.EventType = "user.session.end"
 	events, skipped := convert(t, Okta, marshal(t, []oktaserver.LogEvent{failed, ok, other}))
-	checkOne(t, events, skipped, 2, signals.Event{Account: &signals.AccountRef{System: "idp", ID: "sam@contractors.example.com"},
+	checkOne(t, events, skipped, 2, signals.Event{Account: &signals.AccountRef{System: "idp", ID: "sam@contractors.example.com", Aliases: []string{"00u1"}},
 		IP: "203.0.113.7", Time: at, UserAgent: "curl/8"})
 }
 
@@ -74,7 +76,7 @@ func TestConvertOktaNDJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	events, skipped := convert(t, Okta, body)
-	checkOne(t, events, skipped, 2, signals.Event{Account: &signals.AccountRef{System: "idp", ID: "sam@contractors.example.com"},
+	checkOne(t, events, skipped, 2, signals.Event{Account: &signals.AccountRef{System: "idp", ID: "sam@contractors.example.com", Aliases: []string{"00u1"}},
 		IP: "203.0.113.7", Time: at, UserAgent: "Mozilla/5.0 (Macintosh)", DeviceID: "guo1"})
 }
 
@@ -100,7 +102,7 @@ func TestConvertEntraPage(t *testing.T) {
 	}
 	events, skipped := convert(t, Entra, body)
 	checkOne(t, events, skipped, 1, signals.Event{Account: &signals.AccountRef{System: "idp", ID: "kim@contoso.example"},
-		IP: "2001:db8::7", Time: at, DeviceID: "dev-42"})
+		IP: "2001:db8::7", Time: at, DeviceID: "dev-42", Provider: &signals.ProviderView{Name: "entra", Country: "US"}})
 }
 
 func TestConvertGoogleFromTheFake(t *testing.T) {
@@ -123,7 +125,7 @@ func TestConvertGooglePage(t *testing.T) {
 		t.Fatal(err)
 	}
 	events, skipped := convert(t, Google, body)
-	checkOne(t, events, skipped, 2, signals.Event{Account: &signals.AccountRef{System: "idp", ID: "lee@example.org"}, IP: "192.0.2.44", Time: at})
+	checkOne(t, events, skipped, 2, signals.Event{Account: &signals.AccountRef{System: "idp", ID: "lee@example.org", Aliases: []string{"1"}}, IP: "192.0.2.44", Time: at})
 }
 
 func TestConvertMalformed(t *testing.T) {

@@ -86,6 +86,15 @@ func remoteTool() accessv1alpha1.Finding {
 	return f
 }
 
+// providerRisk is an identity provider's rating of a sign-in, as the
+// ingester writes it.
+func providerRisk(source string, severity accessv1alpha1.Severity) accessv1alpha1.Finding {
+	f := finding(accessv1alpha1.FindingProviderRisk, "US")
+	f.Name, f.Spec.Source, f.Spec.Severity = "provider-"+source, source, severity
+	f.Spec.Evidence.Details = map[string]string{"risk": strings.ToLower(string(severity)), "riskDetail": "unfamiliarFeatures"}
+	return f
+}
+
 func TestLibraryDecisions(t *testing.T) {
 	e := libraryEngine(t)
 	tests := []struct {
@@ -110,6 +119,11 @@ func TestLibraryDecisions(t *testing.T) {
 		{"residential proxy and a foreign country", verifiedContractor,
 			[]accessv1alpha1.Finding{anonymizer("residential-proxy", 64513), finding("geolocation", "CN")},
 			accessv1alpha1.ActionQuarantine, "AnonymizerWithCountryMismatch,CountryMismatch,ResidentialProxy"},
+		{"an identity provider's high rating alone raises the risk only", verifiedContractor,
+			[]accessv1alpha1.Finding{providerRisk("entra", accessv1alpha1.SeverityHigh)}, accessv1alpha1.ActionAllow, ""},
+		{"an identity provider's high rating through a hosting provider", verifiedContractor,
+			[]accessv1alpha1.Finding{providerRisk("okta", accessv1alpha1.SeverityHigh), anonymizer("hosting", 64513)},
+			accessv1alpha1.ActionQuarantine, "HostingProvider,ProviderRisk"},
 		{"VPN without verified identity", nil,
 			[]accessv1alpha1.Finding{anonymizer("vpn", 64514)}, accessv1alpha1.ActionQuarantine,
 			"AnonymizerWithUnverifiedIdentity,CommercialVPN,VerificationMissing"},

@@ -33,6 +33,9 @@ type SignIn struct {
 	// Locale and Timezone are what the client reported, if anything: a
 	// device set to another time zone than the claimed one is worth a look.
 	Locale, Timezone string
+	// Provider is what the identity provider said of the sign-in, if it
+	// came from its log: its rating becomes a provider-risk signal.
+	Provider *ProviderView
 
 	// unlocated marks a sign-in of the history that the ingester did not
 	// look up again (it is not next to a new one): it counts for off hours,
@@ -90,7 +93,10 @@ func (l Lists) withDefaults() Lists {
 type Signal struct {
 	Type           accessv1alpha1.FindingType
 	AnonymizerKind accessv1alpha1.AnonymizerKind
-	Severity       accessv1alpha1.Severity
+	// Source is the Finding's spec.source: the identity provider for its
+	// own rating, empty for the ingester's observations (Source).
+	Source   string
+	Severity accessv1alpha1.Severity
 	// Key tells this finding apart from others of the contractor and type.
 	Key      string
 	Summary  string
@@ -146,7 +152,8 @@ type timed struct {
 const Observed = accessv1alpha1.SeverityInfo
 
 // perSignIn observes one sign-in: an anonymizer in front of it, or else a
-// country other than the claimed one. Where an anonymizer hides the
+// country other than the claimed one; and the identity provider's rating
+// of it, when medium or high. Where an anonymizer hides the
 // sign-in's origin, its address says nothing of where the contractor is, so
 // it gets no location signal. A country is observed once per ISO week
 // (key "<country>/<year>-W<week>"), so firstSeen and lastSeen keep the
@@ -165,6 +172,9 @@ func perSignIn(p Profile, s SignIn, l Lists) []Signal {
 		out = append(out, Signal{Type: accessv1alpha1.FindingGeolocation, Severity: Observed,
 			Key:     fmt.Sprintf("%s/%d-W%02d", s.Country, year, week),
 			Summary: fmt.Sprintf("sign-in from %s while claiming %s", s.Country, p.ClaimedCountry), Evidence: ev})
+	}
+	if sig, ok := providerRisk(s); ok {
+		out = append(out, sig)
 	}
 	for i := range out {
 		out[i].FirstSeen, out[i].SeenAt, out[i].Count = s.Time, s.Time, 1

@@ -30,12 +30,20 @@ type Event struct {
 	UserAgent string `json:"userAgent,omitempty"`
 	Locale    string `json:"locale,omitempty"`
 	Timezone  string `json:"timezone,omitempty"`
+	// Provider is what the identity provider says of the sign-in, when
+	// the event comes from its sign-in log.
+	Provider *ProviderView `json:"provider,omitempty"`
 }
 
 // AccountRef is an account on a connected system.
 type AccountRef struct {
 	System string `json:"system"`
 	ID     string `json:"id"`
+	// Aliases are other ids of the same account on the system, such as the
+	// provider's user id: at most MaxAliases, each at most
+	// MaxAccountIDBytes. The ingester looks the account up by ID and,
+	// when no contractor lists it, by each alias in order.
+	Aliases []string `json:"aliases,omitempty"`
 }
 
 // Valid is an accepted event, with its parsed address and its index in
@@ -71,7 +79,7 @@ func DefaultLimits() Limits {
 var ErrTooManyEvents = errors.New("too many events in one request")
 
 // MaxEventBytes bounds one event's JSON text: 64 KiB, far above the
-// longest valid event (its fields' limits add up to about 2 KiB). A longer
+// longest valid event (its fields' limits add up to about 7 KiB). A longer
 // NDJSON line is rejected by its index and skipped without being held.
 const MaxEventBytes = 64 << 10
 
@@ -125,6 +133,9 @@ func parseOne(raw []byte, now time.Time, limits Limits) (Valid, error) {
 		return Valid{}, err
 	}
 	if err := checkSubject(&e); err != nil {
+		return Valid{}, err
+	}
+	if err := checkProvider(e.Provider); err != nil {
 		return Valid{}, err
 	}
 	addr, err := parseIP(e.IP)
@@ -181,6 +192,7 @@ func checkSubject(e *Event) error {
 		if e.Account.System == "" || e.Account.ID == "" {
 			return errors.New("account needs both system and id")
 		}
+		return checkAliases(e.Account.Aliases)
 	default:
 		return errors.New("name the contractor (namespace/name) or an account (system and id)")
 	}
@@ -214,7 +226,7 @@ func checkLengths(e *Event) error {
 		}{"account.system", e.Account.System, 253}, struct {
 			name, value string
 			max         int
-		}{"account.id", e.Account.ID, 512})
+		}{"account.id", e.Account.ID, MaxAccountIDBytes})
 	}
 	for _, f := range fields {
 		if len(f.value) > f.max {

@@ -36,13 +36,25 @@ func decodeEvent(raw []byte) (Event, error) {
 // The keys of an event and of its account, exactly as they must be spelt.
 var (
 	eventKeys = map[string]bool{"contractor": true, "account": true, "ip": true, "time": true,
-		"deviceID": true, "userAgent": true, "locale": true, "timezone": true}
-	accountKeys = map[string]bool{"system": true, "id": true}
+		"deviceID": true, "userAgent": true, "locale": true, "timezone": true, "provider": true}
+	accountKeys = map[string]bool{"system": true, "id": true, "aliases": true}
 )
 
+// nestedKeys are the keys of the event's objects that are walked too.
+func nestedKeys(key string) map[string]bool {
+	switch key {
+	case "account":
+		return accountKeys
+	case "provider":
+		return providerKeys
+	}
+	return nil
+}
+
 // checkKeys walks the JSON object raw and fails on a key that is not in
-// allowed, exactly, or that comes twice; the account object is walked
-// too. prefix names the object in errors ("" or "account.").
+// allowed, exactly, or that comes twice; the account and provider objects
+// are walked too. prefix names the object in errors ("", "account." or
+// "provider.").
 func checkKeys(raw []byte, allowed map[string]bool, prefix string) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	notEvent := func(err error) error { return fmt.Errorf("not a sign-in event: %w", err) }
@@ -69,8 +81,8 @@ func checkKeys(raw []byte, allowed map[string]bool, prefix string) error {
 		if err := dec.Decode(&value); err != nil {
 			return notEvent(err)
 		}
-		if key == "account" && prefix == "" && len(value) > 0 && value[0] == '{' {
-			if err := checkKeys(value, accountKeys, "account."); err != nil {
+		if nested := nestedKeys(key); nested != nil && prefix == "" && len(value) > 0 && value[0] == '{' {
+			if err := checkKeys(value, nested, key+"."); err != nil {
 				return err
 			}
 		}

@@ -61,7 +61,7 @@ func NewFinding(namespace, contractor string, sig Signal, now time.Time, ttl tim
 			Type:           sig.Type,
 			AnonymizerKind: sig.AnonymizerKind,
 			Severity:       sig.Severity,
-			Source:         Source,
+			Source:         sig.source(),
 			Key:            truncate(sig.Key, 256),
 			Summary:        truncate(sig.Summary, 1024),
 			Evidence:       sig.Evidence,
@@ -115,6 +115,14 @@ func MergeFinding(f *accessv1alpha1.Finding, sig Signal, now time.Time, ttl time
 		spec.ExpiresAt = &metav1.Time{Time: now.Add(ttl)}
 	}
 	return changed
+}
+
+// source is the spec.source of the signal's Finding.
+func (s Signal) source() string {
+	if s.Source == "" {
+		return Source
+	}
+	return s.Source
 }
 
 // Overflow turns a signal beyond the per-contractor cap into a signal for

@@ -27,7 +27,7 @@ type batch struct {
 func (in *Ingester) resolve(ctx context.Context, valid []Valid, res *Result) (map[types.NamespacedName]*batch, []types.NamespacedName, error) {
 	batches := map[types.NamespacedName]*batch{}
 	refused := map[types.NamespacedName]string{}
-	accounts := map[AccountRef]owner{}
+	accounts := map[accountKey]owner{}
 	var order []types.NamespacedName
 	for _, v := range valid {
 		key, reason, err := in.subject(ctx, v.Event, accounts)
@@ -79,33 +79,58 @@ func (in *Ingester) contractor(ctx context.Context, key types.NamespacedName) (*
 func refusedKey(err error) bool { return apierrors.IsBadRequest(err) || apierrors.IsInvalid(err) }
 
 // owner is the contractor an account resolved to, or why it resolved to
-// none.
+// none; unlisted when no contractor lists the account at all.
 type owner struct {
-	key    types.NamespacedName
-	reason string
+	key      types.NamespacedName
+	reason   string
+	unlisted bool
 }
 
+// accountKey is one id of an account on a system.
+type accountKey struct{ system, id string }
+
 // subject finds the contractor an event is about; reason says why it
-// names none. accounts remembers the batch's account lookups, so a batch
-// of one account's events looks it up once.
-func (in *Ingester) subject(ctx context.Context, e Event, accounts map[AccountRef]owner) (types.NamespacedName, string, error) {
+// names none. An account is looked up by its id and, only when no
+// contractor lists that, by each alias in order. accounts remembers the
+// batch's lookups, so a batch of one account's events looks it up once.
+func (in *Ingester) subject(ctx context.Context, e Event, accounts map[accountKey]owner) (types.NamespacedName, string, error) {
 	if e.Account == nil {
 		key, _ := ParseKey(e.Contractor) // Parse checked it
 		return key, "", nil
 	}
-	if o, ok := accounts[*e.Account]; ok {
-		return o.key, o.reason, nil
+	first, err := in.account(ctx, accountKey{e.Account.System, e.Account.ID}, accounts)
+	if err != nil || !first.unlisted {
+		return first.key, first.reason, err
 	}
-	keys, err := in.store.ContractorsByAccount(ctx, e.Account.System, e.Account.ID)
+	for _, alias := range e.Account.Aliases {
+		o, err := in.account(ctx, accountKey{e.Account.System, alias}, accounts)
+		if err != nil || !o.unlisted {
+			return o.key, o.reason, err
+		}
+	}
+	if len(e.Account.Aliases) > 0 {
+		return first.key, fmt.Sprintf("no contractor has account %q or its aliases %q on system %q",
+			e.Account.ID, e.Account.Aliases, e.Account.System), nil
+	}
+	return first.key, first.reason, nil
+}
+
+// account looks up the owner of one account id, once per batch.
+func (in *Ingester) account(ctx context.Context, a accountKey, accounts map[accountKey]owner) (owner, error) {
+	if o, ok := accounts[a]; ok {
+		return o, nil
+	}
+	keys, err := in.store.ContractorsByAccount(ctx, a.system, a.id)
 	if err != nil && !refusedKey(err) {
-		return types.NamespacedName{}, "", fmt.Errorf("looking up account %q on %q: %w", e.Account.ID, e.Account.System, err)
+		return owner{}, fmt.Errorf("looking up account %q on %q: %w", a.id, a.system, err)
 	}
 	var o owner
 	switch {
 	case err != nil:
-		o.reason = fmt.Sprintf("account %q on system %q cannot be looked up: %v", e.Account.ID, e.Account.System, err)
+		o.reason = fmt.Sprintf("account %q on system %q cannot be looked up: %v", a.id, a.system, err)
 	case len(keys) == 0:
-		o.reason = fmt.Sprintf("no contractor has account %q on system %q", e.Account.ID, e.Account.System)
+		o.reason = fmt.Sprintf("no contractor has account %q on system %q", a.id, a.system)
+		o.unlisted = true
 	case len(keys) == 1:
 		o.key = keys[0]
 	default:
@@ -115,12 +140,15 @@ func (in *Ingester) subject(ctx context.Context, e Event, accounts map[AccountRe
 		}
 		slices.Sort(names)
 		o.reason = fmt.Sprintf("account %q on system %q belongs to %d contractors (%s): name the contractor instead",
-			e.Account.ID, e.Account.System, len(keys), strings.Join(names, ", "))
+			a.id, a.system, len(keys), strings.Join(names, ", "))
 	}
-	accounts[*e.Account] = o
-	return o.key, o.reason, nil
+	accounts[a] = o
+	return o, nil
 }
 
+// enrich looks the event's address up in the databases and fills what
+// they do not know from the provider's view; notEnriched counts what the
+// databases did not know.
 func (in *Ingester) enrich(key types.NamespacedName, v Valid, res *Result) SignIn {
 	g := in.enricher.Enrich(v.Addr)
 	for _, m := range g.Missing {
@@ -129,9 +157,11 @@ func (in *Ingester) enrich(key types.NamespacedName, v Valid, res *Result) SignI
 		}
 		res.NotEnriched[m]++
 	}
+	fillFromProvider(&g, v.Event.Provider)
 	return SignIn{Contractor: key.String(), Time: v.Event.Time, IP: v.Addr, Country: g.Country, City: g.City,
 		ASN: g.ASN, ASOrg: g.ASOrg, Lat: g.Lat, Lon: g.Lon, HasLocation: g.HasLocation, Anonymizer: g.Anonymizer,
-		DeviceID: v.Event.DeviceID, UserAgent: v.Event.UserAgent, Locale: v.Event.Locale, Timezone: v.Event.Timezone}
+		DeviceID: v.Event.DeviceID, UserAgent: v.Event.UserAgent, Locale: v.Event.Locale, Timezone: v.Event.Timezone,
+		Provider: v.Event.Provider}
 }
 
 // ParseKey parses "namespace/name"; false when CheckKey finds it wrong.

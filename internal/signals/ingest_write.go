@@ -96,7 +96,7 @@ func (in *Ingester) writeFinding(ctx context.Context, key types.NamespacedName, 
 			}
 			return err == nil, false, err
 		}
-		if existing.Spec.Source != Source || existing.Spec.Type != sig.Type {
+		if existing.Spec.Source != sig.source() || existing.Spec.Type != sig.Type {
 			return false, false, fmt.Errorf("finding %s exists and is not the ingester's %s finding: delete or rename it", name, sig.Type)
 		}
 		if !MergeFinding(existing, sig, now, in.opts.FindingTTL) {
