@@ -36,6 +36,15 @@ const (
 	SystemTypeGoogle     SystemType = "google"
 )
 
+// AccountsIgnoreCase reports whether the system type's account ids are
+// the same account whatever their case: Okta logins, Entra user principal
+// names and Google email addresses are. A sign-in that names such an
+// account in another case than a Contractor's spec.accounts is that
+// contractor's.
+func (t SystemType) AccountsIgnoreCase() bool {
+	return t == SystemTypeOkta || t == SystemTypeEntra || t == SystemTypeGoogle
+}
+
 // DecisionAction is the outcome of evaluating the policies for one grant.
 // Revoke is more severe than Quarantine, which is more severe than Allow.
 // +kubebuilder:validation:Enum=Allow;Quarantine;Revoke

@@ -35,7 +35,8 @@ type Store struct {
 }
 
 // NewStore returns a store over the manager's cached client, which needs
-// the kube.IndexAccount and kube.IndexContractor field indexes, and a reader of the
+// the kube.IndexAccount, kube.IndexAccountFold and kube.IndexContractor
+// field indexes and caches ConnectedSystems, and a reader of the
 // API server itself.
 func NewStore(c client.Client, reader client.Reader) *Store {
 	return &Store{client: c, reader: reader,
@@ -44,10 +45,28 @@ func NewStore(c client.Client, reader client.Reader) *Store {
 
 var _ signals.Store = (*Store)(nil)
 
-// ContractorsByAccount lists the contractors with the account, by index.
+// ContractorsByAccount lists the contractors with the account, by index:
+// as written, or, when none has it so and the system's account ids ignore
+// case (an identity provider's), in any case.
 func (s *Store) ContractorsByAccount(ctx context.Context, system, id string) ([]types.NamespacedName, error) {
+	keys, err := s.byIndex(ctx, kube.IndexAccount, kube.AccountKey(system, id))
+	if err != nil || len(keys) > 0 {
+		return keys, err
+	}
+	sys := &accessv1alpha1.ConnectedSystem{}
+	if err := s.client.Get(ctx, types.NamespacedName{Name: system}, sys); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	if !sys.Spec.Type.AccountsIgnoreCase() {
+		return nil, nil
+	}
+	return s.byIndex(ctx, kube.IndexAccountFold, kube.AccountFoldKey(system, id))
+}
+
+// byIndex lists the contractors whose index field holds value.
+func (s *Store) byIndex(ctx context.Context, field, value string) ([]types.NamespacedName, error) {
 	var list accessv1alpha1.ContractorList
-	if err := s.client.List(ctx, &list, client.MatchingFields{kube.IndexAccount: kube.AccountKey(system, id)}); err != nil {
+	if err := s.client.List(ctx, &list, client.MatchingFields{field: value}); err != nil {
 		return nil, err
 	}
 	keys := make([]types.NamespacedName, 0, len(list.Items))

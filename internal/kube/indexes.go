@@ -6,6 +6,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -33,10 +34,17 @@ const (
 	// accounts, so the sign-in ingester finds an account's owner without
 	// a scan.
 	IndexAccount = "spec.accounts"
+	// IndexAccountFold indexes Contractors by "system/id" of each of
+	// their accounts with the id in lower case, for systems whose account
+	// ids ignore case (SystemType.AccountsIgnoreCase).
+	IndexAccountFold = "spec.accounts.fold"
 )
 
 // AccountKey is the IndexAccount value of an account on a system.
 func AccountKey(system, id string) string { return system + "/" + id }
+
+// AccountFoldKey is the IndexAccountFold value of an account on a system.
+func AccountFoldKey(system, id string) string { return system + "/" + strings.ToLower(id) }
 
 // Index is one field index: the kind it indexes, the field name and the
 // function that extracts the values.
@@ -71,6 +79,7 @@ func Indexes() []Index {
 		}},
 		{&accessv1alpha1.Contractor{}, IndexSystem, contractorSystems},
 		{&accessv1alpha1.Contractor{}, IndexAccount, contractorAccounts},
+		{&accessv1alpha1.Contractor{}, IndexAccountFold, contractorAccountsFolded},
 		{&accessv1alpha1.PolicyException{}, IndexContractor, exceptionContractor},
 		{&accessv1alpha1.PolicyException{}, IndexGrant, exceptionGrant},
 		{&accessv1alpha1.PolicyException{}, IndexPolicy, func(o client.Object) []string {
@@ -100,6 +109,15 @@ func contractorAccounts(o client.Object) []string {
 	keys := make([]string, 0, len(accounts))
 	for _, a := range accounts {
 		keys = append(keys, AccountKey(a.System, a.ID))
+	}
+	return keys
+}
+
+func contractorAccountsFolded(o client.Object) []string {
+	accounts := o.(*accessv1alpha1.Contractor).Spec.Accounts
+	keys := make([]string, 0, len(accounts))
+	for _, a := range accounts {
+		keys = append(keys, AccountFoldKey(a.System, a.ID))
 	}
 	return keys
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,8 +30,10 @@ type SignInStore struct {
 	res         *Resources
 	contractors map[types.NamespacedName]int
 	accounts    map[string][]types.NamespacedName
-	findings    map[types.NamespacedName]int
-	version     int
+	// folded holds the accounts by foldKey.
+	folded   map[string][]types.NamespacedName
+	findings map[types.NamespacedName]int
+	version  int
 }
 
 var _ signals.Store = (*SignInStore)(nil)
@@ -44,12 +47,13 @@ var (
 // res while the store is in use.
 func NewSignInStore(res *Resources) *SignInStore {
 	s := &SignInStore{res: res, contractors: map[types.NamespacedName]int{},
-		accounts: map[string][]types.NamespacedName{}, findings: map[types.NamespacedName]int{}}
+		accounts: map[string][]types.NamespacedName{}, folded: map[string][]types.NamespacedName{}, findings: map[types.NamespacedName]int{}}
 	for i, c := range res.Contractors {
 		key := types.NamespacedName{Namespace: c.Namespace, Name: c.Name}
 		s.contractors[key] = i
 		for _, a := range c.Spec.Accounts {
 			s.accounts[accountKey(a.System, a.ID)] = append(s.accounts[accountKey(a.System, a.ID)], key)
+			s.folded[foldKey(a.System, a.ID)] = append(s.folded[foldKey(a.System, a.ID)], key)
 		}
 	}
 	for i, f := range res.Findings {
@@ -60,13 +64,25 @@ func NewSignInStore(res *Resources) *SignInStore {
 
 func accountKey(system, id string) string { return system + "/" + id }
 
+func foldKey(system, id string) string { return system + "/" + strings.ToLower(id) }
+
 func (s *SignInStore) bump() string { s.version++; return "offline-" + strconv.Itoa(s.version) }
 
-// ContractorsByAccount returns the contractors that hold the account.
+// ContractorsByAccount returns the contractors that hold the account: as
+// written, or, when none does and the system in the files is an identity
+// provider, whose account ids ignore case, in any case.
 func (s *SignInStore) ContractorsByAccount(_ context.Context, system, id string) ([]types.NamespacedName, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.accounts[accountKey(system, id)]), nil
+	if keys := s.accounts[accountKey(system, id)]; len(keys) > 0 {
+		return slices.Clone(keys), nil
+	}
+	for _, sys := range s.res.Systems {
+		if sys.Name == system && sys.Spec.Type.AccountsIgnoreCase() {
+			return slices.Clone(s.folded[foldKey(system, id)]), nil
+		}
+	}
+	return nil, nil
 }
 
 // Contractor returns a copy of a contractor; nil when there is none.

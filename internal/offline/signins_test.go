@@ -133,3 +133,26 @@ func TestIngestSignInsRefusesWhatIsNotABatch(t *testing.T) {
 		t.Errorf("IngestSignIns of a broken array = %v, want an error naming the file", err)
 	}
 }
+
+func TestSignInStoreMatchesIdentityProviderAccountsInAnyCase(t *testing.T) {
+	kim := accessv1alpha1.Contractor{}
+	kim.Namespace, kim.Name = "ns", "kim"
+	kim.Spec.Accounts = []accessv1alpha1.Account{{System: "okta-org", ID: "Kim@Example.com"}, {System: "cluster", ID: "Kim"}}
+	okta, cluster := accessv1alpha1.ConnectedSystem{}, accessv1alpha1.ConnectedSystem{}
+	okta.Name, okta.Spec.Type = "okta-org", accessv1alpha1.SystemTypeOkta
+	cluster.Name, cluster.Spec.Type = "cluster", accessv1alpha1.SystemTypeKubernetes
+	s := NewSignInStore(&Resources{Contractors: []accessv1alpha1.Contractor{kim},
+		Systems: []accessv1alpha1.ConnectedSystem{okta, cluster}})
+	for _, tc := range []struct {
+		system, id string
+		want       int
+	}{
+		{"okta-org", "Kim@Example.com", 1}, {"okta-org", "kim@example.com", 1}, {"okta-org", "kim@example.org", 0},
+		{"cluster", "Kim", 1}, {"cluster", "kim", 0}, {"elsewhere", "kim@example.com", 0},
+	} {
+		keys, err := s.ContractorsByAccount(context.Background(), tc.system, tc.id)
+		if err != nil || len(keys) != tc.want {
+			t.Errorf("ContractorsByAccount(%s, %s) = %v, %v; want %d", tc.system, tc.id, keys, err, tc.want)
+		}
+	}
+}

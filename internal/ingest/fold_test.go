@@ -1,0 +1,76 @@
+package ingest_test
+
+import (
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/ingest"
+	"github.com/portcullis-dev/portcullis/internal/manager"
+)
+
+// TestStoreMatchesIdentityProviderAccountsInAnyCase: an identity
+// provider's sign-in names the account in its own case; a Contractor may
+// list it in another. The store matches it there, and only there: on a
+// kubernetes system "Kim" and "kim" are two users.
+func TestStoreMatchesIdentityProviderAccountsInAnyCase(t *testing.T) {
+	ctx := t.Context()
+	cfg := startAPIServer(t)
+	scheme, err := manager.NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k8s, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr := startManager(t, cfg)
+	kim := types.NamespacedName{Namespace: "fold", Name: "kim"}
+	for _, obj := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: kim.Namespace}},
+		&accessv1alpha1.ConnectedSystem{ObjectMeta: metav1.ObjectMeta{Name: "okta-org"},
+			Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeOkta, DryRun: true,
+				CredentialsSecretRef: &accessv1alpha1.SecretReference{Namespace: "portcullis-system", Name: "okta"},
+				Okta:                 &accessv1alpha1.OktaSettings{OrgURL: "https://example.okta.com"}}},
+		&accessv1alpha1.ConnectedSystem{ObjectMeta: metav1.ObjectMeta{Name: "cluster"},
+			Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeKubernetes,
+				Kubernetes: &accessv1alpha1.KubernetesSettings{AllowedClusterRoles: []string{"view"}}}},
+		&accessv1alpha1.Contractor{ObjectMeta: metav1.ObjectMeta{Namespace: kim.Namespace, Name: kim.Name},
+			Spec: accessv1alpha1.ContractorSpec{DisplayName: "Kim", Email: "kim@contractors.example.com",
+				ClaimedLocation: accessv1alpha1.ClaimedLocation{Country: "US"},
+				Accounts: []accessv1alpha1.Account{{System: "okta-org", ID: "Kim.Lee@Contractors.Example.com"},
+					{System: "cluster", ID: "Kim"}}}},
+	} {
+		if err := k8s.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitForCache(t, mgr.GetClient(), kim)
+	for mgr.GetClient().Get(ctx, client.ObjectKey{Name: "cluster"}, &accessv1alpha1.ConnectedSystem{}) != nil ||
+		mgr.GetClient().Get(ctx, client.ObjectKey{Name: "okta-org"}, &accessv1alpha1.ConnectedSystem{}) != nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	store := ingest.NewStore(mgr.GetClient(), mgr.GetAPIReader())
+	for _, tc := range []struct {
+		system, id string
+		want       int
+	}{
+		{"okta-org", "Kim.Lee@Contractors.Example.com", 1},
+		{"okta-org", "kim.lee@contractors.example.com", 1},
+		{"okta-org", "KIM.LEE@CONTRACTORS.EXAMPLE.COM", 1},
+		{"okta-org", "kim.lee@contractors.example.org", 0},
+		{"cluster", "Kim", 1},
+		{"cluster", "kim", 0},
+		{"no-such-system", "kim.lee@contractors.example.com", 0},
+	} {
+		keys, err := store.ContractorsByAccount(ctx, tc.system, tc.id)
+		if err != nil || len(keys) != tc.want || (tc.want == 1 && keys[0] != kim) {
+			t.Errorf("ContractorsByAccount(%s, %s) = %v, %v; want %d of kim", tc.system, tc.id, keys, err, tc.want)
+		}
+	}
+}
