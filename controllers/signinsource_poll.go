@@ -13,6 +13,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/internal/connectors"
@@ -44,44 +45,65 @@ type pollResult struct {
 // poll reads the window after the cursor, stores its new sign-ins and
 // returns the cursor after it. On error the cursor stays where it was.
 func (r *SignInSourceReconciler) poll(ctx context.Context, src *accessv1alpha1.SignInSource, t logTarget) (pollResult, error) {
-	format := string(t.system.Spec.Type)
-	now := r.Clock.Now()
+	// The providers' records have milliseconds: so do the windows, so
+	// that a record on a window's edge is in exactly one of two windows.
+	now := r.Clock.Now().Truncate(time.Millisecond)
 	from, until, to := r.window(src, now)
-	recs, _, to, err := r.read(ctx, t, from, until, to)
+	recs, readFrom, to, err := r.read(ctx, t, from, until, to)
 	if err != nil {
 		return pollResult{}, err
 	}
-	seen := seenSet(src.Status.Cursor)
+	res, fresh, read := r.classify(ctx, string(t.system.Spec.Type), t.system.Name, recs, seenSet(src.Status.Cursor), to)
+	if res.result, err = r.store(ctx, fresh); err != nil {
+		return pollResult{}, err
+	}
+	var carry []string
+	if readFrom.After(from) && src.Status.Cursor != nil {
+		// The late part was not read again: what was seen of it stays
+		// seen, or the next poll, which reads it, would take it for new.
+		carry = src.Status.Cursor.Seen
+	}
+	res.cursor = nextCursor(read, later(to, until), lateArrival(src), carry)
+	return res, nil
+}
+
+// classify splits a window's records into the sign-ins not seen before and
+// the rest, and returns the digest and time of every record read. A record
+// that is not one of the format's is skipped, not fatal: one odd record
+// must not stop the source for good. Records without a time of their own
+// are kept as seen as long as the window they came in (to).
+func (r *SignInSourceReconciler) classify(ctx context.Context, format, system string, recs []json.RawMessage,
+	seen map[string]bool, to time.Time) (pollResult, []signals.Event, map[string]time.Time) {
 	var res pollResult
 	var fresh []signals.Event
 	read := make(map[string]time.Time, len(recs))
 	for i, raw := range recs {
-		rec, err := idplogs.ReadRecord(format, t.system.Name, raw)
+		rec, err := idplogs.ReadRecord(format, system, raw)
 		if err != nil {
-			return pollResult{}, fmt.Errorf("record %d of the %s log is not one Portcullis reads: %w", i, format, err)
+			ctrl.LoggerFrom(ctx).Info("Skipping a record of the sign-in log that Portcullis cannot read",
+				"format", format, "index", i, "error", err.Error())
 		}
 		d := digest(rec.ID, raw)
-		if _, dup := read[d]; dup || seen[d] {
-			read[d] = rec.Time
-			continue
+		at := rec.Time
+		if at.IsZero() {
+			at = to
 		}
-		read[d] = rec.Time
-		if !rec.SignIn {
+		_, dup := read[d]
+		read[d] = at
+		switch {
+		case dup || seen[d]:
+		case err != nil || !rec.SignIn:
 			res.skipped++
-			continue
+		default:
+			fresh = append(fresh, rec.Event)
 		}
-		fresh = append(fresh, rec.Event)
 	}
-	if res.result, err = r.store(ctx, fresh); err != nil {
-		return pollResult{}, err
-	}
-	res.cursor = nextCursor(read, later(to, until), lateArrival(src))
-	return res, nil
+	return res, fresh, read
 }
 
 // window is the poll's window [from, to) and the cursor's until: from
 // lateArrival before until (or initialLookback before now at the first
-// poll) to now, at most maxSourceWindow.
+// poll) to now, but no further than maxSourceWindow past until.
 func (r *SignInSourceReconciler) window(src *accessv1alpha1.SignInSource, now time.Time) (from, until, to time.Time) {
 	if c := src.Status.Cursor; c != nil {
 		until = c.Until.Time
@@ -91,8 +113,8 @@ func (r *SignInSourceReconciler) window(src *accessv1alpha1.SignInSource, now ti
 		until = from
 	}
 	to = now
-	if to.Sub(from) > maxSourceWindow {
-		to = from.Add(maxSourceWindow)
+	if to.Sub(until) > maxSourceWindow {
+		to = until.Add(maxSourceWindow)
 	}
 	return from, until, later(to, from)
 }
@@ -149,8 +171,8 @@ func (r *SignInSourceReconciler) store(ctx context.Context, events []signals.Eve
 
 // nextCursor is the cursor after a window read up to until: the digests
 // of the window's records published at or after until minus late (those
-// the next poll reads again), newest first, at most maxSeen.
-func nextCursor(read map[string]time.Time, until time.Time, late time.Duration) *accessv1alpha1.SignInCursor {
+// the next poll reads again), newest first, then carry, at most maxSeen.
+func nextCursor(read map[string]time.Time, until time.Time, late time.Duration, carry []string) *accessv1alpha1.SignInCursor {
 	keepFrom := until.Add(-late)
 	type entry struct {
 		d string
@@ -169,9 +191,15 @@ func nextCursor(read map[string]time.Time, until time.Time, late time.Duration) 
 		return all[i].d < all[j].d
 	})
 	c := &accessv1alpha1.SignInCursor{Until: metav1.NewMicroTime(until)}
-	for _, e := range all[:min(len(all), maxSeen)] {
+	for _, e := range all {
 		c.Seen = append(c.Seen, e.d)
 	}
+	for _, d := range carry {
+		if _, ok := read[d]; !ok {
+			c.Seen = append(c.Seen, d)
+		}
+	}
+	c.Seen = c.Seen[:min(len(c.Seen), maxSeen)]
 	return c
 }
 

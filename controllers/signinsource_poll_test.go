@@ -33,15 +33,16 @@ type scriptedLog struct {
 }
 
 type logRecord struct {
-	id string
-	at time.Time
-	ok bool // a successful sign-in, else a failed one
+	id  string
+	at  time.Time
+	ok  bool            // a successful sign-in, else a failed one
+	raw json.RawMessage // when set, the record as the log has it
 }
 
 func (l *scriptedLog) publish(id string, at time.Time, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.records = append(l.records, logRecord{id, at, ok})
+	l.records = append(l.records, logRecord{id: id, at: at, ok: ok})
 }
 
 func (l *scriptedLog) ReadSignIns(_ context.Context, q connectors.LogQuery) ([]json.RawMessage, error) {
@@ -58,6 +59,10 @@ func (l *scriptedLog) ReadSignIns(_ context.Context, q connectors.LogQuery) ([]j
 		}
 		if len(out) == q.Max {
 			return nil, connectors.ErrTooManyRecords
+		}
+		if r.raw != nil {
+			out = append(out, r.raw)
+			continue
 		}
 		result := "FAILURE"
 		if r.ok {
@@ -324,4 +329,78 @@ func findReady(src *accessv1alpha1.SignInSource) metav1.Condition {
 		}
 	}
 	return metav1.Condition{}
+}
+
+func TestSourceReadsABusyLateWindowOnce(t *testing.T) {
+	start := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	e := newSourceEnv(t, start)
+	e.max = 50
+	var all []time.Time
+	publish := func(prefix string, from time.Time, n int, step time.Duration) {
+		for i := range n {
+			at := from.Add(time.Duration(i) * step)
+			all = append(all, at)
+			e.log.publish(fmt.Sprintf("%s%d", prefix, i), at, true)
+		}
+	}
+	publish("early", start.Add(-10*time.Minute), 20, time.Second)
+	publish("late", start.Add(-5*time.Minute), 5, time.Second)
+	e.poll()
+	// A burst after the cursor: the next poll cannot read the late part
+	// again as well, and must still not take it for new afterwards.
+	publish("burst", start.Add(time.Second), 45, 100*time.Millisecond)
+	for range 4 {
+		e.clock.Step(time.Minute)
+		e.poll()
+	}
+	e.onceEach(all...)
+}
+
+func TestSourceWithTheLongestLateArrivalMovesOn(t *testing.T) {
+	start := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	e := newSourceEnv(t, start)
+	ctx := context.Background()
+	src := &accessv1alpha1.SignInSource{}
+	if err := e.c.Get(ctx, client.ObjectKey{Name: "okta-log"}, src); err != nil {
+		t.Fatal(err)
+	}
+	src.Spec.LateArrivalSeconds = 86400
+	if err := e.c.Update(ctx, src); err != nil {
+		t.Fatal(err)
+	}
+	_, src = e.poll()
+	first := src.Status.Cursor.Until.Time
+	e.clock.Step(time.Minute)
+	e.log.publish("a", start.Add(30*time.Second), true)
+	_, src = e.poll()
+	if !src.Status.Cursor.Until.After(first) {
+		t.Fatalf("the cursor stayed at %s", first)
+	}
+	if from := e.log.reads[1].From; !from.Equal(first.Add(-24 * time.Hour)) {
+		t.Errorf("second window from %s, want a day before the cursor", from)
+	}
+	e.onceEach(start.Add(30 * time.Second))
+}
+
+func TestSourceSkipsARecordItCannotRead(t *testing.T) {
+	start := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	e := newSourceEnv(t, start)
+	a := start.Add(-time.Minute)
+	e.log.mu.Lock()
+	e.log.records = append(e.log.records, logRecord{id: "odd", at: start.Add(-2 * time.Minute),
+		raw: json.RawMessage(`{"uuid":"odd","published":42,"eventType":["user.session.start"]}`)})
+	e.log.mu.Unlock()
+	e.log.publish("a", a, true)
+	_, src := e.poll()
+	if r := findReady(src); r.Status != metav1.ConditionTrue {
+		t.Fatalf("an odd record stopped the source: %+v", r)
+	}
+	e.onceEach(a)
+	if src.Status.Counts.Skipped != 1 {
+		t.Errorf("skipped %d, want the odd record", src.Status.Counts.Skipped)
+	}
+	e.clock.Step(time.Minute)
+	if _, src = e.poll(); src.Status.Counts.Skipped != 1 {
+		t.Errorf("the odd record was counted again: skipped %d", src.Status.Counts.Skipped)
+	}
 }

@@ -254,6 +254,9 @@ var _ = Describe("SignInSource", func() {
 		expectSource(ctx, missing, metav1.ConditionFalse, accessv1alpha1.ReasonConnectedSystemNotFound)
 		Expect(findCondition(missing.Status.Conditions, accessv1alpha1.ConditionStalled)).NotTo(BeNil())
 		Expect(missing.Status.LastError).To(ContainSubstring("create it or fix spec.system"))
+		moved := missing.DeepCopy()
+		moved.Spec.System = "another"
+		Expect(k8sClient.Update(ctx, moved)).To(MatchError(ContainSubstring("spec.system cannot change")))
 
 		cluster := uniqueName("cluster")
 		create(ctx, newSystem(cluster))

@@ -12,10 +12,13 @@ type SignInSourceSpec struct {
 	// settings, its TLS settings and, unless credentialsSecretRef is set,
 	// its credentials. The sign-ins name accounts on this system, which
 	// Contractors list in spec.accounts. A system in dry run is read all
-	// the same: observing without enforcing is what dry run is for.
+	// the same: observing without enforcing is what dry run is for. It
+	// cannot change: the cursor belongs to one log; read another with
+	// another SignInSource.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.system cannot change: the cursor in status belongs to this system's log; create another SignInSource to read another"
 	System string `json:"system"`
 
 	// credentialsSecretRef names a Secret, in the controller's credentials
@@ -123,7 +126,7 @@ type SignInSourceStatus struct {
 	// +optional
 	LastSuccessTime *metav1.Time `json:"lastSuccessTime,omitempty"`
 
-	// lagSeconds is how far the cursor was behind the provider's clock at
+	// lagSeconds is how far the cursor was behind the manager's clock at
 	// the end of the last successful poll: near zero when the source keeps
 	// up, larger while it catches up after an outage.
 	// +optional
