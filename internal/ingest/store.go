@@ -45,22 +45,21 @@ func NewStore(c client.Client, reader client.Reader) *Store {
 
 var _ signals.Store = (*Store)(nil)
 
-// ContractorsByAccount lists the contractors with the account, by index:
-// as written, or, when none has it so and the system's account ids ignore
-// case (an identity provider's), in any case.
+// ContractorsByAccount lists the contractors with the account, by index.
+// On a system whose account ids ignore case (an identity provider's) it
+// lists those with the account in any case, so that two contractors who
+// list one login in two cases are both found, and the sign-in refused as
+// ambiguous, rather than given to whichever case the provider wrote.
 func (s *Store) ContractorsByAccount(ctx context.Context, system, id string) ([]types.NamespacedName, error) {
-	keys, err := s.byIndex(ctx, kube.IndexAccount, kube.AccountKey(system, id))
-	if err != nil || len(keys) > 0 {
-		return keys, err
-	}
 	sys := &accessv1alpha1.ConnectedSystem{}
-	if err := s.client.Get(ctx, types.NamespacedName{Name: system}, sys); err != nil {
-		return nil, client.IgnoreNotFound(err)
+	err := s.client.Get(ctx, types.NamespacedName{Name: system}, sys)
+	switch {
+	case err == nil && sys.Spec.Type.AccountsIgnoreCase():
+		return s.byIndex(ctx, kube.IndexAccountFold, kube.AccountFoldKey(system, id))
+	case err != nil && !apierrors.IsNotFound(err):
+		return nil, err
 	}
-	if !sys.Spec.Type.AccountsIgnoreCase() {
-		return nil, nil
-	}
-	return s.byIndex(ctx, kube.IndexAccountFold, kube.AccountFoldKey(system, id))
+	return s.byIndex(ctx, kube.IndexAccount, kube.AccountKey(system, id))
 }
 
 // byIndex lists the contractors whose index field holds value.

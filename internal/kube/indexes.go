@@ -44,7 +44,20 @@ const (
 func AccountKey(system, id string) string { return system + "/" + id }
 
 // AccountFoldKey is the IndexAccountFold value of an account on a system.
-func AccountFoldKey(system, id string) string { return system + "/" + strings.ToLower(id) }
+func AccountFoldKey(system, id string) string { return system + "/" + FoldID(id) }
+
+// FoldID folds an account id's ASCII letters to lower case, and nothing
+// else: the identity providers compare logins so, and a wider folding
+// (Unicode's, where the Kelvin sign is a k) would match ids they keep
+// apart.
+func FoldID(id string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, id)
+}
 
 // Index is one field index: the kind it indexes, the field name and the
 // function that extracts the values.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/kube"
 	"github.com/portcullis-dev/portcullis/internal/signals"
 )
 
@@ -64,25 +64,23 @@ func NewSignInStore(res *Resources) *SignInStore {
 
 func accountKey(system, id string) string { return system + "/" + id }
 
-func foldKey(system, id string) string { return system + "/" + strings.ToLower(id) }
+func foldKey(system, id string) string { return kube.AccountFoldKey(system, id) }
 
 func (s *SignInStore) bump() string { s.version++; return "offline-" + strconv.Itoa(s.version) }
 
-// ContractorsByAccount returns the contractors that hold the account: as
-// written, or, when none does and the system in the files is an identity
-// provider, whose account ids ignore case, in any case.
+// ContractorsByAccount returns the contractors that hold the account: in
+// any case when the system in the files is an identity provider, whose
+// account ids ignore case (two contractors listing one login in two cases
+// are both returned), else as written.
 func (s *SignInStore) ContractorsByAccount(_ context.Context, system, id string) ([]types.NamespacedName, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if keys := s.accounts[accountKey(system, id)]; len(keys) > 0 {
-		return slices.Clone(keys), nil
-	}
 	for _, sys := range s.res.Systems {
 		if sys.Name == system && sys.Spec.Type.AccountsIgnoreCase() {
 			return slices.Clone(s.folded[foldKey(system, id)]), nil
 		}
 	}
-	return nil, nil
+	return slices.Clone(s.accounts[accountKey(system, id)]), nil
 }
 
 // Contractor returns a copy of a contractor; nil when there is none.

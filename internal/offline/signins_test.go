@@ -141,13 +141,23 @@ func TestSignInStoreMatchesIdentityProviderAccountsInAnyCase(t *testing.T) {
 	okta, cluster := accessv1alpha1.ConnectedSystem{}, accessv1alpha1.ConnectedSystem{}
 	okta.Name, okta.Spec.Type = "okta-org", accessv1alpha1.SystemTypeOkta
 	cluster.Name, cluster.Spec.Type = "cluster", accessv1alpha1.SystemTypeKubernetes
-	s := NewSignInStore(&Resources{Contractors: []accessv1alpha1.Contractor{kim},
-		Systems: []accessv1alpha1.ConnectedSystem{okta, cluster}})
+	// On a second org, lee lists kim's login in another case: a sign-in of
+	// it belongs to two contractors, whatever its case.
+	oktaB := okta
+	oktaB.Name = "okta-b"
+	lee := accessv1alpha1.Contractor{}
+	lee.Namespace, lee.Name = "ns", "lee"
+	lee.Spec.Accounts = []accessv1alpha1.Account{{System: "okta-org", ID: "lee@example.com"}, {System: "okta-b", ID: "shared@example.com"}}
+	kim.Spec.Accounts = append(kim.Spec.Accounts, accessv1alpha1.Account{System: "okta-b", ID: "Shared@Example.com"})
+	s := NewSignInStore(&Resources{Contractors: []accessv1alpha1.Contractor{kim, lee},
+		Systems: []accessv1alpha1.ConnectedSystem{okta, oktaB, cluster}})
 	for _, tc := range []struct {
 		system, id string
 		want       int
 	}{
 		{"okta-org", "Kim@Example.com", 1}, {"okta-org", "kim@example.com", 1}, {"okta-org", "kim@example.org", 0},
+		{"okta-org", "\u212Aim@example.com", 0}, {"okta-org", "Lee@Example.com", 1},
+		{"okta-b", "shared@example.com", 2}, {"okta-b", "Shared@Example.com", 2},
 		{"cluster", "Kim", 1}, {"cluster", "kim", 0}, {"elsewhere", "kim@example.com", 0},
 	} {
 		keys, err := s.ContractorsByAccount(context.Background(), tc.system, tc.id)
