@@ -382,11 +382,12 @@ signals contains {"code": code, "weight": model.severity_weights[f.spec.severity
 }
 
 # The identity provider's own rating of a sign-in (Okta's risk level,
-# Entra's riskLevel*, Google's is_suspicious), which the ingester records
+# Entra's riskLevelDuringSignIn, Google's is_suspicious), which the ingester records
 # as a provider-risk Finding with the provider as its source: High weighs
 # risk.weights.ProviderRisk, Medium risk.weights.ProviderRiskMedium. Both
-# stay below quarantine_at, so the provider's word alone never acts; with
-# a hosting provider or a Tor exit it does.
+# stay below quarantine_at, so the provider's word alone never acts; a
+# High rating with a hosting provider or a Tor exit does, with a commercial
+# VPN (which is often why the provider rated it) it does not.
 signals contains {"code": "ProviderRisk", "weight": provider_weight(f), "msg": msg, "evidence": evidence_of(f)} if {
 	some f in input.findings
 	f.spec.type == "provider-risk"

@@ -218,7 +218,8 @@ test_a_providers_rating_alone_never_acts if {
 		count(risk.quarantine) == 0 with input as run([provider_risk("entra", severity)], [passed_document])
 		count(risk.revoke) == 0 with input as run([provider_risk("entra", severity)], [passed_document])
 	}
-	[s.weight | some s in risk.signals] == [2] with input as run([provider_risk("entra", "Medium")], [passed_document])
+	[s.weight | some s in risk.signals] == [1] with input as run([provider_risk("entra", "Medium")], [passed_document])
+	[s.weight | some s in risk.signals] == [3] with input as run([provider_risk("entra", "High")], [passed_document])
 	some r in risk.risk with input as run([provider_risk("entra", "Medium")], [passed_document])
 	r.code == "ProviderRisk"
 	r.msg == "entra rated a sign-in from 198.51.100.7 medium risk (unfamiliarFeatures)"
@@ -226,6 +227,16 @@ test_a_providers_rating_alone_never_acts if {
 
 test_a_high_rating_through_a_hosting_provider_quarantines if {
 	codes(risk.quarantine) == {"ProviderRisk", "HostingProvider"} with input as run([provider_risk("okta", "High"), anon("hosting", 64513)], [passed_document])
-	codes(risk.quarantine) == {"ProviderRisk", "TorExit"} with input as run([provider_risk("google", "Medium"), anon("tor", 64513)], [passed_document])
+	codes(risk.quarantine) == {"ProviderRisk", "TorExit"} with input as run([provider_risk("google", "High"), anon("tor", 64513)], [passed_document])
 	count(risk.quarantine) == 0 with input as run([provider_risk("entra", "Medium"), anon("hosting", 64513)], [passed_document])
+	count(risk.quarantine) == 0 with input as run([provider_risk("entra", "Medium"), anon("tor", 64513)], [passed_document])
+}
+
+# An honest contractor on a commercial VPN that the provider rates High
+# for it (Entra's anonymizedIPAddress) is shown, not quarantined: the one
+# fact would count twice otherwise.
+test_a_high_rating_of_a_vpn_sign_in_does_not_act if {
+	count(risk.quarantine) == 0 with input as run([provider_risk("entra", "High"), anon("vpn", 64513)], [passed_document])
+	some r in risk.risk with input as run([provider_risk("entra", "High"), anon("vpn", 64513)], [passed_document])
+	r.code == "ProviderRisk"
 }

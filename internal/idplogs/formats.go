@@ -78,7 +78,6 @@ type entraSignIn struct {
 	UserID                json.RawMessage `json:"userId"`
 	Location              json.RawMessage `json:"location"`
 	RiskLevelDuringSignIn json.RawMessage `json:"riskLevelDuringSignIn"`
-	RiskLevelAggregated   json.RawMessage `json:"riskLevelAggregated"`
 	RiskState             json.RawMessage `json:"riskState"`
 	RiskEventTypesV2      json.RawMessage `json:"riskEventTypes_v2"`
 	RiskDetail            json.RawMessage `json:"riskDetail"`

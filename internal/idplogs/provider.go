@@ -78,10 +78,13 @@ func oktaMap(s string) map[string][]string {
 }
 
 // entraProvider reads Entra's view: location (countryOrRegion, city,
-// geoCoordinates), riskLevelDuringSignIn and riskLevelAggregated (the
-// higher counts), riskState, riskEventTypes_v2 and riskDetail. A risk an
-// administrator dismissed or confirmed safe (riskState dismissed,
-// confirmedSafe) is no rating; one confirmed compromised is high.
+// geoCoordinates), riskLevelDuringSignIn (the rating of this sign-in;
+// riskLevelAggregated is the user's standing risk, such as leaked
+// credentials, and says nothing of where the sign-in came from), riskState,
+// riskEventTypes_v2 and riskDetail. A risk an administrator dismissed or
+// confirmed safe, or that the user remediated (riskState dismissed,
+// confirmedSafe, remediated: an MFA or a password change), is no rating;
+// one confirmed compromised is high.
 func entraProvider(s *entraSignIn) *signals.ProviderView {
 	p := &signals.ProviderView{Name: signals.ProviderEntra}
 	loc := object(s.Location)
@@ -91,9 +94,9 @@ func entraProvider(s *entraSignIn) *signals.ProviderView {
 	p.City = str(loc["city"])
 	point := object(loc["geoCoordinates"])
 	setPoint(p, point["latitude"], point["longitude"])
-	p.Risk = higher(rating(str(s.RiskLevelDuringSignIn)), rating(str(s.RiskLevelAggregated)))
+	p.Risk = rating(str(s.RiskLevelDuringSignIn))
 	switch str(s.RiskState) {
-	case "dismissed", "confirmedSafe":
+	case "dismissed", "confirmedSafe", "remediated":
 		p.Risk = ""
 	case "confirmedCompromised":
 		p.Risk = signals.RiskHigh
@@ -196,15 +199,6 @@ func rating(level string) string {
 		return l
 	}
 	return ""
-}
-
-// higher is the higher of two ratings.
-func higher(a, b string) string {
-	order := []string{"", signals.RiskLow, signals.RiskMedium, signals.RiskHigh}
-	if slices.Index(order, b) > slices.Index(order, a) {
-		return b
-	}
-	return a
 }
 
 // addAlias adds a provider's own id of the account as an alias, when it

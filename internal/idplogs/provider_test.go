@@ -27,7 +27,7 @@ func TestConvertProviderView(t *testing.T) {
 			{Name: "okta", City: "Plano", RiskDetail: []string{"threatSuspected"}},
 		}},
 		{Entra, "testdata/entra-risk.json", []string{"d7a6cf8e-3c1b-4f2a-9b55-0c3e2f1a9d10"}, []*signals.ProviderView{
-			{Name: "entra", Country: "DE", City: "Frankfurt am Main", Lat: ptr(50.1109), Lon: ptr(8.6821), Risk: "high",
+			{Name: "entra", Country: "DE", City: "Frankfurt am Main", Lat: ptr(50.1109), Lon: ptr(8.6821), Risk: "medium",
 				RiskDetail: []string{"anonymizedIPAddress", "unfamiliarFeatures"}},
 			{Name: "entra", RiskDetail: []string{"unfamiliarFeatures", "adminDismissedAllRiskForUser"}},
 		}},

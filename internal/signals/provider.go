@@ -152,24 +152,16 @@ func ValidLatLon(lat, lon float64) bool {
 	return lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180
 }
 
-// fillFromProvider fills the gaps the databases left in g with the
-// provider's facts: the country, and the city and coordinates where the
-// provider places the address in the same country as the databases (or
-// they know none); the AS number, and its organisation where the AS is the
-// same. A proxy flag is not an anonymizer: it stays with the provider's
-// rating.
+// fillFromProvider fills the network gaps the databases left in g with the
+// provider's facts: the AS number, and its organisation where the AS is
+// the same. The provider's geography is not used: a country placed by the
+// provider alone must not revoke a contractor for a sanctioned country, nor
+// a location behind the proxies it flags make travel; it stays in the
+// provider-risk Finding's evidence. A proxy flag is not an anonymizer
+// either: it stays with the provider's rating.
 func fillFromProvider(g *Geo, p *ProviderView) {
 	if p == nil {
 		return
-	}
-	if p.Country != "" && (g.Country == "" || g.Country == p.Country) {
-		g.Country = p.Country
-		if g.City == "" {
-			g.City = p.City
-		}
-		if !g.HasLocation && p.Lat != nil && p.Lon != nil {
-			g.Lat, g.Lon, g.HasLocation = round(*p.Lat), round(*p.Lon), true
-		}
 	}
 	switch {
 	case g.ASN == 0 && p.ASN > 0 && p.ASN <= maxASN:
@@ -210,6 +202,9 @@ func providerRisk(s SignIn) (Signal, bool) {
 	}
 	if p.Proxy {
 		ev.Details["proxy"] = "true"
+	}
+	if p.Country != "" {
+		ev.Details["providerCountry"] = p.Country
 	}
 	summary := fmt.Sprintf("%s rated a sign-in from %s %s risk", p.Name, s.IP, p.Risk)
 	if len(p.RiskDetail) > 0 {

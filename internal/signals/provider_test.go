@@ -55,8 +55,9 @@ func TestParseProviderViewAndAliases(t *testing.T) {
 	}
 }
 
-// The databases keep precedence; the provider fills their gaps, and a
-// proxy flag does not become an anonymizer.
+// The databases keep precedence; the provider fills only their network
+// gaps: its geography alone must not place a contractor in a sanctioned
+// country or make travel; and a proxy flag does not become an anonymizer.
 func TestFillFromProvider(t *testing.T) {
 	lat, lon := 50.11, 8.68
 	de := &ProviderView{Name: "entra", Country: "DE", City: "Frankfurt", Lat: &lat, Lon: &lon, ASN: 9009, ASOrg: "M247", Proxy: true}
@@ -66,11 +67,11 @@ func TestFillFromProvider(t *testing.T) {
 		p       *ProviderView
 		want    Geo
 	}{
-		{"no databases", Geo{}, Geo{}, de, Geo{Country: "DE", City: "Frankfurt", Lat: 50.11, Lon: 8.68, HasLocation: true, ASN: 9009, ASOrg: "M247"}},
+		{"no databases", Geo{}, Geo{}, de, Geo{ASN: 9009, ASOrg: "M247"}},
 		{"own facts win", Geo{Country: "US", City: "Austin", ASN: 7922, ASOrg: "Comcast"}, Geo{}, de,
 			Geo{Country: "US", City: "Austin", ASN: 7922, ASOrg: "Comcast"}},
 		{"no city from another country", Geo{Country: "US"}, Geo{}, de, Geo{Country: "US", ASN: 9009, ASOrg: "M247"}},
-		{"same country, the city", Geo{Country: "DE"}, Geo{}, de, Geo{Country: "DE", City: "Frankfurt", Lat: 50.11, Lon: 8.68, HasLocation: true, ASN: 9009, ASOrg: "M247"}},
+		{"same country, no city", Geo{Country: "DE"}, Geo{}, de, Geo{Country: "DE", ASN: 9009, ASOrg: "M247"}},
 		{"the organisation of the same AS", Geo{ASN: 9009}, Geo{}, &ProviderView{Name: "okta", ASN: 9009, ASOrg: "M247"}, Geo{ASN: 9009, ASOrg: "M247"}},
 		{"not of another AS", Geo{ASN: 7922}, Geo{}, &ProviderView{Name: "okta", ASN: 9009, ASOrg: "M247"}, Geo{ASN: 7922}},
 		{"no view", Geo{Country: "US"}, Geo{}, nil, Geo{Country: "US"}},
@@ -153,10 +154,39 @@ func TestIngestProviderRisk(t *testing.T) {
 // sign-in from 203.0.113.9, which the databases place in the US.
 func checkProviderRiskFinding(t *testing.T, f *accessv1alpha1.Finding) {
 	t.Helper()
-	wantDetails := map[string]string{"risk": "high", "riskDetail": "anonymizedIPAddress, unfamiliarFeatures", "proxy": "true"}
+	wantDetails := map[string]string{"risk": "high", "riskDetail": "anonymizedIPAddress, unfamiliarFeatures", "proxy": "true",
+		"providerCountry": "DE"}
 	if f.Spec.Source != "entra" || f.Spec.Severity != accessv1alpha1.SeverityHigh || f.Spec.Key != "entra/high" ||
 		f.Spec.Evidence.IP != "203.0.113.9" || f.Spec.Evidence.Country != "US" || !reflect.DeepEqual(f.Spec.Evidence.Details, wantDetails) ||
 		f.Name != FindingName("kim", accessv1alpha1.FindingProviderRisk, "entra/high") || f.Labels[LabelSource] != SourceValue {
 		t.Errorf("finding = %s %+v", f.Name, f.Spec)
+	}
+}
+
+// The provider's geography alone places no one: a sign-in that only the
+// provider puts in a sanctioned country, or far from the last, makes no
+// geolocation, sanctioned-country or travel Finding, and the summary
+// keeps no country for it. 198.51.100.0/24 is in none of the test
+// databases.
+func TestProviderGeographyAlonePlacesNoOne(t *testing.T) {
+	ctx := context.Background()
+	store := newMemStore(contractor("acme", "kim"))
+	in := newTestIngester(t, store)
+	t0 := now.Add(-time.Hour)
+	res, err := in.Ingest(ctx, events(
+		event("acme/kim", "198.51.100.7", t0, `,"provider":{"name":"okta","country":"KP","lat":39.03,"lon":125.75}`),
+		event("acme/kim", "198.51.100.8", t0.Add(time.Minute), `,"provider":{"name":"okta","country":"US","lat":30.27,"lon":-97.74,"proxy":true}`),
+	))
+	if err != nil || res.Accepted != 2 {
+		t.Fatalf("result %+v, %v", res, err)
+	}
+	if got := store.describeFindings("kim"); len(got) != 0 {
+		t.Errorf("findings from the provider's geography alone: %v", got)
+	}
+	c, _ := store.Contractor(ctx, types.NamespacedName{Namespace: "acme", Name: "kim"})
+	for _, r := range c.Status.SignIns.Recent {
+		if r.Country != "" {
+			t.Errorf("recent sign-in %s placed in %s by the provider alone", r.IP, r.Country)
+		}
 	}
 }
