@@ -17,8 +17,10 @@ import (
 // The sign-in log: GET /v1.0/auditLogs/signIns (List signIns).
 const (
 	signInsPath = "/v1.0/auditLogs/signIns"
-	// maxSignInTop is the largest (and the default) page size of signIns.
-	maxSignInTop = 1000
+	// maxSignInTop is the page size of signIns: Graph allows 1000, but a
+	// sign-in with its conditional access and authentication details runs
+	// to several kilobytes, and a page must fit in maxBody.
+	maxSignInTop = 200
 	// maxSignInRead bounds one ReadSignIns, all its pages and retries.
 	maxSignInRead = 10 * time.Minute
 	// permReadSignIns is the application permission signIns needs.
@@ -42,6 +44,9 @@ func (c *Connector) ReadSignIns(ctx context.Context, q connectors.LogQuery) ([]j
 	if err := checkLogQuery(q); err != nil {
 		return nil, err
 	}
+	if q.From.Equal(q.To) {
+		return nil, nil // a window no record falls in
+	}
 	if q.System == nil {
 		return nil, errors.New("the sign-in log query names no system")
 	}
@@ -55,11 +60,12 @@ func (c *Connector) ReadSignIns(ctx context.Context, q connectors.LogQuery) ([]j
 	return g.readSignIns(ctx, q)
 }
 
-// checkLogQuery refuses an empty window and a limit that is not positive.
+// checkLogQuery refuses a window without bounds or that ends before it
+// begins, and a limit that is not positive.
 func checkLogQuery(q connectors.LogQuery) error {
 	switch {
-	case q.From.IsZero() || q.To.IsZero() || !q.From.Before(q.To):
-		return fmt.Errorf("the sign-in window [%s, %s) is empty", q.From.UTC().Format(time.RFC3339Nano), q.To.UTC().Format(time.RFC3339Nano))
+	case q.From.IsZero() || q.To.IsZero() || q.To.Before(q.From):
+		return fmt.Errorf("the sign-in window [%s, %s) is not a window", q.From.UTC().Format(time.RFC3339Nano), q.To.UTC().Format(time.RFC3339Nano))
 	case q.Max <= 0:
 		return fmt.Errorf("the sign-in record limit %d is not positive", q.Max)
 	}

@@ -25,8 +25,10 @@ const ReportsScope = reports.AdminReportsAuditReadonlyScope
 const (
 	// activitiesPath is activities.list of every user's login activities.
 	activitiesPath = "/admin/reports/v1/activity/users/all/applications/login"
-	// activitiesPageMax is the largest page activities.list sends.
-	activitiesPageMax = 1000
+	// activitiesPageMax is the page size asked of activities.list: it
+	// sends up to 1000, but a page must fit in maxBody, and an activity
+	// with many parameters runs to a few kilobytes.
+	activitiesPageMax = 500
 	// maxReadTime bounds one ReadSignIns, retries included.
 	maxReadTime = 10 * time.Minute
 	// privReports is the admin privilege activities.list needs.

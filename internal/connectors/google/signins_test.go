@@ -81,8 +81,8 @@ func TestReadSignInsPagesThroughTheWindow(t *testing.T) {
 	if got := decode(t, recs); len(recs) != 2500 || len(got) != 2500 {
 		t.Fatalf("%d records, %d distinct, want 2500", len(recs), len(got))
 	}
-	if n := e.srv.Requests("GET", loginPath); n != 3 {
-		t.Fatalf("%d pages, want 3 of 1000", n)
+	if n := e.srv.Requests("GET", loginPath); n != 5 {
+		t.Fatalf("%d pages, want 5 of 500", n)
 	}
 	// The records are the API's own JSON: false booleans included.
 	if !bytes.Contains(recs[0], []byte(`{"name":"is_suspicious","boolValue":false}`)) {
@@ -154,12 +154,12 @@ func TestReadSignInsTooManyRecords(t *testing.T) {
 	if _, err := e.read(q); !errors.Is(err, connectors.ErrTooManyRecords) {
 		t.Fatalf("2500 records over a limit of 1500: %v", err)
 	}
-	if n := e.srv.Requests("GET", loginPath); n != 2 {
-		t.Fatalf("%d pages read, want 2: the third is not needed to know", n)
+	if n := e.srv.Requests("GET", loginPath); n != 4 {
+		t.Fatalf("%d pages of 500 read, want 4: the fifth is not needed to know", n)
 	}
 	// A small limit is known to be exceeded after one small page.
 	q.Max = 3
-	if _, err := e.read(q); !errors.Is(err, connectors.ErrTooManyRecords) || e.srv.Requests("GET", loginPath) != 3 {
+	if _, err := e.read(q); !errors.Is(err, connectors.ErrTooManyRecords) || e.srv.Requests("GET", loginPath) != 5 {
 		t.Fatalf("a limit of 3: %v", err)
 	}
 	q.Max = 2500
@@ -286,8 +286,8 @@ func TestReadSignInsStopsEndlessPaging(t *testing.T) {
 		_ = json.NewEncoder(w).Encode(map[string]any{"kind": "admin#reports#activities", "nextPageToken": "p" + r.URL.Query().Get("pageToken")})
 	})
 	_, q.System = e.serve(endless)
-	q.Max = 2500 // pages of 1000: at most 4
-	if _, err := e.read(q); err == nil || !strings.Contains(err.Error(), "more than 4 pages") || pages != 4 {
+	q.Max = 2500 // pages of 500: at most 7
+	if _, err := e.read(q); err == nil || !strings.Contains(err.Error(), "more than 7 pages") || pages != 7 {
 		t.Fatalf("endless empty pages: %d read, %v", pages, err)
 	}
 }
