@@ -11,7 +11,6 @@ import (
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/internal/ingest"
-	"github.com/portcullis-dev/portcullis/internal/manager"
 )
 
 // TestStoreMatchesIdentityProviderAccountsInAnyCase: an identity
@@ -20,16 +19,7 @@ import (
 // kubernetes system "Kim" and "kim" are two users.
 func TestStoreMatchesIdentityProviderAccountsInAnyCase(t *testing.T) {
 	ctx := t.Context()
-	cfg := startAPIServer(t)
-	scheme, err := manager.NewScheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k8s, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mgr := startManager(t, cfg)
+	k8s, mgr := startWithManager(t)
 	kim := types.NamespacedName{Namespace: "fold", Name: "kim"}
 	for _, obj := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: kim.Namespace}},

@@ -66,16 +66,7 @@ func (r *liveReader) getsExcept(known types.NamespacedName) map[types.Namespaced
 // costs a live GET.
 func TestStoreResolvesUnknownContractorsFromTheCache(t *testing.T) {
 	ctx := t.Context()
-	cfg := startAPIServer(t)
-	scheme, err := manager.NewScheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k8s, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mgr := startManager(t, cfg)
+	k8s, mgr := startWithManager(t)
 
 	kim := types.NamespacedName{Namespace: "signins", Name: "kim"}
 	for _, obj := range []client.Object{
@@ -188,6 +179,22 @@ func startAPIServer(t *testing.T) *rest.Config {
 
 // startManager starts a manager with the cache and the field indexes the
 // store needs, as the manager command configures it.
+// startWithManager starts an API server and a manager with the field
+// indexes on it, and returns a client of the API server and the manager.
+func startWithManager(t *testing.T) (client.Client, ctrl.Manager) {
+	t.Helper()
+	cfg := startAPIServer(t)
+	scheme, err := manager.NewScheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k8s, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k8s, startManager(t, cfg)
+}
+
 func startManager(t *testing.T, cfg *rest.Config) ctrl.Manager {
 	t.Helper()
 	scheme, err := manager.NewScheme()
