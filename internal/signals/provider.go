@@ -13,8 +13,9 @@ import (
 // of it: where it places the address, which network it names, whether it
 // flags the address as a proxy, and how it rates the sign-in's risk. Every
 // field but Name is optional. Portcullis's own databases take precedence
-// for the facts (country, location, network); the rating becomes a
-// provider-risk Finding when it is medium or high.
+// for the network, and the provider's geography places no one (it is kept
+// as evidence of the rating); the rating becomes a provider-risk Finding
+// when it is medium or high.
 type ProviderView struct {
 	// Name is who says so: okta, entra or google.
 	Name string `json:"name"`
