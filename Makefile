@@ -125,10 +125,12 @@ unit: controlplane test-deps $(HELM) ## Run the Go tests (unit, envtest and real
 # A number of runs, not a duration: a time limit can end while a worker
 # is mid-run, and go test then fails with "context deadline exceeded".
 FUZZTIME ?= 80000x
+SSF_FUZZTIME ?= 20000x
 
 .PHONY: fuzz
-fuzz: ## Fuzz the sign-in event parser for FUZZTIME (80,000 runs, about 10 s, in make test; FUZZTIME=5m for a longer run).
+fuzz: ## Fuzz the sign-in event parser for FUZZTIME (80,000 runs, about 10 s, in make test; FUZZTIME=5m for a longer run) and the Security Event Token verifier for SSF_FUZZTIME (20,000 runs).
 	go test ./internal/signals -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	go test ./internal/ssf -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(SSF_FUZZTIME)
 
 SECURITY_FUZZTIME ?= 30s
 
@@ -140,11 +142,12 @@ security: build controlplane test-deps ## Replay the attacks of docs/security.md
 	go test -count=1 -v ./test/rbac
 	@echo "== Hostile account ids and cleartext refusals against the real PostgreSQL, slapd and SCIM servers"
 	go test -count=1 -v -run 'Hostile|Insecure|Cleartext' ./internal/connectors/...
-	@echo "== Fuzzing the SCIM filter, LDAP filter and LDAP DN builders, $(SECURITY_FUZZTIME) each"
+	@echo "== Fuzzing the SCIM filter, LDAP filter and LDAP DN builders, the sign-in parser and the SET verifier, $(SECURITY_FUZZTIME) each"
 	go test ./internal/connectors/scim -run '^$$' -fuzz '^FuzzSCIMFilter$$' -fuzztime $(SECURITY_FUZZTIME)
 	go test ./internal/connectors/ldap -run '^$$' -fuzz '^FuzzLDAPFilter$$' -fuzztime $(SECURITY_FUZZTIME)
 	go test ./internal/connectors/ldap -run '^$$' -fuzz '^FuzzLDAPDN$$' -fuzztime $(SECURITY_FUZZTIME)
 	go test ./internal/signals -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(SECURITY_FUZZTIME)
+	go test ./internal/ssf -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(SECURITY_FUZZTIME)
 	@echo "== The sign-in endpoint under a hostile flood: the server alone (heap), then the manager against a control plane (RSS)"
 	PORTCULLIS_FLOOD=1 PORTCULLIS_FLOOD_TOKENS=50 go test -count=1 -v -run '^TestFlood$$' ./internal/ingest
 	go run ./test/bench --portcullis $(PORTCULLIS) --control-plane-dir $(CONTROL_PLANE_DIR) --steps flood
