@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 )
 
@@ -243,7 +244,15 @@ func decodeEvent(uri string, raw json.RawMessage, top *SubjectID) (Event, error)
 		if err := c.common().Subject.Validate(); err != nil {
 			return Event{}, fmt.Errorf("subject: %w", err)
 		}
+		// One SET, one subject: an event naming another subject than
+		// sub_id would let a consumer act on one account and log another.
+		if top != nil && !reflect.DeepEqual(*top, *c.common().Subject) {
+			return Event{}, errors.New("the event's subject differs from sub_id")
+		}
 		ev.Subject = c.common().Subject
+	}
+	if ev.Subject == nil && uri != EventVerification {
+		return Event{}, errors.New("no subject: neither sub_id nor the event names one")
 	}
 	if err := checkBody(ev.Body); err != nil {
 		return Event{}, err

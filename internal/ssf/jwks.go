@@ -83,15 +83,21 @@ type JWKSConfig struct {
 // unknown kid triggers a refetch, at most once per RefreshInterval whatever
 // the outcome, so that a flood of made-up kids costs one fetch per interval;
 // a transmitter that rotated its keys is picked up on the first SET signed
-// with the new key once the interval has passed. Safe for concurrent use;
-// concurrent misses share one fetch.
+// with the new key once the interval has passed. A known kid never waits
+// for a fetch; concurrent misses share one. The fetch does not end with the
+// request that caused it (only with Timeout), so a caller that hangs up
+// cannot make a failure that would hold new keys out for an interval.
+// Redirects are followed to https URLs only. Safe for concurrent use.
 type JWKS struct {
-	cfg JWKSConfig
+	cfg    JWKSConfig
+	client *http.Client
 
-	mu        sync.Mutex
+	mu        sync.RWMutex
 	keys      map[string]jwk.Key
 	lastFetch time.Time // zero before the first attempt
 	lastErr   error
+
+	fetching sync.Mutex // one fetch at a time
 }
 
 // NewJWKS checks the configuration and fills in defaults. It does not fetch.
@@ -109,30 +115,52 @@ func NewJWKS(cfg JWKSConfig) (*JWKS, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultFetchTimeout
 	}
-	return &JWKS{cfg: cfg}, nil
+	client := *cfg.Client
+	client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Scheme != "https" {
+			return errors.New("the JWKS URL redirects to a URL that is not https")
+		}
+		if len(via) >= 3 {
+			return errors.New("the JWKS URL redirects more than 3 times")
+		}
+		return nil
+	}
+	return &JWKS{cfg: cfg, client: &client}, nil
 }
 
 // Key implements KeySource.
 func (j *JWKS) Key(ctx context.Context, kid string) (jwk.Key, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if k, ok := j.keys[kid]; ok {
+	j.mu.RLock()
+	k, ok := j.keys[kid]
+	j.mu.RUnlock()
+	if ok {
+		return k, nil
+	}
+	j.fetching.Lock()
+	defer j.fetching.Unlock()
+	j.mu.RLock()
+	k, ok = j.keys[kid] // a fetch that ended while this call waited
+	last, lastErr := j.lastFetch, j.lastErr
+	j.mu.RUnlock()
+	if ok {
 		return k, nil
 	}
 	now := j.cfg.Clock.Now()
-	if j.lastFetch.IsZero() || now.Sub(j.lastFetch) >= j.cfg.RefreshInterval {
-		j.lastFetch = now
-		keys, err := j.fetch(ctx)
-		j.lastErr = err
+	if last.IsZero() || now.Sub(last) >= j.cfg.RefreshInterval || now.Before(last) {
+		keys, err := j.fetch(context.WithoutCancel(ctx))
+		j.mu.Lock()
+		j.lastFetch, j.lastErr, lastErr = now, err, err
 		if err == nil {
 			j.keys = keys
 		}
-		if k, ok := j.keys[kid]; ok {
+		k, ok = j.keys[kid]
+		j.mu.Unlock()
+		if ok {
 			return k, nil
 		}
 	}
-	if j.lastErr != nil {
-		return nil, fmt.Errorf("%w: %w", ErrKeysUnavailable, j.lastErr)
+	if lastErr != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKeysUnavailable, lastErr)
 	}
 	return nil, ErrUnknownKey
 }
@@ -146,8 +174,13 @@ func (j *JWKS) fetch(ctx context.Context) (map[string]jwk.Key, error) {
 		return nil, fmt.Errorf("building JWKS request: %w", err)
 	}
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
-	resp, err := j.cfg.Client.Do(req)
+	resp, err := j.client.Do(req)
 	if err != nil {
+		// The URL's error without the URL, which may carry a query.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
 		return nil, fmt.Errorf("fetching JWKS: %w", err)
 	}
 	defer func() { _ = resp.Body.Close() }()

@@ -227,3 +227,75 @@ func TestStaticKeySource(t *testing.T) {
 		t.Fatal("duplicate kid accepted")
 	}
 }
+
+// A caller that hangs up during the fetch its unknown kid caused does not
+// make a failure that holds the transmitter's new key out for an interval.
+func TestJWKSFetchOutlivesItsCaller(t *testing.T) {
+	clk := clocktesting.NewFakeClock(testNow)
+	k1, k2 := newKey(t, "ES256", "k1"), newKey(t, "ES256", "k2")
+	srv := newJWKSServer(t, k1)
+	j := srv.source(t, clk)
+	if _, err := j.Key(context.Background(), "k1"); err != nil {
+		t.Fatal(err)
+	}
+	srv.publish(t, k1, k2)
+	clk.Step(time.Minute)
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := j.Key(gone, "bogus"); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("a made-up kid from a caller that hung up: %v, want ErrUnknownKey after a fetch that went through", err)
+	}
+	if _, err := j.Key(context.Background(), "k2"); err != nil {
+		t.Fatalf("the rotated key, fetched for the caller that hung up: %v", err)
+	}
+}
+
+// A known kid never waits for a fetch that an unknown one started.
+func TestJWKSKnownKeyDoesNotWaitForAFetch(t *testing.T) {
+	clk := clocktesting.NewFakeClock(testNow)
+	k1 := newKey(t, "ES256", "k1")
+	srv := newJWKSServer(t, k1)
+	j := srv.source(t, clk)
+	if _, err := j.Key(context.Background(), "k1"); err != nil {
+		t.Fatal(err)
+	}
+	inFetch, release := make(chan struct{}), make(chan struct{})
+	slow := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		close(inFetch)
+		<-release
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		_, _ = w.Write(srv.body)
+	}))
+	defer slow.Close()
+	defer close(release)
+	j.cfg.URL, j.client = slow.URL, slow.Client()
+	clk.Step(time.Minute)
+	go func() { _, _ = j.Key(context.Background(), "bogus") }()
+	<-inFetch
+	if _, err := j.Key(context.Background(), "k1"); err != nil {
+		t.Fatalf("a known kid while a fetch hangs: %v", err)
+	}
+}
+
+// Redirects are followed to https only: a hop to http could swap the keys.
+func TestJWKSRefusesARedirectToHTTP(t *testing.T) {
+	clk := clocktesting.NewFakeClock(testNow)
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		t.Error("the JWKS was fetched over http")
+	}))
+	defer plain.Close()
+	redirecting := httptest.NewTLSServer(http.RedirectHandler(plain.URL+"/jwks.json", http.StatusFound))
+	defer redirecting.Close()
+	j, err := NewJWKS(JWKSConfig{URL: redirecting.URL + "/jwks.json?token=s3cret", Client: redirecting.Client(), Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = j.Key(context.Background(), "k1")
+	if !errors.Is(err, ErrKeysUnavailable) || !strings.Contains(err.Error(), "not https") {
+		t.Fatalf("a redirect to http: %v", err)
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("the error carries the URL's query: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/mail"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // Subject identifier formats (RFC 9493 §3.2, SSF 1.0 §3.2).
@@ -112,7 +113,7 @@ func (s *SubjectID) validate(allowAliases, allowComplex bool) error {
 		return s.validateComplex()
 	}
 	if len(s.Identifiers) != 0 || s.User != nil || s.Device != nil || s.Session != nil || s.Tenant != nil {
-		return fmt.Errorf("%w: format %q with members of aliases or complex", ErrInvalidSubject, s.Format)
+		return fmt.Errorf("%w: format %q with members of aliases or complex", ErrInvalidSubject, truncate(s.Format))
 	}
 	return s.validateSimple()
 }
@@ -208,6 +209,11 @@ func (s *SubjectID) validateComplex() error {
 	}
 	if n == 0 {
 		return fmt.Errorf("%w: complex subject without members", ErrInvalidSubject)
+	}
+	if s.Tenant != nil {
+		// Candidates name accounts without a tenant: acting on a
+		// tenant-scoped subject would reach the same id in every tenant.
+		return fmt.Errorf("%w: tenant-scoped complex subjects are not supported", ErrInvalidSubject)
 	}
 	return nil
 }
@@ -316,8 +322,12 @@ func checkURI(v, scheme string) error {
 // truncate bounds a value quoted in an error message.
 func truncate(v string) string {
 	const limit = 64
-	if len(v) > limit {
-		return v[:limit] + "…"
+	if len(v) <= limit {
+		return v
 	}
-	return v
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return v[:cut] + "…"
 }

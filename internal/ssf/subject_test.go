@@ -36,8 +36,7 @@ func TestSubjectFormats(t *testing.T) {
 		{"complex reduced to user", `{"format":"complex",
 			"user":{"format":"iss_sub","iss":"https://idp.vendor.example/","sub":"248289761001"},
 			"device":{"format":"opaque","id":"dev-42"},
-			"session":{"format":"opaque","id":"sess-1"},
-			"tenant":{"format":"opaque","id":"t-9"}}`,
+			"session":{"format":"opaque","id":"sess-1"}}`,
 			[]Candidate{{Format: FormatIssSub, ID: "248289761001", Issuer: "https://idp.vendor.example/"}}},
 		{"complex with aliases user", `{"format":"complex","user":{"format":"aliases","identifiers":[{"format":"opaque","id":"x"}]}}`,
 			[]Candidate{{Format: FormatOpaque, ID: "x"}}},
@@ -93,6 +92,7 @@ func TestSubjectInvalid(t *testing.T) {
 		"complex empty":          `{"format":"complex"}`,
 		"complex nested":         `{"format":"complex","user":{"format":"complex","user":{"format":"opaque","id":"x"}}}`,
 		"complex invalid user":   `{"format":"complex","user":{"format":"opaque"}}`,
+		"complex with a tenant":  `{"format":"complex","user":{"format":"opaque","id":"u"},"tenant":{"format":"opaque","id":"t-9"}}`,
 		"opaque with user":       `{"format":"opaque","id":"x","user":{"format":"opaque","id":"y"}}`,
 	}
 	for name, js := range tests {

@@ -40,8 +40,12 @@ func unsigned(header, claims string) []byte {
 func validClaims(extra string) string {
 	return `{"iss":"` + testIssuer + `","aud":"` + testAudience + `","iat":` +
 		jsonInt(testNow.Unix()) + `,"jti":"raw-1",` + extra +
-		`"events":{"` + EventSessionRevoked + `":{}}}`
+		`"events":` + validEvents + `}`
 }
+
+// validEvents are the events of validClaims: one session-revoked event
+// that names its subject.
+const validEvents = `{"` + EventSessionRevoked + `":{"subject":{"format":"opaque","id":"u-1"}}}`
 
 func jsonInt(v int64) string { b, _ := json.Marshal(v); return string(b) }
 
@@ -133,10 +137,10 @@ func TestVerifyRefuses(t *testing.T) {
 			return signRaw(t, key, jwa.ES256(), kid, `{"iss":"`+testIssuer+`","aud":"`+testAudience+`","iat":`+jsonInt(testNow.Unix())+`,"jti":"a"}`)
 		}, CodeInvalidRequest},
 		{"empty events", func() []byte {
-			return signRaw(t, key, jwa.ES256(), kid, strings.Replace(validClaims(""), `{"`+EventSessionRevoked+`":{}}`, `{}`, 1))
+			return signRaw(t, key, jwa.ES256(), kid, strings.Replace(validClaims(""), validEvents, `{}`, 1))
 		}, CodeInvalidRequest},
 		{"event not an object", func() []byte {
-			return signRaw(t, key, jwa.ES256(), kid, strings.Replace(validClaims(""), `{"`+EventSessionRevoked+`":{}}`, `{"`+EventSessionRevoked+`":"x"}`, 1))
+			return signRaw(t, key, jwa.ES256(), kid, strings.Replace(validClaims(""), validEvents, `{"`+EventSessionRevoked+`":"x"}`, 1))
 		}, CodeInvalidRequest},
 		{"malformed known event", func() []byte {
 			return f.sign(t, withEvent(EventDeviceComplianceChange, `{"current_status":"maybe","previous_status":"compliant"}`))
@@ -290,5 +294,20 @@ func TestErrorJSON(t *testing.T) {
 	b, err := json.Marshal(newError(CodeInvalidKey, "no signing key with this kid"))
 	if err != nil || string(b) != `{"err":"invalid_key","description":"no signing key with this kid"}` {
 		t.Fatalf("%s %v", b, err)
+	}
+}
+
+// One SET, one subject: an event that names another subject than sub_id,
+// or a SET whose events name none, is refused.
+func TestVerifyRefusesConflictingOrMissingSubjects(t *testing.T) {
+	f := newFixture(t, "ES256")
+	ctx := context.Background()
+	bob := `{"subject":{"format":"email","email":"bob@vendor.example"},"reason":"hijacking"}`
+	_, err := f.verifier.Verify(ctx, f.sign(t, withEvent(EventAccountDisabled, bob)))
+	wantCode(t, err, CodeInvalidRequest)
+	_, err = f.verifier.Verify(ctx, f.sign(t, withSubject(nil), withEvent(EventAccountDisabled, `{"reason":"hijacking"}`)))
+	wantCode(t, err, CodeInvalidRequest)
+	if _, err := f.verifier.Verify(ctx, f.sign(t, withSubject(nil), withEvent(EventAccountDisabled, bob))); err != nil {
+		t.Errorf("an event that names its subject, without sub_id: %v", err)
 	}
 }
