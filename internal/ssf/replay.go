@@ -15,9 +15,16 @@ import (
 const DefaultMaxReplayEntries = 100_000
 
 // ReplayStore remembers the jtis a receiver has accepted, per issuer, until
-// they expire. Record returns ErrReplay (wrapped) for a jti seen before, and
-// any other error when it cannot promise to remember the jti.
+// they expire. Checking and recording are two steps so that a receiver
+// records a jti only once it has acted on the SET (see Verifier.Accept):
+// Check, during verification, refuses a jti already recorded; Record, after
+// the SET was acted on, remembers it. Both return ErrReplay (wrapped) for a
+// jti recorded before, and any other error when the store cannot promise to
+// remember the jti (Check: would not have room to record it now).
 type ReplayStore interface {
+	// Check reports whether (issuer, jti) was already recorded (ErrReplay)
+	// or could not be recorded now (another error). It remembers nothing.
+	Check(ctx context.Context, issuer, jti string) error
 	// Record remembers (issuer, jti) until expires, or reports that it was
 	// already remembered.
 	Record(ctx context.Context, issuer, jti string, expires time.Time) error
@@ -53,6 +60,18 @@ func NewMemoryReplayStore(clk clock.PassiveClock, maxEntries int) *MemoryReplayS
 	return &MemoryReplayStore{clock: clk, maxEntries: maxEntries, entries: map[replayKey]time.Time{}}
 }
 
+// Check implements ReplayStore: ErrReplay for a jti held, ErrReplayStoreFull
+// when every slot holds an unexpired jti, so that a receiver learns it could
+// not record the SET before it acts on it.
+func (m *MemoryReplayStore) Check(_ context.Context, issuer, jti string) error {
+	if issuer == "" || jti == "" {
+		return errors.New("replay store: empty issuer or jti")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.checkLocked(replayKey{issuer: issuer, jti: jti})
+}
+
 // Record implements ReplayStore.
 func (m *MemoryReplayStore) Record(_ context.Context, issuer, jti string, expires time.Time) error {
 	if issuer == "" || jti == "" {
@@ -61,6 +80,17 @@ func (m *MemoryReplayStore) Record(_ context.Context, issuer, jti string, expire
 	key := replayKey{issuer: issuer, jti: jti}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.checkLocked(key); err != nil {
+		return err
+	}
+	m.entries[key] = expires
+	heap.Push(&m.byExp, replayEntry{key: key, expires: expires})
+	return nil
+}
+
+// checkLocked forgets expired entries, then reports whether key is held
+// (ErrReplay) or there is no room for it (ErrReplayStoreFull).
+func (m *MemoryReplayStore) checkLocked(key replayKey) error {
 	now := m.clock.Now()
 	m.evictExpired(now)
 	if exp, ok := m.entries[key]; ok && exp.After(now) {
@@ -69,8 +99,6 @@ func (m *MemoryReplayStore) Record(_ context.Context, issuer, jti string, expire
 	if len(m.entries) >= m.maxEntries {
 		return fmt.Errorf("%w: %d unexpired entries", ErrReplayStoreFull, len(m.entries))
 	}
-	m.entries[key] = expires
-	heap.Push(&m.byExp, replayEntry{key: key, expires: expires})
 	return nil
 }
 

@@ -15,8 +15,15 @@ func TestMemoryReplayStore(t *testing.T) {
 	m := NewMemoryReplayStore(clk, 2)
 	exp := testNow.Add(time.Hour)
 
+	// Check remembers nothing.
+	if err := m.Check(ctx, "iss-a", "1"); err != nil {
+		t.Fatal(err)
+	}
 	if err := m.Record(ctx, "iss-a", "1", exp); err != nil {
 		t.Fatal(err)
+	}
+	if err := m.Check(ctx, "iss-a", "1"); !errors.Is(err, ErrReplay) {
+		t.Fatalf("check after record: %v", err)
 	}
 	if err := m.Record(ctx, "iss-a", "1", exp); !errors.Is(err, ErrReplay) {
 		t.Fatalf("replay: %v", err)
@@ -26,6 +33,9 @@ func TestMemoryReplayStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Full of unexpired entries: refuse rather than forget.
+	if err := m.Check(ctx, "iss-a", "2"); !errors.Is(err, ErrReplayStoreFull) {
+		t.Fatalf("check when full: %v", err)
+	}
 	if err := m.Record(ctx, "iss-a", "2", exp); !errors.Is(err, ErrReplayStoreFull) {
 		t.Fatalf("full: %v", err)
 	}
@@ -45,6 +55,9 @@ func TestMemoryReplayStore(t *testing.T) {
 	}
 	if err := m.Record(ctx, "", "x", exp); err == nil {
 		t.Fatal("empty issuer accepted")
+	}
+	if err := m.Check(ctx, "iss-a", ""); err == nil {
+		t.Fatal("empty jti checked")
 	}
 	if NewMemoryReplayStore(clk, 0).maxEntries != DefaultMaxReplayEntries {
 		t.Fatal("default bound")

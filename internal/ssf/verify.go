@@ -39,8 +39,16 @@ const TypeSecEventJWT = "secevent+jwt"
 // a kid naming a key of a type that fits alg; the signature; iss; aud; iat
 // within [now-MaxAge, now+MaxSkew]; exp, when present, in the future; jti;
 // 1 to 16 events, each a JSON object, known ones of the right shape; the
-// subject; and last the replay store, so that a SET refused for another
-// reason does not use up its jti.
+// subject; and last the replay store: a jti already recorded is refused.
+//
+// Verify records nothing. A receiver that has acted on a verified SET (handed
+// it on, stored it) must then call Accept, which records the jti; from then
+// on Verify refuses the SET as a replay. Recording only after acting means a
+// SET the receiver failed to act on is not used up and can be delivered
+// again, and a SET refused for another reason does not use up its jti.
+// Between Verify and Accept the same SET may be verified again: a receiver
+// that acts concurrently must hold back a second copy in flight (PushHandler
+// does).
 //
 // Subject: SSF 1.0 identifies the subject with sub_id (top-level, or inside
 // an event in older drafts), not with the JWT "sub" claim. A plain "sub" is
@@ -82,10 +90,56 @@ func allowedAlg(alg string) (jwa.KeyType, bool) {
 }
 
 // Verify checks a SET in compact serialization and returns it. A SET the
-// receiver refuses gives an *Error with an RFC 8935 code; a failure that is
-// not the transmitter's (keys unavailable, replay store full, a misconfigured
-// Verifier) gives another error, to be answered with a retryable status.
+// receiver refuses, including one whose jti was recorded by Accept, gives an
+// *Error with an RFC 8935 code; a failure that is not the transmitter's (keys
+// unavailable, replay store full, a misconfigured Verifier) gives another
+// error, to be answered with a retryable status. Verify does not record the
+// jti: the caller calls Accept once it has acted on the SET.
 func (v *Verifier) Verify(ctx context.Context, token []byte) (*SET, error) {
+	set, err := v.verifyToken(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.checkReplay(ctx, set); err != nil {
+		return nil, replayError(err)
+	}
+	return set, nil
+}
+
+// Accept records the jti of a SET returned by Verify, so that Verify refuses
+// it from now on. Call it once the SET has been acted on, and acknowledge the
+// SET to the transmitter only when it succeeds. A jti recorded meanwhile (the
+// same SET accepted concurrently) gives an invalid_request *Error; a store
+// that cannot record it (full) gives another, retryable error.
+func (v *Verifier) Accept(ctx context.Context, set *SET) error {
+	if err := v.checkConfig(); err != nil {
+		return err
+	}
+	expires := set.IssuedAt.Add(cmpOr(v.MaxAge, DefaultMaxAge) + time.Second)
+	return replayError(v.Replay.Record(ctx, set.Issuer, set.JTI, expires))
+}
+
+// checkReplay asks the replay store whether set's jti was recorded (a
+// wrapped ErrReplay) or could not be recorded now (another error).
+func (v *Verifier) checkReplay(ctx context.Context, set *SET) error {
+	return v.Replay.Check(ctx, set.Issuer, set.JTI)
+}
+
+// replayError turns a replay store error into Verify's: ErrReplay into an
+// invalid_request *Error, anything else into a retryable error.
+func replayError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrReplay):
+		return newError(CodeInvalidRequest, "jti already received: replayed SET")
+	default:
+		return fmt.Errorf("replay store: %w", err)
+	}
+}
+
+// verifyToken makes every check of Verify except the replay store's.
+func (v *Verifier) verifyToken(ctx context.Context, token []byte) (*SET, error) {
 	if err := v.checkConfig(); err != nil {
 		return nil, err
 	}
@@ -104,7 +158,7 @@ func (v *Verifier) Verify(ctx context.Context, token []byte) (*SET, error) {
 	if err != nil {
 		return nil, newError(CodeAuthenticationFailed, "signature verification failed")
 	}
-	return v.checkClaims(ctx, payload)
+	return v.checkClaims(payload)
 }
 
 func (v *Verifier) checkConfig() error {
@@ -170,8 +224,8 @@ func (v *Verifier) key(ctx context.Context, kid string, alg jwa.SignatureAlgorit
 	return key, nil
 }
 
-// checkClaims checks the verified payload and records the jti.
-func (v *Verifier) checkClaims(ctx context.Context, payload []byte) (*SET, error) {
+// checkClaims checks the verified payload.
+func (v *Verifier) checkClaims(payload []byte) (*SET, error) {
 	c, err := parseClaims(payload)
 	if err != nil {
 		return nil, newError(CodeInvalidRequest, err.Error())
@@ -189,13 +243,6 @@ func (v *Verifier) checkClaims(ctx context.Context, payload []byte) (*SET, error
 	set, err := v.buildSET(c, aud)
 	if err != nil {
 		return nil, newError(CodeInvalidRequest, err.Error())
-	}
-	expires := set.IssuedAt.Add(cmpOr(v.MaxAge, DefaultMaxAge) + time.Second)
-	switch err := v.Replay.Record(ctx, set.Issuer, set.JTI, expires); {
-	case errors.Is(err, ErrReplay):
-		return nil, newError(CodeInvalidRequest, "jti already received: replayed SET")
-	case err != nil:
-		return nil, fmt.Errorf("recording the jti: %w", err)
 	}
 	return set, nil
 }

@@ -245,12 +245,23 @@ func TestVerifyAcceptsRFCVariants(t *testing.T) {
 
 func TestVerifyReplay(t *testing.T) {
 	f := newFixture(t, "EdDSA")
+	ctx := context.Background()
 	tok := f.sign(t)
-	if _, err := f.verifier.Verify(context.Background(), tok); err != nil {
+	set, err := f.verifier.Verify(ctx, tok)
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.verifier.Verify(context.Background(), tok)
+	// Verify records nothing: a SET not yet acted on may come again.
+	if _, err := f.verifier.Verify(ctx, tok); err != nil {
+		t.Fatalf("second Verify before Accept: %v", err)
+	}
+	if err := f.verifier.Accept(ctx, set); err != nil {
+		t.Fatal(err)
+	}
+	// Once accepted, a replay is refused, and cannot be accepted twice.
+	_, err = f.verifier.Verify(ctx, tok)
 	wantCode(t, err, CodeInvalidRequest)
+	wantCode(t, f.verifier.Accept(ctx, set), CodeInvalidRequest)
 	if !strings.Contains(err.Error(), "replay") {
 		t.Fatalf("description should say replay: %v", err)
 	}
@@ -270,13 +281,24 @@ func TestVerifyReplay(t *testing.T) {
 func TestVerifyReplayStoreFullIsRetryable(t *testing.T) {
 	f := newFixture(t, "EdDSA")
 	f.verifier.Replay = NewMemoryReplayStore(f.clock, 1)
-	if _, err := f.verifier.Verify(context.Background(), f.sign(t, withJTI("a"))); err != nil {
+	ctx := context.Background()
+	set, err := f.verifier.Verify(ctx, f.sign(t, withJTI("a")))
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.verifier.Verify(context.Background(), f.sign(t, withJTI("b")))
+	if err := f.verifier.Accept(ctx, set); err != nil {
+		t.Fatal(err)
+	}
+	// Full: Verify says so before the receiver acts, and Accept refuses too.
+	set, err = f.verifier.Verify(ctx, f.sign(t, withJTI("b")))
 	var se *Error
 	if !errors.Is(err, ErrReplayStoreFull) || errors.As(err, &se) {
-		t.Fatalf("want a plain ErrReplayStoreFull, got %v", err)
+		t.Fatalf("want a plain ErrReplayStoreFull, got %v %v", set, err)
+	}
+	b := newSET(withJTI("b"))
+	b.Issuer = testIssuer
+	if err := f.verifier.Accept(ctx, &b); !errors.Is(err, ErrReplayStoreFull) || errors.As(err, &se) {
+		t.Fatalf("Accept: want a plain ErrReplayStoreFull, got %v", err)
 	}
 }
 
