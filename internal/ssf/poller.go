@@ -217,6 +217,11 @@ func (p *Poller) exchange(ctx context.Context) (*pollResponse, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, err := p.client.Do(req)
 	if err != nil {
+		// The URL's error without the URL, as for the JWKS.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
 		return nil, fmt.Errorf("%w: %w", ErrPollUnavailable, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
