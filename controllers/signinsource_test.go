@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -80,13 +79,13 @@ func newIDPWorld(ctx SpecContext) *idpWorld {
 		Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeOkta,
 			CredentialsSecretRef: &accessv1alpha1.SecretReference{Namespace: credentialsNS, Name: oktaCreds},
 			AllowedEntitlements:  []string{"payments-engineers"},
-			Okta:                 &accessv1alpha1.OktaSettings{OrgURL: w.okta.URL(), CABundle: servingCert(w.okta.URL(), w.okta.CertPool())}}})
+			Okta:                 &accessv1alpha1.OktaSettings{OrgURL: w.okta.URL(), CABundle: w.okta.CertificatePEM()}}})
 	create(ctx, &accessv1alpha1.ConnectedSystem{ObjectMeta: metav1.ObjectMeta{Name: w.entraSys},
 		Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeEntra,
 			CredentialsSecretRef: &accessv1alpha1.SecretReference{Namespace: credentialsNS, Name: entraCreds},
 			AllowedEntitlements:  []string{"payments-engineers"},
 			Entra: &accessv1alpha1.EntraSettings{TenantID: w.graph.TenantID(), AuthorityHost: w.graph.URL(),
-				GraphEndpoint: w.graph.URL(), CABundle: servingCert(w.graph.URL(), w.graph.CertPool())}}})
+				GraphEndpoint: w.graph.URL(), CABundle: w.graph.CertificatePEM()}}})
 
 	labels := map[string]string{"portcullis-test": w.ns}
 	c := newContractor(w.ns, "sam", withAccount(w.oktaSys, samOktaLogin), withAccount(w.entraSys, samUPN))
@@ -106,14 +105,6 @@ func newIDPWorld(ctx SpecContext) *idpWorld {
 	expectState(ctx, w.oktaGrant, accessv1alpha1.GrantActive)
 	expectState(ctx, w.entraGrnt, accessv1alpha1.GrantActive)
 	return w
-}
-
-// servingCert is the PEM certificate a test server at url presents.
-func servingCert(url string, pool *x509.CertPool) string {
-	conn, err := tls.Dial("tcp", strings.TrimPrefix(url, "https://"), &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
-	Expect(err).NotTo(HaveOccurred())
-	defer func() { _ = conn.Close() }()
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: conn.ConnectionState().PeerCertificates[0].Raw}))
 }
 
 // signInEvent is an Okta System Log event of login signing in from ip.
@@ -290,7 +281,7 @@ var _ = Describe("SignInSource of Entra and Google", func() {
 			Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeEntra, DryRun: true,
 				CredentialsSecretRef: &accessv1alpha1.SecretReference{Namespace: credentialsNS, Name: enforce},
 				Entra: &accessv1alpha1.EntraSettings{TenantID: graph.TenantID(), AuthorityHost: graph.URL(),
-					GraphEndpoint: graph.URL(), CABundle: servingCert(graph.URL(), graph.CertPool())}}})
+					GraphEndpoint: graph.URL(), CABundle: graph.CertificatePEM()}}})
 		create(ctx, newContractor(ns, "sam", withAccount(system, samUPN)))
 		graph.AddSignIn(graphserver.SignIn{UserPrincipalName: samUPN, IPAddress: "203.0.113.30",
 			CreatedDateTime: time.Now().Add(-2 * time.Minute), Status: graphserver.SignInStatus{ErrorCode: 0}})
@@ -341,7 +332,7 @@ var _ = Describe("SignInSource of Entra and Google", func() {
 			Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeGoogle, DryRun: true,
 				CredentialsSecretRef: &accessv1alpha1.SecretReference{Namespace: credentialsNS, Name: creds},
 				Google: &accessv1alpha1.GoogleSettings{AdminEmail: admin, Endpoint: google.URL() + "/",
-					TokenURL: google.TokenURL(), CABundle: servingCert(google.URL(), google.CertPool())}}})
+					TokenURL: google.TokenURL(), CABundle: google.CertificatePEM()}}})
 		create(ctx, newContractor(ns, "sam", withAccount(system, sam)))
 		google.AddLoginActivity(googleserver.Activity{Actor: googleserver.Actor{Email: sam}, IPAddress: "203.0.113.40",
 			ID:     googleserver.ActivityID{Time: time.Now().Add(-time.Minute)},

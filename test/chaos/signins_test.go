@@ -2,10 +2,7 @@ package chaos_test
 
 import (
 	"context"
-	"crypto/tls"
-	"encoding/pem"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -37,11 +34,7 @@ func killsWhileReadingSignIns(ctx context.Context, t *testing.T, s *suite) chaos
 	okta := oktaserver.New(oktaserver.Options{DefaultRateLimit: 100000})
 	defer okta.Close()
 	okta.AddAPIToken(oktaToken, "")
-	ca, err := servingCert(okta)
-	if err != nil {
-		row.Fail("setup: %v", err)
-		return row
-	}
+	ca := okta.CertificatePEM()
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: chaos.CredentialsNamespace, Name: system},
@@ -147,15 +140,4 @@ func waitSignIns(ctx context.Context, s *suite, ns, source string, total int) (i
 	sleep(ctx, 12*time.Second)
 	observe()
 	return read, stored
-}
-
-// servingCert is the PEM certificate the fake org presents.
-func servingCert(okta *oktaserver.Server) (string, error) {
-	conn, err := tls.Dial("tcp", strings.TrimPrefix(okta.URL(), "https://"),
-		&tls.Config{RootCAs: okta.CertPool(), MinVersion: tls.VersionTLS12})
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = conn.Close() }()
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: conn.ConnectionState().PeerCertificates[0].Raw})), nil
 }

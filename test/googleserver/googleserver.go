@@ -15,6 +15,7 @@ package googleserver
 import (
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -123,6 +124,11 @@ func (s *Server) CertPool() *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AddCert(s.http.Certificate())
 	return pool
+}
+
+// CertificatePEM is the server's certificate, PEM, for a caBundle.
+func (s *Server) CertificatePEM() string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.http.Certificate().Raw}))
 }
 
 // Close shuts the server down.

@@ -21,6 +21,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -138,6 +139,11 @@ func (s *Server) CertPool() *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AddCert(s.http.Certificate())
 	return pool
+}
+
+// CertificatePEM is the server's certificate, PEM, for a caBundle.
+func (s *Server) CertificatePEM() string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.http.Certificate().Raw}))
 }
 
 // Close shuts the server down.

@@ -22,6 +22,7 @@ package oktaserver
 import (
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -208,6 +209,11 @@ func (s *Server) CertPool() *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AddCert(s.ts.Certificate())
 	return pool
+}
+
+// CertificatePEM is the server's certificate, PEM, for a caBundle.
+func (s *Server) CertificatePEM() string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.ts.Certificate().Raw}))
 }
 
 // Close stops the server.

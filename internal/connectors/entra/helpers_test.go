@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"math/big"
-	"net/url"
 	"testing"
 	"time"
 
@@ -61,7 +59,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if o.roles == nil {
 		o.roles = leastPrivilege
 	}
-	e := &env{t: t, srv: srv, clock: clk, c: &Connector{scope: graphAud}, caPEM: serverCA(t, srv)}
+	e := &env{t: t, srv: srv, clock: clk, c: &Connector{scope: graphAud}, caPEM: []byte(srv.CertificatePEM())}
 	creds := map[string][]byte{KeyClientID: []byte(clientID)}
 	if o.cert {
 		var cert *x509.Certificate
@@ -140,21 +138,6 @@ func (e *env) member(groupID string) bool {
 		}
 	}
 	return false
-}
-
-// serverCA is the fake's certificate, PEM, for a caBundle.
-func serverCA(t *testing.T, srv *graphserver.Server) []byte {
-	t.Helper()
-	u, err := url.Parse(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := tls.Dial("tcp", u.Host, &tls.Config{RootCAs: srv.CertPool(), MinVersion: tls.VersionTLS12})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = conn.Close() }()
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: conn.ConnectionState().PeerCertificates[0].Raw})
 }
 
 // newAppCert makes a self-signed certificate credential: the certificate,

@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -100,7 +98,7 @@ func newEnv(t *testing.T, mode accessv1alpha1.IdentityQuarantineMode, opts ...fu
 	t.Cleanup(srv.Close)
 	srv.RegisterServiceAccount(saEmail, keyID, &testKeys()[0].PublicKey, Scopes)
 	srv.AddAdmin(adminEmail)
-	e := &env{t: t, srv: srv, clock: clk, c: &Connector{retryBase: 5 * time.Millisecond}, caPEM: serverCA(t, srv)}
+	e := &env{t: t, srv: srv, clock: clk, c: &Connector{retryBase: 5 * time.Millisecond}, caPEM: []byte(srv.CertificatePEM())}
 	e.samID = srv.AddUser(sam)
 	srv.AddUser(alice)
 	srv.AddSession(sam)
@@ -202,19 +200,4 @@ func (e *env) noSecrets(err error) {
 			e.t.Fatalf("the error shows %q: %v", s, err)
 		}
 	}
-}
-
-// serverCA is the fake's certificate, PEM, for a caBundle.
-func serverCA(t *testing.T, srv *googleserver.Server) []byte {
-	t.Helper()
-	u, err := url.Parse(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := tls.Dial("tcp", u.Host, &tls.Config{RootCAs: srv.CertPool(), MinVersion: tls.VersionTLS12})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = conn.Close() }()
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: conn.ConnectionState().PeerCertificates[0].Raw})
 }

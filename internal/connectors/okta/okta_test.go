@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -80,23 +79,12 @@ func newEnv(t *testing.T, mode accessv1alpha1.IdentityQuarantineMode, oauth bool
 		Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeOkta,
 			AllowedEntitlements: []string{"payments-engineers", "admins", "team-*"},
 			Okta: &accessv1alpha1.OktaSettings{OrgURL: srv.URL(), QuarantineMode: mode, QuarantineGroup: "quarantine",
-				CABundle: caPEM(t, srv)}}}
+				CABundle: srv.CertificatePEM()}}}
 	grant := &accessv1alpha1.AccessGrant{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "g", UID: "grant-uid"},
 		Spec: accessv1alpha1.AccessGrantSpec{Entitlement: accessv1alpha1.Entitlement{Name: "payments-engineers"}}}
 	e.target = connectors.Target{Grant: grant, System: system, Contractor: &accessv1alpha1.Contractor{},
 		Account: login, Credentials: creds, Transition: "t1"}
 	return e
-}
-
-// caPEM is the fake's certificate, for a caBundle.
-func caPEM(t *testing.T, srv *oktaserver.Server) string {
-	t.Helper()
-	conn, err := tls.Dial("tcp", strings.TrimPrefix(srv.URL(), "https://"), &tls.Config{RootCAs: srv.CertPool(), MinVersion: tls.VersionTLS12})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = conn.Close() }()
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: conn.ConnectionState().PeerCertificates[0].Raw}))
 }
 
 // ensure applies state and fails the test on an error.
