@@ -26,6 +26,9 @@ type ContractorReconciler struct {
 	Recorder events.EventRecorder
 	client.Client
 	Clock clock.PassiveClock
+	// Announcer, when set, tells Shared Signals receivers when the
+	// contractor loses or regains access (see announceAccess).
+	Announcer AccessAnnouncer
 }
 
 // +kubebuilder:rbac:groups=access.portcullis.dev,resources=contractors,verbs=get;list;watch
@@ -38,7 +41,11 @@ func (r *ContractorReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, err
 	}
 	before := contractor.DeepCopy()
-	err := r.computeStatus(ctx, contractor, r.Clock.Now())
+	now := r.Clock.Now()
+	err := r.computeStatus(ctx, contractor, now)
+	if err == nil {
+		err = r.announceAccess(ctx, contractor, now)
+	}
 	return ctrl.Result{}, errors.Join(err, r.patchAndAnnounce(ctx, before, contractor))
 }
 

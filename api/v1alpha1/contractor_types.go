@@ -228,6 +228,44 @@ type ContractorStatus struct {
 	// signIns summarises the contractor's recent sign-ins, bounded in size.
 	// +optional
 	SignIns *SignInSummary `json:"signIns,omitempty"`
+
+	// announced is the contractor's access as last announced to Shared
+	// Signals receivers, when the manager transmits signals.
+	// +optional
+	Announced *AnnouncedAccess `json:"announced,omitempty"`
+}
+
+// AnnouncedState is the access a contractor was announced to have.
+// +kubebuilder:validation:Enum=Enabled;Disabled
+type AnnouncedState string
+
+// The announced states.
+const (
+	// AnnouncedEnabled: no grant of the contractor is quarantined or revoked.
+	AnnouncedEnabled AnnouncedState = "Enabled"
+	// AnnouncedDisabled: at least one grant is quarantined or revoked;
+	// receivers were sent session-revoked and account-disabled.
+	AnnouncedDisabled AnnouncedState = "Disabled"
+)
+
+// AnnouncedAccess is what the manager last told Shared Signals receivers
+// about a contractor.
+type AnnouncedAccess struct {
+	// state is Enabled or Disabled.
+	// +required
+	State AnnouncedState `json:"state"`
+
+	// transitions counts the transitions announced so far; the next one is
+	// identified as <contractor uid>/<transitions+1>, which is what makes a
+	// retried announcement the same one for receivers.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Transitions int64 `json:"transitions,omitempty"`
+
+	// time is when the state was announced (or, for the first Enabled,
+	// recorded without an announcement).
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
 }
 
 // GrantCounts counts grants by enforcement state.
