@@ -46,6 +46,9 @@ type Options struct {
 	// Webhook configures the validating webhook.
 	Webhook WebhookOptions
 
+	// SSF configures the Shared Signals endpoint and transmitter.
+	SSF SSFOptions
+
 	// MetricsAddr is where /metrics is served. MetricsSecure serves it
 	// over HTTPS to callers the API server authenticates and authorizes;
 	// MetricsCertDir holds its tls.crt and tls.key (self-signed when empty).
@@ -75,6 +78,7 @@ func DefaultOptions() Options {
 		KubeAPIBurst:       0,
 		Ingest:             DefaultIngestOptions(),
 		Webhook:            DefaultWebhookOptions(),
+		SSF:                DefaultSSFOptions(),
 	}
 }
 
@@ -126,6 +130,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 		"YAML or JSON file of reference data merged over the default library's data under data.portcullis (repeatable; later files win).")
 	o.Ingest.BindFlags(fs)
 	o.Webhook.BindFlags(fs)
+	o.SSF.BindFlags(fs)
 }
 
 // PolicyData returns the default library's data with the files merged over it.
