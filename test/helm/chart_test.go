@@ -167,6 +167,11 @@ func TestChartValuesSchemaRefuses(t *testing.T) {
 		{"geoip.enabled=true", "/geoip/volume"},
 		{"geoip.enabled=true,geoip.volume.emptyDir.medium=Memory,geoip.countryDB=../../etc/passwd", "/geoip/countryDB"},
 		{"policyData.configMap=reference", "/policyData/keys"},
+		{"ssf.port=0", "/ssf/port"},
+		{"ssf.receiverURL=http://ssf.example.com", "/ssf/receiverURL"},
+		{"ssf.transmitter.issuer=https://portcullis.example.com/", "/ssf/transmitter/issuer"},
+		{"ssf.transmitter.signingKeySecret=other-namespace/keys", "/ssf/transmitter/signingKeySecret"},
+		{"ssf.transmitter.bogus=1", "'bogus' not allowed"},
 	} {
 		_, err := helm(t, "template", "portcullis", chart, "--kube-version", devenv.KubernetesVersion, "--set", tc.set)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

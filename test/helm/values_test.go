@@ -7,6 +7,8 @@ import (
 
 	. "github.com/onsi/gomega"
 	"sigs.k8s.io/yaml"
+
+	"github.com/portcullis-dev/portcullis/internal/devenv"
 )
 
 func TestChartValuesReachTheManager(t *testing.T) {
@@ -95,4 +97,65 @@ func TestChartMonitoring(t *testing.T) {
 	g.Expect(yaml.Unmarshal(raw, &want)).To(Succeed())
 	g.Expect(rule["spec"]).To(Equal(want["spec"]), "the chart's alerts are not config/prometheus's: run make manifests")
 	g.Expect(rule).To(HaveKeyWithValue("metadata", HaveKeyWithValue("labels", HaveKeyWithValue("release", "kube-prometheus-stack"))))
+}
+
+// TestChartSharedSignals: the Shared Signals endpoint is off by default;
+// on, it gets its flags, port, Service, NetworkPolicy port and TLS volume,
+// and it refuses to render without a TLS Secret; the transmitter's values
+// reach its flags.
+func TestChartSharedSignals(t *testing.T) {
+	const (
+		service = "Service " + namespace + "/portcullis-ssf"
+		policy  = "NetworkPolicy " + namespace + "/portcullis-controller-manager"
+	)
+	g := NewWithT(t)
+
+	objs := byKey(render(t))
+	g.Expect(objs).NotTo(HaveKey(service))
+	g.Expect(args(t, objs)).NotTo(ContainElement(HavePrefix("--ssf-")))
+	raw, _ := yaml.Marshal(objs["Deployment "+namespace+"/portcullis-controller-manager"])
+	g.Expect(string(raw)).NotTo(ContainSubstring("ssf"))
+	raw, _ = yaml.Marshal(objs[policy])
+	g.Expect(string(raw)).NotTo(ContainSubstring("ssf"))
+
+	_, err := helm(t, "template", "portcullis", chart, "--kube-version", devenv.KubernetesVersion, "--set", "ssf.enabled=true")
+	g.Expect(err).To(MatchError(ContainSubstring("ssf.enabled needs ssf.tlsSecret")))
+
+	objs = byKey(render(t, "--set", "ssf.enabled=true,ssf.tlsSecret=ssf-tls",
+		"--set", "ssf.service.type=LoadBalancer,ssf.service.annotations.team=identity"))
+	a := args(t, objs)
+	g.Expect(a).To(ContainElements("--ssf-bind-address=:8445",
+		"--ssf-tls-cert-file=/var/run/portcullis/ssf-tls/tls.crt", "--ssf-tls-key-file=/var/run/portcullis/ssf-tls/tls.key"))
+	g.Expect(a).NotTo(ContainElement(HavePrefix("--ssf-issuer")), "no issuer, no transmitter")
+	g.Expect(a).NotTo(ContainElement(HavePrefix("--ssf-receiver-url")))
+	c := container(t, objs)
+	g.Expect(c["ports"]).To(ContainElement(Equal(map[string]any{"name": "ssf", "containerPort": float64(8445)})))
+	g.Expect(c["volumeMounts"]).To(ContainElement(Equal(map[string]any{
+		"name": "ssf-tls", "mountPath": "/var/run/portcullis/ssf-tls", "readOnly": true})))
+	raw, _ = yaml.Marshal(objs["Deployment "+namespace+"/portcullis-controller-manager"])
+	g.Expect(string(raw)).To(ContainSubstring("secretName: ssf-tls"))
+	g.Expect(string(raw)).NotTo(ContainSubstring("ssf-receiver-ca"))
+	g.Expect(objs).To(HaveKey(service))
+	svc, _ := yaml.Marshal(objs[service])
+	g.Expect(string(svc)).To(And(ContainSubstring("type: LoadBalancer"), ContainSubstring("team: identity"),
+		ContainSubstring("port: 8445"), ContainSubstring("targetPort: ssf")))
+	raw, _ = yaml.Marshal(objs[policy])
+	g.Expect(string(raw)).To(ContainSubstring("port: ssf"))
+
+	objs = byKey(render(t, "--set", "ssf.enabled=true,ssf.tlsSecret=ssf-tls,ssf.port=9445",
+		"--set", "ssf.receiverURL=https://ssf.example.com,ssf.transmitter.issuer=https://portcullis.example.com",
+		"--set", "ssf.transmitter.signingKeySecret=signing,ssf.transmitter.receiverTokenSecret=receivers",
+		"--set", "ssf.transmitter.receiverCAConfigMap=receiver-ca,ssf.transmitter.allowPrivateReceivers=true"))
+	g.Expect(args(t, objs)).To(ContainElements("--ssf-bind-address=:9445",
+		"--ssf-receiver-url=https://ssf.example.com", "--ssf-issuer=https://portcullis.example.com",
+		"--ssf-signing-key-secret="+namespace+"/signing", "--ssf-receiver-token-secret="+namespace+"/receivers",
+		"--ssf-receiver-ca-file=/var/run/portcullis/ssf-receiver-ca/ca.crt", "--ssf-allow-private-receivers"))
+	g.Expect(container(t, objs)["volumeMounts"]).To(ContainElement(Equal(map[string]any{
+		"name": "ssf-receiver-ca", "mountPath": "/var/run/portcullis/ssf-receiver-ca", "readOnly": true})))
+	raw, _ = yaml.Marshal(objs["Deployment "+namespace+"/portcullis-controller-manager"])
+	g.Expect(string(raw)).To(ContainSubstring("name: receiver-ca"))
+
+	g.Expect(args(t, byKey(render(t, "--set", "ssf.enabled=true,ssf.tlsSecret=ssf-tls,ssf.transmitter.issuer=https://portcullis.example.com")))).
+		To(ContainElements("--ssf-signing-key-secret="+namespace+"/portcullis-ssf-signing-keys",
+			"--ssf-receiver-token-secret="+namespace+"/portcullis-ssf-receivers"))
 }
