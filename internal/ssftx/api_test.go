@@ -89,8 +89,8 @@ func TestStreamManagement(t *testing.T) {
 		t.Errorf("listed %d streams, want 2", len(list))
 	}
 	// Status.
-	f.setStatus(aliceToken, cfg.StreamID, ssf.StreamPaused)
-	if st := f.status(aliceToken, cfg.StreamID); st.Status != ssf.StreamPaused {
+	f.setStatus(cfg.StreamID, ssf.StreamPaused)
+	if st := f.status(cfg.StreamID); st.Status != ssf.StreamPaused {
 		t.Errorf("status %+v", st)
 	}
 	f.must(http.StatusBadRequest, http.MethodPost, PathStatus, aliceToken, ssf.StreamStatus{StreamID: cfg.StreamID, Status: "gone"}, nil)
@@ -130,7 +130,7 @@ func TestVerificationByPoll(t *testing.T) {
 	if _, err := poller.Poll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if st := f.status(aliceToken, cfg.StreamID); st.Pending != 0 {
+	if st := f.status(cfg.StreamID); st.Pending != 0 {
 		t.Errorf("pending %d after the ack", st.Pending)
 	}
 }
@@ -164,7 +164,7 @@ func TestReceiversSeeOnlyTheirStreams(t *testing.T) {
 	if len(list) != 0 {
 		t.Errorf("bob lists %d streams", len(list))
 	}
-	if st := f.status(aliceToken, id); st.Status != ssf.StreamEnabled {
+	if st := f.status(id); st.Status != ssf.StreamEnabled {
 		t.Errorf("alice's stream was changed: %+v", st)
 	}
 }
@@ -233,7 +233,7 @@ func TestPushEndpointRestrictions(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the refusal in the status", func() bool {
-		return strings.Contains(f.status(aliceToken, cfg.StreamID).LastFailure, "not allowed")
+		return strings.Contains(f.status(cfg.StreamID).LastFailure, "not allowed")
 	})
 	if n := r.requests.Load(); n != 0 {
 		t.Errorf("%d requests reached a loopback receiver", n)

@@ -21,8 +21,8 @@ func disable(id, email string) Transition {
 	return Transition{ID: id, Email: email, Disabled: true, Reason: "policy verdict", Time: t0}
 }
 
-func enable(id, email string) Transition {
-	return Transition{ID: id, Email: email, Time: t0}
+func enable(id string) Transition {
+	return Transition{ID: id, Email: "a@example.com", Time: t0}
 }
 
 func announce(t *testing.T, tx *Transmitter, trs ...Transition) {
@@ -35,9 +35,9 @@ func announce(t *testing.T, tx *Transmitter, trs ...Transition) {
 }
 
 // settled waits until the stream has nothing pending.
-func (f *fixture) settled(token, id string) {
+func (f *fixture) settled(id string) {
 	f.t.Helper()
-	eventually(f.t, "an empty outbox", func() bool { return f.status(token, id).Pending == 0 })
+	eventually(f.t, "an empty outbox", func() bool { return f.status(id).Pending == 0 })
 }
 
 func TestAnnounceDeliversOnce(t *testing.T) {
@@ -51,7 +51,7 @@ func TestAnnounceDeliversOnce(t *testing.T) {
 	tx := f.tx.Load()
 	announce(t, tx, disable("t1", "Ann@Example.com"), disable("t1", "Ann@Example.com"))
 	f.startDeliverer()
-	f.settled(aliceToken, cfg.StreamID)
+	f.settled(cfg.StreamID)
 	announce(t, tx, disable("t1", "Ann@Example.com")) // after delivery too
 	time.Sleep(300 * time.Millisecond)
 	sets := r.received()
@@ -79,8 +79,8 @@ func TestReceiverOutageThenRecovery(t *testing.T) {
 	cfg := f.createStream(aliceToken, r.srv.URL)
 	f.startDeliverer()
 	tx := f.tx.Load()
-	announce(t, tx, disable("t1", "a@example.com"), enable("t2", "a@example.com"), disable("t3", "b@example.com"))
-	f.settled(aliceToken, cfg.StreamID)
+	announce(t, tx, disable("t1", "a@example.com"), enable("t2"), disable("t3", "b@example.com"))
+	f.settled(cfg.StreamID)
 	var got []string
 	for _, s := range r.received() {
 		got = append(got, s.JTI)
@@ -94,7 +94,7 @@ func TestReceiverOutageThenRecovery(t *testing.T) {
 	if r.requests.Load() < 6 {
 		t.Errorf("only %d requests: the outage was not exercised", r.requests.Load())
 	}
-	st := f.status(aliceToken, cfg.StreamID)
+	st := f.status(cfg.StreamID)
 	if st.LastFailure != "" {
 		t.Errorf("last failure %q after recovery", st.LastFailure)
 	}
@@ -108,7 +108,7 @@ func TestRestartDeliversWhatWasPending(t *testing.T) {
 	announce(t, f.tx.Load(), disable("t1", "a@example.com"))
 	f.restart() // the old Transmitter never delivered
 	f.startDeliverer()
-	f.settled(aliceToken, cfg.StreamID)
+	f.settled(cfg.StreamID)
 	if got := eventTypes(r.received()); len(got) != 2 {
 		t.Errorf("received %v after the restart", got)
 	}
@@ -120,9 +120,9 @@ func TestRefusedSETIsNotRetried(t *testing.T) {
 	cfg := f.createStream(aliceToken, r.srv.URL)
 	f.startDeliverer()
 	announce(t, f.tx.Load(), disable("t1", "a@example.com"))
-	f.settled(aliceToken, cfg.StreamID)
+	f.settled(cfg.StreamID)
 	time.Sleep(400 * time.Millisecond) // two rescans
-	st := f.status(aliceToken, cfg.StreamID)
+	st := f.status(cfg.StreamID)
 	if st.Refused != 2 || st.LastErrorCode != ssf.CodeInvalidAudience || r.requests.Load() != 2 || len(r.received()) != 0 {
 		t.Errorf("status %+v after %d requests", st, r.requests.Load())
 	}
@@ -132,22 +132,22 @@ func TestPausedStreamHoldsEvents(t *testing.T) {
 	f := newFixture(t)
 	r := f.newPushReceiver("alice")
 	cfg := f.createStream(aliceToken, r.srv.URL)
-	f.setStatus(aliceToken, cfg.StreamID, ssf.StreamPaused)
+	f.setStatus(cfg.StreamID, ssf.StreamPaused)
 	f.startDeliverer()
 	announce(t, f.tx.Load(), disable("t1", "a@example.com"))
 	time.Sleep(400 * time.Millisecond)
-	if st := f.status(aliceToken, cfg.StreamID); st.Pending != 2 || len(r.received()) != 0 {
+	if st := f.status(cfg.StreamID); st.Pending != 2 || len(r.received()) != 0 {
 		t.Fatalf("paused: pending %d, received %d", st.Pending, len(r.received()))
 	}
-	f.setStatus(aliceToken, cfg.StreamID, ssf.StreamEnabled)
-	f.settled(aliceToken, cfg.StreamID)
+	f.setStatus(cfg.StreamID, ssf.StreamEnabled)
+	f.settled(cfg.StreamID)
 	if n := len(r.received()); n != 2 {
 		t.Errorf("received %d after enabling", n)
 	}
 	// A disabled stream gets nothing.
-	f.setStatus(aliceToken, cfg.StreamID, ssf.StreamDisabled)
-	announce(t, f.tx.Load(), enable("t2", "a@example.com"))
-	if st := f.status(aliceToken, cfg.StreamID); st.Pending != 0 {
+	f.setStatus(cfg.StreamID, ssf.StreamDisabled)
+	announce(t, f.tx.Load(), enable("t4"))
+	if st := f.status(cfg.StreamID); st.Pending != 0 {
 		t.Errorf("a disabled stream holds %d events", st.Pending)
 	}
 }
@@ -158,7 +158,7 @@ func TestKeyRotation(t *testing.T) {
 	cfg := f.createStream(aliceToken, r.srv.URL)
 	f.startDeliverer()
 	announce(t, f.tx.Load(), disable("t1", "a@example.com"))
-	f.settled(aliceToken, cfg.StreamID)
+	f.settled(cfg.StreamID)
 	// Add k2 and switch to it; k1 stays published.
 	var keys corev1.Secret
 	if err := f.k8s.Get(context.Background(), types.NamespacedName{Namespace: f.ns, Name: "ssf-keys"}, &keys); err != nil {
@@ -169,9 +169,9 @@ func TestKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond) // the transmitter's refresh and the receiver's JWKS interval
-	announce(t, f.tx.Load(), enable("t2", "a@example.com"))
-	f.settled(aliceToken, cfg.StreamID)
-	st := f.status(aliceToken, cfg.StreamID)
+	announce(t, f.tx.Load(), enable("t2"))
+	f.settled(cfg.StreamID)
+	st := f.status(cfg.StreamID)
 	if n := len(r.received()); n != 3 || st.Refused != 0 {
 		t.Errorf("received %d, status %+v", n, st)
 	}
@@ -186,8 +186,8 @@ func TestKeyRotation(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	announce(t, f.tx.Load(), disable("t3", "a@example.com"))
-	f.settled(aliceToken, cfg.StreamID)
-	if n, st := len(r.received()), f.status(aliceToken, cfg.StreamID); n != 5 || st.Refused != 0 {
+	f.settled(cfg.StreamID)
+	if n, st := len(r.received()), f.status(cfg.StreamID); n != 5 || st.Refused != 0 {
 		t.Errorf("after removing k1: received %d, status %+v", n, st)
 	}
 	if _, body := f.do(http.MethodGet, PathJWKS, "", nil); strings.Contains(string(body), `"k1"`) {
@@ -199,7 +199,7 @@ func TestOutboxFull(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.Limits.MaxOutbox = 3 })
 	r := f.newPushReceiver("alice")
 	cfg := f.createStream(aliceToken, r.srv.URL)
-	f.setStatus(aliceToken, cfg.StreamID, ssf.StreamPaused)
+	f.setStatus(cfg.StreamID, ssf.StreamPaused)
 	tx := f.tx.Load()
 	announce(t, tx, disable("t1", "a@example.com"))
 	err := tx.Announce(context.Background(), disable("t2", "a@example.com"))
@@ -207,18 +207,18 @@ func TestOutboxFull(t *testing.T) {
 		t.Fatalf("announce into a full outbox: %v", err)
 	}
 	assertNoSecrets(t, "Announce error", err.Error())
-	if st := f.status(aliceToken, cfg.StreamID); !st.OutboxFull || st.Pending != 2 {
+	if st := f.status(cfg.StreamID); !st.OutboxFull || st.Pending != 2 {
 		t.Errorf("status %+v", st)
 	}
-	f.setStatus(aliceToken, cfg.StreamID, ssf.StreamEnabled)
+	f.setStatus(cfg.StreamID, ssf.StreamEnabled)
 	f.startDeliverer()
-	f.settled(aliceToken, cfg.StreamID)
+	f.settled(cfg.StreamID)
 	announce(t, tx, disable("t2", "a@example.com")) // the caller's retry
-	f.settled(aliceToken, cfg.StreamID)
+	f.settled(cfg.StreamID)
 	if n := len(r.received()); n != 4 {
 		t.Errorf("received %d SETs, want 4", n)
 	}
-	if st := f.status(aliceToken, cfg.StreamID); st.OutboxFull {
+	if st := f.status(cfg.StreamID); st.OutboxFull {
 		t.Errorf("still full: %+v", st)
 	}
 }
@@ -234,7 +234,7 @@ func TestPollDelivery(t *testing.T) {
 	}
 	go func() {
 		time.Sleep(100 * time.Millisecond)
-		announce(t, f.tx.Load(), disable("t1", "a@example.com"), enable("t2", "a@example.com"))
+		announce(t, f.tx.Load(), disable("t1", "a@example.com"), enable("t2"))
 	}()
 	res, err := poller.Poll(context.Background()) // a long poll, woken by Announce
 	if err != nil || res.Received == 0 {
@@ -248,7 +248,7 @@ func TestPollDelivery(t *testing.T) {
 	if _, err := poller.Poll(context.Background()); err != nil { // carries the last acks
 		t.Fatal(err)
 	}
-	if n, st := len(r.received()), f.status(aliceToken, cfg.StreamID); n != 3 || st.Pending != 0 {
+	if n, st := len(r.received()), f.status(cfg.StreamID); n != 3 || st.Pending != 0 {
 		t.Errorf("received %d, pending %d", n, st.Pending)
 	}
 }

@@ -48,11 +48,11 @@ func newPushClient(opts HTTPClientOptions, timeout time.Duration) *http.Client {
 		Control: func(_, address string, _ syscall.RawConn) error {
 			host, _, err := net.SplitHostPort(address)
 			if err != nil {
-				return fmt.Errorf("%w: %v", errForbiddenAddress, err)
+				return fmt.Errorf("%w: %w", errForbiddenAddress, err)
 			}
 			addr, err := netip.ParseAddr(host)
 			if err != nil {
-				return fmt.Errorf("%w: %v", errForbiddenAddress, err)
+				return fmt.Errorf("%w: %w", errForbiddenAddress, err)
 			}
 			return checkAddress(addr, opts.AllowPrivateEndpoints)
 		},

@@ -112,23 +112,18 @@ func (f *fixture) create(obj client.Object) {
 }
 
 // startDeliverer runs the current Transmitter's Deliverer until the test
-// ends or stop is called, logging into f.logs.
-func (f *fixture) startDeliverer() (stop func()) {
+// ends, logging into f.logs.
+func (f *fixture) startDeliverer() {
 	log := funcr.New(func(prefix, args string) { f.logs.WriteString(prefix + " " + args + "\n") }, funcr.Options{Verbosity: 1})
 	ctx, cancel := context.WithCancel(ctrl.LoggerInto(context.Background(), log))
 	done := make(chan error, 1)
 	go func() { done <- f.tx.Load().Deliverer().Start(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				f.t.Errorf("deliverer: %v", err)
-			}
-		})
-	}
-	f.t.Cleanup(stop)
-	return stop
+	f.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			f.t.Errorf("deliverer: %v", err)
+		}
+	})
 }
 
 // do sends an API request with token (none when empty) and returns the
@@ -192,16 +187,16 @@ func (f *fixture) createStream(token, endpoint string) ssf.StreamConfig {
 	return cfg
 }
 
-func (f *fixture) status(token, id string) statusResponse {
+func (f *fixture) status(id string) statusResponse {
 	f.t.Helper()
 	var st statusResponse
-	f.must(http.StatusOK, http.MethodGet, PathStatus+"?stream_id="+id, token, nil, &st)
+	f.must(http.StatusOK, http.MethodGet, PathStatus+"?stream_id="+id, aliceToken, nil, &st)
 	return st
 }
 
-func (f *fixture) setStatus(token, id, status string) {
+func (f *fixture) setStatus(id, status string) {
 	f.t.Helper()
-	f.must(http.StatusOK, http.MethodPost, PathStatus, token, ssf.StreamStatus{StreamID: id, Status: status}, nil)
+	f.must(http.StatusOK, http.MethodPost, PathStatus, aliceToken, ssf.StreamStatus{StreamID: id, Status: status}, nil)
 }
 
 // receiver is a receiving party built from internal/ssf: a PushHandler on

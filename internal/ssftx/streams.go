@@ -45,43 +45,60 @@ func (t *Transmitter) apply(cfg *ssf.StreamConfig, req *streamRequest, replace b
 		if req.Delivery != nil {
 			d = *req.Delivery
 		}
-		switch d.Method {
-		case ssf.MethodPoll:
-			d = ssf.StreamDelivery{Method: ssf.MethodPoll, EndpointURL: t.origin + PathPollBase + cfg.StreamID}
-		case ssf.MethodPush:
-			if err := checkEndpointURL(d.EndpointURL, t.cfg.HTTPClient.AllowPrivateEndpoints); err != nil {
-				return err.Error()
-			}
-			if len(d.AuthorizationHeader) > 4096 || strings.ContainsAny(d.AuthorizationHeader, "\r\n") {
-				return "delivery.authorization_header must be one line of at most 4096 characters"
-			}
-		default:
-			return "delivery.method must be " + ssf.MethodPush + " or " + ssf.MethodPoll
+		if msg := t.checkDelivery(&d, cfg.StreamID); msg != "" {
+			return msg
 		}
 		cfg.Delivery = d
 	}
 	if req.EventsRequested != nil || replace {
-		cfg.EventsRequested, cfg.EventsDelivered = []string{}, []string{}
-		if req.EventsRequested != nil {
-			if len(*req.EventsRequested) > 32 {
-				return "events_requested has more than 32 members"
-			}
-			cfg.EventsRequested = slices.Clone(*req.EventsRequested)
-		}
-		for _, e := range cfg.EventsRequested {
-			if slices.Contains(supportedEvents, e) && !slices.Contains(cfg.EventsDelivered, e) {
-				cfg.EventsDelivered = append(cfg.EventsDelivered, e)
-			}
+		if msg := applyEvents(cfg, req.EventsRequested); msg != "" {
+			return msg
 		}
 	}
 	if req.Description != nil || replace {
 		cfg.Description = ""
 		if req.Description != nil {
-			if len(*req.Description) > maxDescription {
-				return fmt.Sprintf("description is longer than %d bytes", maxDescription)
-			}
 			cfg.Description = *req.Description
 		}
+		if len(cfg.Description) > maxDescription {
+			return fmt.Sprintf("description is longer than %d bytes", maxDescription)
+		}
+	}
+	return ""
+}
+
+// applyEvents sets events_requested (none when nil) and events_delivered.
+func applyEvents(cfg *ssf.StreamConfig, requested *[]string) string {
+	cfg.EventsRequested, cfg.EventsDelivered = []string{}, []string{}
+	if requested == nil {
+		return ""
+	}
+	if len(*requested) > 32 {
+		return "events_requested has more than 32 members"
+	}
+	cfg.EventsRequested = slices.Clone(*requested)
+	for _, e := range cfg.EventsRequested {
+		if slices.Contains(supportedEvents, e) && !slices.Contains(cfg.EventsDelivered, e) {
+			cfg.EventsDelivered = append(cfg.EventsDelivered, e)
+		}
+	}
+	return ""
+}
+
+// checkDelivery checks a requested delivery and fills in the poll URL.
+func (t *Transmitter) checkDelivery(d *ssf.StreamDelivery, streamID string) string {
+	switch d.Method {
+	case ssf.MethodPoll:
+		*d = ssf.StreamDelivery{Method: ssf.MethodPoll, EndpointURL: t.origin + PathPollBase + streamID}
+	case ssf.MethodPush:
+		if err := checkEndpointURL(d.EndpointURL, t.cfg.HTTPClient.AllowPrivateEndpoints); err != nil {
+			return err.Error()
+		}
+		if len(d.AuthorizationHeader) > 4096 || strings.ContainsAny(d.AuthorizationHeader, "\r\n") {
+			return "delivery.authorization_header must be one line of at most 4096 characters"
+		}
+	default:
+		return "delivery.method must be " + ssf.MethodPush + " or " + ssf.MethodPoll
 	}
 	return ""
 }
