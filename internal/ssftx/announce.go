@@ -123,8 +123,9 @@ func (t *Transmitter) entriesFor(st *stream, tr Transition, sub ssf.SubjectID) (
 		return nil, nil
 	}
 	var entries []entry
+	events := tr.events()
 	for _, typ := range []string{ssf.EventSessionRevoked, ssf.EventAccountDisabled, ssf.EventAccountEnabled} {
-		body, ok := tr.events()[typ]
+		body, ok := events[typ]
 		if !ok || !slices.Contains(st.Config.EventsDelivered, typ) {
 			continue
 		}
@@ -159,7 +160,7 @@ func (t *Transmitter) appendEntries(st *stream, entries []entry) (bool, error) {
 	if len(fresh) == 0 {
 		return false, nil
 	}
-	if len(st.Outbox)+len(fresh) > t.cfg.Limits.MaxOutbox {
+	if len(st.Outbox)+len(fresh) > t.cfg.Limits.MaxOutbox || outboxBytes(st.Outbox)+outboxBytes(fresh) > t.cfg.Limits.MaxOutboxBytes {
 		if st.Status.OutboxFull {
 			return false, ErrOutboxFull
 		}
@@ -168,6 +169,16 @@ func (t *Transmitter) appendEntries(st *stream, entries []entry) (bool, error) {
 	}
 	st.Outbox = append(st.Outbox, fresh...)
 	return true, nil
+}
+
+// outboxBytes estimates the encoded size of entries: the variable parts
+// plus a generous allowance for the fixed ones.
+func outboxBytes(entries []entry) int {
+	n := 0
+	for _, e := range entries {
+		n += 256 + len(e.Type) + len(e.Body) + len(e.Subject.Email) + len(e.Subject.ID)
+	}
+	return n
 }
 
 // newEntry makes an outbox entry whose jti and txn derive from the

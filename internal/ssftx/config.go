@@ -31,6 +31,7 @@ const (
 	DefaultMaxSubjects         = 1000
 	DefaultMaxConcurrent       = 32
 	DefaultMaxOutbox           = 2000
+	DefaultMaxOutboxBytes      = 768 << 10
 	DefaultMaxDelivered        = 1000
 	DefaultSecretRefresh       = 10 * time.Second
 	DefaultBackoffInitial      = time.Second
@@ -59,6 +60,9 @@ type Limits struct {
 	// MaxOutbox bounds the pending events of one stream; beyond it
 	// Announce fails. Default 2000.
 	MaxOutbox int
+	// MaxOutboxBytes bounds the estimated size of a stream's outbox, to
+	// keep its Secret well under the API server's 1 MiB. Default 768 KiB.
+	MaxOutboxBytes int
 	// MaxDelivered bounds the recently delivered jtis kept per stream to
 	// recognise a retried Announce. Default 1000.
 	MaxDelivered int
@@ -123,6 +127,7 @@ func (l *Limits) withDefaults() {
 	setDefault(&l.MaxSubjects, DefaultMaxSubjects)
 	setDefault(&l.MaxConcurrent, DefaultMaxConcurrent)
 	setDefault(&l.MaxOutbox, DefaultMaxOutbox)
+	setDefault(&l.MaxOutboxBytes, DefaultMaxOutboxBytes)
 	setDefault(&l.MaxDelivered, DefaultMaxDelivered)
 	setDefault(&l.SecretRefresh, DefaultSecretRefresh)
 	setDefault(&l.BackoffInitial, DefaultBackoffInitial)

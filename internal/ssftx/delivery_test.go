@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -69,6 +70,11 @@ func TestAnnounceDeliversOnce(t *testing.T) {
 	if n := len(other.received()); n != 0 {
 		t.Errorf("a stream whose subjects exclude the contractor got %d SETs", n)
 	}
+	m := f.cfg.Metrics
+	if q, d, p := testutil.ToFloat64(m.queued.WithLabelValues("alice")), testutil.ToFloat64(m.deliveries.WithLabelValues("alice", ResultDelivered)),
+		testutil.ToFloat64(m.pending.WithLabelValues(cfg.StreamID)); q != 2 || d != 2 || p != 0 {
+		t.Errorf("metrics: queued %v, delivered %v, pending %v", q, d, p)
+	}
 	assertNoSecrets(t, "logs", f.logs.String())
 }
 
@@ -98,7 +104,14 @@ func TestReceiverOutageThenRecovery(t *testing.T) {
 	if st.LastFailure != "" {
 		t.Errorf("last failure %q after recovery", st.LastFailure)
 	}
+	if n := testutil.ToFloat64(f.cfg.Metrics.deliveries.WithLabelValues("alice", ResultFailed)); n < 5 {
+		t.Errorf("%v failed deliveries counted", n)
+	}
 	assertNoSecrets(t, "logs", f.logs.String())
+	for _, path := range []string{PathStatus + "?stream_id=" + cfg.StreamID, PathStream + "?stream_id=" + cfg.StreamID, PathStream} {
+		_, body := f.do(http.MethodGet, path, aliceToken, nil)
+		assertNoSecrets(t, path, string(body))
+	}
 }
 
 func TestRestartDeliversWhatWasPending(t *testing.T) {
@@ -121,7 +134,9 @@ func TestRefusedSETIsNotRetried(t *testing.T) {
 	f.startDeliverer()
 	announce(t, f.tx.Load(), disable("t1", "a@example.com"))
 	f.settled(cfg.StreamID)
-	time.Sleep(400 * time.Millisecond) // two rescans
+	time.Sleep(400 * time.Millisecond)                       // two rescans
+	announce(t, f.tx.Load(), disable("t1", "a@example.com")) // a retry does not queue refused SETs again
+	time.Sleep(400 * time.Millisecond)
 	st := f.status(cfg.StreamID)
 	if st.Refused != 2 || st.LastErrorCode != ssf.CodeInvalidAudience || r.requests.Load() != 2 || len(r.received()) != 0 {
 		t.Errorf("status %+v after %d requests", st, r.requests.Load())
@@ -277,5 +292,41 @@ func TestKeySecretErrors(t *testing.T) {
 		case err != nil && strings.Contains(err.Error(), string(pemA[40:60])):
 			t.Errorf("%s: the error quotes key material", name)
 		}
+	}
+}
+
+func TestPollAcksAndErrors(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.createStream(aliceToken, "")
+	announce(t, f.tx.Load(), disable("t1", "a@example.com"))
+	path := PathPollBase + cfg.StreamID
+	var first, again pollResponse
+	f.must(http.StatusOK, http.MethodPost, path, aliceToken, map[string]any{"returnImmediately": true, "maxEvents": 1}, &first)
+	f.must(http.StatusOK, http.MethodPost, path, aliceToken, map[string]any{"returnImmediately": true}, &again)
+	revoked, disabled := eventJTI("t1", cfg.StreamID, ssf.EventSessionRevoked), eventJTI("t1", cfg.StreamID, ssf.EventAccountDisabled)
+	if len(first.Sets) != 1 || first.Sets[revoked] == "" || !first.MoreAvailable || len(again.Sets) != 2 {
+		t.Fatalf("first %d sets (more %v), again %d", len(first.Sets), first.MoreAvailable, len(again.Sets))
+	}
+	var last pollResponse
+	f.must(http.StatusOK, http.MethodPost, path, aliceToken, map[string]any{"returnImmediately": true, "ack": []string{revoked},
+		"setErrs": map[string]ssf.Error{disabled: {Code: ssf.CodeInvalidKey, Description: "x"}}}, &last)
+	if st := f.status(cfg.StreamID); len(last.Sets) != 0 || st.Pending != 0 || st.Refused != 1 || st.LastErrorCode != ssf.CodeInvalidKey {
+		t.Errorf("after ack and setErrs: %d sets, status %+v", len(last.Sets), st)
+	}
+	push := f.createStream(aliceToken, "https://receiver.example.test/")
+	if code, _ := f.do(http.MethodPost, PathPollBase+push.StreamID, aliceToken, map[string]any{}); code != http.StatusBadRequest {
+		t.Errorf("polling a push stream: %d", code)
+	}
+}
+
+func TestOutboxBytesBound(t *testing.T) {
+	tx := &Transmitter{cfg: Config{Limits: Limits{MaxOutbox: 100, MaxOutboxBytes: 1000}}}
+	e := func(jti string) entry { return entry{JTI: jti, Type: ssf.EventSessionRevoked, Body: make([]byte, 300)} }
+	st := &stream{Status: streamState{Status: ssf.StreamEnabled}}
+	if _, err := tx.appendEntries(st, []entry{e("a")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.appendEntries(st, []entry{e("b"), e("c")}); !errors.Is(err, ErrOutboxFull) || len(st.Outbox) != 1 || !st.Status.OutboxFull {
+		t.Errorf("%v, %d entries, full %v", err, len(st.Outbox), st.Status.OutboxFull)
 	}
 }

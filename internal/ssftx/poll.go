@@ -40,8 +40,8 @@ func (t *Transmitter) sign(ctx context.Context, st *stream, e entry) ([]byte, er
 		Events: map[string]json.RawMessage{e.Type: e.Body}})
 }
 
-// settle takes acknowledged and refused entries off the outbox: acked
-// ones join the recently delivered jtis, refused ones are counted with
+// settle takes acknowledged and refused entries off the outbox; both join
+// the recently delivered (settled) jtis, refused ones are also counted with
 // their error code. It returns how many of each it removed.
 func (t *Transmitter) settle(st *stream, acked []string, refused map[string]string) (nAcked, nRefused int) {
 	kept := st.Outbox[:0:0]
@@ -53,6 +53,7 @@ func (t *Transmitter) settle(st *stream, acked []string, refused map[string]stri
 			st.Delivered = append(st.Delivered, e.JTI)
 		case isRefused:
 			nRefused++
+			st.Delivered = append(st.Delivered, e.JTI) // settled: a retried Announce must not queue it again
 			st.Status.Refused++
 			st.Status.LastErrorCode = truncate(code, 64)
 		default:
@@ -63,8 +64,8 @@ func (t *Transmitter) settle(st *stream, acked []string, refused map[string]stri
 	if over := len(st.Delivered) - t.cfg.Limits.MaxDelivered; over > 0 {
 		st.Delivered = slices.Delete(st.Delivered, 0, over)
 	}
-	if len(st.Outbox) < t.cfg.Limits.MaxOutbox {
-		st.Status.OutboxFull = false
+	if nAcked+nRefused > 0 {
+		st.Status.OutboxFull = false // Announce sets it again if still full
 	}
 	return nAcked, nRefused
 }
