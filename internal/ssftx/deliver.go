@@ -13,6 +13,7 @@ import (
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/portcullis-dev/portcullis/internal/ssf"
 )
@@ -36,6 +37,9 @@ type worker struct {
 	// again: the scanner found events while the worker was busy.
 	again bool
 }
+
+var _ manager.LeaderElectionRunnable = (*Deliverer)(nil)
+var _ manager.Runnable = (*Deliverer)(nil)
 
 // Deliverer returns the Transmitter's push delivery, a manager.Runnable.
 func (t *Transmitter) Deliverer() *Deliverer {
