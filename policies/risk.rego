@@ -406,6 +406,67 @@ risk_detail(f) := sprintf(" (%s)", [f.spec.evidence.details.riskDetail]) if f.sp
 
 risk_detail(f) := "" if not f.spec.evidence.details.riskDetail
 
+# What identity providers and EDRs report over OpenID Shared Signals
+# (CAEP/RISC), which the SignalStream sink records as Findings with
+# "ssf:<stream>" as their source and the transmitter's issuer in
+# evidence.details.issuer. The identity provider disabling or purging the
+# account weighs risk.weights.AccountDisabled, quarantine_at by itself (a
+# takeover, reason hijacking, at least as much as a Critical report); a
+# compromised credential risk.weights.CredentialCompromise, which acts only
+# with another signal such as a hosting provider or a Tor exit; a device no
+# longer compliant risk.weights.DeviceNonCompliant. A revoked session
+# (routine: a sign-out does it) and the other events weigh
+# risk.weights.SessionRevoked and SecurityEvent, 0 by default: recorded,
+# never acting.
+signals contains {"code": "AccountDisabled", "weight": weigh(account_disabled_weight(f), f), "msg": msg, "evidence": evidence_of(f)} if {
+	some f in input.findings
+	f.spec.type == "account-disabled"
+	msg := reported(f, "the contractor's account disabled")
+}
+
+account_disabled_weight(f) := max([model.weights.AccountDisabled, model.severity_weights.Critical]) if f.spec.severity == "Critical"
+
+account_disabled_weight(f) := model.weights.AccountDisabled if f.spec.severity != "Critical"
+
+signals contains {"code": "CredentialCompromise", "weight": weigh(model.weights.CredentialCompromise, f), "msg": msg, "evidence": evidence_of(f)} if {
+	some f in input.findings
+	f.spec.type == "credential-compromise"
+	msg := reported(f, sprintf("a compromised %s of the contractor", [credential(f)]))
+}
+
+signals contains {"code": "DeviceNonCompliant", "weight": weigh(model.weights.DeviceNonCompliant, f), "msg": msg, "evidence": evidence_of(f)} if {
+	some f in input.findings
+	f.spec.type == "device-noncompliant"
+	msg := reported(f, "a device of the contractor not compliant")
+}
+
+signals contains {"code": "SessionRevoked", "weight": weigh(object.get(model.weights, "SessionRevoked", 0), f), "msg": msg, "evidence": evidence_of(f)} if {
+	some f in input.findings
+	f.spec.type == "session-revoked"
+	msg := reported(f, "a session of the contractor revoked")
+}
+
+signals contains {"code": "SecurityEvent", "weight": weigh(object.get(model.weights, "SecurityEvent", 0), f), "msg": msg, "evidence": evidence_of(f)} if {
+	some f in input.findings
+	f.spec.type == "security-event"
+	msg := reported(f, "a security event")
+}
+
+# reported says what a Shared Signals transmitter reported: the Finding's
+# summary ("<stream> reported <event> (<facts>), initiated by <who>:
+# <reason>"), else what, and the issuer that signed the SET.
+reported(f, what) := sprintf("%s%s", [f.spec.summary, transmitter(f)]) if f.spec.summary
+
+reported(f, what) := sprintf("%s reported %s%s", [f.spec.source, what, transmitter(f)]) if not f.spec.summary
+
+transmitter(f) := sprintf(" (transmitter %s)", [f.spec.evidence.details.issuer]) if f.spec.evidence.details.issuer
+
+transmitter(f) := "" if not f.spec.evidence.details.issuer
+
+credential(f) := f.spec.evidence.details.credentialType
+
+credential(f) := "credential" if not f.spec.evidence.details.credentialType
+
 signals contains {"code": "ReportedFinding", "weight": model.severity_weights.Critical, "msg": msg, "evidence": evidence_of(f)} if {
 	some f in input.findings
 	f.spec.type == "custom"

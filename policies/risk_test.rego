@@ -240,3 +240,57 @@ test_a_high_rating_of_a_vpn_sign_in_does_not_act if {
 	some r in risk.risk with input as run([provider_risk("entra", "High"), anon("vpn", 64513)], [passed_document])
 	r.code == "ProviderRisk"
 }
+
+# A Finding the Shared Signals sink records for a transmitter's event.
+ssf(type, severity, summary, details) := {"spec": {"type": type, "source": "ssf:okta-signals", "key": "okta-signals", "severity": severity, "summary": summary, "evidence": {"details": object.union({"issuer": "https://example.okta.com", "jti": "j1"}, details)}}}
+
+disabled := ssf("account-disabled", "High", "okta-signals reported account-disabled, initiated by admin: contract ended", {})
+
+hijacked := ssf("account-disabled", "Critical", "okta-signals reported account-disabled (reason hijacking)", {"reason": "hijacking"})
+
+compromised := ssf("credential-compromise", "High", "okta-signals reported credential-compromise (credentialType password)", {"credentialType": "password"})
+
+noncompliant := ssf("device-noncompliant", "Medium", "okta-signals reported device-compliance-change (currentStatus not-compliant)", {"currentStatus": "not-compliant"})
+
+test_the_identity_provider_disabling_the_account_quarantines if {
+	codes(risk.quarantine) == {"AccountDisabled"} with input as run([disabled], [passed_document])
+	codes(risk.quarantine) == {"AccountDisabled"} with input as run([hijacked], [passed_document])
+	some r in risk.quarantine with input as run([hijacked], [passed_document])
+	r.weight >= 6
+	r.msg == "okta-signals reported account-disabled (reason hijacking) (transmitter https://example.okta.com) (risk +6; high risk 6 reaches the quarantine threshold 6)"
+}
+
+test_a_compromised_credential_alone_does_not_quarantine if {
+	count(risk.quarantine) == 0 with input as run([compromised], [passed_document])
+	[s.weight | some s in risk.signals] == [4] with input as run([compromised], [passed_document])
+	some r in risk.risk with input as run([compromised], [passed_document])
+	r.code == "CredentialCompromise"
+	contains(r.msg, "credential-compromise (credentialType password) (transmitter https://example.okta.com)")
+}
+
+test_a_compromised_credential_with_a_hosting_provider_or_tor_quarantines if {
+	codes(risk.quarantine) == {"CredentialCompromise", "HostingProvider"} with input as run([compromised, anon("hosting", 64513)], [passed_document])
+	codes(risk.quarantine) == {"CredentialCompromise", "TorExit"} with input as run([compromised, anon("tor", 64513)], [passed_document])
+}
+
+test_a_noncompliant_device_weighs_little if {
+	count(risk.quarantine) == 0 with input as run([noncompliant], [passed_document])
+	[s.weight | some s in risk.signals] == [2] with input as run([noncompliant], [passed_document])
+	count(risk.quarantine) == 0 with input as run([noncompliant, anon("vpn", 64513)], [passed_document])
+}
+
+test_revoked_sessions_and_other_security_events_never_act if {
+	routine := [
+		ssf("session-revoked", "Info", "okta-signals reported session-revoked, initiated by user", {}),
+		ssf("security-event", "Low", "okta-signals reported credential-change (credentialType password, changeType update)", {}),
+		ssf("security-event", "Info", "okta-signals reported identifier-changed", {}),
+	]
+	count(risk.quarantine) == 0 with input as run(array.concat(routine, [compromised]), [passed_document])
+	count(risk.risk) == 0 with input as run(routine, [passed_document])
+	count(risk.quarantine) == 0 with input as run(array.concat(routine, [noncompliant, anon("vpn", 64513)]), [passed_document])
+}
+
+test_a_hand_written_shared_signals_finding_names_its_source if {
+	some r in risk.quarantine with input as run([{"spec": {"type": "account-disabled", "source": "okta-admin", "severity": "High"}}], [passed_document])
+	startswith(r.msg, "okta-admin reported the contractor's account disabled (risk +6")
+}

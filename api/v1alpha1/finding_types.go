@@ -5,7 +5,7 @@ import (
 )
 
 // FindingType is the kind of evidence a finding holds.
-// +kubebuilder:validation:Enum=geolocation;sanctioned-country;anonymizer;impossible-travel;shared-infrastructure;remote-access-tool;verification;off-hours;provider-risk;custom
+// +kubebuilder:validation:Enum=geolocation;sanctioned-country;anonymizer;impossible-travel;shared-infrastructure;remote-access-tool;verification;off-hours;provider-risk;account-disabled;credential-compromise;device-noncompliant;session-revoked;security-event;custom
 type FindingType string
 
 // The finding types.
@@ -24,7 +24,31 @@ const (
 	// is_suspicious), recorded by the ingester with the provider as the
 	// source and the rating as the severity.
 	FindingProviderRisk FindingType = "provider-risk"
-	FindingCustom       FindingType = "custom"
+	// FindingAccountDisabled is an identity provider's report, by an
+	// OpenID Shared Signals stream, that it disabled or purged the
+	// contractor's account (RISC account-disabled, account-purged). It
+	// does not expire: it stays until the same stream reports the account
+	// enabled again, or a person deletes it.
+	FindingAccountDisabled FindingType = "account-disabled"
+	// FindingCredentialCompromise is a transmitter's report that a
+	// credential of the contractor is compromised (RISC
+	// credential-compromise).
+	FindingCredentialCompromise FindingType = "credential-compromise"
+	// FindingDeviceNonCompliant is a transmitter's report that a device of
+	// the contractor became not compliant (CAEP device-compliance-change);
+	// a report that it is compliant again deletes it.
+	FindingDeviceNonCompliant FindingType = "device-noncompliant"
+	// FindingSessionRevoked is a transmitter's report that a session of
+	// the contractor was revoked (CAEP session-revoked, RISC
+	// sessions-revoked). Routine (a sign-out does it): recorded, not
+	// weighed.
+	FindingSessionRevoked FindingType = "session-revoked"
+	// FindingSecurityEvent is any other Shared Signals event worth keeping
+	// (a credential change, a decrease of the assurance level, changed
+	// token claims, a changed or recycled identifier): recorded, not
+	// weighed.
+	FindingSecurityEvent FindingType = "security-event"
+	FindingCustom        FindingType = "custom"
 )
 
 // AnonymizerKind is the kind of anonymizing service behind a sign-in.
@@ -52,7 +76,10 @@ type FindingSpec struct {
 
 	// type is the kind of evidence: geolocation, sanctioned-country,
 	// anonymizer, impossible-travel, shared-infrastructure,
-	// remote-access-tool, verification, off-hours, provider-risk or custom.
+	// remote-access-tool, verification, off-hours, provider-risk,
+	// account-disabled, credential-compromise, device-noncompliant,
+	// session-revoked, security-event (the last five from OpenID Shared
+	// Signals streams) or custom.
 	// +required
 	Type FindingType `json:"type"`
 

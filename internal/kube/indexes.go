@@ -38,6 +38,11 @@ const (
 	// their accounts with the id in lower case, for systems whose account
 	// ids ignore case (SystemType.AccountsIgnoreCase).
 	IndexAccountFold = "spec.accounts.fold"
+	// IndexEmailFold indexes Contractors by their spec.email with its ASCII
+	// letters in lower case (FoldID), so the Shared Signals sink finds the
+	// contractor an email-shaped subject names, in any case, without a
+	// scan.
+	IndexEmailFold = "spec.email.fold"
 )
 
 // AccountKey is the IndexAccount value of an account on a system.
@@ -93,6 +98,12 @@ func Indexes() []Index {
 		{&accessv1alpha1.Contractor{}, IndexSystem, contractorSystems},
 		{&accessv1alpha1.Contractor{}, IndexAccount, contractorAccounts},
 		{&accessv1alpha1.Contractor{}, IndexAccountFold, contractorAccountsFolded},
+		{&accessv1alpha1.Contractor{}, IndexEmailFold, func(o client.Object) []string {
+			if email := o.(*accessv1alpha1.Contractor).Spec.Email; email != "" {
+				return []string{FoldID(email)}
+			}
+			return nil
+		}},
 		{&accessv1alpha1.PolicyException{}, IndexContractor, exceptionContractor},
 		{&accessv1alpha1.PolicyException{}, IndexGrant, exceptionGrant},
 		{&accessv1alpha1.PolicyException{}, IndexPolicy, func(o client.Object) []string {

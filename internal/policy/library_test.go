@@ -95,6 +95,15 @@ func providerRisk(source string, severity accessv1alpha1.Severity) accessv1alpha
 	return f
 }
 
+// sharedSignal is a Finding the Shared Signals sink records.
+func sharedSignal(typ accessv1alpha1.FindingType, severity accessv1alpha1.Severity) accessv1alpha1.Finding {
+	f := finding(typ, "US")
+	f.Name, f.Spec.Source, f.Spec.Severity = "ssf-"+string(typ), "ssf:okta-signals", severity
+	f.Spec.Summary = "okta-signals reported " + string(typ)
+	f.Spec.Evidence = accessv1alpha1.Evidence{Details: map[string]string{"issuer": "https://example.okta.com", "jti": "j1"}}
+	return f
+}
+
 func TestLibraryDecisions(t *testing.T) {
 	e := libraryEngine(t)
 	tests := []struct {
@@ -124,6 +133,20 @@ func TestLibraryDecisions(t *testing.T) {
 		{"an identity provider's high rating through a hosting provider", verifiedContractor,
 			[]accessv1alpha1.Finding{providerRisk("okta", accessv1alpha1.SeverityHigh), anonymizer("hosting", 64513)},
 			accessv1alpha1.ActionQuarantine, "HostingProvider,ProviderRisk"},
+		{"the identity provider disabled the account", verifiedContractor,
+			[]accessv1alpha1.Finding{sharedSignal(accessv1alpha1.FindingAccountDisabled, accessv1alpha1.SeverityCritical)},
+			accessv1alpha1.ActionQuarantine, "AccountDisabled"},
+		{"a compromised credential alone raises the risk only", verifiedContractor,
+			[]accessv1alpha1.Finding{sharedSignal(accessv1alpha1.FindingCredentialCompromise, accessv1alpha1.SeverityHigh)},
+			accessv1alpha1.ActionAllow, ""},
+		{"a compromised credential and a hosting provider", verifiedContractor,
+			[]accessv1alpha1.Finding{sharedSignal(accessv1alpha1.FindingCredentialCompromise, accessv1alpha1.SeverityHigh),
+				anonymizer("hosting", 64513)}, accessv1alpha1.ActionQuarantine, "CredentialCompromise,HostingProvider"},
+		{"revoked sessions, security events and a non-compliant device", verifiedContractor,
+			[]accessv1alpha1.Finding{sharedSignal(accessv1alpha1.FindingSessionRevoked, accessv1alpha1.SeverityInfo),
+				sharedSignal(accessv1alpha1.FindingSecurityEvent, accessv1alpha1.SeverityLow),
+				sharedSignal(accessv1alpha1.FindingDeviceNonCompliant, accessv1alpha1.SeverityMedium)},
+			accessv1alpha1.ActionAllow, ""},
 		{"VPN without verified identity", nil,
 			[]accessv1alpha1.Finding{anonymizer("vpn", 64514)}, accessv1alpha1.ActionQuarantine,
 			"AnonymizerWithUnverifiedIdentity,CommercialVPN,VerificationMissing"},

@@ -1,0 +1,111 @@
+package signalsink
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
+	"github.com/portcullis-dev/portcullis/internal/kube"
+	"github.com/portcullis-dev/portcullis/internal/ssf"
+)
+
+// resolve returns the contractors a subject names, without duplicates: a
+// candidate names the contractor whose spec.email it is (ASCII case
+// folded), for an email-shaped candidate, and each contractor with an
+// account of that id on one of the source's systems (case folded on
+// systems whose ids ignore case). An iss_sub candidate counts only when
+// its issuer is the source's own: another issuer's subject ids are not
+// the transmitter's to vouch for.
+func (s *Sink) resolve(ctx context.Context, src Source, subject *ssf.SubjectID) ([]types.NamespacedName, error) {
+	found := map[types.NamespacedName]bool{}
+	var out []types.NamespacedName
+	add := func(keys []types.NamespacedName) {
+		for _, k := range keys {
+			if !found[k] {
+				found[k] = true
+				out = append(out, k)
+			}
+		}
+	}
+	systems, err := s.systems(ctx, src.Systems)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range subject.Candidates() {
+		if c.Format == ssf.FormatIssSub && c.Issuer != src.Issuer {
+			continue
+		}
+		if emailShaped(c.ID) {
+			keys, err := s.byIndex(ctx, kube.IndexEmailFold, kube.FoldID(c.ID))
+			if err != nil {
+				return nil, err
+			}
+			add(keys)
+		}
+		for _, sys := range systems {
+			field, value := kube.IndexAccount, kube.AccountKey(sys.name, c.ID)
+			if sys.ignoreCase {
+				field, value = kube.IndexAccountFold, kube.AccountFoldKey(sys.name, c.ID)
+			}
+			keys, err := s.byIndex(ctx, field, value)
+			if err != nil {
+				return nil, err
+			}
+			add(keys)
+		}
+	}
+	return out, nil
+}
+
+// system is one of a source's ConnectedSystems.
+type system struct {
+	name       string
+	ignoreCase bool
+}
+
+// systems reads the source's ConnectedSystems from the cache, to learn
+// whether their account ids ignore case; a system that does not exist
+// (yet) compares ids exactly, as the sign-in ingester does.
+func (s *Sink) systems(ctx context.Context, names []string) ([]system, error) {
+	out := make([]system, 0, len(names))
+	for _, name := range names {
+		if name == "" {
+			continue
+		}
+		cs := &accessv1alpha1.ConnectedSystem{}
+		err := s.Client.Get(ctx, types.NamespacedName{Name: name}, cs)
+		if err != nil && !apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("reading ConnectedSystem %s: %w", name, err)
+		}
+		out = append(out, system{name: name, ignoreCase: err == nil && cs.Spec.Type.AccountsIgnoreCase()})
+	}
+	return out, nil
+}
+
+// byIndex lists the contractors whose index field holds value, from the
+// cache.
+func (s *Sink) byIndex(ctx context.Context, field, value string) ([]types.NamespacedName, error) {
+	var list accessv1alpha1.ContractorList
+	if err := s.Client.List(ctx, &list, client.MatchingFields{field: value}); err != nil {
+		return nil, fmt.Errorf("listing contractors by %s: %w", field, err)
+	}
+	keys := make([]types.NamespacedName, 0, len(list.Items))
+	for _, c := range list.Items {
+		keys = append(keys, types.NamespacedName{Namespace: c.Namespace, Name: c.Name})
+	}
+	return keys, nil
+}
+
+// emailShaped reports whether id looks like an e-mail address, as a
+// Contractor's spec.email must: one @ with something on both sides and
+// no white space.
+func emailShaped(id string) bool {
+	at := strings.IndexByte(id, '@')
+	return at > 0 && at < len(id)-1 && strings.Count(id, "@") == 1 &&
+		!strings.ContainsAny(id, " \t\r\n")
+}
