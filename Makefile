@@ -41,7 +41,7 @@ help: ## Show this help.
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRDs, the RBAC, the webhook configuration, config/policies, the policy input schema and the chart's generated parts.
-	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./api/...;./controllers/...;./internal/ingest/...;./internal/manager/...;./internal/admission/..." \
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./api/...;./controllers/...;./internal/ingest/...;./internal/manager/...;./internal/admission/...;./internal/signalsink/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
 	go run ./hack/gen
 
