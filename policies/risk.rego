@@ -413,7 +413,8 @@ risk_detail(f) := "" if not f.spec.evidence.details.riskDetail
 # account weighs risk.weights.AccountDisabled, quarantine_at by itself (a
 # takeover, reason hijacking, at least as much as a Critical report); a
 # compromised credential risk.weights.CredentialCompromise, which acts only
-# with another signal such as a hosting provider or a Tor exit; a device no
+# with another signal such as a hosting provider, a proxy or a Tor exit (not
+# with a commercial VPN, which honest people use too); a device no
 # longer compliant risk.weights.DeviceNonCompliant. A revoked session
 # (routine: a sign-out does it) and the other events weigh
 # risk.weights.SessionRevoked and SecurityEvent, 0 by default: recorded,

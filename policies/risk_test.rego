@@ -262,10 +262,15 @@ test_the_identity_provider_disabling_the_account_quarantines if {
 
 test_a_compromised_credential_alone_does_not_quarantine if {
 	count(risk.quarantine) == 0 with input as run([compromised], [passed_document])
-	[s.weight | some s in risk.signals] == [4] with input as run([compromised], [passed_document])
+	[s.weight | some s in risk.signals] == [3] with input as run([compromised], [passed_document])
 	some r in risk.risk with input as run([compromised], [passed_document])
 	r.code == "CredentialCompromise"
 	contains(r.msg, "credential-compromise (credentialType password) (transmitter https://example.okta.com)")
+}
+
+# Honest people use commercial VPNs; a leaked password with one is not a takeover.
+test_a_compromised_credential_with_a_commercial_vpn_does_not_quarantine if {
+	count(risk.quarantine) == 0 with input as run([compromised, anon("vpn", 64513)], [passed_document])
 }
 
 test_a_compromised_credential_with_a_hosting_provider_or_tor_quarantines if {
