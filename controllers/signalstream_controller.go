@@ -54,6 +54,9 @@ const (
 // push, and hands them to the SignalSink.
 type SignalStreamReconciler struct {
 	client.Client
+	// Reader reads streams from the API server, never a cache that may
+	// hold an older status without the stream's id or verification state.
+	Reader      client.Reader
 	Credentials *Credentials
 	// Sink acts on the accepted SETs. Required.
 	Sink SignalSink
@@ -88,7 +91,7 @@ type SignalStreamReconciler struct {
 // receiver saw.
 func (r *SignalStreamReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	src := &accessv1alpha1.SignalStream{}
-	if err := r.Get(ctx, req.NamespacedName, src); err != nil {
+	if err := r.Reader.Get(ctx, req.NamespacedName, src); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !src.DeletionTimestamp.IsZero() {
@@ -281,6 +284,9 @@ func (r *SignalStreamReconciler) forget(src *accessv1alpha1.SignalStream) {
 func (r *SignalStreamReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Sink == nil {
 		return errors.New("the SignalStream reconciler needs a SignalSink: set ReconcilerOptions.SignalSink")
+	}
+	if r.Reader == nil {
+		r.Reader = mgr.GetAPIReader()
 	}
 	if r.Receivers == nil {
 		r.Receivers = NewSignalReceivers()

@@ -50,6 +50,7 @@ type streamRun struct {
 
 	// Owned by the reconciler (one reconcile per stream at a time).
 	recvKey    string
+	streamID   string
 	poller     *ssf.Poller
 	push       http.Handler
 	syncedAt   time.Time
@@ -176,7 +177,7 @@ func (r *streamRun) inherit(old *streamRun) {
 	s := old.snapshot()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.base, r.lastIAT, r.lastLag = s.counts, s.lastIAT, s.lag
+	r.base, r.lastIAT, r.lastLag, r.streamID = s.counts, s.lastIAT, s.lag, old.streamID
 	old.mu.Lock()
 	r.wantState, r.verifiedAt = old.wantState, old.verifiedAt
 	old.mu.Unlock()

@@ -176,6 +176,7 @@ func (r *SignalStreamReconciler) sync(ctx context.Context, src *accessv1alpha1.S
 	if err != nil {
 		return err
 	}
+	run.streamID = cfg.StreamID
 	st := &src.Status
 	st.StreamID, st.EventsDelivered = cfg.StreamID, shortEventNames(cfg.EventsDelivered)
 	st.EndpointURL = truncate(cfg.Delivery.EndpointURL, 2048)
@@ -202,7 +203,7 @@ func (r *SignalStreamReconciler) sync(ctx context.Context, src *accessv1alpha1.S
 
 // desired is the stream configuration the spec asks for.
 func (r *SignalStreamReconciler) desired(src *accessv1alpha1.SignalStream, run *streamRun) *ssf.StreamConfig {
-	cfg := &ssf.StreamConfig{StreamID: src.Status.StreamID, EventsRequested: requestedEvents(src), Description: src.Spec.Description}
+	cfg := &ssf.StreamConfig{StreamID: cmpOrString(src.Status.StreamID, run.streamID), EventsRequested: requestedEvents(src), Description: src.Spec.Description}
 	cfg.Delivery.Method = ssf.MethodPoll
 	if src.Spec.Delivery.Method == accessv1alpha1.SignalDeliveryPush {
 		cfg.Delivery = ssf.StreamDelivery{Method: ssf.MethodPush,

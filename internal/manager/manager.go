@@ -298,7 +298,7 @@ func SetupReconcilers(ctx context.Context, mgr ctrl.Manager, opts ReconcilerOpti
 		&controllers.PolicyExceptionReconciler{Client: c, Clock: clk, MaxLifetime: opts.MaxExceptionLifetime, Recorder: opts.Recorder},
 		&controllers.SignInSourceReconciler{Client: c, Reader: reader, Credentials: creds, Connectors: opts.Connectors,
 			Ingester: opts.Ingester, Clock: clk, Recorder: opts.Recorder, Metrics: opts.Metrics, Interval: opts.SourceInterval},
-		&controllers.SignalStreamReconciler{Client: c, Credentials: creds, Sink: opts.SignalSink, Receivers: opts.SignalReceivers,
+		&controllers.SignalStreamReconciler{Client: c, Reader: reader, Credentials: creds, Sink: opts.SignalSink, Receivers: opts.SignalReceivers,
 			ReceiverURL: opts.SignalReceiverURL, Clock: clk, Recorder: opts.Recorder, Metrics: opts.Metrics, Interval: opts.SignalInterval},
 	}
 	for _, r := range reconcilers {
