@@ -58,7 +58,7 @@ func TestWellKnownURL(t *testing.T) {
 	}
 }
 
-func TestStreamClientLifecycle(t *testing.T) {
+func TestStreamClientCreateGetListUpdate(t *testing.T) {
 	ctx := context.Background()
 	s := newTransmitter(t, ssfserver.Options{})
 	c := streamClient(t, s, s.Token())
@@ -84,6 +84,16 @@ func TestStreamClientLifecycle(t *testing.T) {
 	updated, err := c.Update(ctx, got)
 	if err != nil || !slices.Equal(updated.EventsDelivered, []string{ssf.EventAccountDisabled}) {
 		t.Fatalf("Update = %+v, %v", updated, err)
+	}
+}
+
+func TestStreamClientStatusSubjectsVerifyDelete(t *testing.T) {
+	ctx := context.Background()
+	s := newTransmitter(t, ssfserver.Options{})
+	c := streamClient(t, s, s.Token())
+	created, err := c.Create(ctx, &ssf.StreamConfig{Delivery: ssf.StreamDelivery{Method: ssf.MethodPoll}})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
 	}
 	st, err := c.SetStatus(ctx, ssf.StreamStatus{StreamID: created.StreamID, Status: ssf.StreamPaused, Reason: "maintenance"})
 	if err != nil || st.Status != ssf.StreamPaused {
