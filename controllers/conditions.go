@@ -62,6 +62,7 @@ var stalledReasons = map[string]bool{
 	accessv1alpha1.ReasonPolicyNotFound:            true,
 	accessv1alpha1.ReasonCredentialsRefused:        true,
 	accessv1alpha1.ReasonNoSignInLog:               true,
+	accessv1alpha1.ReasonNoReceiverURL:             true,
 }
 
 // kstatusConditions sets Reconciling or Stalled from the Ready condition,

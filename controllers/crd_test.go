@@ -11,7 +11,7 @@ import (
 )
 
 var _ = Describe("CustomResourceDefinitions", func() {
-	It("installs all seven kinds, established, in the portcullis category", func(ctx SpecContext) {
+	It("installs all eight kinds, established, in the portcullis category", func(ctx SpecContext) {
 		c := crdClient()
 		kinds := map[string]apiextensionsv1.ResourceScope{
 			"contractors":      apiextensionsv1.NamespaceScoped,
@@ -21,6 +21,7 @@ var _ = Describe("CustomResourceDefinitions", func() {
 			"findings":         apiextensionsv1.NamespaceScoped,
 			"policyexceptions": apiextensionsv1.NamespaceScoped,
 			"signinsources":    apiextensionsv1.ClusterScoped,
+			"signalstreams":    apiextensionsv1.ClusterScoped,
 		}
 		for plural, scope := range kinds {
 			crd := &apiextensionsv1.CustomResourceDefinition{}

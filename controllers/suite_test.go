@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -25,6 +27,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
+	"github.com/portcullis-dev/portcullis/controllers"
 	"github.com/portcullis-dev/portcullis/internal/devenv"
 	"github.com/portcullis-dev/portcullis/internal/guard"
 	"github.com/portcullis-dev/portcullis/internal/manager"
@@ -115,6 +118,16 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	pipeline, err := manager.NewPipeline(mgr, ingestOptions(credentialsNS), opts.Clock)
 	Expect(err).NotTo(HaveOccurred())
 	opts.Ingester, opts.SourceInterval = pipeline.Ingester, sourceInterval
+	// SignalStreams hand their SETs to a recording sink; pushed SETs reach
+	// the receivers through an HTTPS server, as the manager mounts them.
+	signalSink = &recordingSink{}
+	receivers := controllers.NewSignalReceivers()
+	mux := http.NewServeMux()
+	mux.Handle(controllers.SignalReceiversPath, receivers)
+	signalReceiver = httptest.NewTLSServer(mux)
+	DeferCleanup(signalReceiver.Close)
+	opts.SignalSink, opts.SignalReceivers, opts.SignalReceiverURL = signalSink, receivers, signalReceiver.URL
+	opts.SignalInterval = signalInterval
 	Expect(manager.SetupReconcilers(mgrCtx, mgr, opts)).To(Succeed())
 
 	done := make(chan struct{})

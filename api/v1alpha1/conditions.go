@@ -110,3 +110,31 @@ const (
 	// ReasonSuspended: spec.suspend stops polling, as asked; Ready is True.
 	ReasonSuspended = "Suspended"
 )
+
+// Reasons of a SignalStream's Ready condition (with ReasonSecretNotFound,
+// ReasonSecretNamespaceNotAllowed, ReasonCredentialsIncomplete,
+// ReasonCredentialsRefused and ReasonSuspended).
+const (
+	// ReasonReceiving: the stream is configured, verified and enabled at the
+	// transmitter, and its SETs are received.
+	ReasonReceiving = "Receiving"
+	// ReasonDiscoveryFailed: the transmitter's metadata could not be read
+	// or does not fit the issuer (another issuer, endpoints that are not
+	// https); retried with backoff.
+	ReasonDiscoveryFailed = "DiscoveryFailed"
+	// ReasonStreamFailed: a stream management request or a poll failed
+	// (the transmitter unreachable, an error answer); retried with backoff.
+	ReasonStreamFailed = "StreamFailed"
+	// ReasonStreamPaused: the transmitter reports the stream paused, holding
+	// its events, though spec.suspend is not set.
+	ReasonStreamPaused = "StreamPaused"
+	// ReasonStreamDisabled: the transmitter reports the stream disabled: it
+	// drops events.
+	ReasonStreamDisabled = "StreamDisabled"
+	// ReasonVerificationPending: the stream is configured and a verification
+	// event is awaited from the transmitter.
+	ReasonVerificationPending = "VerificationPending"
+	// ReasonNoReceiverURL: push delivery needs the manager's receiver URL
+	// (--ssf-receiver-url), which is not set.
+	ReasonNoReceiverURL = "NoReceiverURL"
+)

@@ -27,6 +27,7 @@ func AddToScheme(s *runtime.Scheme) error {
 		&Finding{}, &FindingList{},
 		&PolicyException{}, &PolicyExceptionList{},
 		&SignInSource{}, &SignInSourceList{},
+		&SignalStream{}, &SignalStreamList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

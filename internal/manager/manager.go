@@ -241,6 +241,20 @@ type ReconcilerOptions struct {
 	// SourceInterval, when set, replaces every SignInSource's poll
 	// interval (tests).
 	SourceInterval time.Duration
+	// SignalSink acts on the SETs that SignalStreams accept
+	// (signalsink.Sink). Required: without it the SignalStream reconciler
+	// refuses to start.
+	SignalSink controllers.SignalSink
+	// SignalReceiverURL is the https base URL transmitters push SETs to
+	// (--ssf-receiver-url); push SignalStreams need it.
+	SignalReceiverURL string
+	// SignalReceivers routes pushed SETs; the caller mounts it at
+	// controllers.SignalReceiversPath. A nil one is made (push streams
+	// then receive nothing).
+	SignalReceivers *controllers.SignalReceivers
+	// SignalInterval, when set, replaces every SignalStream's poll, sync
+	// and retry intervals (tests).
+	SignalInterval time.Duration
 }
 
 // DefaultReconcilerOptions returns the settings of a production manager,
@@ -284,6 +298,8 @@ func SetupReconcilers(ctx context.Context, mgr ctrl.Manager, opts ReconcilerOpti
 		&controllers.PolicyExceptionReconciler{Client: c, Clock: clk, MaxLifetime: opts.MaxExceptionLifetime, Recorder: opts.Recorder},
 		&controllers.SignInSourceReconciler{Client: c, Reader: reader, Credentials: creds, Connectors: opts.Connectors,
 			Ingester: opts.Ingester, Clock: clk, Recorder: opts.Recorder, Metrics: opts.Metrics, Interval: opts.SourceInterval},
+		&controllers.SignalStreamReconciler{Client: c, Reader: reader, Credentials: creds, Sink: opts.SignalSink, Receivers: opts.SignalReceivers,
+			ReceiverURL: opts.SignalReceiverURL, Clock: clk, Recorder: opts.Recorder, Metrics: opts.Metrics, Interval: opts.SignalInterval},
 	}
 	for _, r := range reconcilers {
 		if err := r.SetupWithManager(mgr); err != nil {

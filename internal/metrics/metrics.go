@@ -46,6 +46,8 @@ type Metrics struct {
 	SourceLag *prometheus.GaugeVec
 	// SourceLastSuccess is when each SignInSource last polled successfully.
 	SourceLastSuccess *prometheus.GaugeVec
+	// SignalStreams are the SignalStream receivers' metrics.
+	SignalStreams *SignalStreams
 	// BuildInfo is 1, labelled with the running build's version, git
 	// revision and Go version, so dashboards can tell builds apart.
 	BuildInfo *prometheus.GaugeVec
@@ -126,12 +128,13 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		Namespace: "portcullis", Name: "build_info",
 		Help: "Always 1, labelled with the version, git revision and Go version of the running build.",
 	}, []string{"version", "revision", "goversion"})
+	m.SignalStreams = newSignalStreams()
 	build := version.Get()
 	m.BuildInfo.WithLabelValues(build.Version, build.Revision, build.GoVersion).Set(1)
-	for _, c := range []prometheus.Collector{m.PoliciesLoaded, m.PolicyCompileErrors, m.Decisions, m.DecisionDuration,
+	for _, c := range append([]prometheus.Collector{m.PoliciesLoaded, m.PolicyCompileErrors, m.Decisions, m.DecisionDuration,
 		m.Enforcements, m.FindingToEnforcement, m.GuardHolds, m.GuardBudgetRemaining,
 		m.IngestRequests, m.SignIns, m.FindingWrites, m.SourcePolls, m.SourceRecords, m.SourceLag, m.SourceLastSuccess,
-		m.BuildInfo} {
+		m.BuildInfo}, m.SignalStreams.collectors()...) {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering metric: %w", err)
 		}

@@ -66,7 +66,7 @@ func TestChartInstalls(t *testing.T) {
 	}
 	g.Expect(names).To(ContainElements("accesspolicies.access.portcullis.dev", "accessgrants.access.portcullis.dev",
 		"connectedsystems.access.portcullis.dev", "contractors.access.portcullis.dev", "findings.access.portcullis.dev",
-		"policyexceptions.access.portcullis.dev", "signinsources.access.portcullis.dev"))
+		"policyexceptions.access.portcullis.dev", "signinsources.access.portcullis.dev", "signalstreams.access.portcullis.dev"))
 	hook := &admissionregistrationv1.ValidatingWebhookConfiguration{}
 	g.Expect(c.Get(ctx, client.ObjectKey{Name: "portcullis-validating-webhook-configuration"}, hook)).To(Succeed())
 	g.Expect(hook.Webhooks[0].ClientConfig.Service.Namespace).To(Equal(namespace))

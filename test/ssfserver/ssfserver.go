@@ -32,6 +32,7 @@ package ssfserver
 import (
 	"crypto/subtle"
 	"crypto/x509"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -239,6 +240,11 @@ func (s *Server) Audience() string { return s.opts.Audience }
 
 // Client is an HTTP client that trusts the server's certificate.
 func (s *Server) Client() *http.Client { return s.ts.Client() }
+
+// CertificatePEM is the server's certificate in PEM, for a CA bundle.
+func (s *Server) CertificatePEM() string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.ts.Certificate().Raw}))
+}
 
 // CertPool holds the server's certificate, for a client built elsewhere.
 func (s *Server) CertPool() *x509.CertPool {
