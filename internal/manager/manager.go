@@ -118,6 +118,14 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		return nil, err
 	}
 	ropts.Ingester = pipeline.Ingester
+	setupReceiver(mgr, opts, &ropts)
+	transmitter, err := newTransmitter(mgr, opts, ropts.CredentialsNamespace, clock.RealClock{})
+	if err != nil {
+		return nil, err
+	}
+	if transmitter != nil {
+		ropts.Announcer = transitionAnnouncer{transmitter}
+	}
 	if err := SetupReconcilers(ctx, mgr, ropts); err != nil {
 		return nil, err
 	}
@@ -126,6 +134,9 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 			opts.Ingest.TokenSecret, ropts.CredentialsNamespace)
 	}
 	if err := setupIngest(mgr, opts, pipeline, ropts); err != nil {
+		return nil, err
+	}
+	if err := setupSSF(mgr, opts, ropts.SignalReceivers, transmitter); err != nil {
 		return nil, err
 	}
 	checker, ok := ropts.Engine.(admission.Checker)
@@ -255,6 +266,9 @@ type ReconcilerOptions struct {
 	// SignalInterval, when set, replaces every SignalStream's poll, sync
 	// and retry intervals (tests).
 	SignalInterval time.Duration
+	// Announcer, when set, tells Shared Signals receivers when a
+	// contractor loses or regains access.
+	Announcer controllers.AccessAnnouncer
 }
 
 // DefaultReconcilerOptions returns the settings of a production manager,
@@ -282,7 +296,7 @@ func SetupReconcilers(ctx context.Context, mgr ctrl.Manager, opts ReconcilerOpti
 	opts.Guard.UseStore(&controllers.GuardStore{Client: c, Reader: reader, Namespace: opts.CredentialsNamespace})
 	health, evalErrors := controllers.NewSystemHealth(clk), controllers.NewEvaluationErrors(clk)
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
-		&controllers.ContractorReconciler{Client: c, Clock: clk, Recorder: opts.Recorder},
+		&controllers.ContractorReconciler{Client: c, Clock: clk, Recorder: opts.Recorder, Announcer: opts.Announcer},
 		&controllers.AccessGrantReconciler{Client: c, APIReader: reader, Credentials: creds, Clock: clk, Engine: opts.Engine, Sync: sync,
 			Connectors: opts.Connectors, Guard: opts.Guard, Metrics: opts.Metrics, Recorder: opts.Recorder,
 			DecisionLog: opts.DecisionLog, Findings: controllers.NewFindingClock(clk), Resync: opts.GrantResync,

@@ -1,0 +1,100 @@
+package manager
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/portcullis-dev/portcullis/controllers"
+	"github.com/portcullis-dev/portcullis/internal/signalsink"
+	"github.com/portcullis-dev/portcullis/internal/ssftx"
+)
+
+// +kubebuilder:rbac:groups="",namespace=system,resources=secrets,verbs=get;list;create;update;delete
+
+// newTransmitter builds the Shared Signals transmitter of opts.SSF, or
+// returns nil when it is off.
+func newTransmitter(mgr ctrl.Manager, opts Options, namespace string, clk clock.Clock) (*ssftx.Transmitter, error) {
+	o := opts.SSF
+	if err := o.check(namespace); err != nil {
+		return nil, err
+	}
+	if !o.transmitting() {
+		return nil, nil
+	}
+	keys, _ := secretFlag("--ssf-signing-key-secret", o.SigningKeySecret)
+	tokens, _ := secretFlag("--ssf-receiver-token-secret", o.ReceiverTokenSecret)
+	roots, err := receiverRoots(o.ReceiverCAFile)
+	if err != nil {
+		return nil, err
+	}
+	m, err := ssftx.NewMetrics(ctrlmetrics.Registry)
+	if err != nil {
+		return nil, err
+	}
+	t, err := ssftx.New(ssftx.Config{Issuer: o.Issuer, KeysSecret: keys, TokensSecret: tokens, Namespace: namespace,
+		Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Clock: clk, Metrics: m,
+		HTTPClient: ssftx.HTTPClientOptions{RootCAs: roots, AllowPrivateEndpoints: o.AllowPrivateReceivers}})
+	if err != nil {
+		return nil, fmt.Errorf("the Shared Signals transmitter: %w", err)
+	}
+	if err := mgr.Add(t.Deliverer()); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// receiverRoots is the system's certificate pool plus the PEM bundle in
+// file, or nil (the system's) without one.
+func receiverRoots(file string) (*x509.CertPool, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--ssf-receiver-ca-file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ssf-receiver-ca-file %s holds no PEM certificate", file)
+	}
+	return pool, nil
+}
+
+// setupReceiver gives the SignalStream reconciler its sink (Findings
+// through the manager's client) and the push routes the endpoint serves.
+func setupReceiver(mgr ctrl.Manager, opts Options, ropts *ReconcilerOptions) {
+	ropts.SignalSink = &signalsink.Sink{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Clock: ropts.Clock,
+		FindingTTL: opts.Ingest.FindingTTL}
+	ropts.SignalReceivers = controllers.NewSignalReceivers()
+	ropts.SignalReceiverURL = opts.SSF.ReceiverURL
+}
+
+// setupSSF serves the Shared Signals endpoint when it is configured.
+func setupSSF(mgr ctrl.Manager, opts Options, receivers http.Handler, t *ssftx.Transmitter) error {
+	if !opts.SSF.enabled() {
+		return nil
+	}
+	srv := &SSFServer{Addr: opts.SSF.Addr, CertFile: opts.SSF.TLSCertFile, KeyFile: opts.SSF.TLSKeyFile, Receivers: receivers}
+	if t != nil {
+		srv.Transmitter = t.Handler()
+	}
+	return mgr.Add(srv)
+}
+
+// transitionAnnouncer hands the contractor reconciler's transitions to the
+// transmitter.
+type transitionAnnouncer struct{ t *ssftx.Transmitter }
+
+func (a transitionAnnouncer) AnnounceAccess(ctx context.Context, tr controllers.AccessTransition) error {
+	return a.t.Announce(ctx, ssftx.Transition{ID: tr.ID, Email: tr.Email, Disabled: tr.Disabled, Reason: tr.Reason, Time: tr.Time})
+}
