@@ -74,11 +74,12 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint with the linters of .golangci.yml.
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: kustomize-check
-kustomize-check: ## Check that config/default, config/policies, config/samples and config/prometheus render with kubectl kustomize.
+kustomize-check: ## Check that config/default, config/policies, config/samples, config/prometheus and config/ssf render with kubectl kustomize.
 	kubectl kustomize config/default > /dev/null
 	kubectl kustomize config/policies > /dev/null
 	kubectl kustomize config/samples > /dev/null
 	kubectl kustomize config/prometheus > /dev/null
+	kubectl kustomize config/ssf > /dev/null
 
 ##@ Test
 

@@ -16,7 +16,10 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/ssftx"
 )
 
-// +kubebuilder:rbac:groups="",namespace=system,resources=secrets,verbs=get;list;create;update;delete
+// The transmitter keeps its streams in Secrets of the manager's namespace,
+// which needs more than the manager's own Role grants (get): that Role is
+// config/ssf (the chart's ssf-transmitter-rbac.yaml), installed only with
+// the transmitter.
 
 // newTransmitter builds the Shared Signals transmitter of opts.SSF, or
 // returns nil when it is off.

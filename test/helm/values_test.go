@@ -107,11 +107,14 @@ func TestChartSharedSignals(t *testing.T) {
 	const (
 		service = "Service " + namespace + "/portcullis-ssf"
 		policy  = "NetworkPolicy " + namespace + "/portcullis-controller-manager"
+		role    = "Role " + namespace + "/portcullis-ssf-transmitter-role"
+		binding = "RoleBinding " + namespace + "/portcullis-ssf-transmitter-rolebinding"
 	)
 	g := NewWithT(t)
 
 	objs := byKey(render(t))
 	g.Expect(objs).NotTo(HaveKey(service))
+	g.Expect(objs).NotTo(HaveKey(role), "the transmitter's Secrets Role without the transmitter")
 	g.Expect(args(t, objs)).NotTo(ContainElement(HavePrefix("--ssf-")))
 	raw, _ := yaml.Marshal(objs["Deployment "+namespace+"/portcullis-controller-manager"])
 	g.Expect(string(raw)).NotTo(ContainSubstring("ssf"))
@@ -127,6 +130,7 @@ func TestChartSharedSignals(t *testing.T) {
 	g.Expect(a).To(ContainElements("--ssf-bind-address=:8445",
 		"--ssf-tls-cert-file=/var/run/portcullis/ssf-tls/tls.crt", "--ssf-tls-key-file=/var/run/portcullis/ssf-tls/tls.key"))
 	g.Expect(a).NotTo(ContainElement(HavePrefix("--ssf-issuer")), "no issuer, no transmitter")
+	g.Expect(objs).NotTo(HaveKey(role), "the transmitter's Secrets Role without the transmitter")
 	g.Expect(a).NotTo(ContainElement(HavePrefix("--ssf-receiver-url")))
 	c := container(t, objs)
 	g.Expect(c["ports"]).To(ContainElement(Equal(map[string]any{"name": "ssf", "containerPort": float64(8445)})))
@@ -150,6 +154,10 @@ func TestChartSharedSignals(t *testing.T) {
 		"--ssf-receiver-url=https://ssf.example.com", "--ssf-issuer=https://portcullis.example.com",
 		"--ssf-signing-key-secret="+namespace+"/signing", "--ssf-receiver-token-secret="+namespace+"/receivers",
 		"--ssf-receiver-ca-file=/var/run/portcullis/ssf-receiver-ca/ca.crt", "--ssf-allow-private-receivers"))
+	g.Expect(objs).To(HaveKey(role))
+	g.Expect(objs).To(HaveKey(binding))
+	rules, _ := yaml.Marshal(objs[role])
+	g.Expect(string(rules)).To(And(ContainSubstring("- secrets"), ContainSubstring("- list"), ContainSubstring("- create")))
 	g.Expect(container(t, objs)["volumeMounts"]).To(ContainElement(Equal(map[string]any{
 		"name": "ssf-receiver-ca", "mountPath": "/var/run/portcullis/ssf-receiver-ca", "readOnly": true})))
 	raw, _ = yaml.Marshal(objs["Deployment "+namespace+"/portcullis-controller-manager"])

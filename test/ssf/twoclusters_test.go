@@ -81,6 +81,12 @@ func TestQuarantineTravelsToAnotherCluster(t *testing.T) {
 		g.Expect(c.Create(ctx, secret("ssf-keys", map[string][]byte{"k1.pem": signingKey(t), "active": []byte("k1")}))).To(Succeed())
 		g.Expect(c.Create(ctx, secret("ssf-receivers", map[string][]byte{receiverName: []byte(receiverToken)}))).To(Succeed())
 	})
+	// Its manager runs as its service account, with exactly the RBAC that
+	// config/default and config/ssf ship.
+	installShippedRBAC(ctx, t, one.admin)
+	one.cfg = rest.CopyConfig(one.cfg)
+	one.cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + system + ":portcullis-controller-manager",
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + system, "system:authenticated"}}
 	runManager(ctx, t, one, func(o *manager.Options) {
 		o.SSF.Addr = fmt.Sprintf("127.0.0.1:%d", port1)
 		o.SSF.TLSCertFile, o.SSF.TLSKeyFile = ca.issue(t, mkdir(t, dir, "one"), 2)
@@ -242,6 +248,31 @@ func runManagerProcess(t *testing.T, env *envtest.Environment, dir string, extra
 		_ = cmd.Wait()
 	})
 	return logs
+}
+
+// installShippedRBAC creates the service account and the RBAC objects of
+// config/default, and the transmitter's Role of config/ssf, as kustomize
+// renders them.
+func installShippedRBAC(ctx context.Context, t *testing.T, c client.Client) {
+	t.Helper()
+	for _, dir := range []string{"config/default", "config/ssf"} {
+		out, err := exec.Command("kubectl", "kustomize", filepath.Join("..", "..", dir)).Output()
+		if err != nil {
+			t.Fatalf("kubectl kustomize %s: %v", dir, err)
+		}
+		objs, err := manifests.Decode(dir, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			switch o.GetKind() {
+			case "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding":
+				if err := c.Create(ctx, o); err != nil {
+					t.Fatalf("creating %s %s: %v", o.GetKind(), o.GetName(), err)
+				}
+			}
+		}
+	}
 }
 
 // onlyGrantOf keeps the samples' objects but the grants other than Alex's
