@@ -24,64 +24,87 @@ func (a *recordingAnnouncer) AnnounceAccess(_ context.Context, t AccessTransitio
 	return nil
 }
 
-func TestAnnounceAccess(t *testing.T) {
-	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+var announceNow = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+
+// announceStep sets the contractor's grant counts and announces.
+func announceStep(t *testing.T, r *ContractorReconciler, c *accessv1alpha1.Contractor, quarantined, revoked int32) error {
+	t.Helper()
+	c.Status.Grants = accessv1alpha1.GrantCounts{Total: 2, Quarantined: quarantined, Revoked: revoked}
+	return r.announceAccess(context.Background(), c, announceNow)
+}
+
+func announcedContractor(uid string) *accessv1alpha1.Contractor {
+	c := &accessv1alpha1.Contractor{}
+	c.UID = types.UID(uid)
+	c.Spec.Email = "sam@example.com"
+	return c
+}
+
+func TestAnnounceAccessTransitions(t *testing.T) {
 	a := &recordingAnnouncer{}
 	r := &ContractorReconciler{Announcer: a}
-	c := &accessv1alpha1.Contractor{}
-	c.UID = types.UID("u1")
-	c.Spec.Email = "sam@example.com"
-	step := func(quarantined, revoked int32) {
-		t.Helper()
-		c.Status.Grants = accessv1alpha1.GrantCounts{Total: 2, Quarantined: quarantined, Revoked: revoked}
-		if err := r.announceAccess(context.Background(), c, now); err != nil {
+	c := announcedContractor("u1")
+	for _, step := range [][2]int32{{0, 0}, {1, 0}, {1, 1}, {0, 0}} {
+		if err := announceStep(t, r, c, step[0], step[1]); err != nil {
 			t.Fatal(err)
 		}
 	}
-
-	step(0, 0) // first seen enabled: recorded, not announced
-	if len(a.got) != 0 || c.Status.Announced == nil || c.Status.Announced.State != accessv1alpha1.AnnouncedEnabled {
-		t.Fatalf("first enabled: announced %v, record %+v", a.got, c.Status.Announced)
+	// First seen enabled: recorded, not announced; still disabled: nothing new.
+	want := []AccessTransition{
+		{ID: "u1/1", Email: "sam@example.com", Disabled: true},
+		{ID: "u1/2", Email: "sam@example.com", Disabled: false},
 	}
-	step(1, 0)
-	step(1, 1) // still disabled: nothing new
-	step(0, 0)
-	want := []struct {
-		id       string
-		disabled bool
-	}{{"u1/1", true}, {"u1/2", false}}
 	if len(a.got) != len(want) {
-		t.Fatalf("announced %d transitions, want %d: %+v", len(a.got), len(want), a.got)
+		t.Fatalf("announced %+v, want %d transitions", a.got, len(want))
 	}
 	for i, w := range want {
-		if a.got[i].ID != w.id || a.got[i].Disabled != w.disabled || a.got[i].Email != "sam@example.com" {
-			t.Errorf("transition %d = %+v, want id %s disabled %v", i, a.got[i], w.id, w.disabled)
+		if got := a.got[i]; got.ID != w.ID || got.Disabled != w.Disabled || got.Email != w.Email {
+			t.Errorf("transition %d = %+v, want %+v", i, got, w)
 		}
 	}
+	if rec := c.Status.Announced; rec.State != accessv1alpha1.AnnouncedEnabled || rec.Transitions != 2 {
+		t.Errorf("record = %+v, want Enabled after 2 transitions", rec)
+	}
+}
 
-	// A failed announcement keeps the record, so the retry uses the same id.
-	a.fail = errors.New("outbox full")
-	c.Status.Grants.Revoked = 1
-	if err := r.announceAccess(context.Background(), c, now); err == nil {
-		t.Fatal("a failed announcement returned no error")
-	}
-	if c.Status.Announced.State != accessv1alpha1.AnnouncedEnabled || c.Status.Announced.Transitions != 2 {
-		t.Fatalf("a failed announcement changed the record: %+v", c.Status.Announced)
-	}
-	a.fail = nil
-	step(0, 1)
-	if last := a.got[len(a.got)-1]; last.ID != "u1/3" || !last.Disabled {
-		t.Fatalf("retried transition = %+v, want u1/3 disabled", last)
-	}
-
-	// First seen disabled (a manager that starts transmitting late): announced.
-	fresh := &recordingAnnouncer{}
-	c2 := &accessv1alpha1.Contractor{}
-	c2.UID, c2.Status.Grants = "u2", accessv1alpha1.GrantCounts{Total: 1, Quarantined: 1}
-	if err := (&ContractorReconciler{Announcer: fresh}).announceAccess(context.Background(), c2, now); err != nil {
+// A failed announcement keeps the record, so that the retry announces the
+// same transition under the same id.
+func TestAnnounceAccessRetriesUnderTheSameID(t *testing.T) {
+	a := &recordingAnnouncer{}
+	r := &ContractorReconciler{Announcer: a}
+	c := announcedContractor("u1")
+	if err := announceStep(t, r, c, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	if len(fresh.got) != 1 || fresh.got[0].ID != "u2/1" || !fresh.got[0].Disabled {
-		t.Fatalf("first seen disabled: %+v", fresh.got)
+	a.fail = errors.New("outbox full")
+	if err := announceStep(t, r, c, 0, 1); err == nil {
+		t.Fatal("a failed announcement returned no error")
+	}
+	if rec := c.Status.Announced; rec.State != accessv1alpha1.AnnouncedEnabled || rec.Transitions != 0 {
+		t.Fatalf("a failed announcement changed the record: %+v", rec)
+	}
+	a.fail = nil
+	if err := announceStep(t, r, c, 0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.got) != 1 || a.got[0].ID != "u1/1" || !a.got[0].Disabled {
+		t.Fatalf("retried transition = %+v, want u1/1 disabled", a.got)
+	}
+}
+
+// A contractor first seen disabled (a manager that starts transmitting
+// late) is announced; without an announcer nothing is recorded.
+func TestAnnounceAccessFirstSeenDisabled(t *testing.T) {
+	a := &recordingAnnouncer{}
+	c := announcedContractor("u2")
+	if err := announceStep(t, &ContractorReconciler{Announcer: a}, c, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.got) != 1 || a.got[0].ID != "u2/1" || !a.got[0].Disabled {
+		t.Fatalf("first seen disabled: %+v", a.got)
+	}
+	off := announcedContractor("u3")
+	if err := announceStep(t, &ContractorReconciler{}, off, 1, 0); err != nil || off.Status.Announced != nil {
+		t.Fatalf("without an announcer: err %v, record %+v", err, off.Status.Announced)
 	}
 }

@@ -118,13 +118,9 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		return nil, err
 	}
 	ropts.Ingester = pipeline.Ingester
-	setupReceiver(mgr, opts, &ropts)
-	transmitter, err := newTransmitter(mgr, opts, ropts.CredentialsNamespace, clock.RealClock{})
+	transmitter, err := prepareSignals(mgr, opts, &ropts)
 	if err != nil {
 		return nil, err
-	}
-	if transmitter != nil {
-		ropts.Announcer = transitionAnnouncer{transmitter}
 	}
 	if err := SetupReconcilers(ctx, mgr, ropts); err != nil {
 		return nil, err
@@ -139,9 +135,17 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if err := setupSSF(mgr, opts, ropts.SignalReceivers, transmitter); err != nil {
 		return nil, err
 	}
+	if err := addWebhook(ctx, mgr, opts, ropts); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+// addWebhook serves the validating webhook when it is configured.
+func addWebhook(ctx context.Context, mgr ctrl.Manager, opts Options, ropts ReconcilerOptions) error {
 	checker, ok := ropts.Engine.(admission.Checker)
 	if !ok {
-		return nil, fmt.Errorf("the policy engine %T cannot check policies for the webhook", ropts.Engine)
+		return fmt.Errorf("the policy engine %T cannot check policies for the webhook", ropts.Engine)
 	}
 	// The webhook's Secret and Service are the manager's own, in its own
 	// namespace, whatever namespace the credentials are in.
@@ -149,10 +153,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if webhookNamespace == "" {
 		webhookNamespace = ropts.CredentialsNamespace
 	}
-	if err := setupWebhook(ctx, mgr, opts.Webhook, webhookNamespace, checker); err != nil {
-		return nil, err
-	}
-	return mgr, nil
+	return setupWebhook(ctx, mgr, opts.Webhook, webhookNamespace, checker)
 }
 
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create

@@ -73,13 +73,20 @@ func receiverRoots(file string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// setupReceiver gives the SignalStream reconciler its sink (Findings
-// through the manager's client) and the push routes the endpoint serves.
-func setupReceiver(mgr ctrl.Manager, opts Options, ropts *ReconcilerOptions) {
+// prepareSignals gives the SignalStream reconciler its sink (Findings
+// through the manager's client) and the push routes the endpoint serves,
+// and builds the transmitter when it is on, which the contractor
+// reconciler then announces through.
+func prepareSignals(mgr ctrl.Manager, opts Options, ropts *ReconcilerOptions) (*ssftx.Transmitter, error) {
 	ropts.SignalSink = &signalsink.Sink{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Clock: ropts.Clock,
 		FindingTTL: opts.Ingest.FindingTTL}
 	ropts.SignalReceivers = controllers.NewSignalReceivers()
 	ropts.SignalReceiverURL = opts.SSF.ReceiverURL
+	t, err := newTransmitter(mgr, opts, ropts.CredentialsNamespace, clock.RealClock{})
+	if t != nil {
+		ropts.Announcer = transitionAnnouncer{t}
+	}
+	return t, err
 }
 
 // setupSSF serves the Shared Signals endpoint when it is configured.
