@@ -152,8 +152,8 @@ func fluxExpressions(t *testing.T) func(map[string]any) status.Status {
 	if err := yaml.Unmarshal(raw, &checks); err != nil {
 		t.Fatal(err)
 	}
-	if len(checks) != 7 {
-		t.Fatalf("%d health checks, want one for each of the seven kinds", len(checks))
+	if len(checks) != 8 {
+		t.Fatalf("%d health checks, want one for each of the eight kinds", len(checks))
 	}
 	env, err := cel.NewEnv(cel.OptionalTypes(), cel.Variable("metadata", cel.DynType),
 		cel.Variable("spec", cel.DynType), cel.Variable("status", cel.DynType))
