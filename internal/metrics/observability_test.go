@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/yaml"
+
+	"github.com/portcullis-dev/portcullis/internal/ssftx"
 )
 
 // The alerting rules, the dashboard and the runbooks that ship with the
@@ -89,6 +91,10 @@ func definedMetrics(t *testing.T) map[string]metricInfo {
 	reg := prometheus.NewRegistry()
 	capture := &capturingRegisterer{Registerer: reg}
 	if _, err := New(capture); err != nil {
+		t.Fatal(err)
+	}
+	// The Shared Signals transmitter registers its own, in the same registry.
+	if _, err := ssftx.NewMetrics(capture); err != nil {
 		t.Fatal(err)
 	}
 	described := map[string]bool{}
