@@ -155,7 +155,7 @@ security: build controlplane test-deps ## Replay the attacks of docs/security.md
 
 .PHONY: bench
 bench: build controlplane ## Run the Go benchmarks, then the harness against a local control plane (BENCH_ARGS="--grants 10000").
-	go test -run '^$$' -bench . -benchmem ./internal/policy/... ./internal/signals/... ./controllers/...
+	go test -run '^$$' -bench . -benchmem ./internal/policy/... ./internal/signals/... ./internal/ssf/... ./controllers/...
 	go run ./test/bench --portcullis $(PORTCULLIS) --control-plane-dir $(CONTROL_PLANE_DIR) $(BENCH_ARGS)
 
 .PHONY: chaos
