@@ -179,10 +179,10 @@ func (r *SignalStreamReconciler) sync(ctx context.Context, src *accessv1alpha1.S
 	run.streamID = cfg.StreamID
 	st := &src.Status
 	st.StreamID, st.EventsDelivered = cfg.StreamID, shortEventNames(cfg.EventsDelivered)
-	st.EndpointURL = truncate(cfg.Delivery.EndpointURL, 2048)
+	st.EndpointURL = printable(cfg.Delivery.EndpointURL, 2048)
 	st.Audience = src.Spec.Audience
 	if st.Audience == "" && len(cfg.Audience) > 0 {
-		st.Audience = truncate(cfg.Audience[0], 2048)
+		st.Audience = printable(cfg.Audience[0], 2048)
 	}
 	if err := r.ensureReceiver(src, run, cfg); err != nil {
 		return err
@@ -191,7 +191,7 @@ func (r *SignalStreamReconciler) sync(ctx context.Context, src *accessv1alpha1.S
 	if err != nil {
 		return err
 	}
-	st.StreamStatus, st.StreamStatusReason = status.Status, truncate(status.Reason, 256)
+	st.StreamStatus, st.StreamStatusReason = printable(status.Status, 32), printable(status.Reason, 256)
 	if status.Status == ssf.StreamEnabled && !src.Spec.Suspend {
 		if err := r.verify(ctx, src, run, cfg, changed); err != nil {
 			return err
