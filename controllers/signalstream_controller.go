@@ -92,6 +92,11 @@ type SignalStreamReconciler struct {
 func (r *SignalStreamReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	src := &accessv1alpha1.SignalStream{}
 	if err := r.Reader.Get(ctx, req.NamespacedName, src); err != nil {
+		if apierrors.IsNotFound(err) {
+			// Gone without reconcileDelete (its finalizer was removed by
+			// hand): its push route must not outlive it.
+			r.forgetName(req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !src.DeletionTimestamp.IsZero() {
@@ -276,6 +281,23 @@ func (r *SignalStreamReconciler) forget(src *accessv1alpha1.SignalStream) {
 	r.Receivers.remove(src.Name)
 	if r.Metrics != nil {
 		r.Metrics.SignalStreams.Forget(src.Name)
+	}
+}
+
+// forgetName drops what the process holds for a stream known only by
+// name.
+func (r *SignalStreamReconciler) forgetName(name string) {
+	r.mu.Lock()
+	for uid, run := range r.runs {
+		if run.name == name {
+			delete(r.runs, uid)
+			delete(r.replays, uid)
+		}
+	}
+	r.mu.Unlock()
+	r.Receivers.remove(name)
+	if r.Metrics != nil {
+		r.Metrics.SignalStreams.Forget(name)
 	}
 }
 

@@ -179,10 +179,10 @@ func (r *SignalStreamReconciler) sync(ctx context.Context, src *accessv1alpha1.S
 	run.streamID = cfg.StreamID
 	st := &src.Status
 	st.StreamID, st.EventsDelivered = cfg.StreamID, shortEventNames(cfg.EventsDelivered)
-	st.EndpointURL = truncate(cfg.Delivery.EndpointURL, 2048)
+	st.EndpointURL = printable(cfg.Delivery.EndpointURL, 2048)
 	st.Audience = src.Spec.Audience
 	if st.Audience == "" && len(cfg.Audience) > 0 {
-		st.Audience = truncate(cfg.Audience[0], 2048)
+		st.Audience = printable(cfg.Audience[0], 2048)
 	}
 	if err := r.ensureReceiver(src, run, cfg); err != nil {
 		return err
@@ -191,7 +191,7 @@ func (r *SignalStreamReconciler) sync(ctx context.Context, src *accessv1alpha1.S
 	if err != nil {
 		return err
 	}
-	st.StreamStatus, st.StreamStatusReason = status.Status, truncate(status.Reason, 256)
+	st.StreamStatus, st.StreamStatusReason = printable(status.Status, 32), printable(status.Reason, 256)
 	if status.Status == ssf.StreamEnabled && !src.Spec.Suspend {
 		if err := r.verify(ctx, src, run, cfg, changed); err != nil {
 			return err
@@ -230,7 +230,7 @@ func (r *SignalStreamReconciler) ensureStream(ctx context.Context, src *accessv1
 	if have == nil {
 		have, err = run.client.Create(ctx, want)
 		if errors.Is(err, ssf.ErrStreamConflict) {
-			have, err = r.adopt(ctx, run)
+			have, err = r.adopt(ctx, src, run)
 			run.configured = false
 		} else if err == nil {
 			return have, true, nil
@@ -250,14 +250,27 @@ func (r *SignalStreamReconciler) ensureStream(ctx context.Context, src *accessv1
 	return updated, true, nil
 }
 
-// adopt finds the one stream of a transmitter that allows one per receiver.
-func (r *SignalStreamReconciler) adopt(ctx context.Context, run *streamRun) (*ssf.StreamConfig, error) {
+// adopt finds the one stream of a transmitter that allows one per
+// receiver, unless another SignalStream has it: two SignalStreams sharing
+// a stream would reconfigure it in turn, accept each other's SETs and
+// delete it under each other.
+func (r *SignalStreamReconciler) adopt(ctx context.Context, src *accessv1alpha1.SignalStream, run *streamRun) (*ssf.StreamConfig, error) {
 	list, err := run.client.List(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if len(list) != 1 {
 		return nil, fmt.Errorf("the transmitter refused a new stream (one per receiver) and lists %d streams, so none can be adopted", len(list))
+	}
+	var all accessv1alpha1.SignalStreamList
+	if err := r.Reader.List(ctx, &all); err != nil {
+		return nil, fmt.Errorf("listing SignalStreams: %w", err)
+	}
+	for i := range all.Items {
+		o := &all.Items[i]
+		if o.UID != src.UID && o.Spec.Issuer == src.Spec.Issuer && o.Status.StreamID == list[0].StreamID {
+			return nil, fmt.Errorf("the transmitter allows one stream per receiver, and SignalStream %s has it: use other credentials (another receiver) or delete that SignalStream", o.Name)
+		}
 	}
 	return &list[0], nil
 }

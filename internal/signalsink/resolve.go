@@ -16,7 +16,9 @@ import (
 
 // resolve returns the contractors a subject names, without duplicates: a
 // candidate names the contractor whose spec.email it is (ASCII case
-// folded), for an email-shaped candidate, and each contractor with an
+// folded), for an email or acct URI candidate (an opaque id or an iss_sub's
+// sub that looks like an address is the transmitter's name for an account,
+// often a login its user chose, not a mailbox), and each contractor with an
 // account of that id on one of the source's systems (case folded on
 // systems whose ids ignore case). An iss_sub candidate counts only when
 // its issuer is the source's own: another issuer's subject ids are not
@@ -40,7 +42,7 @@ func (s *Sink) resolve(ctx context.Context, src Source, subject *ssf.SubjectID) 
 		if c.Format == ssf.FormatIssSub && c.Issuer != src.Issuer {
 			continue
 		}
-		if emailShaped(c.ID) {
+		if (c.Format == ssf.FormatEmail || c.Format == ssf.FormatAccount) && emailShaped(c.ID) {
 			keys, err := s.byIndex(ctx, kube.IndexEmailFold, kube.FoldID(c.ID))
 			if err != nil {
 				return nil, err

@@ -34,7 +34,7 @@ const (
 )
 
 // Sink records the events of verified SETs as Findings in the namespaces
-// of the contractors their subjects name, one Finding per stream,
+// of the contractors their subjects name, one Finding per stream (and issuer),
 // contractor and Finding type (so at most five per contractor and stream),
 // whose count grows on repeats. See classify for the mapping.
 //
@@ -110,7 +110,7 @@ func (s *Sink) receive(ctx context.Context, src Source, set *ssf.SET, ev ssf.Eve
 	now := s.Clock.Now()
 	at := eventTime(a, set, now)
 	if a.lift {
-		err = s.lift(ctx, FindingName(src.Name, keys[0], a.typ), keys[0].Namespace, at)
+		err = s.lift(ctx, FindingName(src.Name, src.Issuer, keys[0], a.typ), keys[0].Namespace, at)
 	} else {
 		err = s.record(ctx, s.newFinding(src, set, ev.Type, a, keys[0], at, now))
 	}
@@ -128,10 +128,13 @@ func (s *Sink) receive(ctx context.Context, src Source, set *ssf.SET, ev ssf.Eve
 	return nil
 }
 
-// FindingName is the name of the Finding of a stream, contractor and
-// type: "ssf-" and 16 hex digits of their hash.
-func FindingName(stream string, contractor types.NamespacedName, typ accessv1alpha1.FindingType) string {
-	sum := sha256.Sum256([]byte(stream + "\x00" + contractor.Namespace + "/" + contractor.Name + "\x00" + string(typ)))
+// FindingName is the name of the Finding of a stream, its issuer, a
+// contractor and a type: "ssf-" and 16 hex digits of their hash. The
+// issuer is part of it so that a stream whose issuer changed (or a new
+// stream under a deleted one's name) cannot lift what another issuer
+// reported.
+func FindingName(stream, issuer string, contractor types.NamespacedName, typ accessv1alpha1.FindingType) string {
+	sum := sha256.Sum256([]byte(stream + "\x00" + issuer + "\x00" + contractor.Namespace + "/" + contractor.Name + "\x00" + string(typ)))
 	return "ssf-" + hex.EncodeToString(sum[:8])
 }
 
@@ -153,7 +156,7 @@ func (s *Sink) newFinding(src Source, set *ssf.SET, eventType string, a action, 
 	f := &accessv1alpha1.Finding{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: key.Namespace,
-			Name:      FindingName(src.Name, key, a.typ),
+			Name:      FindingName(src.Name, src.Issuer, key, a.typ),
 			Labels:    map[string]string{LabelStream: StreamLabelValue(src.Name)},
 		},
 		Spec: accessv1alpha1.FindingSpec{

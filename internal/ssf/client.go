@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Bounds of the stream management client.
@@ -334,9 +335,19 @@ func managementError(op string, status int, raw []byte) error {
 	return e
 }
 
-// bounded is s cut to 200 bytes, for quoting what a server sent.
+// bounded is s cut to 200 bytes, for quoting what a server sent: it ends
+// in statuses and Events that kubectl prints as they are, so control and
+// format characters (escape sequences, bidirectional overrides) are
+// dropped and white space runs become one space.
 func bounded(s string) string {
 	const n = 200
+	s = strings.Join(strings.FieldsFunc(strings.ToValidUTF8(s, ""), unicode.IsSpace), " ")
+	s = strings.Map(func(r rune) rune {
+		if !unicode.IsPrint(r) && r != ' ' {
+			return -1
+		}
+		return r
+	}, s)
 	if len(s) <= n {
 		return s
 	}

@@ -55,7 +55,8 @@ type Limits struct {
 	// MaxSubjects bounds the subjects added to one stream. Default 1000.
 	MaxSubjects int
 	// MaxConcurrent bounds the API requests handled at once; beyond it a
-	// request is answered 503. Default 32.
+	// request is answered 503. One receiver may have a quarter of them
+	// (at least one) in flight. Default 32.
 	MaxConcurrent int
 	// MaxOutbox bounds the pending events of one stream; beyond it
 	// Announce fails. Default 2000.

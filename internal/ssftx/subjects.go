@@ -95,7 +95,8 @@ func (t *Transmitter) removeSubject(w http.ResponseWriter, r *http.Request, rece
 }
 
 // verify queues a verification event (SSF 1.0 §8.1.4) whose subject is the
-// stream (opaque, id = stream_id) and answers 204.
+// stream (opaque, id = stream_id), in place of any still pending, and
+// answers 204.
 func (t *Transmitter) verify(w http.ResponseWriter, r *http.Request, receiver string) {
 	var req ssf.VerificationRequest
 	if !decodeJSON(w, r, &req) {
@@ -114,6 +115,10 @@ func (t *Transmitter) verify(w http.ResponseWriter, r *http.Request, receiver st
 		return
 	}
 	st, err := t.store.update(r.Context(), receiver, req.StreamID, func(st *stream) (bool, error) {
+		// A new request supersedes the verification events still pending,
+		// so that asking again and again cannot fill the outbox (and make
+		// Announce fail for the stream).
+		st.Outbox = slices.DeleteFunc(st.Outbox, func(o entry) bool { return o.Type == ssf.EventVerification })
 		return t.appendEntries(st, []entry{e})
 	})
 	switch {

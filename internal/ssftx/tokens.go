@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,7 +21,8 @@ import (
 // Secret, each valued with its bearer token, as internal/ingest keeps its
 // tokens: only SHA-256 digests are held, compared in constant time, and the
 // Secret is read again at most every refresh (a failed read is remembered
-// for refresh too). A receiver's token rotates by changing its value.
+// for refresh too). A receiver's token rotates by changing its value; a
+// token two receivers share is refused for both.
 type receivers struct {
 	reader  client.Reader
 	secret  types.NamespacedName
@@ -83,6 +85,13 @@ func (r *receivers) load(ctx context.Context) ([]receiverEntry, error) {
 		}
 		entries = append(entries, receiverEntry{name: name, digest: sha256.Sum256([]byte(token))})
 	}
+	// A token two receivers share names neither: which one it stood for
+	// would depend on map order, and each would see the other's streams.
+	uses := map[[sha256.Size]byte]int{}
+	for _, e := range entries {
+		uses[e.digest]++
+	}
+	entries = slices.DeleteFunc(entries, func(e receiverEntry) bool { return uses[e.digest] > 1 })
 	r.entries, r.readAt = entries, now
 	return entries, nil
 }

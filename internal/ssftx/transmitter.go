@@ -49,6 +49,32 @@ type Transmitter struct {
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced when an outbox grows
+	// busy counts each receiver's requests in flight (under mu), so that
+	// one receiver's long polls cannot take every slot.
+	busy map[string]int
+}
+
+// perReceiver is how many of the MaxConcurrent slots one receiver may hold.
+func (t *Transmitter) perReceiver() int { return max(1, t.cfg.Limits.MaxConcurrent/4) }
+
+// enter takes one of the receiver's slots; false when it holds all of its
+// share.
+func (t *Transmitter) enter(receiver string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.busy[receiver] >= t.perReceiver() {
+		return false
+	}
+	t.busy[receiver]++
+	return true
+}
+
+func (t *Transmitter) leave(receiver string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.busy[receiver]--; t.busy[receiver] <= 0 {
+		delete(t.busy, receiver)
+	}
 }
 
 // New checks cfg and returns a Transmitter. It does no I/O.
@@ -70,6 +96,7 @@ func New(cfg Config) (*Transmitter, error) {
 		slots:   make(chan struct{}, cfg.Limits.MaxConcurrent),
 		wake:    make(chan struct{}, 1),
 		changed: make(chan struct{}),
+		busy:    map[string]int{},
 	}
 	return t, nil
 }
@@ -139,8 +166,8 @@ func (t *Transmitter) Handler() http.Handler {
 	return mux
 }
 
-// authenticated bounds concurrency and the body, and finds the receiver
-// by its bearer token.
+// authenticated bounds concurrency (in all, and a quarter of it per
+// receiver) and the body, and finds the receiver by its bearer token.
 func (t *Transmitter) authenticated(h func(http.ResponseWriter, *http.Request, string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -163,6 +190,12 @@ func (t *Transmitter) authenticated(h func(http.ResponseWriter, *http.Request, s
 			writeError(w, http.StatusUnauthorized, codeUnauthorized, "a valid bearer token is required")
 			return
 		}
+		if !t.enter(receiver) {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusServiceUnavailable, codeUnavailable, "too many requests of this receiver at once; retry")
+			return
+		}
+		defer t.leave(receiver)
 		r.Body = http.MaxBytesReader(w, r.Body, t.cfg.Limits.MaxBodyBytes)
 		h(w, r, receiver)
 	})
