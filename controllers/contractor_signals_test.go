@@ -67,9 +67,11 @@ func TestAnnounceAccessTransitions(t *testing.T) {
 	}
 }
 
-// A failed announcement keeps the record, so that the retry announces the
-// same transition under the same id.
-func TestAnnounceAccessRetriesUnderTheSameID(t *testing.T) {
+// A failed announcement stays recorded as pending and is announced again,
+// under the same id, on the next reconcile; when the access changed back
+// meanwhile, the change back follows as the next transition, so receivers
+// that took the first also get the second.
+func TestAnnounceAccessRetriesPendingTransitions(t *testing.T) {
 	a := &recordingAnnouncer{}
 	r := &ContractorReconciler{Announcer: a}
 	c := announcedContractor("u1")
@@ -80,15 +82,24 @@ func TestAnnounceAccessRetriesUnderTheSameID(t *testing.T) {
 	if err := announceStep(t, r, c, 0, 1); err == nil {
 		t.Fatal("a failed announcement returned no error")
 	}
-	if rec := c.Status.Announced; rec.State != accessv1alpha1.AnnouncedEnabled || rec.Transitions != 0 {
-		t.Fatalf("a failed announcement changed the record: %+v", rec)
+	if rec := c.Status.Announced; rec.State != accessv1alpha1.AnnouncedDisabled || rec.Transitions != 1 || !rec.Pending {
+		t.Fatalf("a failed announcement is not recorded as pending: %+v", rec)
 	}
 	a.fail = nil
-	if err := announceStep(t, r, c, 0, 1); err != nil {
+	if err := announceStep(t, r, c, 0, 0); err != nil { // access back before the retry
 		t.Fatal(err)
 	}
-	if len(a.got) != 1 || a.got[0].ID != "u1/1" || !a.got[0].Disabled {
-		t.Fatalf("retried transition = %+v, want u1/1 disabled", a.got)
+	want := []AccessTransition{{ID: "u1/1", Disabled: true}, {ID: "u1/2", Disabled: false}}
+	if len(a.got) != len(want) {
+		t.Fatalf("announced %+v, want %+v", a.got, want)
+	}
+	for i, w := range want {
+		if a.got[i].ID != w.ID || a.got[i].Disabled != w.Disabled {
+			t.Errorf("transition %d = %+v, want %+v", i, a.got[i], w)
+		}
+	}
+	if rec := c.Status.Announced; rec.State != accessv1alpha1.AnnouncedEnabled || rec.Transitions != 2 || rec.Pending {
+		t.Fatalf("record = %+v, want Enabled after 2 transitions, not pending", rec)
 	}
 }
 

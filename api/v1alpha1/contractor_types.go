@@ -266,6 +266,13 @@ type AnnouncedAccess struct {
 	// recorded without an announcement).
 	// +optional
 	Time *metav1.Time `json:"time,omitempty"`
+
+	// pending is true while the transition is not yet queued for every
+	// receiver: it was recorded before it was announced, and is announced
+	// again, under the same id, until that succeeds, even if the access
+	// changed back meanwhile.
+	// +optional
+	Pending bool `json:"pending,omitempty"`
 }
 
 // GrantCounts counts grants by enforcement state.
