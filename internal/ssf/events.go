@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"time"
 )
 
 // CAEP 1.0 event types (OpenID Continuous Access Evaluation Profile §3).
@@ -300,4 +301,23 @@ func oneOf(v string, allowed ...string) bool {
 		}
 	}
 	return false
+}
+
+// eventTime is the earliest event_timestamp of the SET's events, or its
+// iat when none carries one.
+func (s *SET) eventTime() time.Time {
+	earliest := s.IssuedAt
+	found := false
+	for _, raw := range s.Events {
+		var common struct {
+			EventTimestamp *NumericDate `json:"event_timestamp"`
+		}
+		if json.Unmarshal(raw, &common) != nil || common.EventTimestamp == nil {
+			continue
+		}
+		if t := common.EventTimestamp.Time; !found || t.Before(earliest) {
+			earliest, found = t, true
+		}
+	}
+	return earliest
 }

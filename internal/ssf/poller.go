@@ -2,6 +2,7 @@ package ssf
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -186,12 +187,32 @@ func (p *Poller) Poll(ctx context.Context) (PollResult, error) {
 	hctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	res := PollResult{Received: len(resp.Sets), MoreAvailable: resp.MoreAvailable}
+	var verified []*SET
+	deferred := false
 	for i, jti := range slices.Sorted(maps.Keys(resp.Sets)) {
 		if i >= p.maxEvents || hctx.Err() != nil {
 			res.Deferred++
+			deferred = true
 			continue
 		}
-		p.handle(hctx, jti, []byte(resp.Sets[jti]), &res)
+		set, ok := p.verify(hctx, jti, []byte(resp.Sets[jti]), &res)
+		deferred = deferred || !ok
+		if set != nil {
+			verified = append(verified, set)
+		}
+	}
+	// A poll response is a JSON object: it says nothing of the SETs' order.
+	// They are acted on in the order of their events, and none after one
+	// that could not be acted on now, so that an older event (a disable)
+	// never overtakes a newer one (the enable that lifts it): the
+	// transmitter returns the rest on a later poll.
+	sortByEventTime(verified)
+	for _, set := range verified {
+		if deferred || hctx.Err() != nil {
+			res.Deferred++
+			continue
+		}
+		deferred = !p.act(hctx, set, &res)
 	}
 	return res, nil
 }
@@ -264,42 +285,65 @@ func (p *Poller) readResponse(body io.Reader) (*pollResponse, error) {
 
 // handle verifies one SET and acts on it, recording the outcome for the
 // next request and in res.
-func (p *Poller) handle(ctx context.Context, jti string, token []byte, res *PollResult) {
+// verify checks one SET of a response. It returns the SET when it is to be
+// acted on; refused SETs are queued in setErrs and SETs accepted before are
+// acknowledged again. ok is false when the SET could not be checked now.
+func (p *Poller) verify(ctx context.Context, jti string, token []byte, res *PollResult) (set *SET, ok bool) {
 	log := logr.FromContextOrDiscard(ctx).WithValues("jti", jti)
 	set, err := p.verifier.verifyToken(ctx, token)
 	var setErr *Error
 	switch {
 	case errors.As(err, &setErr):
 		p.refuse(jti, setErr, res)
-		return
+		return nil, true
 	case err != nil:
 		log.Error(err, "Cannot verify SET")
 		res.Deferred++
-		return
+		return nil, false
 	case set.JTI != jti:
 		p.refuse(jti, newError(CodeInvalidRequest, "sets key is not the SET's jti"), res)
-		return
+		return nil, true
 	}
 	switch err := p.verifier.checkReplay(ctx, set); {
 	case errors.Is(err, ErrReplay):
 		p.acknowledge(jti, res) // already accepted: acknowledge again
-		return
+		return nil, true
 	case err != nil:
 		log.Error(err, "Cannot check SET for replay")
 		res.Deferred++
-		return
+		return nil, false
 	}
+	return set, true
+}
+
+// act hands a verified SET to the sink and records it; false when that
+// failed and the SET is left for the transmitter to return.
+func (p *Poller) act(ctx context.Context, set *SET, res *PollResult) bool {
+	log := logr.FromContextOrDiscard(ctx).WithValues("jti", set.JTI)
 	if err := p.sink.Receive(ctx, set); err != nil {
 		log.Error(err, "SET sink failed")
 		res.Deferred++
-		return
+		return false
 	}
 	if err := p.verifier.Accept(ctx, set); err != nil {
 		log.Error(err, "Cannot record accepted SET")
 		res.Deferred++
-		return
+		return false
 	}
-	p.acknowledge(jti, res)
+	p.acknowledge(set.JTI, res)
+	return true
+}
+
+// sortByEventTime orders SETs by the earliest event_timestamp of their
+// events (their iat when they carry none), then by iat, then by jti.
+func sortByEventTime(sets []*SET) {
+	at := make(map[*SET]time.Time, len(sets))
+	for _, s := range sets {
+		at[s] = s.eventTime()
+	}
+	slices.SortStableFunc(sets, func(a, b *SET) int {
+		return cmp.Or(at[a].Compare(at[b]), a.IssuedAt.Compare(b.IssuedAt), cmp.Compare(a.JTI, b.JTI))
+	})
 }
 
 // acknowledge queues jti's acknowledgement for the next request.

@@ -326,3 +326,27 @@ func TestPollerReportsRefusalToTransmitter(t *testing.T) {
 		t.Errorf("sink called %d times", snk.callCount())
 	}
 }
+
+// A poll response is a JSON object, so its SETs come in no order; the
+// Poller acts on them in the order of their events, and after one it could
+// not act on it acts on none, so that an older event never overtakes a
+// newer one (a disable arriving after the enable that lifted it).
+func TestPollerActsInEventOrder(t *testing.T) {
+	e := newPollEnv(t)
+	snk := &sink{failFor: 1}
+	p := e.poller(t, snk, nil)
+	var want []string
+	for i := range 6 {
+		want = append(want, e.fake.Emit(e.id, ssf.EventSessionRevoked, alice,
+			map[string]any{"event_timestamp": 1772618000 + i}))
+	}
+	// The sink fails on the earliest: nothing after it is acted on.
+	mustPoll(t, p, ssf.PollResult{Received: 6, Deferred: 6})
+	if got := snk.received(); len(got) != 0 {
+		t.Fatalf("acted on %v after the earliest SET failed", got)
+	}
+	mustPoll(t, p, ssf.PollResult{Received: 6, Accepted: 6})
+	if got := snk.received(); !slices.Equal(got, want) {
+		t.Errorf("sink got %v, want the event order %v", got, want)
+	}
+}
