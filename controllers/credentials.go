@@ -29,7 +29,16 @@ type Credentials struct {
 	Reader client.Reader
 	// Namespace is the only namespace credentials are read from.
 	Namespace string
+	// Reserved names the Secrets of that namespace that the manager keeps
+	// for itself (signing keys, the tokens it accepts, its certificate):
+	// no object may name them as credentials, which would send them to the
+	// object's host. Secrets labelled managed-by portcullis (the Shared
+	// Signals transmitter's streams) are reserved too.
+	Reserved map[string]bool
 }
+
+// managedByLabel marks the Secrets the manager writes for itself.
+const managedByLabel, managedByValue = "app.kubernetes.io/managed-by", "portcullis"
 
 // Read returns the data of the system's credentials Secret, or nil for a
 // system without one. Errors name the Secret, never its content; a Secret
@@ -48,12 +57,20 @@ func (c *Credentials) ReadRef(ctx context.Context, ref *accessv1alpha1.SecretRef
 		return nil, fmt.Errorf("%w: Secret %s/%s is not in %s, the only namespace the controller reads credentials from: move the Secret there and fix spec.credentialsSecretRef",
 			ErrSecretNamespace, ref.Namespace, ref.Name, c.Namespace)
 	}
+	reserved := fmt.Errorf("%w: Secret %s/%s is one the manager keeps for itself (its signing keys, the tokens it accepts or its own state), which credentials may not name: create a Secret of its own for these credentials",
+		ErrSecretNamespace, ref.Namespace, ref.Name)
+	if c.Reserved[ref.Name] {
+		return nil, reserved
+	}
 	secret := &corev1.Secret{}
 	if err := c.Reader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, secret); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("the credentials Secret %s/%s does not exist: create it or fix spec.credentialsSecretRef: %w", ref.Namespace, ref.Name, err)
 		}
 		return nil, fmt.Errorf("reading credentials Secret %s/%s: %w", ref.Namespace, ref.Name, err)
+	}
+	if secret.Labels[managedByLabel] == managedByValue {
+		return nil, reserved
 	}
 	return secret.Data, nil
 }

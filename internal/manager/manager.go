@@ -118,6 +118,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		return nil, err
 	}
 	ropts.Ingester = pipeline.Ingester
+	ropts.ReservedSecrets = opts.reservedSecrets(ropts.CredentialsNamespace)
 	transmitter, err := prepareSignals(mgr, opts, &ropts)
 	if err != nil {
 		return nil, err
@@ -270,6 +271,9 @@ type ReconcilerOptions struct {
 	// Announcer, when set, tells Shared Signals receivers when a
 	// contractor loses or regains access.
 	Announcer controllers.AccessAnnouncer
+	// ReservedSecrets are the Secrets of the credentials namespace that no
+	// object may name as credentials (see controllers.Credentials).
+	ReservedSecrets map[string]bool
 }
 
 // DefaultReconcilerOptions returns the settings of a production manager,
@@ -293,7 +297,7 @@ func SetupReconcilers(ctx context.Context, mgr ctrl.Manager, opts ReconcilerOpti
 	}
 	c, reader, clk := mgr.GetClient(), mgr.GetAPIReader(), opts.Clock
 	sync := controllers.NewPolicySync()
-	creds := &controllers.Credentials{Reader: reader, Namespace: opts.CredentialsNamespace}
+	creds := &controllers.Credentials{Reader: reader, Namespace: opts.CredentialsNamespace, Reserved: opts.ReservedSecrets}
 	opts.Guard.UseStore(&controllers.GuardStore{Client: c, Reader: reader, Namespace: opts.CredentialsNamespace})
 	health, evalErrors := controllers.NewSystemHealth(clk), controllers.NewEvaluationErrors(clk)
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{

@@ -12,6 +12,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/portcullis-dev/portcullis/controllers"
+	"github.com/portcullis-dev/portcullis/internal/signals"
 	"github.com/portcullis-dev/portcullis/internal/signalsink"
 	"github.com/portcullis-dev/portcullis/internal/ssftx"
 )
@@ -51,6 +52,22 @@ func newTransmitter(mgr ctrl.Manager, opts Options, namespace string, clk clock.
 		return nil, err
 	}
 	return t, nil
+}
+
+// reservedSecrets are the Secrets of namespace that the manager keeps for
+// itself: the tokens it accepts, its signing keys and its webhook
+// certificate. Objects may not name them as their credentials.
+func (o *Options) reservedSecrets(namespace string) map[string]bool {
+	reserved := map[string]bool{}
+	for _, ref := range []string{o.Ingest.TokenSecret, o.SSF.SigningKeySecret, o.SSF.ReceiverTokenSecret} {
+		if key, ok := signals.ParseKey(ref); ok && key.Namespace == namespace {
+			reserved[key.Name] = true
+		}
+	}
+	if o.Webhook.Secret != "" {
+		reserved[o.Webhook.Secret] = true
+	}
+	return reserved
 }
 
 // receiverRoots is the system's certificate pool plus the PEM bundle in
