@@ -1,6 +1,7 @@
 package signalsink
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -109,10 +110,18 @@ func (s *Sink) receive(ctx context.Context, src Source, set *ssf.SET, ev ssf.Eve
 	}
 	now := s.Clock.Now()
 	at := eventTime(a, set, now)
+	name := FindingName(src.Name, src.Issuer, keys[0], a.typ)
+	device := deviceOf(a, ev.Subject)
+	if device != "" {
+		name = DeviceFindingName(name, device)
+	}
 	if a.lift {
-		err = s.lift(ctx, FindingName(src.Name, src.Issuer, keys[0], a.typ), keys[0].Namespace, at)
+		err = s.lift(ctx, name, keys[0].Namespace, at)
 	} else {
-		err = s.record(ctx, s.newFinding(src, set, ev.Type, a, keys[0], at, now))
+		f := s.newFinding(src, set, ev.Type, a, keys[0], at, now)
+		f.Name = name
+		f.Spec.Evidence.DeviceID = truncate(clean(device, maxDeviceID), maxDeviceID)
+		err = s.record(ctx, f)
 	}
 	if apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsNotFound(err) {
 		// Permanent: a Finding the API server refuses, or a namespace
@@ -136,6 +145,31 @@ func (s *Sink) receive(ctx context.Context, src Source, set *ssf.SET, ev ssf.Eve
 func FindingName(stream, issuer string, contractor types.NamespacedName, typ accessv1alpha1.FindingType) string {
 	sum := sha256.Sum256([]byte(stream + "\x00" + issuer + "\x00" + contractor.Namespace + "/" + contractor.Name + "\x00" + string(typ)))
 	return "ssf-" + hex.EncodeToString(sum[:8])
+}
+
+// DeviceFindingName is the name of a device's Finding: a device's
+// compliance is its own, so that a compliant report for one device does not
+// lift another's non-compliance. name is the contractor's FindingName.
+func DeviceFindingName(name, device string) string {
+	sum := sha256.Sum256([]byte(name + "\x00" + device))
+	return "ssf-" + hex.EncodeToString(sum[:8])
+}
+
+// maxDeviceID bounds the device id kept in a Finding's evidence.
+const maxDeviceID = 128
+
+// deviceOf is the device a device-compliance event is about: the device
+// member of a complex subject, as the transmitter identifies it; "" for a
+// subject without one, whose compliance is the contractor's.
+func deviceOf(a action, sub *ssf.SubjectID) string {
+	if a.typ != accessv1alpha1.FindingDeviceNonCompliant || sub == nil || sub.Device == nil {
+		return ""
+	}
+	for _, c := range sub.Device.Candidates() {
+		return c.ID
+	}
+	d := sub.Device
+	return cmp.Or(d.ID, d.URI, d.Email, d.Sub, d.PhoneNumber)
 }
 
 // StreamLabelValue is the LabelStream value of a stream: its name, or

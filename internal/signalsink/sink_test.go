@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -470,5 +471,42 @@ func TestHostileText(t *testing.T) {
 	}
 	if !strings.Contains(f.Spec.Summary, "pwned") {
 		t.Errorf("summary %q", f.Spec.Summary)
+	}
+}
+
+// TestDeviceCompliancePerDevice: a device's compliance is its own; a
+// compliant report for one device does not lift another's non-compliance.
+func TestDeviceCompliancePerDevice(t *testing.T) {
+	w := start(t)
+	w.clear(t, bob)
+	on := func(device string) *ssf.SubjectID {
+		return &ssf.SubjectID{Format: ssf.FormatComplex, User: bobIssSub(issuer), Device: opaque(device)}
+	}
+	noncompliant := func() map[string]any {
+		return with(at(30), "current_status", "not-compliant", "previous_status", "compliant")
+	}
+	w.receive(t, setOf("pd-1", on("laptop-1"), ssf.EventDeviceComplianceChange, noncompliant()))
+	w.receive(t, setOf("pd-2", on("laptop-2"), ssf.EventDeviceComplianceChange, noncompliant()))
+	devices := func() []string {
+		var list accessv1alpha1.FindingList
+		if err := w.k8s.List(t.Context(), &list, client.InNamespace(bob.Namespace),
+			client.MatchingLabels{signalsink.LabelStream: stream}); err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, f := range list.Items {
+			if f.Spec.ContractorRef.Name == bob.Name && f.Spec.Type == accessv1alpha1.FindingDeviceNonCompliant {
+				ids = append(ids, f.Spec.Evidence.DeviceID)
+			}
+		}
+		return slices.Sorted(slices.Values(ids))
+	}
+	if got := devices(); !slices.Equal(got, []string{"laptop-1", "laptop-2"}) {
+		t.Fatalf("non-compliant devices %v, want both laptops", got)
+	}
+	w.receive(t, setOf("pd-3", on("laptop-2"), ssf.EventDeviceComplianceChange,
+		with(at(40), "current_status", "compliant", "previous_status", "not-compliant")))
+	if got := devices(); !slices.Equal(got, []string{"laptop-1"}) {
+		t.Fatalf("after laptop-2 became compliant: %v, want laptop-1 still non-compliant", got)
 	}
 }
