@@ -7,7 +7,8 @@
 // not expire, lifted by an account-enabled from the same stream that is not
 // older than it; credential-compromise is a credential-compromise Finding
 // (High); CAEP device-compliance-change to not-compliant a
-// device-noncompliant Finding (Medium), lifted by one to compliant;
+// device-noncompliant Finding (Medium), one per device when the subject
+// names one, lifted by one to compliant for the same device;
 // session-revoked (and RISC sessions-revoked) a session-revoked Finding
 // (Info); credential-change, an assurance-level-change that decreases,
 // token-claims-change, identifier-changed and identifier-recycled a
