@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -206,12 +205,8 @@ func (r *SignalStreamReconciler) setReady(src *accessv1alpha1.SignalStream, ok b
 // writeStatus writes the status when it changed, and records an Event
 // when Ready changed.
 func (r *SignalStreamReconciler) writeStatus(ctx context.Context, before, src *accessv1alpha1.SignalStream) error {
-	if equality.Semantic.DeepEqual(before.Status, src.Status) {
-		return nil
-	}
-	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
-	if err := r.Status().Patch(ctx, src, patch); err != nil {
-		return fmt.Errorf("writing the status of SignalStream %s: %w", src.Name, err)
+	if written, err := patchStatusLocked(ctx, r.Client, before, src); !written || err != nil {
+		return err
 	}
 	announceReady(r.Recorder, src, before.Status.Conditions, src.Status.Conditions)
 	return nil

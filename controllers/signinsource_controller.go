@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -267,12 +266,8 @@ func (r *SignInSourceReconciler) setReady(src *accessv1alpha1.SignInSource, ok b
 // lock, so that a manager that lost its leadership cannot move the cursor
 // back, and records an Event when Ready changed.
 func (r *SignInSourceReconciler) writeStatus(ctx context.Context, before, src *accessv1alpha1.SignInSource) error {
-	if equality.Semantic.DeepEqual(before.Status, src.Status) {
-		return nil
-	}
-	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
-	if err := r.Status().Patch(ctx, src, patch); err != nil {
-		return fmt.Errorf("writing the status of SignInSource %s: %w", src.Name, err)
+	if written, err := patchStatusLocked(ctx, r.Client, before, src); !written || err != nil {
+		return err
 	}
 	announceReady(r.Recorder, src, before.Status.Conditions, src.Status.Conditions)
 	return nil

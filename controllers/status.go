@@ -47,6 +47,28 @@ func patchStatus[T client.Object](ctx context.Context, c client.Client, before, 
 	return nil
 }
 
+// patchStatusLocked writes obj's status like patchStatus, with an
+// optimistic lock, so that a writer that read an older object (a manager
+// that lost its leadership) cannot overwrite a newer status. It reports
+// whether it wrote.
+func patchStatusLocked[T client.Object](ctx context.Context, c client.Client, before, obj T) (bool, error) {
+	old, err := statusOf(before)
+	if err != nil {
+		return false, err
+	}
+	cur, err := statusOf(obj)
+	if err != nil {
+		return false, err
+	}
+	if equality.Semantic.DeepEqual(old, cur) {
+		return false, nil
+	}
+	if err := c.Status().Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return false, fmt.Errorf("writing the status of %s: %w", client.ObjectKeyFromObject(obj), err)
+	}
+	return true, nil
+}
+
 // statusOf returns the value of obj's Status field, the part of a kind that
 // its status subresource owns. Every kind of this API, like Kubernetes' own,
 // keeps it in a field of that name. An object without one is a programming

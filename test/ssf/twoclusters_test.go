@@ -35,6 +35,7 @@ import (
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	libpolicies "github.com/portcullis-dev/portcullis/config/policies"
 	"github.com/portcullis-dev/portcullis/config/samples"
+	"github.com/portcullis-dev/portcullis/internal/connectors/connectorstest"
 	"github.com/portcullis-dev/portcullis/internal/manager"
 	"github.com/portcullis-dev/portcullis/internal/manifests"
 	"github.com/portcullis-dev/portcullis/test/freeport"
@@ -66,10 +67,10 @@ func TestQuarantineTravelsToAnotherCluster(t *testing.T) {
 			t.Log(logs.String())
 		}
 	})
-	ca := newTestCA(t)
+	ca := connectorstest.NewCA(t)
 	dir := t.TempDir()
 	caFile := filepath.Join(dir, "ca.crt")
-	write(t, caFile, ca.pem)
+	write(t, caFile, ca.PEM)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 
@@ -89,7 +90,7 @@ func TestQuarantineTravelsToAnotherCluster(t *testing.T) {
 		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + system, "system:authenticated"}}
 	runManager(ctx, t, one, func(o *manager.Options) {
 		o.SSF.Addr = fmt.Sprintf("127.0.0.1:%d", port1)
-		o.SSF.TLSCertFile, o.SSF.TLSKeyFile = ca.issue(t, mkdir(t, dir, "one"), 2)
+		o.SSF.TLSCertFile, o.SSF.TLSKeyFile = writeCert(t, mkdir(t, dir, "one"), ca.Issue(t))
 		o.SSF.Issuer = issuer
 		o.SSF.SigningKeySecret, o.SSF.ReceiverTokenSecret = system+"/ssf-keys", system+"/ssf-receivers"
 		o.SSF.ReceiverCAFile, o.SSF.AllowPrivateReceivers = caFile, true
@@ -106,7 +107,7 @@ func TestQuarantineTravelsToAnotherCluster(t *testing.T) {
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(manifests.Apply(ctx, c, "test", lib)).To(Succeed())
 	})
-	certFile, keyFile := ca.issue(t, mkdir(t, dir, "two"), 3)
+	certFile, keyFile := writeCert(t, mkdir(t, dir, "two"), ca.Issue(t))
 	logs2 := runManagerProcess(t, env2, mkdir(t, dir, "process"),
 		"--ssf-bind-address", fmt.Sprintf("127.0.0.1:%d", port2), "--ssf-tls-cert-file", certFile, "--ssf-tls-key-file", keyFile,
 		"--ssf-receiver-url", fmt.Sprintf("https://localhost:%d", port2))
@@ -119,7 +120,7 @@ func TestQuarantineTravelsToAnotherCluster(t *testing.T) {
 		Spec: accessv1alpha1.SignalStreamSpec{
 			Issuer:               issuer,
 			CredentialsSecretRef: accessv1alpha1.SecretKeyReference{Namespace: system, Name: "ssf-cluster-one"},
-			TLS:                  &accessv1alpha1.SignalStreamTLS{CABundle: string(ca.pem)},
+			TLS:                  &accessv1alpha1.SignalStreamTLS{CABundle: string(ca.PEM)},
 			Delivery: accessv1alpha1.SignalStreamDelivery{Method: accessv1alpha1.SignalDeliveryPush,
 				AuthorizationSecretRef: &accessv1alpha1.SecretKeyReference{Namespace: system, Name: "ssf-push"}},
 		}}
