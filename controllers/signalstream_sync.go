@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -67,17 +68,10 @@ func shortEventNames(uris []string) []string {
 	}
 	out := make([]string, 0, len(uris))
 	for _, u := range uris {
-		out = append(out, cmpOrString(short[u], truncate(u, 64)))
+		out = append(out, cmp.Or(short[u], truncate(u, 64)))
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
-}
-
-func cmpOrString(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // readTokens reads the management token and, for push, the push token. A
@@ -111,7 +105,7 @@ func (r *SignalStreamReconciler) readKey(ctx context.Context, src *accessv1alpha
 	case err != nil:
 		return "", "", err
 	}
-	key := cmpOrString(ref.Key, "token")
+	key := cmp.Or(ref.Key, "token")
 	v := strings.TrimSpace(string(data[key]))
 	if v == "" {
 		src.Status.LastError = fmt.Sprintf("Secret %s/%s has no key %q (named by %s) with a bearer token: add it", ref.Namespace, ref.Name, key, field)
@@ -203,7 +197,7 @@ func (r *SignalStreamReconciler) sync(ctx context.Context, src *accessv1alpha1.S
 
 // desired is the stream configuration the spec asks for.
 func (r *SignalStreamReconciler) desired(src *accessv1alpha1.SignalStream, run *streamRun) *ssf.StreamConfig {
-	cfg := &ssf.StreamConfig{StreamID: cmpOrString(src.Status.StreamID, run.streamID), EventsRequested: requestedEvents(src), Description: src.Spec.Description}
+	cfg := &ssf.StreamConfig{StreamID: cmp.Or(src.Status.StreamID, run.streamID), EventsRequested: requestedEvents(src), Description: src.Spec.Description}
 	cfg.Delivery.Method = ssf.MethodPoll
 	if src.Spec.Delivery.Method == accessv1alpha1.SignalDeliveryPush {
 		cfg.Delivery = ssf.StreamDelivery{Method: ssf.MethodPush,
