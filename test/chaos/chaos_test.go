@@ -30,6 +30,7 @@ var scenarios = []scenario{
 	{"7", "7 revoked grant deleted and re-created", recreatedGrant},
 	{"8", "8 two hanging systems beside a healthy one", twoHangingSystems},
 	{"9", "9 manager SIGKILLs while reading a sign-in log", killsWhileReadingSignIns},
+	{"10", "10 manager SIGKILLs while transmitting Shared Signals", killsWhileTransmittingSignals},
 }
 
 // TestChaos runs the chaos suite: real etcd, kube-apiserver, PostgreSQL and

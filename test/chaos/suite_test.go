@@ -45,7 +45,7 @@ func loadConfig(t *testing.T) config {
 	c := config{
 		binary:       envString("PORTCULLIS_BINARY", filepath.Join("..", "..", "bin", "portcullis")),
 		assets:       os.Getenv("KUBEBUILDER_ASSETS"),
-		scenarios:    strings.Split(envString("PORTCULLIS_CHAOS_SCENARIOS", "1,2,3,4,5,6,7,8,9"), ","),
+		scenarios:    strings.Split(envString("PORTCULLIS_CHAOS_SCENARIOS", "1,2,3,4,5,6,7,8,9,10"), ","),
 		seed:         uint64(envInt(t, "PORTCULLIS_CHAOS_SEED", int(time.Now().UnixNano()%1e9))),
 		contractors:  envInt(t, "PORTCULLIS_CHAOS_CONTRACTORS", 16),
 		kills:        envInt(t, "PORTCULLIS_CHAOS_KILLS", 20),
@@ -114,6 +114,7 @@ type suite struct {
 	w         *chaos.World
 	cs        kubernetes.Interface
 	bulkheads bool
+	ssfCA     *chaos.CA // scenario 10's, for the transmitter and its receiver
 }
 
 // startSuite starts everything; every process stops when the test ends,
