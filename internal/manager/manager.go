@@ -90,6 +90,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		Metrics:                 metricsOptions(opts),
 		WebhookServer:           webhookServer,
 		HealthProbeBindAddress:  opts.ProbeAddr,
+		PprofBindAddress:        opts.PprofAddr,
 		LeaderElection:          opts.LeaderElection,
 		LeaderElectionNamespace: opts.LeaderElectionNamespace,
 		LeaderElectionID:        opts.LeaderElectionID,
@@ -197,10 +198,16 @@ func reconcilerOptions(opts Options) (ReconcilerOptions, error) {
 // it does not hold every binding of the cluster.
 func CacheOptions() cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{k8sconnector.LabelManagedBy: k8sconnector.ManagedByValue})
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&rbacv1.RoleBinding{}:        {Label: managed},
-		&rbacv1.ClusterRoleBinding{}: {Label: managed},
-	}}
+	return cache.Options{
+		// No reconcile reads managedFields, which are often the largest
+		// part of a small object: the cache keeps objects without them.
+		// (An Update of a cached object leaves the server's as they are.)
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&rbacv1.RoleBinding{}:        {Label: managed},
+			&rbacv1.ClusterRoleBinding{}: {Label: managed},
+		},
+	}
 }
 
 // DefaultConnectors returns a connector for each system type this version

@@ -52,10 +52,12 @@ type Options struct {
 	// MetricsAddr is where /metrics is served. MetricsSecure serves it
 	// over HTTPS to callers the API server authenticates and authorizes;
 	// MetricsCertDir holds its tls.crt and tls.key (self-signed when empty).
-	MetricsAddr             string
-	MetricsSecure           bool
-	MetricsCertDir          string
-	ProbeAddr               string
+	MetricsAddr    string
+	MetricsSecure  bool
+	MetricsCertDir string
+	ProbeAddr      string
+	// PprofAddr serves Go's net/http/pprof profiles; "" or "0" turns it off.
+	PprofAddr               string
 	LeaderElection          bool
 	LeaderElectionNamespace string
 	LeaderElectionID        string
@@ -92,6 +94,8 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 		"Directory holding tls.crt and tls.key of the metrics endpoint; empty serves a self-signed certificate made at start.")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr,
 		"Address of the liveness (/healthz) and readiness (/readyz) probes.")
+	fs.StringVar(&o.PprofAddr, "pprof-bind-address", o.PprofAddr,
+		"Address of Go's pprof profiles (/debug/pprof/), for measuring the manager's memory and CPU; unauthenticated, so bind it to localhost. Empty or \"0\" turns it off.")
 	fs.BoolVar(&o.LeaderElection, "leader-elect", o.LeaderElection,
 		"Elect a leader through a Lease so that only one replica reconciles at a time.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace,
