@@ -237,7 +237,10 @@ func liveHeap(ctx context.Context, addr string) (int64, error) {
 			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("no HeapAlloc in the manager's heap profile: %v", scanner.Err())
+	if err := scanner.Err(); err != nil {
+		return 0, fmt.Errorf("reading the manager's heap profile: %w", err)
+	}
+	return 0, errors.New("no HeapAlloc in the manager's heap profile")
 }
 
 // parallel runs fn(0..n-1) on workers goroutines and returns the first error.
