@@ -54,8 +54,12 @@ func (b *bench) contractorName(i int) string { return fmt.Sprintf("c%05d", i) }
 
 func (b *bench) converge(ctx context.Context) ([]result, error) {
 	flipEvery := int(100 / b.opts.flipPercent)
+	before, err := b.writes(ctx)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
-	err := parallel(ctx, b.opts.grants, 16, func(i int) error {
+	err = parallel(ctx, b.opts.grants, 16, func(i int) error {
 		name := b.contractorName(i)
 		labels := map[string]string{}
 		if i%flipEvery == flipEvery-1 {
@@ -82,9 +86,16 @@ func (b *bench) converge(ctx context.Context) ([]result, error) {
 	if err := b.waitStates(ctx, nil, accessv1alpha1.GrantActive); err != nil {
 		return nil, err
 	}
+	converged := time.Since(start)
+	after, err := b.settledWrites(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return []result{
 		{"create contractors and grants", created.Round(time.Millisecond).String()},
-		{"initial convergence (all grants Active, from first create)", time.Since(start).Round(time.Millisecond).String()},
+		{"initial convergence (all grants Active, from first create)", converged.Round(time.Millisecond).String()},
+		{"initial convergence: API writes by the manager per new grant",
+			strconv.FormatFloat((after-before)/float64(b.opts.grants), 'f', 2, 64)},
 	}, nil
 }
 
@@ -283,6 +294,25 @@ func (b *bench) flip(ctx context.Context) ([]result, error) {
 		{fmt.Sprintf("policy change flipping %d decisions (%.1f%%): converge", len(b.flips), b.opts.flipPercent), converged.Round(time.Millisecond).String()},
 		{"policy change: API writes by the manager (sweep of all grants)", strconv.Itoa(int(after - before))},
 	}, nil
+}
+
+// settledWrites waits until the manager's writes stop growing for two
+// seconds (the contractors' statuses follow the grants') and returns them.
+func (b *bench) settledWrites(ctx context.Context) (float64, error) {
+	last, err := b.writes(ctx)
+	for err == nil {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+		var n float64
+		if n, err = b.writes(ctx); err == nil && n == last {
+			return n, nil
+		}
+		last = n
+	}
+	return 0, err
 }
 
 // writes sums the manager's mutating API requests from its metrics.
