@@ -2,10 +2,12 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,6 +60,10 @@ func (b *bench) converge(ctx context.Context) ([]result, error) {
 	if err != nil {
 		return nil, err
 	}
+	byResource, err := b.apiWrites(ctx)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	err = parallel(ctx, b.opts.grants, 16, func(i int) error {
 		name := b.contractorName(i)
@@ -91,11 +97,17 @@ func (b *bench) converge(ctx context.Context) ([]result, error) {
 	if err != nil {
 		return nil, err
 	}
+	byResourceAfter, err := b.apiWrites(ctx)
+	if err != nil {
+		return nil, err
+	}
 	return []result{
 		{"create contractors and grants", created.Round(time.Millisecond).String()},
 		{"initial convergence (all grants Active, from first create)", converged.Round(time.Millisecond).String()},
 		{"initial convergence: API writes by the manager per new grant",
 			strconv.FormatFloat((after-before)/float64(b.opts.grants), 'f', 2, 64)},
+		{"initial convergence: API server writes per new grant, by resource (the harness's two creates included)",
+			perGrant(byResource, byResourceAfter, b.opts.grants)},
 	}, nil
 }
 
@@ -294,6 +306,64 @@ func (b *bench) flip(ctx context.Context) ([]result, error) {
 		{fmt.Sprintf("policy change flipping %d decisions (%.1f%%): converge", len(b.flips), b.opts.flipPercent), converged.Round(time.Millisecond).String()},
 		{"policy change: API writes by the manager (sweep of all grants)", strconv.Itoa(int(after - before))},
 	}, nil
+}
+
+// apiWrites counts the API server's mutating requests by verb and resource
+// (apiserver_request_total), from every client.
+func (b *bench) apiWrites(ctx context.Context) (map[string]float64, error) {
+	raw, err := b.cs.RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("scraping the API server's metrics: %w", err)
+	}
+	label := func(line, name string) string {
+		_, rest, ok := strings.Cut(line, name+`="`)
+		if !ok {
+			return ""
+		}
+		v, _, _ := strings.Cut(rest, `"`)
+		return v
+	}
+	out := map[string]float64{}
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		verb := label(line, "verb")
+		if verb != "POST" && verb != "PUT" && verb != "PATCH" && verb != "DELETE" && verb != "APPLY" {
+			continue
+		}
+		key := verb + " " + label(line, "resource")
+		if sub := label(line, "subresource"); sub != "" {
+			key += "/" + sub
+		}
+		if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
+			out[key] += v
+		}
+	}
+	return out, nil
+}
+
+// perGrant lists the growth of each count from before to after, per grant,
+// largest first.
+func perGrant(before, after map[string]float64, grants int) string {
+	type share struct {
+		key string
+		n   float64
+	}
+	var shares []share
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			shares = append(shares, share{k, d / float64(grants)})
+		}
+	}
+	slices.SortFunc(shares, func(a, b share) int { return cmp.Compare(b.n, a.n) })
+	parts := make([]string, 0, len(shares))
+	for _, s := range shares {
+		if s.n >= 0.01 {
+			parts = append(parts, fmt.Sprintf("%s %.2f", s.key, s.n))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // settledWrites waits until the manager's writes stop growing for two
