@@ -43,6 +43,7 @@ type options struct {
 	controlDir  string
 	timeout     time.Duration
 	steps       string
+	heapProfile string
 }
 
 func main() {
@@ -54,6 +55,7 @@ func main() {
 	flag.StringVar(&opts.binary, "portcullis", "bin/portcullis", "The portcullis binary to run.")
 	flag.StringVar(&opts.controlDir, "control-plane-dir", devenv.ControlPlaneDir(""), "kube-apiserver and etcd.")
 	flag.DurationVar(&opts.timeout, "timeout", 20*time.Minute, "Give up after this long.")
+	flag.StringVar(&opts.heapProfile, "heap-profile", "", "Write the manager's heap profile, after a GC, to this file in the memory step (for go tool pprof).")
 	flag.StringVar(&opts.steps, "steps", defaultSteps,
 		"Comma-separated steps to run, in order: setup, converge, latency, noop, flip, ingest, memory, flood (the sign-in endpoint under a hostile flood, for make security), and guard (the blast-radius guard, on managers of its own with a budget of 20).")
 	flag.Parse()
@@ -214,8 +216,35 @@ func (b *bench) memory(ctx context.Context) ([]result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if b.opts.heapProfile != "" {
+		if err := saveHeapProfile(ctx, b.dev.pprof, b.opts.heapProfile); err != nil {
+			return nil, err
+		}
+	}
 	return []result{{"manager RSS", fmt.Sprintf("%d MiB", v>>20)},
 		{"manager live heap (after a GC)", fmt.Sprintf("%d MiB", live>>20)}}, nil
+}
+
+// saveHeapProfile writes the manager's heap profile, after a GC, to path.
+func saveHeapProfile(ctx context.Context, addr, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/debug/pprof/heap?gc=1", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("reading the manager's heap profile: %w", err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // liveHeap asks the manager's pprof endpoint for a heap profile after a
