@@ -130,7 +130,7 @@ func TestQuarantineTravelsToAnotherCluster(t *testing.T) {
 		g.Expect(two.admin.Get(ctx, client.ObjectKeyFromObject(stream), s)).To(Succeed())
 		g.Expect(s.Status.Verification.VerifiedAt).NotTo(BeNil(), "status: %+v", s.Status)
 		g.Expect(s.Status.EventsDelivered).To(ConsistOf("session-revoked", "account-disabled", "account-enabled"))
-		g.Expect(readyReason(s.Status.Conditions)).To(Equal("True"))
+		g.Expect(readyStatus(s.Status.Conditions)).To(Equal("True"))
 	}).WithTimeout(time.Minute).Should(Succeed())
 	expectGrant(ctx, g, one.admin, accessv1alpha1.GrantActive)
 	expectGrant(ctx, g, two.admin, accessv1alpha1.GrantActive)
@@ -311,7 +311,7 @@ func signalFindings(ctx context.Context, g Gomega, c client.Client) map[accessv1
 	return byType
 }
 
-func readyReason(conds []metav1.Condition) string {
+func readyStatus(conds []metav1.Condition) string {
 	for _, c := range conds {
 		if c.Type == accessv1alpha1.ConditionReady {
 			return string(c.Status)
