@@ -46,6 +46,10 @@ type AccessPolicyReconciler struct {
 	// EvalErrors are the policies' recent evaluation errors, which the
 	// grant reconciler records.
 	EvalErrors *EvaluationErrors
+	// Shard, when set, says which policies this manager owns: it compiles
+	// every policy for its own decisions, but writes the status, the
+	// Events and the last good source only of those it owns.
+	Shard *Shard
 }
 
 // +kubebuilder:rbac:groups=access.portcullis.dev,resources=accesspolicies,verbs=get;list;watch
@@ -62,7 +66,10 @@ func (r *AccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			r.Sync.Forget(req.Name)
 			r.EvalErrors.Forget(req.Name)
 			r.Metrics.PoliciesLoaded.Set(float64(len(r.Engine.Loaded())))
-			if r.LastGood != nil {
+			// A policy already gone has no labels left to name its
+			// owner: the shard that owns unlabelled objects deletes its
+			// saved source.
+			if r.LastGood != nil && r.Shard.Owns(pol) {
 				err = r.LastGood.Delete(ctx, req.Name)
 			}
 		}
@@ -73,7 +80,11 @@ func (r *AccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err == nil {
 		r.Sync.Attempted(pol.Name, pol.Generation)
 	}
-	if err = errors.Join(err, r.patchAndAnnounce(ctx, before, pol)); err != nil {
+	owned := r.Shard.Owns(pol)
+	if owned {
+		err = errors.Join(err, r.patchAndAnnounce(ctx, before, pol))
+	}
+	if err != nil {
 		return ctrl.Result{}, err
 	}
 	if permanent != nil {
@@ -88,7 +99,7 @@ func (r *AccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	// The policy is in use already; saving its source is retried with
 	// backoff until it succeeds.
-	if r.LastGood != nil && compiled != "" {
+	if r.LastGood != nil && compiled != "" && owned {
 		return result, r.LastGood.Save(ctx, pol.Name, compiled, pol.Status.Revision)
 	}
 	return result, nil

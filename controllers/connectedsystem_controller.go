@@ -45,6 +45,10 @@ type ConnectedSystemReconciler struct {
 	// Health brings the re-checks that failed enforcements ask for; the
 	// grant reconciler shares it.
 	Health *SystemHealth
+	// Shard, when set, says which systems this manager owns: it keeps its
+	// own finalizer on every system while its grants hold access through
+	// it, but checks and writes the status only of those it owns.
+	Shard *Shard
 }
 
 // FinalizerGrants keeps a ConnectedSystem while grants hold access through
@@ -64,12 +68,17 @@ func (r *ConnectedSystemReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	if !system.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, system)
 	}
-	if !controllerutil.ContainsFinalizer(system, FinalizerGrants) {
-		patch := client.MergeFrom(system.DeepCopy())
-		controllerutil.AddFinalizer(system, FinalizerGrants)
+	if finalizer := r.Shard.SystemFinalizer(); !controllerutil.ContainsFinalizer(system, finalizer) {
+		// With a lock: shards add and remove their own finalizers on one
+		// system, and a merge patch replaces the whole list.
+		patch := client.MergeFromWithOptions(system.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		controllerutil.AddFinalizer(system, finalizer)
 		if err := r.Patch(ctx, system, patch); err != nil {
 			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
 		}
+	}
+	if !r.Shard.Owns(system) {
+		return ctrl.Result{}, nil
 	}
 	before := system.DeepCopy()
 	ready, err := r.computeStatus(ctx, system, metav1.NewTime(r.Clock.Now()))

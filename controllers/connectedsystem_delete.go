@@ -28,7 +28,11 @@ const inUseRecheck = 30 * time.Second
 // deleted grant's entitlement is removed with its credentials. It grants
 // nothing new (see gather).
 func (r *ConnectedSystemReconciler) reconcileDelete(ctx context.Context, system *accessv1alpha1.ConnectedSystem) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(system, FinalizerGrants) {
+	finalizer, owned := r.Shard.SystemFinalizer(), r.Shard.Owns(system)
+	// The owner of a sharded system also lets go of the finalizer a
+	// manager kept before the shards: its grants are the shards' now.
+	legacy := owned && finalizer != FinalizerGrants && controllerutil.ContainsFinalizer(system, FinalizerGrants)
+	if !controllerutil.ContainsFinalizer(system, finalizer) && !legacy {
 		return ctrl.Result{}, nil
 	}
 	holders, err := r.holders(ctx, system.Name)
@@ -36,9 +40,17 @@ func (r *ConnectedSystemReconciler) reconcileDelete(ctx context.Context, system 
 		return ctrl.Result{}, err
 	}
 	if len(holders) == 0 {
-		patch := client.MergeFrom(system.DeepCopy())
-		controllerutil.RemoveFinalizer(system, FinalizerGrants)
+		// With a lock: shards add and remove their own finalizers on one
+		// system, and a merge patch replaces the whole list.
+		patch := client.MergeFromWithOptions(system.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		controllerutil.RemoveFinalizer(system, finalizer)
+		if legacy {
+			controllerutil.RemoveFinalizer(system, FinalizerGrants)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(r.Patch(ctx, system, patch))
+	}
+	if !owned {
+		return ctrl.Result{RequeueAfter: inUseRecheck}, nil
 	}
 	before := system.DeepCopy()
 	shown := holders[:min(len(holders), 5)]

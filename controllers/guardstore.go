@@ -24,17 +24,21 @@ type GuardStore struct {
 	Client    client.Client
 	Reader    client.Reader
 	Namespace string
+	// Shard, when set, names the ConfigMap after the shard, so that each
+	// shard keeps its own window.
+	Shard *Shard
 }
 
 var _ guard.Store = (*GuardStore)(nil)
 
-// guardConfigMap is the name of the ConfigMap.
+// guardConfigMap is the name of the ConfigMap of a manager that is not
+// sharded.
 const guardConfigMap = "portcullis-guard"
 
 // Load returns the stored window, empty when none was stored.
 func (s *GuardStore) Load(ctx context.Context) ([]guard.Admission, error) {
 	cm := &corev1.ConfigMap{}
-	err := s.Reader.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: guardConfigMap}, cm)
+	err := s.Reader.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: s.Shard.guardConfigMap()}, cm)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
@@ -44,7 +48,7 @@ func (s *GuardStore) Load(ctx context.Context) ([]guard.Admission, error) {
 	var window []guard.Admission
 	if raw := cm.Data[guardWindowKey]; raw != "" {
 		if err := json.Unmarshal([]byte(raw), &window); err != nil {
-			return nil, fmt.Errorf("ConfigMap %s/%s: %w", s.Namespace, guardConfigMap, err)
+			return nil, fmt.Errorf("ConfigMap %s/%s: %w", s.Namespace, s.Shard.guardConfigMap(), err)
 		}
 	}
 	return window, nil
@@ -57,9 +61,9 @@ func (s *GuardStore) Save(ctx context.Context, window []guard.Admission) error {
 		return err
 	}
 	cm := &corev1.ConfigMap{}
-	err = s.Reader.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: guardConfigMap}, cm)
+	err = s.Reader.Get(ctx, client.ObjectKey{Namespace: s.Namespace, Name: s.Shard.guardConfigMap()}, cm)
 	if apierrors.IsNotFound(err) {
-		cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: guardConfigMap,
+		cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: s.Shard.guardConfigMap(),
 			Labels: map[string]string{labelManagedBy: labelManagedByName}},
 			Data: map[string]string{guardWindowKey: string(raw)}}
 		return s.Client.Create(ctx, cm)

@@ -75,6 +75,9 @@ type SignalStreamReconciler struct {
 	// VerifyInterval, VerifyRetry and DeleteGrace replace their defaults
 	// when set.
 	VerifyInterval, VerifyRetry, DeleteGrace time.Duration
+	// Shard, when set, says which streams this manager runs: another
+	// shard runs the rest.
+	Shard *Shard
 
 	wake    chan event.GenericEvent
 	mu      sync.Mutex
@@ -97,6 +100,10 @@ func (r *SignalStreamReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			r.forgetName(req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !r.Shard.Owns(src) {
+		r.forgetName(req.Name)
+		return ctrl.Result{}, nil
 	}
 	if !src.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, src)

@@ -55,6 +55,9 @@ type SignInSourceReconciler struct {
 	MaxRecords int
 	// PollTimeout bounds one poll; default DefaultSourcePollTimeout.
 	PollTimeout time.Duration
+	// Shard, when set, says which sources this manager polls: another
+	// shard polls the rest.
+	Shard *Shard
 }
 
 // The bounds of one poll.
@@ -74,6 +77,10 @@ func (r *SignInSourceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			r.forget(req.Name)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !r.Shard.Owns(src) {
+		r.forget(req.Name)
+		return ctrl.Result{}, nil
 	}
 	if !src.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
@@ -273,7 +280,7 @@ func (r *SignInSourceReconciler) writeStatus(ctx context.Context, before, src *a
 	return nil
 }
 
-// forget drops a deleted source's metrics.
+// forget drops the metrics of a source that is gone or another shard's.
 func (r *SignInSourceReconciler) forget(name string) {
 	if m := r.Metrics; m != nil {
 		m.SourcePolls.DeletePartialMatch(map[string]string{"source": name})

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -84,16 +85,21 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if err != nil {
 		return nil, err
 	}
+	plan, namespaces, err := planShard(ctx, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Cache:                   CacheOptions(),
+		Cache:                   CacheOptions(namespaces...),
+		NewCache:                newShardCache(namespaces),
 		Metrics:                 metricsOptions(opts),
 		WebhookServer:           webhookServer,
 		HealthProbeBindAddress:  opts.ProbeAddr,
 		PprofBindAddress:        opts.PprofAddr,
 		LeaderElection:          opts.LeaderElection,
 		LeaderElectionNamespace: opts.LeaderElectionNamespace,
-		LeaderElectionID:        opts.LeaderElectionID,
+		LeaderElectionID:        plan.leaseID(opts.LeaderElectionID),
 		// Release the lease on a clean stop so a new leader need not wait
 		// for it to lapse.
 		LeaderElectionReleaseOnCancel: true,
@@ -103,6 +109,9 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		return nil, fmt.Errorf("creating manager: %w", err)
 	}
 	if err := addProbes(mgr, cfg); err != nil {
+		return nil, err
+	}
+	if err := plan.watch(ctx, mgr, namespaces); err != nil {
 		return nil, err
 	}
 	ropts, err := reconcilerOptions(opts)
@@ -120,6 +129,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	}
 	ropts.Ingester = pipeline.Ingester
 	ropts.ReservedSecrets = opts.reservedSecrets(ropts.CredentialsNamespace)
+	ropts.Shard = plan.shard()
 	transmitter, err := prepareSignals(mgr, opts, &ropts)
 	if err != nil {
 		return nil, err
@@ -195,10 +205,13 @@ func reconcilerOptions(opts Options) (ReconcilerOptions, error) {
 }
 
 // CacheOptions limit the cache to the RBAC bindings Portcullis manages, so
-// it does not hold every binding of the cluster.
-func CacheOptions() cache.Options {
+// it does not hold every binding of the cluster. A shard's cache holds the
+// objects of its namespaces only (namespaces); the RoleBindings it manages
+// and ConfigMaps' metadata stay cluster-wide, since a grant may bind in any
+// namespace its system allows and a policy's source may live in any.
+func CacheOptions(namespaces ...string) cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{k8sconnector.LabelManagedBy: k8sconnector.ManagedByValue})
-	return cache.Options{
+	opts := cache.Options{
 		// No reconcile reads managedFields, which are often the largest
 		// part of a small object: the cache keeps objects without them.
 		// (An Update of a cached object leaves the server's as they are.)
@@ -208,6 +221,16 @@ func CacheOptions() cache.Options {
 			&rbacv1.ClusterRoleBinding{}: {Label: managed},
 		},
 	}
+	if len(namespaces) > 0 {
+		all := map[string]cache.Config{cache.AllNamespaces: {}}
+		opts.DefaultNamespaces = make(map[string]cache.Config, len(namespaces))
+		for _, ns := range namespaces {
+			opts.DefaultNamespaces[ns] = cache.Config{}
+		}
+		opts.ByObject[&rbacv1.RoleBinding{}] = cache.ByObject{Label: managed, Namespaces: all}
+		opts.ByObject[&corev1.ConfigMap{}] = cache.ByObject{Namespaces: all}
+	}
+	return opts
 }
 
 // DefaultConnectors returns a connector for each system type this version
@@ -281,6 +304,8 @@ type ReconcilerOptions struct {
 	// ReservedSecrets are the Secrets of the credentials namespace that no
 	// object may name as credentials (see controllers.Credentials).
 	ReservedSecrets map[string]bool
+	// Shard, when set, is this manager's part of a sharded deployment.
+	Shard *controllers.Shard
 }
 
 // DefaultReconcilerOptions returns the settings of a production manager,
@@ -305,7 +330,7 @@ func SetupReconcilers(ctx context.Context, mgr ctrl.Manager, opts ReconcilerOpti
 	c, reader, clk := mgr.GetClient(), mgr.GetAPIReader(), opts.Clock
 	sync := controllers.NewPolicySync()
 	creds := &controllers.Credentials{Reader: reader, Namespace: opts.CredentialsNamespace, Reserved: opts.ReservedSecrets}
-	opts.Guard.UseStore(&controllers.GuardStore{Client: c, Reader: reader, Namespace: opts.CredentialsNamespace})
+	opts.Guard.UseStore(&controllers.GuardStore{Client: c, Reader: reader, Namespace: opts.CredentialsNamespace, Shard: opts.Shard})
 	health, evalErrors := controllers.NewSystemHealth(clk), controllers.NewEvaluationErrors(clk)
 	reconcilers := []interface{ SetupWithManager(ctrl.Manager) error }{
 		&controllers.ContractorReconciler{Client: c, Clock: clk, Recorder: opts.Recorder, Announcer: opts.Announcer},
@@ -317,15 +342,16 @@ func SetupReconcilers(ctx context.Context, mgr ctrl.Manager, opts ReconcilerOpti
 		&controllers.AccessPolicyReconciler{Client: c, APIReader: reader, Clock: clk,
 			Engine: opts.Engine, Metrics: opts.Metrics, Sync: sync,
 			LastGood:   &controllers.LastGoodStore{Client: c, Reader: reader, Namespace: opts.CredentialsNamespace},
-			EvalErrors: evalErrors, Recorder: opts.Recorder},
+			EvalErrors: evalErrors, Recorder: opts.Recorder, Shard: opts.Shard},
 		&controllers.ConnectedSystemReconciler{Client: c, Credentials: creds, Clock: clk, Connectors: opts.Connectors, Recorder: opts.Recorder,
-			RecheckReady: opts.SystemRecheckReady, RecheckNotReady: opts.SystemRecheckNotReady, Health: health},
+			RecheckReady: opts.SystemRecheckReady, RecheckNotReady: opts.SystemRecheckNotReady, Health: health, Shard: opts.Shard},
 		&controllers.FindingReconciler{Client: c, Clock: clk, Recorder: opts.Recorder},
 		&controllers.PolicyExceptionReconciler{Client: c, Clock: clk, MaxLifetime: opts.MaxExceptionLifetime, Recorder: opts.Recorder},
 		&controllers.SignInSourceReconciler{Client: c, Reader: reader, Credentials: creds, Connectors: opts.Connectors,
-			Ingester: opts.Ingester, Clock: clk, Recorder: opts.Recorder, Metrics: opts.Metrics, Interval: opts.SourceInterval},
+			Ingester: opts.Ingester, Clock: clk, Recorder: opts.Recorder, Metrics: opts.Metrics, Interval: opts.SourceInterval, Shard: opts.Shard},
 		&controllers.SignalStreamReconciler{Client: c, Reader: reader, Credentials: creds, Sink: opts.SignalSink, Receivers: opts.SignalReceivers,
-			ReceiverURL: opts.SignalReceiverURL, Clock: clk, Recorder: opts.Recorder, Metrics: opts.Metrics, Interval: opts.SignalInterval},
+			ReceiverURL: opts.SignalReceiverURL, Clock: clk, Recorder: opts.Recorder, Metrics: opts.Metrics, Interval: opts.SignalInterval,
+			Shard: opts.Shard},
 	}
 	for _, r := range reconcilers {
 		if err := r.SetupWithManager(mgr); err != nil {

@@ -49,6 +49,9 @@ type Options struct {
 	// SSF configures the Shared Signals endpoint and transmitter.
 	SSF SSFOptions
 
+	// Shard splits the work among several managers on one API server.
+	Shard ShardOptions
+
 	// MetricsAddr is where /metrics is served. MetricsSecure serves it
 	// over HTTPS to callers the API server authenticates and authorizes;
 	// MetricsCertDir holds its tls.crt and tls.key (self-signed when empty).
@@ -101,7 +104,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", o.LeaderElectionNamespace,
 		"Namespace of the leader-election Lease; defaults to the manager's own namespace.")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.LeaderElectionID,
-		"Name of the leader-election Lease.")
+		"Name of the leader-election Lease; a shard's is this name, '-' and the shard's name.")
 	fs.DurationVar(&o.GracefulShutdown, "graceful-shutdown-timeout", o.GracefulShutdown,
 		"How long running reconciles may take to finish on shutdown.")
 	fs.DurationVar(&o.PolicyTimeout, "policy-timeout", o.PolicyTimeout,
@@ -135,6 +138,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	o.Ingest.BindFlags(fs)
 	o.Webhook.BindFlags(fs)
 	o.SSF.BindFlags(fs)
+	o.Shard.BindFlags(fs)
 }
 
 // PolicyData returns the default library's data with the files merged over it.

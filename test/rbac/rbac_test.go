@@ -45,26 +45,7 @@ var serviceAccount = "system:serviceaccount:" + namespace + ":controller-manager
 
 func TestManagerWithShippedRBAC(t *testing.T) {
 	g := NewWithT(t)
-	logs := &syncBuffer{}
-	logf.SetLogger(zap.New(zap.WriteTo(logs), zap.UseDevMode(true)))
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(logs.String())
-		}
-	})
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, or export the line `make envtest` prints")
-	}
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true, BinaryAssetsDirectory: assets}
-	cfg, err := env.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = env.Stop() })
-	scheme, err := manager.NewScheme()
-	g.Expect(err).NotTo(HaveOccurred())
-	admin, err := client.New(cfg, client.Options{Scheme: scheme})
-	g.Expect(err).NotTo(HaveOccurred())
+	_, cfg, admin := startAPIServer(t, g)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	for _, ns := range []string{namespace, "payments", "elsewhere"} {
@@ -77,7 +58,7 @@ func TestManagerWithShippedRBAC(t *testing.T) {
 		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"}}
 	webhookAddr := prepareWebhook(ctx, g, admin)
 	startManager(ctx, cancel, t, asManager, webhookAddr)
-	managerClient, err := client.New(asManager, client.Options{Scheme: scheme})
+	managerClient, err := client.New(asManager, client.Options{Scheme: admin.Scheme()})
 	g.Expect(err).NotTo(HaveOccurred())
 
 	t.Run("reads Secrets in its own namespace only", func(t *testing.T) {
@@ -159,6 +140,33 @@ func TestManagerWithShippedRBAC(t *testing.T) {
 			g.Expect(grant.Status.Enforcement.LastError).To(ContainSubstring("forbidden"))
 		}).WithTimeout(30 * time.Second).Should(Succeed())
 	})
+}
+
+// startAPIServer starts kube-apiserver and etcd with Portcullis's CRDs, and
+// returns them, their config and an administrator's client. The manager's
+// log goes to the test's output when it fails.
+func startAPIServer(t *testing.T, g Gomega) (*envtest.Environment, *rest.Config, client.Client) {
+	logs := &syncBuffer{}
+	logf.SetLogger(zap.New(zap.WriteTo(logs), zap.UseDevMode(true)))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	})
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		t.Fatal("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, or export the line `make envtest` prints")
+	}
+	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true, BinaryAssetsDirectory: assets}
+	cfg, err := env.Start()
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = env.Stop() })
+	scheme, err := manager.NewScheme()
+	g.Expect(err).NotTo(HaveOccurred())
+	admin, err := client.New(cfg, client.Options{Scheme: scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	return env, cfg, admin
 }
 
 // installRBAC applies config/rbac in namespace, as kustomize would.
