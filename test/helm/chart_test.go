@@ -172,6 +172,8 @@ func TestChartValuesSchemaRefuses(t *testing.T) {
 		{"ssf.transmitter.issuer=https://portcullis.example.com/", "/ssf/transmitter/issuer"},
 		{"ssf.transmitter.signingKeySecret=other-namespace/keys", "/ssf/transmitter/signingKeySecret"},
 		{"ssf.transmitter.bogus=1", "'bogus' not allowed"},
+		{"shards[0].name=EU,shards[0].namespaceSelector=a=b", "/shards/0/name"},
+		{"shards[0].name=eu", "/shards/0"},
 	} {
 		_, err := helm(t, "template", "portcullis", chart, "--kube-version", devenv.KubernetesVersion, "--set", tc.set)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -183,9 +185,15 @@ func TestChartValuesSchemaRefuses(t *testing.T) {
 // container returns the manager container of the rendered Deployment.
 func container(t *testing.T, objs map[string]object) map[string]any {
 	t.Helper()
-	d, ok := objs["Deployment "+namespace+"/portcullis-controller-manager"]
+	return containerOf(t, objs, "portcullis-controller-manager")
+}
+
+// containerOf returns the manager container of the Deployment called name.
+func containerOf(t *testing.T, objs map[string]object, name string) map[string]any {
+	t.Helper()
+	d, ok := objs["Deployment "+namespace+"/"+name]
 	if !ok {
-		t.Fatal("no Deployment")
+		t.Fatalf("no Deployment %s", name)
 	}
 	raw, _ := yaml.Marshal(d)
 	var dep struct {
@@ -205,8 +213,14 @@ func container(t *testing.T, objs map[string]object) map[string]any {
 
 func args(t *testing.T, objs map[string]object) []string {
 	t.Helper()
+	return argsOf(t, objs, "portcullis-controller-manager")
+}
+
+// argsOf returns the manager's arguments in the Deployment called name.
+func argsOf(t *testing.T, objs map[string]object, name string) []string {
+	t.Helper()
 	var out []string
-	for _, a := range container(t, objs)["args"].([]any) {
+	for _, a := range containerOf(t, objs, name)["args"].([]any) {
 		out = append(out, a.(string))
 	}
 	return out

@@ -167,3 +167,33 @@ func TestChartSharedSignals(t *testing.T) {
 		To(ContainElements("--ssf-signing-key-secret="+namespace+"/portcullis-ssf-signing-keys",
 			"--ssf-receiver-token-secret="+namespace+"/portcullis-ssf-receivers"))
 }
+
+func TestChartShards(t *testing.T) {
+	const shards = `[{"name": "eu", "namespaceSelector": "portcullis.dev/shard=eu", "clusterSelector": "portcullis.dev/shard!=us"},
+		{"name": "us", "namespaceSelector": "portcullis.dev/shard=us", "clusterSelector": "portcullis.dev/shard=us"}]`
+	g := NewWithT(t)
+	objs := byKey(render(t, "--set-json", "shards="+shards))
+	g.Expect(objs).NotTo(HaveKey("Deployment " + namespace + "/portcullis-controller-manager"))
+	g.Expect(argsOf(t, objs, "portcullis-controller-manager-eu")).To(ContainElements("--shard=eu",
+		"--shard-namespace-selector=portcullis.dev/shard=eu", "--shard-cluster-selector=portcullis.dev/shard!=us",
+		"--webhook-bind-address=:9443", "--ingest-bind-address=:8082"))
+	us := argsOf(t, objs, "portcullis-controller-manager-us")
+	g.Expect(us).To(ContainElements("--shard=us",
+		"--shard-namespace-selector=portcullis.dev/shard=us", "--shard-cluster-selector=portcullis.dev/shard=us"))
+	g.Expect(us).NotTo(ContainElement(HavePrefix("--webhook-bind-address")), "the first shard serves the webhook")
+	for _, shard := range []string{"eu", "us"} {
+		for _, k := range []string{"Deployment", "PodDisruptionBudget"} {
+			raw, _ := yaml.Marshal(objs[k+" "+namespace+"/portcullis-controller-manager-"+shard])
+			g.Expect(string(raw)).To(ContainSubstring("portcullis.dev/shard: "+shard), "%s of shard %s", k, shard)
+		}
+		raw, _ := yaml.Marshal(objs["Service "+namespace+"/portcullis-ingest-"+shard])
+		g.Expect(string(raw)).To(ContainSubstring("portcullis.dev/shard: "+shard), "each shard ingests its own contractors' sign-ins")
+	}
+	g.Expect(objs).NotTo(HaveKey("Service " + namespace + "/portcullis-ingest"))
+	raw, _ := yaml.Marshal(objs["Service "+namespace+"/portcullis-webhook-service"])
+	g.Expect(string(raw)).To(ContainSubstring("portcullis.dev/shard: eu"))
+
+	_, err := helm(t, "template", "portcullis", chart, "--kube-version", devenv.KubernetesVersion,
+		"--set-json", "shards="+shards, "--set", "ssf.enabled=true,ssf.tlsSecret=ssf-tls")
+	g.Expect(err).To(MatchError(ContainSubstring("shards and ssf.enabled")))
+}
