@@ -121,8 +121,8 @@ func (p *shardPlan) watch(ctx context.Context, mgr ctrl.Manager, namespaces []st
 	if p == nil {
 		return nil
 	}
-	ctrl.LoggerFrom(ctx).Info("Running as a shard", "shard", p.Name, "namespaces", namespaces,
-		"clusterSelector", p.Cluster.String())
+	ctrl.LoggerFrom(ctx).Info("Running as a shard", "shard", p.Name, "namespaceSelector", p.namespaces.String(),
+		"namespaces", len(namespaces), "clusterSelector", p.Cluster.String())
 	return mgr.Add(&namespaceWatch{cache: mgr.GetCache(), selector: p.namespaces, start: namespaces})
 }
 
