@@ -120,7 +120,8 @@ func (r *AccessGrantReconciler) emitEvents(s *grantScope) {
 		r.Recorder.Eventf(g, nil, "Warning", accessv1alpha1.ReasonEnforcementFailed, "Enforce",
 			"applying %s failed: %s", s.desired, sanitize(s.enforceErr.Error()))
 	case oldState != newState && newState != accessv1alpha1.GrantPending:
-		// announce has created it before the status was written.
+		// announce has created it before the status was written, or
+		// skipped a first activation, which is no news.
 	case s.applied:
 		r.Recorder.Eventf(g, nil, "Normal", "DriftRepaired", "Enforce", "%s", s.detail)
 	}

@@ -153,6 +153,20 @@ var _ = Describe("AccessGrant enforcement in Kubernetes RBAC", func() {
 			Should(ContainElements("Active", "Quarantined"))
 	})
 
+	It("records no Event for a grant Active from its first status, and one when it is Active again", func(ctx SpecContext) {
+		w := newWorld(ctx)
+		grant := w.grant(ctx, "g1")
+		expectState(ctx, grant, accessv1alpha1.GrantActive)
+		By("being Active from the start is no news: the Event of a transition precedes its status")
+		Expect(eventReasons(ctx, grant)).To(BeEmpty())
+
+		finding := w.finding(ctx, "abroad", accessv1alpha1.FindingGeolocation, "BR")
+		expectState(ctx, grant, accessv1alpha1.GrantQuarantined)
+		Expect(k8sClient.Delete(ctx, finding)).To(Succeed())
+		expectState(ctx, grant, accessv1alpha1.GrantActive)
+		Expect(eventReasons(ctx, grant)).To(ConsistOf("Quarantined", "Active"))
+	})
+
 	It("revokes for good: the binding stays gone after the finding is deleted", func(ctx SpecContext) {
 		w := newWorld(ctx)
 		grant := w.grant(ctx, "g1")

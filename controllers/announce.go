@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
@@ -35,6 +36,19 @@ func transitioned(s *grantScope) bool {
 	return oldState != newState && newState != accessv1alpha1.GrantPending && s.enforceErr == nil
 }
 
+// firstActivation reports whether the grant became Active, for real, with
+// its first status: a routine success that is no news, like an object Ready
+// from its first status (announceReady). The binding and the status tell
+// it; thousands of new grants do not flood `kubectl get events`. A grant
+// that failed, was held or withdrawn first has a status already, and its
+// activation is announced.
+func firstActivation(s *grantScope) bool {
+	enf := s.grant.Status.Enforcement
+	return s.before.Status.Enforcement == nil &&
+		meta.FindStatusCondition(s.before.Status.Conditions, accessv1alpha1.ConditionReady) == nil &&
+		enf != nil && enf.State == accessv1alpha1.GrantActive && !enf.DryRun
+}
+
 // announce creates the Event of a state transition, synchronously and
 // before the status that records the transition is written. If the manager
 // dies in between, the next reconcile still finds the transition unrecorded
@@ -43,10 +57,15 @@ func transitioned(s *grantScope) bool {
 // cannot be created after a few tries, announce returns the error and the
 // status is not written: the retry applies the state again (a no-op) and
 // announces it again. The transition itself is in the system already; its
-// record in status waits, it is not lost.
+// record in status waits, it is not lost. A first activation has no Event
+// (firstActivation).
 func (r *AccessGrantReconciler) announce(ctx context.Context, s *grantScope) error {
 	g := s.grant
 	if !transitioned(s) {
+		return nil
+	}
+	if firstActivation(s) {
+		r.observeLatency(s)
 		return nil
 	}
 	newState := appliedState(g)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -29,7 +30,14 @@ type ContractorReconciler struct {
 	// Announcer, when set, tells Shared Signals receivers when the
 	// contractor loses or regains access (see announceAccess).
 	Announcer AccessAnnouncer
+	// GrantSettle is how long the status waits for a new grant's first
+	// status (see settling); zero means DefaultGrantSettle.
+	GrantSettle time.Duration
 }
+
+// DefaultGrantSettle is how long a contractor's status waits, at most, for
+// a new grant to be decided.
+const DefaultGrantSettle = 30 * time.Second
 
 // +kubebuilder:rbac:groups=access.portcullis.dev,resources=contractors,verbs=get;list;watch
 // +kubebuilder:rbac:groups=access.portcullis.dev,resources=contractors/status,verbs=get;patch;update
@@ -42,32 +50,74 @@ func (r *ContractorReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	before := contractor.DeepCopy()
 	now := r.Clock.Now()
-	err := r.computeStatus(ctx, contractor, now)
+	wait, err := r.computeStatus(ctx, contractor, now)
 	if err == nil {
 		err = r.announceAccess(ctx, contractor, now)
+	}
+	if err == nil && wait > 0 && !announcedNow(before.Status.Announced, contractor.Status.Announced) {
+		// The grant's first status wakes this contractor again.
+		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	return ctrl.Result{}, errors.Join(err, r.patchAndAnnounce(ctx, before, contractor))
 }
 
-func (r *ContractorReconciler) computeStatus(ctx context.Context, c *accessv1alpha1.Contractor, now time.Time) error {
+// computeStatus sets the contractor's status, and returns how long its
+// write may wait for a new grant's first status (settling).
+func (r *ContractorReconciler) computeStatus(ctx context.Context, c *accessv1alpha1.Contractor, now time.Time) (time.Duration, error) {
 	findings := &accessv1alpha1.FindingList{}
 	if err := r.List(ctx, findings, client.InNamespace(c.Namespace), client.MatchingFields{kube.IndexContractor: c.Name}); err != nil {
-		return fmt.Errorf("listing findings of contractor: %w", err)
+		return 0, fmt.Errorf("listing findings of contractor: %w", err)
 	}
 	grants := &accessv1alpha1.AccessGrantList{}
 	if err := r.List(ctx, grants, client.InNamespace(c.Namespace), client.MatchingFields{kube.IndexContractor: c.Name}); err != nil {
-		return fmt.Errorf("listing grants of contractor: %w", err)
+		return 0, fmt.Errorf("listing grants of contractor: %w", err)
 	}
 	ready, err := r.accountsCondition(ctx, c)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	c.Status.ActiveFindings = countActiveFindings(findings.Items, now)
 	c.Status.Grants, c.Status.WorstDecision = summariseGrants(grants.Items)
 	c.Status.Risk = highestRisk(grants.Items)
 	setConditions(&c.Status.Conditions, metav1.NewTime(now), ready)
 	c.Status.ObservedGeneration = c.Generation
-	return nil
+	window := r.GrantSettle
+	if window <= 0 {
+		window = DefaultGrantSettle
+	}
+	return settling(grants.Items, now, window), nil
+}
+
+// settling is how long a contractor's status may wait for its grants that
+// have no status yet, created less than window ago: each is about to be
+// decided, and its first status wakes the contractor again, so the summary
+// is written once, with the grant decided, instead of once before and once
+// after. A grant that stays undecided holds the summary back for window at
+// most, counted from its creation. Zero means write now.
+func settling(grants []accessv1alpha1.AccessGrant, now time.Time, window time.Duration) time.Duration {
+	var wait time.Duration
+	for i := range grants {
+		g := &grants[i]
+		if !g.DeletionTimestamp.IsZero() || meta.FindStatusCondition(g.Status.Conditions, accessv1alpha1.ConditionReady) != nil {
+			continue
+		}
+		left := min(window, window-now.Sub(g.CreationTimestamp.Time))
+		wait = max(wait, left)
+	}
+	return wait
+}
+
+// announcedNow reports whether the reconcile announced a transition of the
+// contractor's access (or finished one): its record is written at once,
+// never held back by settling.
+func announcedNow(before, after *accessv1alpha1.AnnouncedAccess) bool {
+	if after == nil {
+		return false
+	}
+	if before == nil {
+		return after.Transitions > 0
+	}
+	return before.Pending || before.Transitions != after.Transitions
 }
 
 // accountsCondition is Ready=True when every account names an existing

@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -11,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -126,6 +128,44 @@ var _ = Describe("Contractor status", func() {
 		}).WithContext(ctx).Should(Succeed())
 	})
 })
+
+var _ = Describe("Contractor status writes", func() {
+	It("writes the summary once for a new grant, when the grant is decided", func(ctx SpecContext) {
+		w := newWorld(ctx)
+		contractor := &accessv1alpha1.Contractor{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: w.contractor}}
+		expectReady(ctx, contractor, metav1.ConditionTrue, accessv1alpha1.ReasonResolved)
+		writes := countModified(ctx, &accessv1alpha1.ContractorList{}, contractor)
+
+		grant := w.grant(ctx, "g1")
+		expectState(ctx, grant, accessv1alpha1.GrantActive)
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(contractor), contractor)).To(Succeed())
+			g.Expect(contractor.Status.Grants).To(Equal(accessv1alpha1.GrantCounts{Total: 1, Active: 1}))
+			g.Expect(contractor.Status.WorstDecision).To(Equal(accessv1alpha1.ActionAllow))
+		}).WithContext(ctx).Should(Succeed())
+		By("not writing the grant's count before its decision, then again after it")
+		Consistently(writes.Load).WithContext(ctx).WithTimeout(time.Second).Should(Equal(int32(1)))
+	})
+})
+
+// countModified counts the changes of obj from now until the spec ends.
+func countModified(ctx SpecContext, list client.ObjectList, obj client.Object) *atomic.Int32 {
+	wc, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	wi, err := wc.Watch(ctx, list, client.InNamespace(obj.GetNamespace()),
+		client.MatchingFields{"metadata.name": obj.GetName()})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(wi.Stop)
+	n := &atomic.Int32{}
+	go func() {
+		for ev := range wi.ResultChan() {
+			if ev.Type == watch.Modified {
+				n.Add(1)
+			}
+		}
+	}()
+	return n
+}
 
 var _ = Describe("PolicyException", func() {
 	It("is Ready while in force and Expired after its expiry", func(ctx SpecContext) {
