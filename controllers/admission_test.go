@@ -4,10 +4,12 @@ import (
 	"context"
 	"time"
 
+	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/portcullis-dev/portcullis/config/admission"
+	"github.com/portcullis-dev/portcullis/controllers"
 	"github.com/portcullis-dev/portcullis/internal/manifests"
 )
 
@@ -16,7 +18,7 @@ import (
 func installAdmission(ctx context.Context, c client.Client) {
 	objs, err := manifests.DecodeFS(admission.Files, admission.Pattern)
 	Expect(err).NotTo(HaveOccurred())
-	Expect(objs).To(HaveLen(10), "five policies, each with its binding")
+	Expect(objs).To(HaveLen(12), "six policies, each with its binding")
 	Expect(manifests.Apply(ctx, c, "suite", objs)).To(Succeed())
 	// The allow-list policy refuses every grant until its informer of
 	// ConnectedSystems has synced: wait for a grant it must admit.
@@ -25,3 +27,14 @@ func installAdmission(ctx context.Context, c client.Client) {
 		return c.Create(ctx, probe.DeepCopy(), client.DryRunAll)
 	}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
 }
+
+var _ = Describe("Admission", func() {
+	It("gives a new grant the entitlement finalizer as it is written, keeping the finalizers it came with", func(ctx SpecContext) {
+		// A dry run shows what admission makes of the grant, before the
+		// controller could touch it.
+		grant := newGrant("default", "finalized-on-create", "nobody", "no-such-system")
+		grant.Finalizers = []string{"example.com/keep"}
+		Expect(k8sClient.Create(ctx, grant, client.DryRunAll)).To(Succeed())
+		Expect(grant.Finalizers).To(ConsistOf("example.com/keep", controllers.FinalizerEntitlement))
+	})
+})

@@ -48,6 +48,11 @@ var chartTemplates = []chartTemplate{
 	{file: "rbac.yaml", kinds: []string{"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}},
 	{file: "admission-policies.yaml", when: ".Values.admissionPolicies.enabled",
 		kinds: []string{"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}},
+	// Only on clusters that serve MutatingAdmissionPolicy (Kubernetes
+	// 1.36 and later); elsewhere the controller adds the grants' finalizer.
+	{file: "admission-mutating-policies.yaml",
+		when:  `and .Values.admissionPolicies.enabled (.Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy")`,
+		kinds: []string{"MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"}},
 	{file: "webhook-configuration.yaml", when: ".Values.webhook.enabled", kinds: []string{"ValidatingWebhookConfiguration"}},
 }
 

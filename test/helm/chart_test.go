@@ -141,7 +141,7 @@ func TestChartIsConfigDefault(t *testing.T) {
 	}
 	want := byKey(decode(t, string(raw)))
 	delete(want, "Namespace /"+namespace)
-	got := byKey(render(t, "--set", "image.tag=latest"))
+	got := byKey(render(t, "--set", "image.tag=latest", "--api-versions", mutatingPolicyAPI))
 	if diff := cmp.Diff(keys(want), keys(got)); diff != "" {
 		t.Fatalf("the chart and config/default hold different objects (-config/default +chart):\n%s", diff)
 	}
@@ -149,6 +149,26 @@ func TestChartIsConfigDefault(t *testing.T) {
 		if diff := cmp.Diff(w, withoutHelmLabels(got[k])); diff != "" {
 			t.Errorf("%s differs (-config/default +chart):\n%s", k, diff)
 		}
+	}
+}
+
+// mutatingPolicyAPI is what a cluster that serves MutatingAdmissionPolicy
+// (Kubernetes 1.36 and later) tells Helm.
+const mutatingPolicyAPI = "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy"
+
+// The grants' finalizer policy is installed only where the cluster serves
+// its kind: elsewhere it would fail the whole install, and the controller
+// adds the finalizer itself.
+func TestChartMutatingPolicyOnlyWhereServed(t *testing.T) {
+	const policy = "MutatingAdmissionPolicy " + namespace + "/portcullis-accessgrant-finalizer"
+	if objs := byKey(render(t)); len(objs) == 0 || objs[policy] != nil {
+		t.Errorf("rendered %s for a cluster that does not serve it", policy)
+	}
+	if objs := byKey(render(t, "--api-versions", mutatingPolicyAPI)); objs[policy] == nil {
+		t.Errorf("no %s for a cluster that serves it", policy)
+	}
+	if objs := byKey(render(t, "--api-versions", mutatingPolicyAPI, "--set", "admissionPolicies.enabled=false")); objs[policy] != nil {
+		t.Errorf("%s with admissionPolicies.enabled=false", policy)
 	}
 }
 

@@ -71,6 +71,9 @@ func TestChartInstalls(t *testing.T) {
 	g.Expect(c.Get(ctx, client.ObjectKey{Name: "portcullis-validating-webhook-configuration"}, hook)).To(Succeed())
 	g.Expect(hook.Webhooks[0].ClientConfig.Service.Namespace).To(Equal(namespace))
 	g.Expect(c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "portcullis-webhook-server-cert"}, &corev1.Secret{})).To(Succeed())
+	// This API server serves MutatingAdmissionPolicy: the chart installs
+	// the grants' finalizer policy.
+	g.Expect(c.Get(ctx, client.ObjectKey{Name: "portcullis-accessgrant-finalizer"}, &admissionregistrationv1.MutatingAdmissionPolicy{})).To(Succeed())
 
 	out, err = helm(t, "upgrade", "portcullis", chart, "--kubeconfig", path, "--namespace", namespace, "--reuse-values",
 		"--set", "replicaCount=3")
