@@ -75,43 +75,8 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 
 // New builds a manager with every reconciler registered.
 func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, error) {
-	scheme, err := NewScheme()
+	mgr, plan, err := newManager(ctx, cfg, opts)
 	if err != nil {
-		return nil, err
-	}
-	cfg = rest.CopyConfig(cfg)
-	cfg.QPS, cfg.Burst = opts.KubeAPIQPS, opts.KubeAPIBurst
-	webhookServer, err := opts.Webhook.server()
-	if err != nil {
-		return nil, err
-	}
-	plan, namespaces, err := planShard(ctx, cfg, opts)
-	if err != nil {
-		return nil, err
-	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme,
-		Cache:                   CacheOptions(namespaces...),
-		NewCache:                newShardCache(namespaces),
-		Metrics:                 metricsOptions(opts),
-		WebhookServer:           webhookServer,
-		HealthProbeBindAddress:  opts.ProbeAddr,
-		PprofBindAddress:        opts.PprofAddr,
-		LeaderElection:          opts.LeaderElection,
-		LeaderElectionNamespace: opts.LeaderElectionNamespace,
-		LeaderElectionID:        plan.leaseID(opts.LeaderElectionID),
-		// Release the lease on a clean stop so a new leader need not wait
-		// for it to lapse.
-		LeaderElectionReleaseOnCancel: true,
-		GracefulShutdownTimeout:       &opts.GracefulShutdown,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating manager: %w", err)
-	}
-	if err := addProbes(mgr, cfg); err != nil {
-		return nil, err
-	}
-	if err := plan.watch(ctx, mgr, namespaces); err != nil {
 		return nil, err
 	}
 	ropts, err := reconcilerOptions(opts)
@@ -151,6 +116,49 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// newManager creates the controller-runtime manager, with its cache
+// limited to the shard's namespaces when it is a shard, its probes, and
+// the shard's watch of its namespaces.
+func newManager(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, *shardPlan, error) {
+	scheme, err := NewScheme()
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = opts.KubeAPIQPS, opts.KubeAPIBurst
+	webhookServer, err := opts.Webhook.server()
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, namespaces, err := planShard(ctx, cfg, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Cache:                   CacheOptions(namespaces...),
+		NewCache:                newShardCache(namespaces),
+		Metrics:                 metricsOptions(opts),
+		WebhookServer:           webhookServer,
+		HealthProbeBindAddress:  opts.ProbeAddr,
+		PprofBindAddress:        opts.PprofAddr,
+		LeaderElection:          opts.LeaderElection,
+		LeaderElectionNamespace: opts.LeaderElectionNamespace,
+		LeaderElectionID:        plan.leaseID(opts.LeaderElectionID),
+		// Release the lease on a clean stop so a new leader need not wait
+		// for it to lapse.
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       &opts.GracefulShutdown,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating manager: %w", err)
+	}
+	if err := addProbes(mgr, cfg); err != nil {
+		return nil, nil, err
+	}
+	return mgr, plan, plan.watch(ctx, mgr, namespaces)
 }
 
 // addWebhook serves the validating webhook when it is configured.

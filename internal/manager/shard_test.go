@@ -73,6 +73,11 @@ func TestShardOwnership(t *testing.T) {
 	if newShardCache(nil) != nil {
 		t.Error("a manager that is not sharded must use the default cache")
 	}
+}
+
+// A shard's cache holds the Portcullis objects of its namespaces, and
+// keeps the RoleBindings it manages and ConfigMaps' metadata cluster-wide.
+func TestShardCacheOptions(t *testing.T) {
 	opts := CacheOptions("team-a")
 	if _, ok := opts.DefaultNamespaces["team-a"]; !ok || len(opts.DefaultNamespaces) != 1 {
 		t.Errorf("default namespaces %v", opts.DefaultNamespaces)
@@ -84,5 +89,8 @@ func TestShardOwnership(t *testing.T) {
 	}
 	if !wide["*v1.ConfigMap"] || !wide["*v1.RoleBinding"] {
 		t.Errorf("ConfigMaps and managed RoleBindings must stay cluster-wide: %v", wide)
+	}
+	if unsharded := CacheOptions(); unsharded.DefaultNamespaces != nil {
+		t.Errorf("a manager that is not sharded caches every namespace, not %v", unsharded.DefaultNamespaces)
 	}
 }
