@@ -261,10 +261,11 @@ func applyWaiting(ctx context.Context, env *devenv.Env, objects func() ([]*unstr
 
 // admissionRefused reports whether an admission policy refused a request:
 // while its informer or its param kind is not ready, it refuses every one,
-// as Forbidden or Invalid depending on the check.
+// as Forbidden or Invalid depending on the check; a mutating one answers
+// 503 until it knows the kind's schema.
 func admissionRefused(err error) bool {
-	if strings.Contains(err.Error(), "failed calling webhook") {
-		return true // not serving yet, or its CA not injected yet
+	if strings.Contains(err.Error(), "failed calling webhook") || apierrors.IsServiceUnavailable(err) {
+		return true // not serving yet, or its CA or a kind not known yet
 	}
 	return (apierrors.IsForbidden(err) || apierrors.IsInvalid(err)) && strings.Contains(err.Error(), "ValidatingAdmissionPolicy")
 }

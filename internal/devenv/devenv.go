@@ -106,12 +106,19 @@ func forgetServingCert(dataDir string) error {
 	return nil
 }
 
+// etcdQuota is the local etcd's space quota, 8 GiB.
+const etcdQuota = 8 << 30
+
 func newEnvironment(opts Options, dataDir string, crds []*apiextensionsv1.CustomResourceDefinition) *envtest.Environment {
 	out := opts.Output
 	if out == nil {
 		out = io.Discard
 	}
 	etcd := &envtest.Etcd{DataDir: filepath.Join(dataDir, "etcd"), Out: out, Err: out}
+	// etcd's default 2 GiB quota fills up with the revisions of a bench
+	// run of tens of thousands of grants; the data directory is local and
+	// disposable.
+	etcd.Configure().Set("quota-backend-bytes", strconv.Itoa(etcdQuota))
 	apiServer := &envtest.APIServer{CertDir: filepath.Join(dataDir, "pki"), Out: out, Err: out}
 	if opts.APIServerPort != 0 {
 		apiServer.Address = "127.0.0.1"

@@ -44,6 +44,19 @@ func (b *bench) setup(ctx context.Context) ([]result, error) {
 			return nil, fmt.Errorf("creating %s: %w", o.GetName(), err)
 		}
 	}
+	// The admission policies judge no grant until they know the kinds.
+	probe := b.grantFor("admission-probe")
+	for {
+		err := b.c.Create(ctx, probe.DeepCopy(), client.DryRunAll)
+		if err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the admission policies to admit a grant: %w", err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 	return []result{{"grants (kubernetes connector)", strconv.Itoa(b.opts.grants)}}, nil
 }
 
