@@ -36,7 +36,7 @@ func (b *bench) setup(ctx context.Context) ([]result, error) {
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: b.ns}},
 		&accessv1alpha1.ConnectedSystem{ObjectMeta: metav1.ObjectMeta{Name: b.system},
 			Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeKubernetes, Kubernetes: &accessv1alpha1.KubernetesSettings{
-				AllowedClusterRoles: []string{"edit"}, AllowedNamespaces: []string{b.ns}}}},
+				AllowedClusterRoles: []string{"edit", "view"}, AllowedNamespaces: []string{b.ns}}}},
 		&accessv1alpha1.AccessPolicy{ObjectMeta: metav1.ObjectMeta{Name: "bench"}, Spec: accessv1alpha1.AccessPolicySpec{Rego: policyV1}},
 	}
 	for _, o := range objs {
@@ -57,7 +57,8 @@ func (b *bench) setup(ctx context.Context) ([]result, error) {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-	return []result{{"grants (kubernetes connector)", strconv.Itoa(b.opts.grants)}}, nil
+	return []result{{"grants (kubernetes connector)",
+		fmt.Sprintf("%d (%d contractors, %d each)", b.totalGrants(), b.opts.grants, b.opts.perGrantee)}}, nil
 }
 
 func (b *bench) contractorName(i int) string { return fmt.Sprintf("c%05d", i) }
@@ -86,7 +87,12 @@ func (b *bench) converge(ctx context.Context) ([]result, error) {
 		if err := b.c.Create(ctx, c); err != nil {
 			return err
 		}
-		return b.c.Create(ctx, b.grantFor(name))
+		for j := range b.opts.perGrantee {
+			if err := b.c.Create(ctx, b.nthGrant(name, j)); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating contractors and grants: %w", err)
@@ -113,9 +119,9 @@ func (b *bench) converge(ctx context.Context) ([]result, error) {
 		{"create contractors and grants", created.Round(time.Millisecond).String()},
 		{"initial convergence (all grants Active, from first create)", converged.Round(time.Millisecond).String()},
 		{"initial convergence: API writes by the manager per new grant",
-			strconv.FormatFloat((after-before)/float64(b.opts.grants), 'f', 2, 64)},
-		{"initial convergence: API server writes per new grant, by resource (the harness's two creates included)",
-			perGrant(byResource, byResourceAfter, b.opts.grants)},
+			strconv.FormatFloat((after-before)/float64(b.totalGrants()), 'f', 2, 64)},
+		{"initial convergence: API server writes per new grant, by resource (the harness's creates included)",
+			perGrant(byResource, byResourceAfter, b.totalGrants())},
 	}, nil
 }
 
@@ -139,7 +145,7 @@ func (b *bench) waitStates(ctx context.Context, names []string, state accessv1al
 		}
 		total := len(names)
 		if names == nil {
-			total = b.opts.grants
+			total = b.totalGrants()
 		}
 		if done == total {
 			return nil
@@ -237,7 +243,7 @@ func (b *bench) noop(ctx context.Context) ([]result, error) {
 		if err != nil {
 			return nil, err
 		}
-		if n-decided >= float64(b.opts.grants) {
+		if n-decided >= float64(b.totalGrants()) {
 			break
 		}
 		select {
@@ -331,6 +337,20 @@ func (b *bench) flip(ctx context.Context) ([]result, error) {
 		{"policy change: API server writes per flipped decision, by resource (the harness's policy update included)",
 			perGrant(byResource, byResourceAfter, len(b.flips))},
 	}, nil
+}
+
+// totalGrants is how many grants the harness creates.
+func (b *bench) totalGrants() int { return b.opts.grants * b.opts.perGrantee }
+
+// nthGrant is a contractor's grant number j: the first is grantFor's, the
+// others grant view under the names <contractor>-<j>.
+func (b *bench) nthGrant(contractor string, j int) *accessv1alpha1.AccessGrant {
+	g := b.grantFor(contractor)
+	if j > 0 {
+		g.Name = fmt.Sprintf("%s-%d", contractor, j)
+		g.Spec.Entitlement.Name = "view"
+	}
+	return g
 }
 
 // grantFor is the harness's grant of edit in its namespace to a contractor.

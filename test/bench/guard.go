@@ -79,7 +79,7 @@ func startGuardDev(opts options) (*dev, error) {
 // quarantines every one of them. The guard lets at most its budget through
 // and holds the rest.
 func guardBadPush(ctx context.Context, b *bench) ([]result, error) {
-	b.opts.grants = guardPushGrants
+	b.opts.grants, b.opts.perGrantee = guardPushGrants, 1
 	if _, err := b.setup(ctx); err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func guardBadPush(ctx context.Context, b *bench) ([]result, error) {
 // weak quarantines stop at their share; every sanctioned revocation
 // applies.
 func guardDayOne(ctx context.Context, b *bench) ([]result, error) {
-	b.opts.grants = guardWeak + guardSanctioned
+	b.opts.grants, b.opts.perGrantee = guardWeak+guardSanctioned, 1
 	var weak, sanctioned []string
 	for i := range b.opts.grants {
 		if i < guardWeak {

@@ -36,6 +36,7 @@ import (
 
 type options struct {
 	grants      int
+	perGrantee  int
 	findings    int
 	flipPercent float64
 	signIns     int
@@ -49,6 +50,7 @@ type options struct {
 func main() {
 	opts := options{}
 	flag.IntVar(&opts.grants, "grants", 2000, "Number of contractors, each with one grant (at most 50000).")
+	flag.IntVar(&opts.perGrantee, "grants-per-contractor", 1, "Grants each contractor holds (1 to 4): edit, then view, and more of view under other names.")
 	flag.IntVar(&opts.findings, "findings", 100, "Number of findings for the latency measurement.")
 	flag.Float64Var(&opts.flipPercent, "flip-percent", 1, "Percent of decisions the policy change flips.")
 	flag.IntVar(&opts.signIns, "signins", 20000, "Sign-in events sent through the endpoint, in batches of 1,000.")
@@ -62,8 +64,8 @@ func main() {
 	// The harness logs nothing through controller-runtime; without a logger
 	// it prints a stack trace for clients made 30 s after the start.
 	ctrllog.SetLogger(logr.Discard())
-	if opts.grants < 1 || opts.grants > 50000 || opts.findings < 1 || opts.findings > opts.grants {
-		fmt.Fprintln(os.Stderr, "bench: --grants must be 1..50000 and --findings 1..grants")
+	if opts.grants < 1 || opts.grants > 50000 || opts.findings < 1 || opts.findings > opts.grants || opts.perGrantee < 1 || opts.perGrantee > 4 {
+		fmt.Fprintln(os.Stderr, "bench: --grants must be 1..50000, --findings 1..grants and --grants-per-contractor 1..4")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
