@@ -30,13 +30,15 @@ const (
 	// IndexConfigMap indexes AccessPolicies by "namespace/name" of the
 	// ConfigMap that holds their source.
 	IndexConfigMap = "spec.regoFrom"
-	// IndexAccount indexes Contractors by "system/id" of each of their
-	// accounts, so the sign-in ingester finds an account's owner without
-	// a scan.
-	IndexAccount = "spec.accounts"
 	// IndexAccountFold indexes Contractors by "system/id" of each of
-	// their accounts with the id in lower case, for systems whose account
-	// ids ignore case (SystemType.AccountsIgnoreCase).
+	// their accounts with the id's ASCII letters in lower case (FoldID),
+	// so the sign-in ingester and the Shared Signals sink find an
+	// account's owner without a scan. It is the only account index: on a
+	// system whose ids are exact (not SystemType.AccountsIgnoreCase),
+	// ContractorsByAccount keeps the exact matches among those it lists.
+	// An exact index beside it would hold every account again, for
+	// nothing but ids that differ in case only, and each value costs two
+	// small maps in the informer (see Indexes).
 	IndexAccountFold = "spec.accounts.fold"
 	// IndexEmailFold indexes Contractors by their spec.email with its ASCII
 	// letters in lower case (FoldID), so the Shared Signals sink finds the
@@ -44,9 +46,6 @@ const (
 	// scan.
 	IndexEmailFold = "spec.email.fold"
 )
-
-// AccountKey is the IndexAccount value of an account on a system.
-func AccountKey(system, id string) string { return system + "/" + id }
 
 // AccountFoldKey is the IndexAccountFold value of an account on a system.
 func AccountFoldKey(system, id string) string { return system + "/" + FoldID(id) }
@@ -84,6 +83,15 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 
 // Indexes are the field indexes SetupIndexes registers, for a fake
 // client's builder too.
+//
+// Each costs memory in the informer of its kind: controller-runtime
+// stores every value twice, cluster-wide and under the object's
+// namespace, and client-go keeps a set (a Go map) of object keys per
+// value. A value shared by many objects (a system's name) costs little
+// per object; a value unique to one (an account, an e-mail) costs two
+// small maps of its own. So the Contractor indexes hold what the lookups
+// need and no more: the systems (for the watches of ConnectedSystems),
+// the accounts case folded, and the e-mail case folded.
 func Indexes() []Index {
 	return []Index{
 		{&accessv1alpha1.AccessGrant{}, IndexContractor, func(o client.Object) []string {
@@ -96,7 +104,6 @@ func Indexes() []Index {
 			return []string{o.(*accessv1alpha1.Finding).Spec.ContractorRef.Name}
 		}},
 		{&accessv1alpha1.Contractor{}, IndexSystem, contractorSystems},
-		{&accessv1alpha1.Contractor{}, IndexAccount, contractorAccounts},
 		{&accessv1alpha1.Contractor{}, IndexAccountFold, contractorAccountsFolded},
 		{&accessv1alpha1.Contractor{}, IndexEmailFold, func(o client.Object) []string {
 			if email := o.(*accessv1alpha1.Contractor).Spec.Email; email != "" {
@@ -126,15 +133,6 @@ func contractorSystems(o client.Object) []string {
 		systems = append(systems, a.System)
 	}
 	return systems
-}
-
-func contractorAccounts(o client.Object) []string {
-	accounts := o.(*accessv1alpha1.Contractor).Spec.Accounts
-	keys := make([]string, 0, len(accounts))
-	for _, a := range accounts {
-		keys = append(keys, AccountKey(a.System, a.ID))
-	}
-	return keys
 }
 
 func contractorAccountsFolded(o client.Object) []string {

@@ -50,11 +50,7 @@ func (s *Sink) resolve(ctx context.Context, src Source, subject *ssf.SubjectID) 
 			add(keys)
 		}
 		for _, sys := range systems {
-			field, value := kube.IndexAccount, kube.AccountKey(sys.name, c.ID)
-			if sys.ignoreCase {
-				field, value = kube.IndexAccountFold, kube.AccountFoldKey(sys.name, c.ID)
-			}
-			keys, err := s.byIndex(ctx, field, value)
+			keys, err := kube.ContractorsByAccount(ctx, s.Client, sys.name, c.ID, sys.ignoreCase)
 			if err != nil {
 				return nil, err
 			}

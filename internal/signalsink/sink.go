@@ -45,7 +45,7 @@ const (
 // create-or-update with optimistic concurrency, retried on conflicts.
 type Sink struct {
 	// Client is the manager's cached client: it reads Contractors (by the
-	// kube.IndexEmailFold, IndexAccount and IndexAccountFold indexes) and
+	// kube.IndexEmailFold and IndexAccountFold indexes) and
 	// ConnectedSystems, and writes Findings.
 	Client client.Client
 	// Reader reads Findings from the API server itself, so that a count
