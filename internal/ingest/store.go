@@ -35,7 +35,7 @@ type Store struct {
 }
 
 // NewStore returns a store over the manager's cached client, which needs
-// the kube.IndexAccountFold and kube.IndexContractor field indexes and
+// the kube.IndexIdentityFold and kube.IndexContractor field indexes and
 // caches ConnectedSystems, and a reader of the API server itself.
 func NewStore(c client.Client, reader client.Reader) *Store {
 	return &Store{client: c, reader: reader,

@@ -12,30 +12,38 @@ import (
 )
 
 // ContractorsByAccount lists the contractors with an account of id on
-// system, from a reader with the IndexAccountFold index (the manager's
-// cache). The index holds the ids case folded; unless ignoreCase (the
-// system's ids ignore case, SystemType.AccountsIgnoreCase) it keeps only
-// the contractors that list id exactly, so that on such a system "Bob"
-// never matches "bob".
+// system, from a reader with the IndexIdentityFold index (the manager's
+// cache). With ignoreCase (the system's ids ignore case,
+// SystemType.AccountsIgnoreCase) the account matches in any ASCII case
+// (FoldID); else only as written, so that "Bob" never matches "bob".
 func ContractorsByAccount(ctx context.Context, r client.Reader, system, id string, ignoreCase bool) ([]types.NamespacedName, error) {
+	return byIdentity(ctx, r, id, func(c *accessv1alpha1.Contractor) bool {
+		return slices.ContainsFunc(c.Spec.Accounts, func(a accessv1alpha1.Account) bool {
+			return a.System == system && (a.ID == id || ignoreCase && FoldID(a.ID) == FoldID(id))
+		})
+	})
+}
+
+// ContractorsByEmail lists the contractors whose spec.email is email in
+// any ASCII case (FoldID), from a reader with the IndexIdentityFold index.
+func ContractorsByEmail(ctx context.Context, r client.Reader, email string) ([]types.NamespacedName, error) {
+	return byIdentity(ctx, r, email, func(c *accessv1alpha1.Contractor) bool {
+		return FoldID(c.Spec.Email) == FoldID(email)
+	})
+}
+
+// byIdentity lists the contractors that IndexIdentityFold holds under id
+// and keep says are meant.
+func byIdentity(ctx context.Context, r client.Reader, id string, keep func(*accessv1alpha1.Contractor) bool) ([]types.NamespacedName, error) {
 	var list accessv1alpha1.ContractorList
-	if err := r.List(ctx, &list, client.MatchingFields{IndexAccountFold: AccountFoldKey(system, id)}); err != nil {
-		return nil, fmt.Errorf("listing contractors by %s: %w", IndexAccountFold, err)
+	if err := r.List(ctx, &list, client.MatchingFields{IndexIdentityFold: FoldID(id)}); err != nil {
+		return nil, fmt.Errorf("listing contractors by %s: %w", IndexIdentityFold, err)
 	}
 	keys := make([]types.NamespacedName, 0, len(list.Items))
 	for i := range list.Items {
-		c := &list.Items[i]
-		if ignoreCase || hasAccount(c, system, id) {
+		if c := &list.Items[i]; keep(c) {
 			keys = append(keys, types.NamespacedName{Namespace: c.Namespace, Name: c.Name})
 		}
 	}
 	return keys, nil
-}
-
-// hasAccount reports whether c lists the account of id on system, in
-// that case.
-func hasAccount(c *accessv1alpha1.Contractor, system, id string) bool {
-	return slices.ContainsFunc(c.Spec.Accounts, func(a accessv1alpha1.Account) bool {
-		return a.System == system && a.ID == id
-	})
 }
