@@ -37,7 +37,7 @@ const (
 	// and the Shared Signals sink find a contractor by an account or an
 	// e-mail without a scan. It is coarser than either lookup:
 	// ContractorsByAccount and ContractorsByEmail list by it and keep the
-	// contractors with the account on that system (in that case where the
+	// contractors with the account on that system (as written, where the
 	// system's ids are exact) or with that e-mail. One index for both,
 	// without the system in its values, holds a contractor's e-mail and
 	// the logins equal to it (an identity provider's, often) once: each
