@@ -35,9 +35,8 @@ type Store struct {
 }
 
 // NewStore returns a store over the manager's cached client, which needs
-// the kube.IndexAccount, kube.IndexAccountFold and kube.IndexContractor
-// field indexes and caches ConnectedSystems, and a reader of the
-// API server itself.
+// the kube.IndexIdentityFold and kube.IndexContractor field indexes and
+// caches ConnectedSystems, and a reader of the API server itself.
 func NewStore(c client.Client, reader client.Reader) *Store {
 	return &Store{client: c, reader: reader,
 		contractors: kube.NewFreshReader(c, reader), findings: kube.NewFreshReader(c, reader)}
@@ -53,26 +52,10 @@ var _ signals.Store = (*Store)(nil)
 func (s *Store) ContractorsByAccount(ctx context.Context, system, id string) ([]types.NamespacedName, error) {
 	sys := &accessv1alpha1.ConnectedSystem{}
 	err := s.client.Get(ctx, types.NamespacedName{Name: system}, sys)
-	switch {
-	case err == nil && sys.Spec.Type.AccountsIgnoreCase():
-		return s.byIndex(ctx, kube.IndexAccountFold, kube.AccountFoldKey(system, id))
-	case err != nil && !apierrors.IsNotFound(err):
+	if err != nil && !apierrors.IsNotFound(err) {
 		return nil, err
 	}
-	return s.byIndex(ctx, kube.IndexAccount, kube.AccountKey(system, id))
-}
-
-// byIndex lists the contractors whose index field holds value.
-func (s *Store) byIndex(ctx context.Context, field, value string) ([]types.NamespacedName, error) {
-	var list accessv1alpha1.ContractorList
-	if err := s.client.List(ctx, &list, client.MatchingFields{field: value}); err != nil {
-		return nil, err
-	}
-	keys := make([]types.NamespacedName, 0, len(list.Items))
-	for _, c := range list.Items {
-		keys = append(keys, types.NamespacedName{Namespace: c.Namespace, Name: c.Name})
-	}
-	return keys, nil
+	return kube.ContractorsByAccount(ctx, s.client, system, id, err == nil && sys.Spec.Type.AccountsIgnoreCase())
 }
 
 // Contractor reads a contractor from the cache, or from the API server

@@ -6,6 +6,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -30,26 +31,19 @@ const (
 	// IndexConfigMap indexes AccessPolicies by "namespace/name" of the
 	// ConfigMap that holds their source.
 	IndexConfigMap = "spec.regoFrom"
-	// IndexAccount indexes Contractors by "system/id" of each of their
-	// accounts, so the sign-in ingester finds an account's owner without
-	// a scan.
-	IndexAccount = "spec.accounts"
-	// IndexAccountFold indexes Contractors by "system/id" of each of
-	// their accounts with the id in lower case, for systems whose account
-	// ids ignore case (SystemType.AccountsIgnoreCase).
-	IndexAccountFold = "spec.accounts.fold"
-	// IndexEmailFold indexes Contractors by their spec.email with its ASCII
-	// letters in lower case (FoldID), so the Shared Signals sink finds the
-	// contractor an email-shaped subject names, in any case, without a
-	// scan.
-	IndexEmailFold = "spec.email.fold"
+	// IndexIdentityFold indexes Contractors by their spec.email and the
+	// id of each of their accounts, on any system, with the ASCII letters
+	// in lower case (FoldID) and each value once, so the sign-in ingester
+	// and the Shared Signals sink find a contractor by an account or an
+	// e-mail without a scan. It is coarser than either lookup:
+	// ContractorsByAccount and ContractorsByEmail list by it and keep the
+	// contractors with the account on that system (as written, where the
+	// system's ids are exact) or with that e-mail. One index for both,
+	// without the system in its values, holds a contractor's e-mail and
+	// the logins equal to it (an identity provider's, often) once: each
+	// value costs two small maps in the informer (see Indexes).
+	IndexIdentityFold = "spec.identity.fold"
 )
-
-// AccountKey is the IndexAccount value of an account on a system.
-func AccountKey(system, id string) string { return system + "/" + id }
-
-// AccountFoldKey is the IndexAccountFold value of an account on a system.
-func AccountFoldKey(system, id string) string { return system + "/" + FoldID(id) }
 
 // FoldID folds an account id's ASCII letters to lower case, and nothing
 // else: the identity providers compare logins so, and a wider folding
@@ -84,6 +78,15 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 
 // Indexes are the field indexes SetupIndexes registers, for a fake
 // client's builder too.
+//
+// Each costs memory in the informer of its kind: controller-runtime
+// stores every value twice, cluster-wide and under the object's
+// namespace, and client-go keeps a set (a Go map) of object keys per
+// value. A value shared by many objects (a system's name) costs little
+// per object; a value unique to one (an account, an e-mail) costs two
+// small maps of its own. So the Contractor indexes hold what the lookups
+// need and no more: the systems (for the watches of ConnectedSystems)
+// and, in one index, the e-mail and the account ids, case folded.
 func Indexes() []Index {
 	return []Index{
 		{&accessv1alpha1.AccessGrant{}, IndexContractor, func(o client.Object) []string {
@@ -96,14 +99,7 @@ func Indexes() []Index {
 			return []string{o.(*accessv1alpha1.Finding).Spec.ContractorRef.Name}
 		}},
 		{&accessv1alpha1.Contractor{}, IndexSystem, contractorSystems},
-		{&accessv1alpha1.Contractor{}, IndexAccount, contractorAccounts},
-		{&accessv1alpha1.Contractor{}, IndexAccountFold, contractorAccountsFolded},
-		{&accessv1alpha1.Contractor{}, IndexEmailFold, func(o client.Object) []string {
-			if email := o.(*accessv1alpha1.Contractor).Spec.Email; email != "" {
-				return []string{FoldID(email)}
-			}
-			return nil
-		}},
+		{&accessv1alpha1.Contractor{}, IndexIdentityFold, contractorIdentities},
 		{&accessv1alpha1.PolicyException{}, IndexContractor, exceptionContractor},
 		{&accessv1alpha1.PolicyException{}, IndexGrant, exceptionGrant},
 		{&accessv1alpha1.PolicyException{}, IndexPolicy, func(o client.Object) []string {
@@ -128,22 +124,21 @@ func contractorSystems(o client.Object) []string {
 	return systems
 }
 
-func contractorAccounts(o client.Object) []string {
-	accounts := o.(*accessv1alpha1.Contractor).Spec.Accounts
-	keys := make([]string, 0, len(accounts))
-	for _, a := range accounts {
-		keys = append(keys, AccountKey(a.System, a.ID))
+// contractorIdentities are a contractor's e-mail and account ids, case
+// folded, each once.
+func contractorIdentities(o client.Object) []string {
+	c := o.(*accessv1alpha1.Contractor)
+	ids := make([]string, 0, 1+len(c.Spec.Accounts))
+	add := func(id string) {
+		if id = FoldID(id); id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
 	}
-	return keys
-}
-
-func contractorAccountsFolded(o client.Object) []string {
-	accounts := o.(*accessv1alpha1.Contractor).Spec.Accounts
-	keys := make([]string, 0, len(accounts))
-	for _, a := range accounts {
-		keys = append(keys, AccountFoldKey(a.System, a.ID))
+	add(c.Spec.Email)
+	for _, a := range c.Spec.Accounts {
+		add(a.ID)
 	}
-	return keys
+	return ids
 }
 
 func exceptionContractor(o client.Object) []string {

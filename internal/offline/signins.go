@@ -64,7 +64,7 @@ func NewSignInStore(res *Resources) *SignInStore {
 
 func accountKey(system, id string) string { return system + "/" + id }
 
-func foldKey(system, id string) string { return kube.AccountFoldKey(system, id) }
+func foldKey(system, id string) string { return system + "/" + kube.FoldID(id) }
 
 func (s *SignInStore) bump() string { s.version++; return "offline-" + strconv.Itoa(s.version) }
 

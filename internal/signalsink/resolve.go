@@ -7,7 +7,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/internal/kube"
@@ -43,18 +42,14 @@ func (s *Sink) resolve(ctx context.Context, src Source, subject *ssf.SubjectID) 
 			continue
 		}
 		if (c.Format == ssf.FormatEmail || c.Format == ssf.FormatAccount) && emailShaped(c.ID) {
-			keys, err := s.byIndex(ctx, kube.IndexEmailFold, kube.FoldID(c.ID))
+			keys, err := kube.ContractorsByEmail(ctx, s.Client, c.ID)
 			if err != nil {
 				return nil, err
 			}
 			add(keys)
 		}
 		for _, sys := range systems {
-			field, value := kube.IndexAccount, kube.AccountKey(sys.name, c.ID)
-			if sys.ignoreCase {
-				field, value = kube.IndexAccountFold, kube.AccountFoldKey(sys.name, c.ID)
-			}
-			keys, err := s.byIndex(ctx, field, value)
+			keys, err := kube.ContractorsByAccount(ctx, s.Client, sys.name, c.ID, sys.ignoreCase)
 			if err != nil {
 				return nil, err
 			}
@@ -87,20 +82,6 @@ func (s *Sink) systems(ctx context.Context, names []string) ([]system, error) {
 		out = append(out, system{name: name, ignoreCase: err == nil && cs.Spec.Type.AccountsIgnoreCase()})
 	}
 	return out, nil
-}
-
-// byIndex lists the contractors whose index field holds value, from the
-// cache.
-func (s *Sink) byIndex(ctx context.Context, field, value string) ([]types.NamespacedName, error) {
-	var list accessv1alpha1.ContractorList
-	if err := s.Client.List(ctx, &list, client.MatchingFields{field: value}); err != nil {
-		return nil, fmt.Errorf("listing contractors by %s: %w", field, err)
-	}
-	keys := make([]types.NamespacedName, 0, len(list.Items))
-	for _, c := range list.Items {
-		keys = append(keys, types.NamespacedName{Namespace: c.Namespace, Name: c.Name})
-	}
-	return keys, nil
 }
 
 // emailShaped reports whether id looks like an e-mail address, as a

@@ -45,8 +45,8 @@ const (
 // create-or-update with optimistic concurrency, retried on conflicts.
 type Sink struct {
 	// Client is the manager's cached client: it reads Contractors (by the
-	// kube.IndexEmailFold, IndexAccount and IndexAccountFold indexes) and
-	// ConnectedSystems, and writes Findings.
+	// kube.IndexIdentityFold index) and ConnectedSystems, and writes
+	// Findings.
 	Client client.Client
 	// Reader reads Findings from the API server itself, so that a count
 	// never grows from a stale copy.
