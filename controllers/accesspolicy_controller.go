@@ -67,9 +67,9 @@ func (r *AccessPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			r.EvalErrors.Forget(req.Name)
 			r.Metrics.PoliciesLoaded.Set(float64(len(r.Engine.Loaded())))
 			// A policy already gone has no labels left to name its
-			// owner: the shard that owns unlabelled objects deletes its
-			// saved source.
-			if r.LastGood != nil && r.Shard.Owns(pol) {
+			// owner: every shard deletes its saved source (a no-op for all
+			// but the first).
+			if r.LastGood != nil {
 				err = r.LastGood.Delete(ctx, req.Name)
 			}
 		}

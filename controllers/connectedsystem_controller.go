@@ -34,6 +34,9 @@ type ConnectedSystemReconciler struct {
 	// Recorder records an Event on each change of the Ready condition.
 	Recorder events.EventRecorder
 	client.Client
+	// APIReader reads every namespace's grants when a shard is the last to
+	// keep a deleted system (default: the manager's API reader).
+	APIReader client.Reader
 	// Credentials reads the systems' Secrets.
 	Credentials *Credentials
 	Clock       clock.PassiveClock
@@ -174,8 +177,12 @@ func (r *ConnectedSystemReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Health == nil {
 		r.Health = NewSystemHealth(r.Clock)
 	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&accessv1alpha1.ConnectedSystem{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Labels say which shard owns the system (Shard.Owns).
+		For(&accessv1alpha1.ConnectedSystem{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&accessv1alpha1.AccessGrant{}, grantSystem(mgr.GetClient()), heldStateChanged()).
 		WatchesRawSource(r.Health.source()).
 		Named("connectedsystem").

@@ -39,6 +39,15 @@ func (r *ConnectedSystemReconciler) reconcileDelete(ctx context.Context, system 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	if len(holders) == 0 && r.Shard.sharded() && lastGrantsFinalizer(system, finalizer) {
+		// The last shard to let go looks in every namespace: a shard that
+		// could not add its finalizer (the system was deleted before it
+		// started, or a namespace moved to it) holds access through its
+		// grants all the same.
+		if holders, err = r.holdersAnywhere(ctx, system.Name); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	if len(holders) == 0 {
 		// With a lock: shards add and remove their own finalizers on one
 		// system, and a merge patch replaces the whole list.
@@ -80,6 +89,42 @@ func (r *ConnectedSystemReconciler) holders(ctx context.Context, system string) 
 	}
 	return out, nil
 }
+
+// lastGrantsFinalizer reports whether the system keeps no grants
+// finalizer but this manager's (and the legacy one of a manager that was
+// not sharded, which this one removes with its own).
+func lastGrantsFinalizer(system *accessv1alpha1.ConnectedSystem, own string) bool {
+	for _, f := range system.Finalizers {
+		if f != own && f != FinalizerGrants && strings.HasPrefix(f, FinalizerGrants+"-") {
+			return false
+		}
+	}
+	return true
+}
+
+// holdersAnywhere is holders in every namespace, read from the API server
+// a page at a time: a shard's cache holds its own namespaces only.
+func (r *ConnectedSystemReconciler) holdersAnywhere(ctx context.Context, system string) ([]string, error) {
+	var out []string
+	opts := &client.ListOptions{Limit: holdersPage}
+	for {
+		list := &accessv1alpha1.AccessGrantList{}
+		if err := r.APIReader.List(ctx, list, opts); err != nil {
+			return nil, fmt.Errorf("listing the grants of every namespace: %w", err)
+		}
+		for i := range list.Items {
+			if g := &list.Items[i]; g.Spec.SystemRef.Name == system && holdsAccess(g) {
+				out = append(out, g.Namespace+"/"+g.Name)
+			}
+		}
+		if opts.Continue = list.Continue; opts.Continue == "" {
+			return out, nil
+		}
+	}
+}
+
+// holdersPage is how many grants one read of holdersAnywhere holds.
+const holdersPage = 500
 
 // holdsAccess reports whether a grant's entitlement is, as far as the
 // controller applied it, present in its system.

@@ -26,6 +26,9 @@ func (s *Shard) Owns(obj client.Object) bool {
 	return s == nil || s.Cluster == nil || s.Cluster.Matches(labels.Set(obj.GetLabels()))
 }
 
+// sharded reports whether the manager is one shard of several.
+func (s *Shard) sharded() bool { return s != nil && s.Name != "" }
+
 // SystemFinalizer is the finalizer by which this manager keeps a
 // ConnectedSystem while grants of its shard hold access through it: each
 // shard has its own, so a system goes only once no shard's grants hold

@@ -320,7 +320,8 @@ func (r *SignalStreamReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.Add(r.Receivers); err != nil {
 		return err
 	}
-	changed := predicate.Or(predicate.GenerationChangedPredicate{}, predicate.Funcs{
+	// Labels say which shard runs the stream (Shard.Owns).
+	changed := predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			return !e.ObjectNew.GetDeletionTimestamp().Equal(e.ObjectOld.GetDeletionTimestamp())
 		},

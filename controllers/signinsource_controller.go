@@ -295,7 +295,8 @@ func (r *SignInSourceReconciler) forget(name string) {
 // change to a ConnectedSystem wakes the sources that read it.
 func (r *SignInSourceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&accessv1alpha1.SignInSource{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Labels say which shard polls the source (Shard.Owns).
+		For(&accessv1alpha1.SignInSource{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&accessv1alpha1.ConnectedSystem{}, handler.EnqueueRequestsFromMapFunc(r.sourcesOf),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).

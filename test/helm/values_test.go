@@ -177,10 +177,9 @@ func TestChartShards(t *testing.T) {
 	g.Expect(argsOf(t, objs, "portcullis-controller-manager-eu")).To(ContainElements("--shard=eu",
 		"--shard-namespace-selector=portcullis.dev/shard=eu", "--shard-cluster-selector=portcullis.dev/shard!=us",
 		"--webhook-bind-address=:9443", "--ingest-bind-address=:8082"))
-	us := argsOf(t, objs, "portcullis-controller-manager-us")
-	g.Expect(us).To(ContainElements("--shard=us",
-		"--shard-namespace-selector=portcullis.dev/shard=us", "--shard-cluster-selector=portcullis.dev/shard=us"))
-	g.Expect(us).NotTo(ContainElement(HavePrefix("--webhook-bind-address")), "the first shard serves the webhook")
+	g.Expect(argsOf(t, objs, "portcullis-controller-manager-us")).To(ContainElements("--shard=us",
+		"--shard-namespace-selector=portcullis.dev/shard=us", "--shard-cluster-selector=portcullis.dev/shard=us",
+		"--webhook-bind-address=:9443"), "every shard serves the webhook, so that one restarting blocks no apply")
 	for _, shard := range []string{"eu", "us"} {
 		for _, k := range []string{"Deployment", "PodDisruptionBudget"} {
 			raw, _ := yaml.Marshal(objs[k+" "+namespace+"/portcullis-controller-manager-"+shard])
@@ -191,7 +190,17 @@ func TestChartShards(t *testing.T) {
 	}
 	g.Expect(objs).NotTo(HaveKey("Service " + namespace + "/portcullis-ingest"))
 	raw, _ := yaml.Marshal(objs["Service "+namespace+"/portcullis-webhook-service"])
-	g.Expect(string(raw)).To(ContainSubstring("portcullis.dev/shard: eu"))
+	g.Expect(string(raw)).NotTo(ContainSubstring("portcullis.dev/shard"), "the webhook Service reaches every shard")
+
+	for set, want := range map[string]string{
+		`shards=[{"name": "eu", "namespaceSelector": "a=b", "clusterSelector": "c=d"}, {"name": "eu", "namespaceSelector": "a=c", "clusterSelector": "c=e"}]`: "eu is named twice",
+		`shards=[{"name": "eu", "namespaceSelector": "a=b"}, {"name": "us", "namespaceSelector": "a=c", "clusterSelector": "c=e"}]`:                           "eu needs a clusterSelector",
+	} {
+		_, err := helm(t, "template", "portcullis", chart, "--kube-version", devenv.KubernetesVersion, "--set-json", set)
+		g.Expect(err).To(MatchError(ContainSubstring(want)), set)
+	}
+	g.Expect(byKey(render(t, "--set-json", `shards=[{"name": "all", "namespaceSelector": "a=b"}]`))).
+		To(HaveKey("Deployment "+namespace+"/portcullis-controller-manager-all"), "one shard may own every cluster object")
 
 	_, err := helm(t, "template", "portcullis", chart, "--kube-version", devenv.KubernetesVersion,
 		"--set-json", "shards="+shards, "--set", "ssf.enabled=true,ssf.tlsSecret=ssf-tls")

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -78,6 +79,7 @@ func TestShardsShareOneAPIServer(t *testing.T) {
 	shardB := startShardProcess(t, env, "b", shardLabel+"=b", shardLabel+"=b")
 	// The restarted shard b outlives the subtest that starts it.
 	outer := t
+	var restartedB *shardProcess
 
 	t.Run("each shard enforces its namespaces with every policy", func(t *testing.T) {
 		g := NewWithT(t)
@@ -138,20 +140,23 @@ func TestShardsShareOneAPIServer(t *testing.T) {
 		// Shard a did not own team-c and goes on.
 		g.Consistently(shardA.done).WithTimeout(2 * time.Second).ShouldNot(Receive())
 
-		startShardProcess(outer, env, "b", shardLabel+"=b", shardLabel+"=b")
+		restartedB = startShardProcess(outer, env, "b", shardLabel+"=b", shardLabel+"=b")
 		expectState(ctx, g, admin, "team-c", "honest", accessv1alpha1.GrantActive)
 		expectState(ctx, g, admin, "team-c", "flagged", accessv1alpha1.GrantQuarantined)
 		bindings := &rbacv1.RoleBindingList{}
 		g.Expect(admin.List(ctx, bindings, client.InNamespace("team-c"))).To(Succeed())
 		g.Expect(bindings.Items).NotTo(BeEmpty())
 	})
-	t.Run("a system goes only once no shard's grants hold access through it", func(t *testing.T) {
+	t.Run("a system goes only once no grant of any shard holds access through it", func(t *testing.T) {
 		g := NewWithT(t)
-		g.Expect(admin.Delete(ctx, system)).To(Succeed())
+		g.Expect(restartedB).NotTo(BeNil(), "shard b did not restart")
 		deleteGrants := func(ns string) {
 			for _, who := range []string{"honest", "flagged"} {
 				g.Expect(admin.Delete(ctx, &accessv1alpha1.AccessGrant{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: who}})).To(Succeed())
 			}
+		}
+		gone := func(obj client.Object) func() bool {
+			return func() bool { return apierrors.IsNotFound(admin.Get(ctx, client.ObjectKeyFromObject(obj), obj)) }
 		}
 		finalizers := func() []string {
 			s := &accessv1alpha1.ConnectedSystem{}
@@ -160,14 +165,38 @@ func TestShardsShareOneAPIServer(t *testing.T) {
 			}
 			return s.Finalizers
 		}
+		// Shard b stops and its finalizer goes, as if it had started only
+		// after the system was deleted, when it could add none.
+		restartedB.stop()
+		g.Expect(admin.Delete(ctx, system)).To(Succeed())
+		g.Expect(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			s := &accessv1alpha1.ConnectedSystem{}
+			if err := admin.Get(ctx, client.ObjectKey{Name: "cluster"}, s); err != nil {
+				return err
+			}
+			s.Finalizers = []string{controllers.FinalizerGrants + "-a"}
+			return admin.Update(ctx, s)
+		})).To(Succeed())
+
+		// Shard a's grants go; shard b's still hold access, so shard a,
+		// the last to keep the system, keeps it.
 		deleteGrants("team-a")
-		g.Eventually(finalizers).WithTimeout(30 * time.Second).Should(ConsistOf(controllers.FinalizerGrants + "-b"))
-		g.Consistently(finalizers).WithTimeout(2 * time.Second).Should(ConsistOf(controllers.FinalizerGrants + "-b"))
+		g.Eventually(gone(&accessv1alpha1.AccessGrant{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "honest"}})).
+			WithTimeout(30 * time.Second).Should(BeTrue())
+		g.Consistently(finalizers).WithTimeout(3 * time.Second).Should(ConsistOf(controllers.FinalizerGrants + "-a"))
+
+		// Shard b comes back and removes its grants' entitlements; then the
+		// system goes (shard a looks again every 30 s).
+		startShardProcess(outer, env, "b", shardLabel+"=b", shardLabel+"=b")
 		deleteGrants("team-b")
 		deleteGrants("team-c")
-		g.Eventually(func() bool {
-			return apierrors.IsNotFound(admin.Get(ctx, client.ObjectKey{Name: "cluster"}, &accessv1alpha1.ConnectedSystem{}))
-		}).WithTimeout(30 * time.Second).Should(BeTrue())
+		g.Eventually(gone(&accessv1alpha1.ConnectedSystem{ObjectMeta: metav1.ObjectMeta{Name: "cluster"}})).
+			WithTimeout(90 * time.Second).Should(BeTrue())
+		for _, ns := range []string{"team-a", "team-b", "team-c"} {
+			bindings := &rbacv1.RoleBindingList{}
+			g.Expect(admin.List(ctx, bindings, client.InNamespace(ns))).To(Succeed())
+			g.Expect(bindings.Items).To(BeEmpty(), "access left behind in %s", ns)
+		}
 	})
 }
 
@@ -254,13 +283,18 @@ func startShardProcess(t *testing.T, env *envtest.Environment, name, namespaces,
 		close(p.exited)
 	}()
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		<-p.exited
+		p.stop()
 		if t.Failed() {
 			t.Logf("shard %s:\n%s", name, p.logs.String())
 		}
 	})
 	return p
+}
+
+// stop ends the process and waits for it.
+func (p *shardProcess) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.exited
 }
 
 func expectState(ctx context.Context, g Gomega, c client.Client, ns, name string, want accessv1alpha1.GrantState) {
