@@ -12,17 +12,12 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -210,35 +205,6 @@ func reconcilerOptions(opts Options) (ReconcilerOptions, error) {
 	ropts.SystemConcurrency, ropts.EnforcementTimeout = opts.SystemConcurrency, opts.EnforcementTimeout
 	ropts.DecisionLog, err = decisionlog.Open(opts.DecisionLog, opts.DecisionLogInput)
 	return ropts, err
-}
-
-// CacheOptions limit the cache to the RBAC bindings Portcullis manages, so
-// it does not hold every binding of the cluster. A shard's cache holds the
-// objects of its namespaces only (namespaces); the RoleBindings it manages
-// and ConfigMaps' metadata stay cluster-wide, since a grant may bind in any
-// namespace its system allows and a policy's source may live in any.
-func CacheOptions(namespaces ...string) cache.Options {
-	managed := labels.SelectorFromSet(labels.Set{k8sconnector.LabelManagedBy: k8sconnector.ManagedByValue})
-	opts := cache.Options{
-		// No reconcile reads managedFields, which are often the largest
-		// part of a small object: the cache keeps objects without them.
-		// (An Update of a cached object leaves the server's as they are.)
-		DefaultTransform: cache.TransformStripManagedFields(),
-		ByObject: map[client.Object]cache.ByObject{
-			&rbacv1.RoleBinding{}:        {Label: managed},
-			&rbacv1.ClusterRoleBinding{}: {Label: managed},
-		},
-	}
-	if len(namespaces) > 0 {
-		all := map[string]cache.Config{cache.AllNamespaces: {}}
-		opts.DefaultNamespaces = make(map[string]cache.Config, len(namespaces))
-		for _, ns := range namespaces {
-			opts.DefaultNamespaces[ns] = cache.Config{}
-		}
-		opts.ByObject[&rbacv1.RoleBinding{}] = cache.ByObject{Label: managed, Namespaces: all}
-		opts.ByObject[&corev1.ConfigMap{}] = cache.ByObject{Namespaces: all}
-	}
-	return opts
 }
 
 // DefaultConnectors returns a connector for each system type this version

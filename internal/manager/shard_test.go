@@ -84,8 +84,12 @@ func TestShardCacheOptions(t *testing.T) {
 	}
 	wide := map[string]bool{}
 	for obj, by := range opts.ByObject {
+		kind := fmt.Sprintf("%T", obj)
+		if _, twice := wide[kind]; twice {
+			t.Errorf("two cache settings for %s: the cache would take either", kind)
+		}
 		_, all := by.Namespaces[cache.AllNamespaces]
-		wide[fmt.Sprintf("%T", obj)] = all
+		wide[kind] = all
 	}
 	if !wide["*v1.ConfigMap"] || !wide["*v1.RoleBinding"] {
 		t.Errorf("ConfigMaps and managed RoleBindings must stay cluster-wide: %v", wide)
