@@ -81,7 +81,7 @@ func opaDirect(b *testing.B, in Input) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	value, err := inputValue(&in, in.Findings, in.Exceptions)
+	value, err := (&converter{}).inputValue(&in, in.Findings, in.Exceptions)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -62,6 +62,8 @@ type OPAEngine struct {
 	maxException time.Duration
 	// levels band risk scores.
 	levels RiskLevels
+	// conv turns inputs into OPA values.
+	conv *converter
 
 	// writeMu serialises Upsert and Remove; decisions read set without locks.
 	writeMu sync.Mutex
@@ -99,6 +101,7 @@ func NewEngine(opts Options) (*OPAEngine, error) {
 		timeout:      opts.Timeout,
 		maxException: maxException,
 		levels:       levels,
+		conv:         &converter{},
 	}
 	if e.timeout <= 0 {
 		e.timeout = DefaultTimeout
@@ -244,7 +247,7 @@ func (e *OPAEngine) Decide(ctx context.Context, in Input) (Decision, error) {
 	}
 	set := e.set.Load()
 	exceptions := matchingExceptions(&in, e.maxException)
-	value, err := inputValue(&in, activeFindings(in.Findings, in.Now), exceptions)
+	value, err := e.conv.inputValue(&in, activeFindings(in.Findings, in.Now), exceptions)
 	if err != nil {
 		return Decision{}, err
 	}

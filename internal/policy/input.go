@@ -3,11 +3,11 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 )
@@ -17,18 +17,52 @@ var ErrIncompleteInput = errors.New("a decision needs the contractor, the grant 
 
 // inputValue assembles the input document that policies read as `input`,
 // with only active findings and the exceptions that apply, straight into
-// OPA's value (no JSON round trip). Its shape is documented in
-// docs/policy-input.md and docs/policy-input.schema.json.
-func inputValue(in *Input, findings []accessv1alpha1.Finding, exceptions []accessv1alpha1.PolicyException) (ast.Value, error) {
-	doc, err := inputDocument(in, findings, exceptions)
-	if err != nil {
-		return nil, err
+// OPA's value: no JSON, and no unstructured maps in between (converter).
+// Its shape is documented in docs/policy-input.md and
+// docs/policy-input.schema.json.
+func (c *converter) inputValue(in *Input, findings []accessv1alpha1.Finding, exceptions []accessv1alpha1.PolicyException) (ast.Value, error) {
+	doc := ast.NewObjectWithCapacity(8)
+	doc.Insert(ast.StringTerm("now"), ast.StringTerm(in.Now.UTC().Format(time.RFC3339Nano)))
+	doc.Insert(ast.StringTerm("now_ns"), ast.InternedTerm(in.Now.UnixNano()))
+	for _, o := range []struct {
+		key  string
+		meta *metav1.ObjectMeta
+		spec any
+	}{
+		{"contractor", &in.Contractor.ObjectMeta, &in.Contractor.Spec},
+		{"grant", &in.Grant.ObjectMeta, &in.Grant.Spec},
+		{"system", &in.System.ObjectMeta, &in.System.Spec},
+	} {
+		t, err := c.object(o.meta, o.spec)
+		if err != nil {
+			return nil, err
+		}
+		doc.Insert(ast.StringTerm(o.key), t)
 	}
-	v, err := ast.InterfaceToValue(doc)
-	if err != nil {
-		return nil, fmt.Errorf("converting policy input: %w", err)
+	fs := make([]*ast.Term, 0, len(findings))
+	for i := range findings {
+		t, err := c.object(&findings[i].ObjectMeta, &findings[i].Spec)
+		if err != nil {
+			return nil, err
+		}
+		fs = append(fs, t)
 	}
-	return v, nil
+	doc.Insert(ast.StringTerm("findings"), ast.ArrayTerm(fs...))
+	es := make([]*ast.Term, 0, len(exceptions))
+	for i := range exceptions {
+		t, err := c.object(&exceptions[i].ObjectMeta, &exceptions[i].Spec)
+		if err != nil {
+			return nil, err
+		}
+		es = append(es, t)
+	}
+	doc.Insert(ast.StringTerm("exceptions"), ast.ArrayTerm(es...))
+	signins, err := c.term(reflect.ValueOf(in.Contractor.Status.SignIns))
+	if err != nil {
+		return nil, fmt.Errorf("converting sign-in summary: %w", err)
+	}
+	doc.Insert(ast.StringTerm("signins"), orNull(signins))
+	return doc, nil
 }
 
 // InputDocument returns the input document that Decide evaluates for in,
@@ -39,75 +73,33 @@ func (e *OPAEngine) InputDocument(in Input) (any, error) {
 	if in.Contractor == nil || in.Grant == nil || in.System == nil {
 		return nil, ErrIncompleteInput
 	}
-	v, err := inputValue(&in, activeFindings(in.Findings, in.Now), matchingExceptions(&in, e.maxException))
+	v, err := e.conv.inputValue(&in, activeFindings(in.Findings, in.Now), matchingExceptions(&in, e.maxException))
 	if err != nil {
 		return nil, err
 	}
 	return ast.JSON(v)
 }
 
-// inputDocument assembles the input document as Go maps and slices.
-func inputDocument(in *Input, findings []accessv1alpha1.Finding, exceptions []accessv1alpha1.PolicyException) (map[string]any, error) {
-	doc := map[string]any{
-		"now":    in.Now.UTC().Format(time.RFC3339Nano),
-		"now_ns": in.Now.UnixNano(),
-	}
-	var err error
-	if doc["contractor"], err = object(&in.Contractor.ObjectMeta, &in.Contractor.Spec); err != nil {
-		return nil, err
-	}
-	if doc["grant"], err = object(&in.Grant.ObjectMeta, &in.Grant.Spec); err != nil {
-		return nil, err
-	}
-	if doc["system"], err = object(&in.System.ObjectMeta, &in.System.Spec); err != nil {
-		return nil, err
-	}
-	fs := make([]any, 0, len(findings))
-	for i := range findings {
-		o, err := object(&findings[i].ObjectMeta, &findings[i].Spec)
-		if err != nil {
-			return nil, err
-		}
-		fs = append(fs, o)
-	}
-	doc["findings"] = fs
-	es := make([]any, 0, len(exceptions))
-	for i := range exceptions {
-		o, err := object(&exceptions[i].ObjectMeta, &exceptions[i].Spec)
-		if err != nil {
-			return nil, err
-		}
-		es = append(es, o)
-	}
-	doc["exceptions"] = es
-	doc["signins"] = nil
-	if s := in.Contractor.Status.SignIns; s != nil {
-		if doc["signins"], err = runtime.DefaultUnstructuredConverter.ToUnstructured(s); err != nil {
-			return nil, fmt.Errorf("converting sign-in summary: %w", err)
-		}
-	}
-	return doc, nil
-}
-
 // object is a resource as policies see it: identity, labels and spec.
 // Status is left out so that a decision never depends on an earlier one.
-func object(m *metav1.ObjectMeta, spec any) (map[string]any, error) {
-	s, err := runtime.DefaultUnstructuredConverter.ToUnstructured(spec)
+func (c *converter) object(m *metav1.ObjectMeta, spec any) (*ast.Term, error) {
+	s, err := c.term(reflect.ValueOf(spec))
 	if err != nil {
 		return nil, fmt.Errorf("converting %s: %w", m.Name, err)
 	}
-	meta := map[string]any{"name": m.Name}
+	meta := ast.NewObjectWithCapacity(5)
+	meta.Insert(ast.StringTerm("name"), ast.StringTerm(m.Name))
 	if m.Namespace != "" {
-		meta["namespace"] = m.Namespace
+		meta.Insert(ast.StringTerm("namespace"), ast.StringTerm(m.Namespace))
 	}
 	if len(m.Labels) > 0 {
-		meta["labels"] = m.Labels
+		meta.Insert(ast.StringTerm("labels"), ast.NewTerm(ast.MapToObject(m.Labels, nil, ast.InternedTerm)))
 	}
 	if len(m.Annotations) > 0 {
-		meta["annotations"] = m.Annotations
+		meta.Insert(ast.StringTerm("annotations"), ast.NewTerm(ast.MapToObject(m.Annotations, nil, ast.InternedTerm)))
 	}
 	if !m.CreationTimestamp.IsZero() {
-		meta["creationTimestamp"] = m.CreationTimestamp.UTC().Format(time.RFC3339)
+		meta.Insert(ast.StringTerm("creationTimestamp"), ast.StringTerm(m.CreationTimestamp.UTC().Format(time.RFC3339)))
 	}
-	return map[string]any{"metadata": meta, "spec": s}, nil
+	return ast.ObjectTerm(ast.Item(ast.StringTerm("metadata"), ast.NewTerm(meta)), ast.Item(ast.StringTerm("spec"), orNull(s))), nil
 }
