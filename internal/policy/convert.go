@@ -55,7 +55,7 @@ func (c *converter) term(v reflect.Value) (*ast.Term, error) {
 		}
 		return c.term(v.Elem())
 	case reflect.Struct:
-		obj := ast.NewObject()
+		obj := ast.NewObjectWithCapacity(len(c.plan(v.Type())))
 		if err := c.fill(obj, v); err != nil {
 			return nil, err
 		}
