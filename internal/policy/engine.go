@@ -96,7 +96,7 @@ func NewEngine(opts Options) (*OPAEngine, error) {
 	}
 	sum := sha256.Sum256(raw)
 	e := &OPAEngine{
-		store:        inmem.NewFromObject(map[string]any{"portcullis": portcullis}),
+		store:        newStore(portcullis),
 		dataRev:      hex.EncodeToString(sum[:])[:12],
 		timeout:      opts.Timeout,
 		maxException: maxException,
@@ -108,6 +108,13 @@ func NewEngine(opts Options) (*OPAEngine, error) {
 	}
 	e.set.Store(e.newSet(nil))
 	return e, nil
+}
+
+// newStore holds the normalised reference data as OPA values: a policy
+// that reads data.portcullis gets them as they are, where the default
+// store would convert what it reads from Go values on every evaluation.
+func newStore(portcullis map[string]any) storage.Store {
+	return inmem.NewFromObjectWithOpts(map[string]any{"portcullis": portcullis}, inmem.OptReturnASTValuesOnRead(true))
 }
 
 // DefaultMaxExceptionDays is the longest a PolicyException may last when
