@@ -48,8 +48,9 @@ level := "low" if total < model.levels.medium
 # Every signal contributes to the contractor's risk, which the grant and
 # the contractor show whether or not it reaches a threshold: the engine
 # counts the heaviest instance of each code left after the exceptions, and
-# bands the score by risk.levels.
-risk contains object.union({"code": s.code, "weight": s.weight, "msg": s.msg}, object.filter(s, ["evidence"])) if {
+# bands the score by risk.levels. A signal is a contribution as it is: its
+# code, weight, msg and evidence, and nothing else.
+risk contains s if {
 	some s in signals
 	s.weight > 0
 }
