@@ -22,6 +22,27 @@ type converter struct {
 	plans sync.Map // reflect.Type -> []fieldPlan
 }
 
+// builder converts one input document. It hands out terms from slabs, so
+// that a document of many small terms costs an allocation per slab rather
+// than one per term.
+type builder struct {
+	conv *converter
+	slab []ast.Term
+}
+
+// slabSize is how many terms a builder allocates at once.
+const slabSize = 128
+
+func (b *builder) newTerm(v ast.Value) *ast.Term {
+	if len(b.slab) == cap(b.slab) {
+		b.slab = make([]ast.Term, 0, slabSize)
+	}
+	b.slab = append(b.slab, ast.Term{Value: v})
+	return &b.slab[len(b.slab)-1]
+}
+
+func (b *builder) str(s string) *ast.Term { return b.newTerm(ast.String(s)) }
+
 // fieldPlan is how one struct field converts.
 type fieldPlan struct {
 	index     int
@@ -32,7 +53,7 @@ type fieldPlan struct {
 
 // term converts v; a nil term stands for "nothing to store" (a nil pointer
 // or a custom converter's nil), which a struct field stores as null.
-func (c *converter) term(v reflect.Value) (*ast.Term, error) {
+func (b *builder) term(v reflect.Value) (*ast.Term, error) {
 	if entry := value.TypeReflectEntryOf(v.Type()); entry.CanConvertToUnstructured() {
 		u, err := entry.ToUnstructured(v)
 		if err != nil || u == nil {
@@ -42,34 +63,34 @@ func (c *converter) term(v reflect.Value) (*ast.Term, error) {
 		if err != nil {
 			return nil, err
 		}
-		return ast.NewTerm(x), nil
+		return b.newTerm(x), nil
 	}
 	switch v.Kind() {
 	case reflect.Map:
-		return c.mapTerm(v)
+		return b.mapTerm(v)
 	case reflect.Slice:
-		return c.sliceTerm(v)
+		return b.sliceTerm(v)
 	case reflect.Pointer, reflect.Interface:
 		if v.IsNil() {
 			return nil, nil
 		}
-		return c.term(v.Elem())
+		return b.term(v.Elem())
 	case reflect.Struct:
-		obj := ast.NewObjectWithCapacity(len(c.plan(v.Type())))
-		if err := c.fill(obj, v); err != nil {
+		obj := ast.NewObjectWithCapacity(len(b.conv.plan(v.Type())))
+		if err := b.fill(obj, v); err != nil {
 			return nil, err
 		}
-		return ast.NewTerm(obj), nil
+		return b.newTerm(obj), nil
 	}
-	return scalar(v)
+	return b.scalar(v)
 }
 
 // scalar converts a string, a bool or a number: integers as int64, floats
 // as float64, as apimachinery does.
-func scalar(v reflect.Value) (*ast.Term, error) {
+func (b *builder) scalar(v reflect.Value) (*ast.Term, error) {
 	switch v.Kind() {
 	case reflect.String:
-		return ast.StringTerm(v.String()), nil
+		return b.str(v.String()), nil
 	case reflect.Bool:
 		return ast.InternedTerm(v.Bool()), nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
@@ -81,7 +102,7 @@ func scalar(v reflect.Value) (*ast.Term, error) {
 		return ast.InternedTerm(int64(v.Uint())), nil
 	case reflect.Float32, reflect.Float64:
 		x, err := ast.InterfaceToValue(v.Float())
-		return ast.NewTerm(x), err
+		return b.newTerm(x), err
 	}
 	return nil, fmt.Errorf("unrecognized type: %v", v.Kind())
 }
@@ -94,7 +115,7 @@ func orNull(t *ast.Term) *ast.Term {
 	return t
 }
 
-func (c *converter) mapTerm(v reflect.Value) (*ast.Term, error) {
+func (b *builder) mapTerm(v reflect.Value) (*ast.Term, error) {
 	if v.IsNil() {
 		return ast.InternedNullTerm, nil
 	}
@@ -103,16 +124,16 @@ func (c *converter) mapTerm(v reflect.Value) (*ast.Term, error) {
 	}
 	obj := ast.NewObjectWithCapacity(v.Len())
 	for it := v.MapRange(); it.Next(); {
-		t, err := c.term(it.Value())
+		t, err := b.term(it.Value())
 		if err != nil {
 			return nil, err
 		}
-		obj.Insert(ast.StringTerm(it.Key().String()), orNull(t))
+		obj.Insert(b.str(it.Key().String()), orNull(t))
 	}
-	return ast.NewTerm(obj), nil
+	return b.newTerm(obj), nil
 }
 
-func (c *converter) sliceTerm(v reflect.Value) (*ast.Term, error) {
+func (b *builder) sliceTerm(v reflect.Value) (*ast.Term, error) {
 	if v.IsNil() {
 		return ast.InternedNullTerm, nil
 	}
@@ -122,33 +143,33 @@ func (c *converter) sliceTerm(v reflect.Value) (*ast.Term, error) {
 			return nil, err
 		}
 		x, err := ast.InterfaceToValue(u)
-		return ast.NewTerm(x), err
+		return b.newTerm(x), err
 	}
 	terms := make([]*ast.Term, v.Len())
 	for i := range terms {
-		t, err := c.term(v.Index(i))
+		t, err := b.term(v.Index(i))
 		if err != nil {
 			return nil, err
 		}
 		terms[i] = orNull(t)
 	}
-	return ast.ArrayTerm(terms...), nil
+	return b.newTerm(ast.NewArray(terms...)), nil
 }
 
 // fill inserts the fields of struct v into obj.
-func (c *converter) fill(obj ast.Object, v reflect.Value) error {
-	for _, f := range c.plan(v.Type()) {
+func (b *builder) fill(obj ast.Object, v reflect.Value) error {
+	for _, f := range b.conv.plan(v.Type()) {
 		fv := v.Field(f.index)
 		if f.omitempty && isEmpty(fv) || f.omitzero != nil && f.omitzero(fv) {
 			continue
 		}
 		if f.key == nil {
-			if err := c.inline(obj, fv); err != nil {
+			if err := b.inline(obj, fv); err != nil {
 				return err
 			}
 			continue
 		}
-		t, err := c.term(fv)
+		t, err := b.term(fv)
 		if err != nil {
 			return err
 		}
@@ -158,7 +179,7 @@ func (c *converter) fill(obj ast.Object, v reflect.Value) error {
 }
 
 // inline merges an inlined struct, or the struct a pointer points to.
-func (c *converter) inline(obj ast.Object, v reflect.Value) error {
+func (b *builder) inline(obj ast.Object, v reflect.Value) error {
 	for v.Kind() == reflect.Pointer {
 		if v.IsNil() {
 			return nil
@@ -168,7 +189,7 @@ func (c *converter) inline(obj ast.Object, v reflect.Value) error {
 	if v.Kind() != reflect.Struct || value.TypeReflectEntryOf(v.Type()).CanConvertToUnstructured() {
 		return fmt.Errorf("cannot inline %v", v.Type())
 	}
-	return c.fill(obj, v)
+	return b.fill(obj, v)
 }
 
 // plan reads the json tags of struct type t once, as apimachinery does: a

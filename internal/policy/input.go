@@ -21,9 +21,10 @@ var ErrIncompleteInput = errors.New("a decision needs the contractor, the grant 
 // Its shape is documented in docs/policy-input.md and
 // docs/policy-input.schema.json.
 func (c *converter) inputValue(in *Input, findings []accessv1alpha1.Finding, exceptions []accessv1alpha1.PolicyException) (ast.Value, error) {
+	b := &builder{conv: c}
 	doc := ast.NewObjectWithCapacity(8)
-	doc.Insert(ast.StringTerm("now"), ast.StringTerm(in.Now.UTC().Format(time.RFC3339Nano)))
-	doc.Insert(ast.StringTerm("now_ns"), ast.InternedTerm(in.Now.UnixNano()))
+	doc.Insert(b.str("now"), b.str(in.Now.UTC().Format(time.RFC3339Nano)))
+	doc.Insert(b.str("now_ns"), ast.InternedTerm(in.Now.UnixNano()))
 	for _, o := range []struct {
 		key  string
 		meta *metav1.ObjectMeta
@@ -33,35 +34,35 @@ func (c *converter) inputValue(in *Input, findings []accessv1alpha1.Finding, exc
 		{"grant", &in.Grant.ObjectMeta, &in.Grant.Spec},
 		{"system", &in.System.ObjectMeta, &in.System.Spec},
 	} {
-		t, err := c.object(o.meta, o.spec)
+		t, err := b.object(o.meta, o.spec)
 		if err != nil {
 			return nil, err
 		}
-		doc.Insert(ast.StringTerm(o.key), t)
+		doc.Insert(b.str(o.key), t)
 	}
 	fs := make([]*ast.Term, 0, len(findings))
 	for i := range findings {
-		t, err := c.object(&findings[i].ObjectMeta, &findings[i].Spec)
+		t, err := b.object(&findings[i].ObjectMeta, &findings[i].Spec)
 		if err != nil {
 			return nil, err
 		}
 		fs = append(fs, t)
 	}
-	doc.Insert(ast.StringTerm("findings"), ast.ArrayTerm(fs...))
+	doc.Insert(b.str("findings"), b.newTerm(ast.NewArray(fs...)))
 	es := make([]*ast.Term, 0, len(exceptions))
 	for i := range exceptions {
-		t, err := c.object(&exceptions[i].ObjectMeta, &exceptions[i].Spec)
+		t, err := b.object(&exceptions[i].ObjectMeta, &exceptions[i].Spec)
 		if err != nil {
 			return nil, err
 		}
 		es = append(es, t)
 	}
-	doc.Insert(ast.StringTerm("exceptions"), ast.ArrayTerm(es...))
-	signins, err := c.term(reflect.ValueOf(in.Contractor.Status.SignIns))
+	doc.Insert(b.str("exceptions"), b.newTerm(ast.NewArray(es...)))
+	signins, err := b.term(reflect.ValueOf(in.Contractor.Status.SignIns))
 	if err != nil {
 		return nil, fmt.Errorf("converting sign-in summary: %w", err)
 	}
-	doc.Insert(ast.StringTerm("signins"), orNull(signins))
+	doc.Insert(b.str("signins"), orNull(signins))
 	return doc, nil
 }
 
@@ -82,24 +83,24 @@ func (e *OPAEngine) InputDocument(in Input) (any, error) {
 
 // object is a resource as policies see it: identity, labels and spec.
 // Status is left out so that a decision never depends on an earlier one.
-func (c *converter) object(m *metav1.ObjectMeta, spec any) (*ast.Term, error) {
-	s, err := c.term(reflect.ValueOf(spec))
+func (b *builder) object(m *metav1.ObjectMeta, spec any) (*ast.Term, error) {
+	s, err := b.term(reflect.ValueOf(spec))
 	if err != nil {
 		return nil, fmt.Errorf("converting %s: %w", m.Name, err)
 	}
 	meta := ast.NewObjectWithCapacity(5)
-	meta.Insert(ast.StringTerm("name"), ast.StringTerm(m.Name))
+	meta.Insert(b.str("name"), b.str(m.Name))
 	if m.Namespace != "" {
-		meta.Insert(ast.StringTerm("namespace"), ast.StringTerm(m.Namespace))
+		meta.Insert(b.str("namespace"), b.str(m.Namespace))
 	}
 	if len(m.Labels) > 0 {
-		meta.Insert(ast.StringTerm("labels"), ast.NewTerm(ast.MapToObject(m.Labels, nil, ast.InternedTerm)))
+		meta.Insert(b.str("labels"), b.newTerm(ast.MapToObject(m.Labels, nil, ast.InternedTerm)))
 	}
 	if len(m.Annotations) > 0 {
-		meta.Insert(ast.StringTerm("annotations"), ast.NewTerm(ast.MapToObject(m.Annotations, nil, ast.InternedTerm)))
+		meta.Insert(b.str("annotations"), b.newTerm(ast.MapToObject(m.Annotations, nil, ast.InternedTerm)))
 	}
 	if !m.CreationTimestamp.IsZero() {
-		meta.Insert(ast.StringTerm("creationTimestamp"), ast.StringTerm(m.CreationTimestamp.UTC().Format(time.RFC3339)))
+		meta.Insert(b.str("creationTimestamp"), b.str(m.CreationTimestamp.UTC().Format(time.RFC3339)))
 	}
-	return ast.ObjectTerm(ast.Item(ast.StringTerm("metadata"), ast.NewTerm(meta)), ast.Item(ast.StringTerm("spec"), orNull(s))), nil
+	return b.newTerm(ast.NewObject(ast.Item(b.str("metadata"), b.newTerm(meta)), ast.Item(b.str("spec"), orNull(s)))), nil
 }
