@@ -48,8 +48,9 @@ level := "low" if total < model.levels.medium
 # Every signal contributes to the contractor's risk, which the grant and
 # the contractor show whether or not it reaches a threshold: the engine
 # counts the heaviest instance of each code left after the exceptions, and
-# bands the score by risk.levels.
-risk contains object.union({"code": s.code, "weight": s.weight, "msg": s.msg}, object.filter(s, ["evidence"])) if {
+# bands the score by risk.levels. A signal is a contribution as it is: its
+# code, weight, msg and evidence, and nothing else.
+risk contains s if {
 	some s in signals
 	s.weight > 0
 }
@@ -262,13 +263,21 @@ signals contains signal("HostingProvider", f, msg) if {
 signals contains signal("AnonymizerWithCountryMismatch", g, msg) if {
 	some f in input.findings
 	anonymized(f)
+	some sighting in foreign_sightings
+	g := sighting.finding
+	close_in_time([start_ns(f), end_ns(f)], sighting.span)
+	msg := sprintf("hid behind %s within %d hours of a sign-in from %s", [kinds[f.spec.anonymizerKind].what, data.portcullis.pairing_window_hours, g.spec.evidence.country])
+}
+
+# foreign_sightings are the sign-ins from another country, not through
+# corporate egress, with an end that no travel notice covers, and their
+# spans: worked out once, and paired with each anonymizer above.
+foreign_sightings contains {"finding": g, "span": [start_ns(g), end_ns(g)]} if {
 	some g in input.findings
 	g.spec.type == "geolocation"
 	g.spec.evidence.country != claimed
 	not corporate_egress(g)
 	count(uncovered(g.spec.evidence.country, g)) > 0
-	close_in_time(f, g)
-	msg := sprintf("hid behind %s within %d hours of a sign-in from %s", [kinds[f.spec.anonymizerKind].what, data.portcullis.pairing_window_hours, g.spec.evidence.country])
 }
 
 signals contains {"code": "AnonymizerWithUnverifiedIdentity", "weight": model.weights.AnonymizerWithUnverifiedIdentity, "msg": msg, "evidence": evidence_of(f)} if {
@@ -518,10 +527,10 @@ covers(notice, ts) if {
 	t <= time.parse_rfc3339_ns(notice.until) + data.portcullis.travel.grace_hours * 3600000000000
 }
 
-# close_in_time holds when the two findings' spans of evidence (firstSeen to
-# lastSeen) come within the pairing window of each other.
-close_in_time(f, g) if {
-	gap := max([0, max([start_ns(f), start_ns(g)]) - min([end_ns(f), end_ns(g)])])
+# close_in_time holds when two findings' spans of evidence ([firstSeen,
+# lastSeen] in ns) come within the pairing window of each other.
+close_in_time(a, b) if {
+	gap := max([0, max([a[0], b[0]]) - min([a[1], b[1]])])
 	gap <= data.portcullis.pairing_window_hours * 3600000000000
 }
 

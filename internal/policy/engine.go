@@ -62,6 +62,8 @@ type OPAEngine struct {
 	maxException time.Duration
 	// levels band risk scores.
 	levels RiskLevels
+	// conv turns inputs into OPA values.
+	conv *converter
 
 	// writeMu serialises Upsert and Remove; decisions read set without locks.
 	writeMu sync.Mutex
@@ -94,17 +96,25 @@ func NewEngine(opts Options) (*OPAEngine, error) {
 	}
 	sum := sha256.Sum256(raw)
 	e := &OPAEngine{
-		store:        inmem.NewFromObject(map[string]any{"portcullis": portcullis}),
+		store:        newStore(portcullis),
 		dataRev:      hex.EncodeToString(sum[:])[:12],
 		timeout:      opts.Timeout,
 		maxException: maxException,
 		levels:       levels,
+		conv:         &converter{},
 	}
 	if e.timeout <= 0 {
 		e.timeout = DefaultTimeout
 	}
 	e.set.Store(e.newSet(nil))
 	return e, nil
+}
+
+// newStore holds the normalised reference data as OPA values: a policy
+// that reads data.portcullis gets them as they are, where the default
+// store would convert what it reads from Go values on every evaluation.
+func newStore(portcullis map[string]any) storage.Store {
+	return inmem.NewFromObjectWithOpts(map[string]any{"portcullis": portcullis}, inmem.OptReturnASTValuesOnRead(true))
 }
 
 // DefaultMaxExceptionDays is the longest a PolicyException may last when
@@ -244,7 +254,7 @@ func (e *OPAEngine) Decide(ctx context.Context, in Input) (Decision, error) {
 	}
 	set := e.set.Load()
 	exceptions := matchingExceptions(&in, e.maxException)
-	value, err := inputValue(&in, activeFindings(in.Findings, in.Now), exceptions)
+	value, err := e.conv.inputValue(&in, activeFindings(in.Findings, in.Now), exceptions)
 	if err != nil {
 		return Decision{}, err
 	}

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -24,7 +23,7 @@ func (e *OPAEngine) evaluate(ctx context.Context, c *compiled, input ast.Value, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
-	rs, err := c.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTime(now))
+	rs, err := c.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTime(now), rego.EvalGenerateJSON(resultTerm))
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			err = fmt.Errorf("evaluation exceeded its deadline of %s", e.timeout)
@@ -47,15 +46,49 @@ func (e *OPAEngine) evaluate(ctx context.Context, c *compiled, input ast.Value, 
 	return policyResult{policy: c.policy, reasons: reasons}
 }
 
+// resultTerm keeps a query's bindings as OPA terms: reasons are read from
+// them directly, without a conversion to JSON values in between.
+func resultTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
+
+// field is obj's key, or nil when it is missing or null (as JSON's nil).
+func field(obj ast.Object, key string) ast.Value {
+	t := obj.Get(ast.InternedTerm(key))
+	if t == nil {
+		return nil
+	}
+	if _, null := t.Value.(ast.Null); null {
+		return nil
+	}
+	return t.Value
+}
+
+// show prints a value of a malformed reason.
+func show(v ast.Value) string {
+	if v == nil {
+		return "<nil>"
+	}
+	return v.String()
+}
+
+// str is v as a Go string, if it is one.
+func str(v ast.Value) (string, bool) {
+	s, ok := v.(ast.String)
+	return string(s), ok
+}
+
 // parseReasons checks and converts the members of one rule set.
 func parseReasons(policy, rule string, raw any) ([]Reason, error) {
-	set, ok := raw.([]any)
-	if !ok {
-		return nil, fmt.Errorf("%s must be a set of reasons, got %T", rule, raw)
+	t, _ := raw.(*ast.Term)
+	var set ast.Set
+	if t != nil {
+		set, _ = t.Value.(ast.Set)
 	}
-	reasons := make([]Reason, 0, len(set))
-	for _, member := range set {
-		r, err := parseReason(policy, rule, member)
+	if set == nil {
+		return nil, fmt.Errorf("%s must be a set of reasons, got %v", rule, raw)
+	}
+	reasons := make([]Reason, 0, set.Len())
+	for _, member := range set.Slice() {
+		r, err := parseReason(policy, rule, member.Value)
 		if err != nil {
 			return nil, err
 		}
@@ -64,20 +97,20 @@ func parseReasons(policy, rule string, raw any) ([]Reason, error) {
 	return reasons, nil
 }
 
-func parseReason(policy, rule string, member any) (Reason, error) {
-	obj, ok := member.(map[string]any)
+func parseReason(policy, rule string, member ast.Value) (Reason, error) {
+	obj, ok := member.(ast.Object)
 	if !ok {
 		return Reason{}, fmt.Errorf("each %s reason must be an object with msg, got %v", rule, member)
 	}
-	msg, ok := obj["msg"].(string)
+	msg, ok := str(field(obj, "msg"))
 	if !ok || msg == "" {
 		return Reason{}, fmt.Errorf("a %s reason lacks a msg string: %v", rule, obj)
 	}
-	code, _ := obj["code"].(string)
+	code, _ := str(field(obj, "code"))
 	if rule == RuleRisk {
 		return parseContribution(policy, code, msg, obj)
 	}
-	severity, err := parseSeverity(rule, obj["severity"])
+	severity, err := parseSeverity(rule, field(obj, "severity"))
 	if err != nil {
 		return Reason{}, err
 	}
@@ -85,7 +118,7 @@ func parseReason(policy, rule string, member any) (Reason, error) {
 	if r.Weight, r.Threshold, err = parseScore(rule, obj); err != nil {
 		return Reason{}, err
 	}
-	if r.Evidence, err = parseEvidence(rule, obj["evidence"]); err != nil {
+	if r.Evidence, err = parseEvidence(rule, field(obj, "evidence")); err != nil {
 		return Reason{}, err
 	}
 	return r, nil
@@ -93,12 +126,13 @@ func parseReason(policy, rule string, member any) (Reason, error) {
 
 // parseContribution reads a member of the risk rule set: a code, a msg and
 // a weight >= 0, with optional evidence for exceptions to match.
-func parseContribution(policy, code, msg string, obj map[string]any) (Reason, error) {
-	weight, ok := number(obj["weight"])
+func parseContribution(policy, code, msg string, obj ast.Object) (Reason, error) {
+	weight, ok := number(field(obj, "weight"))
 	if code == "" || !ok || weight < 0 {
-		return Reason{}, fmt.Errorf("a risk contribution needs a code string and a number weight >= 0, got code %v and weight %v", obj["code"], obj["weight"])
+		return Reason{}, fmt.Errorf("a risk contribution needs a code string and a number weight >= 0, got code %s and weight %s",
+			show(field(obj, "code")), show(field(obj, "weight")))
 	}
-	evidence, err := parseEvidence(RuleRisk, obj["evidence"])
+	evidence, err := parseEvidence(RuleRisk, field(obj, "evidence"))
 	if err != nil {
 		return Reason{}, err
 	}
@@ -107,82 +141,99 @@ func parseContribution(policy, code, msg string, obj map[string]any) (Reason, er
 
 // parseEvidence reads a reason's evidence object: strings for ip, deviceID
 // and country, a list of strings for relatedContractors.
-func parseEvidence(rule string, raw any) (*ReasonEvidence, error) {
+func parseEvidence(rule string, raw ast.Value) (*ReasonEvidence, error) {
 	if raw == nil {
 		return nil, nil
 	}
-	obj, ok := raw.(map[string]any)
+	obj, ok := raw.(ast.Object)
 	if !ok {
-		return nil, fmt.Errorf("a %s reason's evidence must be an object, got %T", rule, raw)
+		return nil, fmt.Errorf("a %s reason's evidence must be an object, got %s", rule, ast.ValueName(raw))
 	}
 	e := &ReasonEvidence{}
-	for key, field := range map[string]*string{"ip": &e.IP, "deviceID": &e.DeviceID, "country": &e.Country} {
-		if v, ok := obj[key]; ok {
-			s, isString := v.(string)
+	for key, into := range map[string]*string{"ip": &e.IP, "deviceID": &e.DeviceID, "country": &e.Country} {
+		if t := obj.Get(ast.InternedTerm(key)); t != nil {
+			s, isString := str(t.Value)
 			if !isString {
-				return nil, fmt.Errorf("a %s reason's evidence.%s must be a string, got %v", rule, key, v)
+				return nil, fmt.Errorf("a %s reason's evidence.%s must be a string, got %v", rule, key, t)
 			}
-			*field = s
+			*into = s
 		}
 	}
-	if v, ok := obj["relatedContractors"]; ok {
-		list, isList := v.([]any)
-		for _, item := range list {
-			s, isString := item.(string)
-			if !isString {
-				isList = false
-				break
-			}
-			e.RelatedContractors = append(e.RelatedContractors, s)
+	if t := obj.Get(ast.InternedTerm("relatedContractors")); t != nil {
+		list, err := stringList(t.Value)
+		if err != nil {
+			return nil, fmt.Errorf("a %s reason's evidence.relatedContractors must be a list of strings, got %v", rule, t)
 		}
-		if !isList {
-			return nil, fmt.Errorf("a %s reason's evidence.relatedContractors must be a list of strings, got %v", rule, v)
-		}
+		e.RelatedContractors = list
 	}
 	return e, nil
 }
 
+// stringList reads an array or a set of strings (a set in its sorted order).
+func stringList(v ast.Value) ([]string, error) {
+	var items []*ast.Term
+	switch v := v.(type) {
+	case *ast.Array:
+		for i := range v.Len() {
+			items = append(items, v.Elem(i))
+		}
+	case ast.Set:
+		items = v.Slice()
+	default:
+		return nil, errNotStrings
+	}
+	var out []string
+	for _, item := range items {
+		s, ok := str(item.Value)
+		if !ok {
+			return nil, errNotStrings
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+var errNotStrings = errors.New("not a list of strings")
+
 // parseScore reads a scored reason's weight and threshold: both or
 // neither, a weight of at least zero and a positive threshold.
-func parseScore(rule string, obj map[string]any) (weight, threshold float64, err error) {
-	w, hasW := obj["weight"]
-	t, hasT := obj["threshold"]
-	if !hasW && !hasT {
+func parseScore(rule string, obj ast.Object) (weight, threshold float64, err error) {
+	w := obj.Get(ast.InternedTerm("weight"))
+	t := obj.Get(ast.InternedTerm("threshold"))
+	if w == nil && t == nil {
 		return 0, 0, nil
 	}
-	weight, okW := number(w)
-	threshold, okT := number(t)
-	if !hasW || !hasT || !okW || !okT || weight < 0 || threshold <= 0 {
+	var okW, okT bool
+	if w != nil {
+		weight, okW = number(w.Value)
+	}
+	if t != nil {
+		threshold, okT = number(t.Value)
+	}
+	if !okW || !okT || weight < 0 || threshold <= 0 {
 		return 0, 0, fmt.Errorf("a scored %s reason needs a number weight >= 0 and a number threshold > 0, got weight %v and threshold %v", rule, w, t)
 	}
 	return weight, threshold, nil
 }
 
-func number(v any) (float64, bool) {
-	switch n := v.(type) {
-	case json.Number:
-		f, err := n.Float64()
-		return f, err == nil
-	case float64:
-		return n, true
-	case int:
-		return float64(n), true
-	case int64:
-		return float64(n), true
+func number(v ast.Value) (float64, bool) {
+	n, ok := v.(ast.Number)
+	if !ok {
+		return 0, false
 	}
-	return 0, false
+	return n.Float64()
 }
 
 // parseSeverity checks a reason's severity; a missing one defaults to High
 // for revoke and Medium for quarantine.
-func parseSeverity(rule string, raw any) (accessv1alpha1.Severity, error) {
+func parseSeverity(rule string, raw ast.Value) (accessv1alpha1.Severity, error) {
 	if raw == nil {
 		if rule == RuleRevoke {
 			return accessv1alpha1.SeverityHigh, nil
 		}
 		return accessv1alpha1.SeverityMedium, nil
 	}
-	s, _ := raw.(string)
+	s, _ := str(raw)
 	switch sev := accessv1alpha1.Severity(s); sev {
 	case accessv1alpha1.SeverityInfo, accessv1alpha1.SeverityLow, accessv1alpha1.SeverityMedium,
 		accessv1alpha1.SeverityHigh, accessv1alpha1.SeverityCritical:

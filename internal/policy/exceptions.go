@@ -132,15 +132,22 @@ func ExemptionMismatch(spec *accessv1alpha1.PolicyExceptionSpec, r Reason) strin
 	return ""
 }
 
-// activeFindings returns the findings that have not expired at now. It
-// filters on Finding.ExpiredAt, the predicate the controllers use too, and
-// keeps a finding that is being deleted until it is gone.
+// activeFindings returns the findings that have not expired at now: the
+// slice itself when none has, else a filtered copy. It filters on
+// Finding.ExpiredAt, the predicate the controllers use too, and keeps a
+// finding that is being deleted until it is gone.
 func activeFindings(findings []accessv1alpha1.Finding, now time.Time) []accessv1alpha1.Finding {
-	out := make([]accessv1alpha1.Finding, 0, len(findings))
+	var out []accessv1alpha1.Finding
 	for i := range findings {
-		if !findings[i].ExpiredAt(now) {
+		switch expired := findings[i].ExpiredAt(now); {
+		case expired && out == nil:
+			out = slices.Clone(findings[:i])
+		case !expired && out != nil:
 			out = append(out, findings[i])
 		}
+	}
+	if out == nil {
+		return findings
 	}
 	return out
 }

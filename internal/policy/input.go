@@ -3,11 +3,11 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 )
@@ -17,18 +17,53 @@ var ErrIncompleteInput = errors.New("a decision needs the contractor, the grant 
 
 // inputValue assembles the input document that policies read as `input`,
 // with only active findings and the exceptions that apply, straight into
-// OPA's value (no JSON round trip). Its shape is documented in
-// docs/policy-input.md and docs/policy-input.schema.json.
-func inputValue(in *Input, findings []accessv1alpha1.Finding, exceptions []accessv1alpha1.PolicyException) (ast.Value, error) {
-	doc, err := inputDocument(in, findings, exceptions)
-	if err != nil {
-		return nil, err
+// OPA's value: no JSON, and no unstructured maps in between (converter).
+// Its shape is documented in docs/policy-input.md and
+// docs/policy-input.schema.json.
+func (c *converter) inputValue(in *Input, findings []accessv1alpha1.Finding, exceptions []accessv1alpha1.PolicyException) (ast.Value, error) {
+	b := &builder{conv: c}
+	doc := ast.NewObjectWithCapacity(8)
+	doc.Insert(b.str("now"), b.str(in.Now.UTC().Format(time.RFC3339Nano)))
+	doc.Insert(b.str("now_ns"), ast.InternedTerm(in.Now.UnixNano()))
+	for _, o := range []struct {
+		key  string
+		meta *metav1.ObjectMeta
+		spec any
+	}{
+		{"contractor", &in.Contractor.ObjectMeta, &in.Contractor.Spec},
+		{"grant", &in.Grant.ObjectMeta, &in.Grant.Spec},
+		{"system", &in.System.ObjectMeta, &in.System.Spec},
+	} {
+		t, err := b.object(o.meta, o.spec)
+		if err != nil {
+			return nil, err
+		}
+		doc.Insert(b.str(o.key), t)
 	}
-	v, err := ast.InterfaceToValue(doc)
-	if err != nil {
-		return nil, fmt.Errorf("converting policy input: %w", err)
+	fs := make([]*ast.Term, 0, len(findings))
+	for i := range findings {
+		t, err := b.object(&findings[i].ObjectMeta, &findings[i].Spec)
+		if err != nil {
+			return nil, err
+		}
+		fs = append(fs, t)
 	}
-	return v, nil
+	doc.Insert(b.str("findings"), b.newTerm(ast.NewArray(fs...)))
+	es := make([]*ast.Term, 0, len(exceptions))
+	for i := range exceptions {
+		t, err := b.object(&exceptions[i].ObjectMeta, &exceptions[i].Spec)
+		if err != nil {
+			return nil, err
+		}
+		es = append(es, t)
+	}
+	doc.Insert(b.str("exceptions"), b.newTerm(ast.NewArray(es...)))
+	signins, err := b.term(reflect.ValueOf(in.Contractor.Status.SignIns))
+	if err != nil {
+		return nil, fmt.Errorf("converting sign-in summary: %w", err)
+	}
+	doc.Insert(b.str("signins"), orNull(signins))
+	return doc, nil
 }
 
 // InputDocument returns the input document that Decide evaluates for in,
@@ -39,75 +74,33 @@ func (e *OPAEngine) InputDocument(in Input) (any, error) {
 	if in.Contractor == nil || in.Grant == nil || in.System == nil {
 		return nil, ErrIncompleteInput
 	}
-	v, err := inputValue(&in, activeFindings(in.Findings, in.Now), matchingExceptions(&in, e.maxException))
+	v, err := e.conv.inputValue(&in, activeFindings(in.Findings, in.Now), matchingExceptions(&in, e.maxException))
 	if err != nil {
 		return nil, err
 	}
 	return ast.JSON(v)
 }
 
-// inputDocument assembles the input document as Go maps and slices.
-func inputDocument(in *Input, findings []accessv1alpha1.Finding, exceptions []accessv1alpha1.PolicyException) (map[string]any, error) {
-	doc := map[string]any{
-		"now":    in.Now.UTC().Format(time.RFC3339Nano),
-		"now_ns": in.Now.UnixNano(),
-	}
-	var err error
-	if doc["contractor"], err = object(&in.Contractor.ObjectMeta, &in.Contractor.Spec); err != nil {
-		return nil, err
-	}
-	if doc["grant"], err = object(&in.Grant.ObjectMeta, &in.Grant.Spec); err != nil {
-		return nil, err
-	}
-	if doc["system"], err = object(&in.System.ObjectMeta, &in.System.Spec); err != nil {
-		return nil, err
-	}
-	fs := make([]any, 0, len(findings))
-	for i := range findings {
-		o, err := object(&findings[i].ObjectMeta, &findings[i].Spec)
-		if err != nil {
-			return nil, err
-		}
-		fs = append(fs, o)
-	}
-	doc["findings"] = fs
-	es := make([]any, 0, len(exceptions))
-	for i := range exceptions {
-		o, err := object(&exceptions[i].ObjectMeta, &exceptions[i].Spec)
-		if err != nil {
-			return nil, err
-		}
-		es = append(es, o)
-	}
-	doc["exceptions"] = es
-	doc["signins"] = nil
-	if s := in.Contractor.Status.SignIns; s != nil {
-		if doc["signins"], err = runtime.DefaultUnstructuredConverter.ToUnstructured(s); err != nil {
-			return nil, fmt.Errorf("converting sign-in summary: %w", err)
-		}
-	}
-	return doc, nil
-}
-
 // object is a resource as policies see it: identity, labels and spec.
 // Status is left out so that a decision never depends on an earlier one.
-func object(m *metav1.ObjectMeta, spec any) (map[string]any, error) {
-	s, err := runtime.DefaultUnstructuredConverter.ToUnstructured(spec)
+func (b *builder) object(m *metav1.ObjectMeta, spec any) (*ast.Term, error) {
+	s, err := b.term(reflect.ValueOf(spec))
 	if err != nil {
 		return nil, fmt.Errorf("converting %s: %w", m.Name, err)
 	}
-	meta := map[string]any{"name": m.Name}
+	meta := ast.NewObjectWithCapacity(5)
+	meta.Insert(b.str("name"), b.str(m.Name))
 	if m.Namespace != "" {
-		meta["namespace"] = m.Namespace
+		meta.Insert(b.str("namespace"), b.str(m.Namespace))
 	}
 	if len(m.Labels) > 0 {
-		meta["labels"] = m.Labels
+		meta.Insert(b.str("labels"), b.newTerm(ast.MapToObject(m.Labels, nil, ast.InternedTerm)))
 	}
 	if len(m.Annotations) > 0 {
-		meta["annotations"] = m.Annotations
+		meta.Insert(b.str("annotations"), b.newTerm(ast.MapToObject(m.Annotations, nil, ast.InternedTerm)))
 	}
 	if !m.CreationTimestamp.IsZero() {
-		meta["creationTimestamp"] = m.CreationTimestamp.UTC().Format(time.RFC3339)
+		meta.Insert(b.str("creationTimestamp"), b.str(m.CreationTimestamp.UTC().Format(time.RFC3339)))
 	}
-	return map[string]any{"metadata": meta, "spec": s}, nil
+	return b.newTerm(ast.NewObject(ast.Item(b.str("metadata"), b.newTerm(meta)), ast.Item(b.str("spec"), orNull(s)))), nil
 }

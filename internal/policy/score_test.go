@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/open-policy-agent/opa/v1/ast"
+
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 )
 
@@ -49,7 +51,7 @@ func TestParseScore(t *testing.T) {
 		{"msg": "m", "weight": 1, "threshold": 0},
 		{"msg": "m", "weight": "2", "threshold": 6},
 	} {
-		if _, err := parseReason("p", RuleQuarantine, bad); err == nil {
+		if _, err := parseReason("p", RuleQuarantine, asValue(t, bad)); err == nil {
 			t.Errorf("parseReason(%v) took a malformed score", bad)
 		}
 	}
@@ -88,14 +90,24 @@ func TestEvidenceCovers(t *testing.T) {
 }
 
 func TestParseEvidence(t *testing.T) {
-	r, err := parseReason("p", RuleQuarantine, map[string]any{"msg": "m", "evidence": map[string]any{
-		"ip": "73.1.2.3", "relatedContractors": []any{"jordan"}, "asn": json.Number("7922")}})
+	r, err := parseReason("p", RuleQuarantine, asValue(t, map[string]any{"msg": "m", "evidence": map[string]any{
+		"ip": "73.1.2.3", "relatedContractors": []any{"jordan"}, "asn": json.Number("7922")}}))
 	if err != nil || r.Evidence == nil || r.Evidence.IP != "73.1.2.3" || !slices.Equal(r.Evidence.RelatedContractors, []string{"jordan"}) {
 		t.Fatalf("parseReason = %+v, %v", r.Evidence, err)
 	}
 	for _, bad := range []any{"73.1.2.3", map[string]any{"ip": 7}, map[string]any{"relatedContractors": "jordan"}, map[string]any{"relatedContractors": []any{1}}} {
-		if _, err := parseReason("p", RuleQuarantine, map[string]any{"msg": "m", "evidence": bad}); err == nil {
+		if _, err := parseReason("p", RuleQuarantine, asValue(t, map[string]any{"msg": "m", "evidence": bad})); err == nil {
 			t.Errorf("parseReason took malformed evidence %v", bad)
 		}
 	}
+}
+
+// asValue is x as an OPA value, as a policy's reason reaches parseReason.
+func asValue(t *testing.T, x any) ast.Value {
+	t.Helper()
+	v, err := ast.InterfaceToValue(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
