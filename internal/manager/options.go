@@ -108,7 +108,7 @@ func (o *Options) BindFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.GracefulShutdown, "graceful-shutdown-timeout", o.GracefulShutdown,
 		"How long running reconciles may take to finish on shutdown.")
 	fs.DurationVar(&o.PolicyTimeout, "policy-timeout", o.PolicyTimeout,
-		"Deadline of one policy's evaluation for one decision; a policy that overruns it follows its failurePolicy.")
+		"Deadline of one policy's evaluation for one decision; an overrun is run once more at once, and a policy that overruns it twice follows its failurePolicy.")
 	fs.IntVar(&o.GrantWorkers, "grant-workers", o.GrantWorkers,
 		"How many AccessGrants are reconciled at once.")
 	fs.IntVar(&o.SystemConcurrency, "system-concurrency", o.SystemConcurrency,

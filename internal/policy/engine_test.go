@@ -333,9 +333,11 @@ func TestDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// One overrun may be the manager's, not the policy's: it is tried
+	// again before it fails.
 	if d.Action != accessv1alpha1.ActionQuarantine || len(d.Reasons) != 1 ||
-		!strings.Contains(d.Reasons[0].Message, "deadline of 20ms") {
-		t.Errorf("a timed-out policy must quarantine with the deadline in the message, got %+v", d)
+		!strings.Contains(d.Reasons[0].Message, "deadline of 20ms in each of 2 tries") {
+		t.Errorf("a timed-out policy must quarantine with the deadline and the tries in the message, got %+v", d)
 	}
 }
 
