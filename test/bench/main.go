@@ -214,6 +214,10 @@ func (b *bench) memory(ctx context.Context) ([]result, error) {
 	if err != nil {
 		return nil, err
 	}
+	peak, err := peakRSS(b.dev.cmd.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
 	live, err := liveHeap(ctx, b.dev.pprof)
 	if err != nil {
 		return nil, err
@@ -224,6 +228,7 @@ func (b *bench) memory(ctx context.Context) ([]result, error) {
 		}
 	}
 	return []result{{"manager RSS", fmt.Sprintf("%d MiB", v>>20)},
+		{"manager peak RSS since start (convergence included)", fmt.Sprintf("%d MiB", peak>>20)},
 		{"manager live heap (after a GC)", fmt.Sprintf("%d MiB", live>>20)}}, nil
 }
 
