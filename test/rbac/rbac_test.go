@@ -1,19 +1,10 @@
-// Package rbac runs the manager as its own service account, with exactly
-// the RBAC that config/rbac ships, against a real API server: what the
-// manager may do is what a cluster gives it, so the test shows both that
-// the shipped rules are enough and that they are the last line of defence
-// when a ConnectedSystem is misconfigured.
 package rbac
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,13 +13,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/internal/admission"
@@ -36,26 +22,24 @@ import (
 	"github.com/portcullis-dev/portcullis/test/freeport"
 )
 
-// namespace plays the manager's namespace (config/rbac says "system",
-// which kustomize renames).
-const namespace = "portcullis-system"
+// namespace and serviceAccount are the manager's.
+const namespace = Namespace
 
-// serviceAccount is the manager's identity in the cluster.
-var serviceAccount = "system:serviceaccount:" + namespace + ":controller-manager"
+var serviceAccount = ServiceAccount
 
 func TestManagerWithShippedRBAC(t *testing.T) {
 	g := NewWithT(t)
-	_, cfg, admin := startAPIServer(t, g)
+	_, cfg, admin := StartAPIServer(t, g)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	for _, ns := range []string{namespace, "payments", "elsewhere"} {
 		g.Expect(admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 	}
-	installRBAC(ctx, g, admin)
+	InstallRBAC(ctx, g, admin)
 
 	asManager := rest.CopyConfig(cfg)
 	asManager.Impersonate = rest.ImpersonationConfig{UserName: serviceAccount,
-		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"}}
+		Groups: ServiceAccountGroups()}
 	webhookAddr := prepareWebhook(ctx, g, admin)
 	startManager(ctx, cancel, t, asManager, webhookAddr)
 	managerClient, err := client.New(asManager, client.Options{Scheme: admin.Scheme()})
@@ -142,63 +126,6 @@ func TestManagerWithShippedRBAC(t *testing.T) {
 	})
 }
 
-// startAPIServer starts kube-apiserver and etcd with Portcullis's CRDs, and
-// returns them, their config and an administrator's client. The manager's
-// log goes to the test's output when it fails.
-func startAPIServer(t *testing.T, g Gomega) (*envtest.Environment, *rest.Config, client.Client) {
-	logs := &syncBuffer{}
-	logf.SetLogger(zap.New(zap.WriteTo(logs), zap.UseDevMode(true)))
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Log(logs.String())
-		}
-	})
-	assets := os.Getenv("KUBEBUILDER_ASSETS")
-	if assets == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, or export the line `make envtest` prints")
-	}
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true, BinaryAssetsDirectory: assets}
-	cfg, err := env.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = env.Stop() })
-	scheme, err := manager.NewScheme()
-	g.Expect(err).NotTo(HaveOccurred())
-	admin, err := client.New(cfg, client.Options{Scheme: scheme})
-	g.Expect(err).NotTo(HaveOccurred())
-	return env, cfg, admin
-}
-
-// installRBAC applies config/rbac in namespace, as kustomize would.
-func installRBAC(ctx context.Context, g Gomega, c client.Client) {
-	files, err := filepath.Glob(filepath.Join("..", "..", "config", "rbac", "*.yaml"))
-	g.Expect(err).NotTo(HaveOccurred())
-	for _, f := range files {
-		if filepath.Base(f) == "kustomization.yaml" {
-			continue
-		}
-		raw, err := os.ReadFile(f)
-		g.Expect(err).NotTo(HaveOccurred())
-		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
-		for {
-			u := &unstructured.Unstructured{}
-			if err := dec.Decode(&u.Object); err != nil || len(u.Object) == 0 {
-				break
-			}
-			if u.GetNamespace() == "system" {
-				u.SetNamespace(namespace)
-			}
-			if subjects, ok, _ := unstructured.NestedSlice(u.Object, "subjects"); ok {
-				for _, s := range subjects {
-					s.(map[string]any)["namespace"] = namespace
-				}
-				g.Expect(unstructured.SetNestedSlice(u.Object, subjects, "subjects")).To(Succeed())
-			}
-			g.Expect(c.Create(ctx, u)).To(Succeed(), "%s %s", u.GetKind(), u.GetName())
-		}
-	}
-}
-
 // startManager runs the manager until the test ends.
 func startManager(ctx context.Context, cancel context.CancelFunc, t *testing.T, cfg *rest.Config, webhookAddr string) {
 	opts := manager.DefaultOptions()
@@ -254,22 +181,4 @@ func expectReady(ctx context.Context, g Gomega, c client.Client, system, reason 
 		g.Expect(cond.Reason).To(Equal(reason), cond.Message)
 	}).WithTimeout(30 * time.Second).Should(Succeed())
 	return cond
-}
-
-// syncBuffer keeps the manager's log for a failing test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

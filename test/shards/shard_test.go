@@ -1,4 +1,6 @@
-package rbac
+// Package shards runs two managers, each a shard of the namespaces, as the
+// manager's service account with the shipped RBAC on one API server.
+package shards
 
 import (
 	"context"
@@ -25,7 +27,13 @@ import (
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/controllers"
 	"github.com/portcullis-dev/portcullis/internal/manager"
+	"github.com/portcullis-dev/portcullis/test/rbac"
 )
+
+// namespace and serviceAccount are the manager's.
+const namespace = rbac.Namespace
+
+var serviceAccount = rbac.ServiceAccount
 
 // shardLabel picks the namespaces, and the cluster-scoped objects, of a
 // shard.
@@ -39,7 +47,7 @@ const shardLabel = "portcullis.dev/shard"
 // of its own, so that the test sees it exit and starts it again.
 func TestShardsShareOneAPIServer(t *testing.T) {
 	g := NewWithT(t)
-	env, cfg, admin := startAPIServer(t, g)
+	env, cfg, admin := rbac.StartAPIServer(t, g)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	for ns, shard := range map[string]string{namespace: "", "team-a": "a", "team-b": "b", "team-c": ""} {
@@ -49,7 +57,7 @@ func TestShardsShareOneAPIServer(t *testing.T) {
 		}
 		g.Expect(admin.Create(ctx, obj)).To(Succeed())
 	}
-	installRBAC(ctx, g, admin)
+	rbac.InstallRBAC(ctx, g, admin)
 
 	system := &accessv1alpha1.ConnectedSystem{ObjectMeta: metav1.ObjectMeta{Name: "cluster"},
 		Spec: accessv1alpha1.ConnectedSystemSpec{Type: accessv1alpha1.SystemTypeKubernetes,
@@ -211,7 +219,7 @@ type inProcessShard struct {
 func startShard(ctx context.Context, t *testing.T, cfg *rest.Config, name, namespaces, cluster string) inProcessShard {
 	cfg = rest.CopyConfig(cfg)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: serviceAccount,
-		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"}}
+		Groups: rbac.ServiceAccountGroups()}
 	cfg.UserAgent = "shard-" + name
 	opts := manager.DefaultOptions()
 	opts.MetricsAddr, opts.ProbeAddr = "0", "0"
@@ -241,7 +249,7 @@ func startShard(ctx context.Context, t *testing.T, cfg *rest.Config, name, names
 // shardProcess is `portcullis manager` running one shard.
 type shardProcess struct {
 	cmd    *exec.Cmd
-	logs   *syncBuffer
+	logs   *rbac.SyncBuffer
 	exited chan struct{}
 }
 
@@ -262,13 +270,13 @@ func startShardProcess(t *testing.T, env *envtest.Environment, name, namespaces,
 	}
 	for _, user := range kubeconfig.AuthInfos {
 		user.Impersonate = serviceAccount
-		user.ImpersonateGroups = []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"}
+		user.ImpersonateGroups = rbac.ServiceAccountGroups()
 	}
 	path := filepath.Join(dir, "kubeconfig")
 	if err := clientcmd.WriteToFile(*kubeconfig, path); err != nil {
 		t.Fatal(err)
 	}
-	p := &shardProcess{logs: &syncBuffer{}, exited: make(chan struct{})}
+	p := &shardProcess{logs: &rbac.SyncBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(binary, "manager", "--kubeconfig", path, "--credentials-namespace", namespace,
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--graceful-shutdown-timeout", "5s",
 		"--leader-elect", "--leader-election-namespace", namespace,
