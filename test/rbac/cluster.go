@@ -13,7 +13,7 @@ import (
 	"sync"
 	"testing"
 
-	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
@@ -40,7 +40,7 @@ func ServiceAccountGroups() []string {
 // StartAPIServer starts kube-apiserver and etcd with Portcullis's CRDs, and
 // returns them, their config and an administrator's client. The manager's
 // log goes to the test's output when it fails.
-func StartAPIServer(t *testing.T, g Gomega) (*envtest.Environment, *rest.Config, client.Client) {
+func StartAPIServer(t *testing.T, g gomega.Gomega) (*envtest.Environment, *rest.Config, client.Client) {
 	logs := &SyncBuffer{}
 	logf.SetLogger(zap.New(zap.WriteTo(logs), zap.UseDevMode(true)))
 	t.Cleanup(func() {
@@ -55,25 +55,25 @@ func StartAPIServer(t *testing.T, g Gomega) (*envtest.Environment, *rest.Config,
 	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true, BinaryAssetsDirectory: assets}
 	cfg, err := env.Start()
-	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(err).NotTo(gomega.HaveOccurred())
 	t.Cleanup(func() { _ = env.Stop() })
 	scheme, err := manager.NewScheme()
-	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(err).NotTo(gomega.HaveOccurred())
 	admin, err := client.New(cfg, client.Options{Scheme: scheme})
-	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(err).NotTo(gomega.HaveOccurred())
 	return env, cfg, admin
 }
 
 // InstallRBAC applies config/rbac in Namespace, as kustomize would.
-func InstallRBAC(ctx context.Context, g Gomega, c client.Client) {
+func InstallRBAC(ctx context.Context, g gomega.Gomega, c client.Client) {
 	files, err := filepath.Glob(filepath.Join("..", "..", "config", "rbac", "*.yaml"))
-	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(err).NotTo(gomega.HaveOccurred())
 	for _, f := range files {
 		if filepath.Base(f) == "kustomization.yaml" {
 			continue
 		}
 		raw, err := os.ReadFile(f)
-		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(err).NotTo(gomega.HaveOccurred())
 		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
 		for {
 			u := &unstructured.Unstructured{}
@@ -87,9 +87,9 @@ func InstallRBAC(ctx context.Context, g Gomega, c client.Client) {
 				for _, s := range subjects {
 					s.(map[string]any)["namespace"] = Namespace
 				}
-				g.Expect(unstructured.SetNestedSlice(u.Object, subjects, "subjects")).To(Succeed())
+				g.Expect(unstructured.SetNestedSlice(u.Object, subjects, "subjects")).To(gomega.Succeed())
 			}
-			g.Expect(c.Create(ctx, u)).To(Succeed(), "%s %s", u.GetKind(), u.GetName())
+			g.Expect(c.Create(ctx, u)).To(gomega.Succeed(), "%s %s", u.GetKind(), u.GetName())
 		}
 	}
 }
