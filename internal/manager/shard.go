@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 
@@ -16,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -123,7 +123,7 @@ func (p *shardPlan) watch(ctx context.Context, mgr ctrl.Manager, namespaces []st
 	}
 	ctrl.LoggerFrom(ctx).Info("Running as a shard", "shard", p.Name, "namespaceSelector", p.namespaces.String(),
 		"namespaces", len(namespaces), "clusterSelector", p.Cluster.String())
-	return mgr.Add(&namespaceWatch{cache: mgr.GetCache(), selector: p.namespaces, start: namespaces})
+	return mgr.Add(&namespaceWatch{cache: mgr.GetCache(), selector: p.namespaces, start: sets.New(namespaces...)})
 }
 
 // shard is the Shard the reconcilers use; nil when not sharded.
@@ -219,7 +219,7 @@ func (c *shardCache) List(ctx context.Context, list client.ObjectList, opts ...c
 type namespaceWatch struct {
 	cache    cache.Cache
 	selector labels.Selector
-	start    []string
+	start    sets.Set[string]
 }
 
 // NeedLeaderElection is false: a follower's cache must follow too.
@@ -242,7 +242,7 @@ func (w *namespaceWatch) Start(ctx context.Context) error {
 		}
 		// A deleted namespace needs no restart: nothing of it is left to
 		// watch, and if it comes back with its labels it matches again.
-		if matches, started := w.selector.Matches(labels.Set(m.GetLabels())), slices.Contains(w.start, m.GetName()); matches != started {
+		if matches, started := w.selector.Matches(labels.Set(m.GetLabels())), w.start.Has(m.GetName()); matches != started {
 			verb := "now matches"
 			if !matches {
 				verb = "no longer matches"

@@ -65,11 +65,7 @@ func (b *bench) contractorName(i int) string { return fmt.Sprintf("c%05d", i) }
 
 func (b *bench) converge(ctx context.Context) ([]result, error) {
 	flipEvery := int(100 / b.opts.flipPercent)
-	before, err := b.writes(ctx)
-	if err != nil {
-		return nil, err
-	}
-	byResource, err := b.apiWrites(ctx)
+	before, err := b.countWrites(ctx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -107,11 +103,7 @@ func (b *bench) converge(ctx context.Context) ([]result, error) {
 		return nil, err
 	}
 	converged := time.Since(start)
-	after, err := b.settledWrites(ctx)
-	if err != nil {
-		return nil, err
-	}
-	byResourceAfter, err := b.apiWrites(ctx)
+	after, err := b.countWrites(ctx, true)
 	if err != nil {
 		return nil, err
 	}
@@ -119,9 +111,9 @@ func (b *bench) converge(ctx context.Context) ([]result, error) {
 		{"create contractors and grants", created.Round(time.Millisecond).String()},
 		{"initial convergence (all grants Active, from first create)", converged.Round(time.Millisecond).String()},
 		{"initial convergence: API writes by the manager per new grant",
-			strconv.FormatFloat((after-before)/float64(b.totalGrants()), 'f', 2, 64)},
+			strconv.FormatFloat((after.manager-before.manager)/float64(b.totalGrants()), 'f', 2, 64)},
 		{"initial convergence: API server writes per new grant, by resource (the harness's creates included)",
-			perGrant(byResource, byResourceAfter, b.totalGrants())},
+			perGrant(before.resource, after.resource, b.totalGrants())},
 	}, nil
 }
 
@@ -304,11 +296,7 @@ func (b *bench) flip(ctx context.Context) ([]result, error) {
 	if err := b.quiesce(ctx); err != nil {
 		return nil, err
 	}
-	before, err := b.writes(ctx)
-	if err != nil {
-		return nil, err
-	}
-	byResource, err := b.apiWrites(ctx)
+	before, err := b.countWrites(ctx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -323,19 +311,15 @@ func (b *bench) flip(ctx context.Context) ([]result, error) {
 	if err := b.quiesce(ctx); err != nil {
 		return nil, err
 	}
-	after, err := b.writes(ctx)
-	if err != nil {
-		return nil, err
-	}
-	byResourceAfter, err := b.apiWrites(ctx)
+	after, err := b.countWrites(ctx, false)
 	if err != nil {
 		return nil, err
 	}
 	return []result{
 		{fmt.Sprintf("policy change flipping %d decisions (%.1f%%): converge", len(b.flips), b.opts.flipPercent), converged.Round(time.Millisecond).String()},
-		{"policy change: API writes by the manager (sweep of all grants)", strconv.Itoa(int(after - before))},
+		{"policy change: API writes by the manager (sweep of all grants)", strconv.Itoa(int(after.manager - before.manager))},
 		{"policy change: API server writes per flipped decision, by resource (the harness's policy update included)",
-			perGrant(byResource, byResourceAfter, len(b.flips))},
+			perGrant(before.resource, after.resource, len(b.flips))},
 	}, nil
 }
 

@@ -47,6 +47,28 @@ func (b *bench) apiWrites(ctx context.Context) (map[string]float64, error) {
 	return out, nil
 }
 
+// writeCount is, at one moment, the manager's writes and the API server's
+// writes by verb and resource.
+type writeCount struct {
+	manager  float64
+	resource map[string]float64
+}
+
+// countWrites reads both counts; settled waits first for the manager's
+// writes to stop growing (settledWrites).
+func (b *bench) countWrites(ctx context.Context, settled bool) (writeCount, error) {
+	read := b.writes
+	if settled {
+		read = b.settledWrites
+	}
+	manager, err := read(ctx)
+	if err != nil {
+		return writeCount{}, err
+	}
+	resource, err := b.apiWrites(ctx)
+	return writeCount{manager, resource}, err
+}
+
 // perGrant lists the growth of each count from before to after, per grant,
 // largest first.
 func perGrant(before, after map[string]float64, grants int) string {
