@@ -167,6 +167,33 @@ var _ = Describe("AccessGrant enforcement in Kubernetes RBAC", func() {
 		Expect(eventReasons(ctx, grant)).To(ConsistOf("Quarantined", "Active"))
 	})
 
+	It("leaves kubectl's copy of the applied object on what it patches, though its cache drops it", func(ctx SpecContext) {
+		const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+		w := newWorld(ctx)
+		c := &accessv1alpha1.Contractor{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: w.ns, Name: w.contractor}, c)).To(Succeed())
+		before := c.DeepCopy()
+		c.Annotations = map[string]string{lastApplied: `{"kind":"Contractor"}`}
+		Expect(k8sClient.Patch(ctx, c, client.MergeFrom(before))).To(Succeed())
+		grant := w.grant(ctx, "g1", func(g *accessv1alpha1.AccessGrant) {
+			g.Annotations = map[string]string{lastApplied: `{"kind":"AccessGrant"}`}
+		})
+		expectState(ctx, grant, accessv1alpha1.GrantActive)
+		finding := w.finding(ctx, "abroad", accessv1alpha1.FindingGeolocation, "BR")
+		expectState(ctx, grant, accessv1alpha1.GrantQuarantined)
+		Expect(k8sClient.Delete(ctx, finding)).To(Succeed())
+		expectState(ctx, grant, accessv1alpha1.GrantActive)
+
+		By("the finalizer, status and contractor patches kept the annotations")
+		Expect(grant.Finalizers).NotTo(BeEmpty())
+		Expect(grant.Annotations).To(HaveKeyWithValue(lastApplied, `{"kind":"AccessGrant"}`))
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(c), c)).To(Succeed())
+			g.Expect(c.Status.Grants.Active).To(BeEquivalentTo(1), "the contractor's status is written")
+		}).WithContext(ctx).Should(Succeed())
+		Expect(c.Annotations).To(HaveKeyWithValue(lastApplied, `{"kind":"Contractor"}`))
+	})
+
 	It("revokes for good: the binding stays gone after the finding is deleted", func(ctx SpecContext) {
 		w := newWorld(ctx)
 		grant := w.grant(ctx, "g1")

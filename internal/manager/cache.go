@@ -7,8 +7,33 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	k8sconnector "github.com/portcullis-dev/portcullis/internal/connectors/kubernetes"
 )
+
+// lastApplied is the annotation in which kubectl apply (and tools that
+// apply the same way, such as Argo CD by default) keeps a copy of the
+// object as last applied.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// stripUnread takes out of an object, before it is cached, what no
+// reconcile reads and what is often the largest part of a small object:
+// its managedFields, and on Contractors and AccessGrants, the kinds whose
+// numbers grow with the people, kubectl's copy of the applied object,
+// which doubles their spec. The manager only patches those two kinds, and
+// a patch computed between two cached copies leaves the server's
+// annotation as it is; an Update of a cached object would drop it, which
+// is why the kinds the manager updates keep it. (An Update leaves the
+// server's managedFields as they are.)
+func stripUnread(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *accessv1alpha1.Contractor:
+		delete(o.Annotations, lastApplied)
+	case *accessv1alpha1.AccessGrant:
+		delete(o.Annotations, lastApplied)
+	}
+	return cache.TransformStripManagedFields()(obj)
+}
 
 // CacheOptions limit the cache to the RBAC bindings Portcullis manages, so
 // it does not hold every binding of the cluster. A shard's cache holds the
@@ -19,10 +44,7 @@ func CacheOptions(namespaces ...string) cache.Options {
 	managed := labels.SelectorFromSet(labels.Set{k8sconnector.LabelManagedBy: k8sconnector.ManagedByValue})
 	bindings := cache.ByObject{Label: managed}
 	opts := cache.Options{
-		// No reconcile reads managedFields, which are often the largest
-		// part of a small object: the cache keeps objects without them.
-		// (An Update of a cached object leaves the server's as they are.)
-		DefaultTransform: cache.TransformStripManagedFields(),
+		DefaultTransform: stripUnread,
 	}
 	// One entry per kind: the map is keyed by pointer, and of two entries
 	// for one kind the cache would take either.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -61,6 +62,21 @@ func (b *bench) setup(ctx context.Context) ([]result, error) {
 		fmt.Sprintf("%d (%d contractors, %d each)", b.totalGrants(), b.opts.grants, b.opts.perGrantee)}}, nil
 }
 
+// asApplied gives obj, with --last-applied, the annotation in which
+// kubectl apply keeps the object as applied: its manifest, in JSON.
+func (b *bench) asApplied(obj client.Object, kind string) client.Object {
+	if !b.opts.lastApplied {
+		return obj
+	}
+	obj.GetObjectKind().SetGroupVersionKind(accessv1alpha1.GroupVersion.WithKind(kind))
+	manifest, err := json.Marshal(obj)
+	if err != nil {
+		panic(err) // the harness's own objects always encode
+	}
+	obj.SetAnnotations(map[string]string{"kubectl.kubernetes.io/last-applied-configuration": string(manifest) + "\n"})
+	return obj
+}
+
 func (b *bench) contractorName(i int) string { return fmt.Sprintf("c%05d", i) }
 
 func (b *bench) converge(ctx context.Context) ([]result, error) {
@@ -80,11 +96,11 @@ func (b *bench) converge(ctx context.Context) ([]result, error) {
 			Spec: accessv1alpha1.ContractorSpec{DisplayName: name, Email: name + "@example.com",
 				ClaimedLocation: accessv1alpha1.ClaimedLocation{Country: "US"},
 				Accounts:        []accessv1alpha1.Account{{System: b.system, ID: name + "@example.com"}}}}
-		if err := b.c.Create(ctx, c); err != nil {
+		if err := b.c.Create(ctx, b.asApplied(c, "Contractor")); err != nil {
 			return err
 		}
 		for j := range b.opts.perGrantee {
-			if err := b.c.Create(ctx, b.nthGrant(name, j)); err != nil {
+			if err := b.c.Create(ctx, b.asApplied(b.nthGrant(name, j), "AccessGrant")); err != nil {
 				return err
 			}
 		}
