@@ -48,6 +48,11 @@ type Guard struct {
 	admitted []admission
 	store    Store
 	restored bool
+	// changed counts the changes to the window that the store must hold,
+	// saved the number it held after the latest save; saving is open while
+	// a save is under way.
+	changed, saved uint64
+	saving         chan struct{}
 }
 
 // admission is one restrictive transition the guard let through.
@@ -129,6 +134,7 @@ func (g *Guard) admit(key string, total int, severe bool) bool {
 		return false
 	}
 	g.admitted = append(g.admitted, admission{at: now, key: key, severe: severe})
+	g.changed++
 	return true
 }
 
@@ -138,6 +144,7 @@ func (g *Guard) Record(key string) {
 	defer g.mu.Unlock()
 	g.prune(g.clock.Now())
 	g.admitted = append(g.admitted, admission{at: g.clock.Now(), key: key})
+	g.changed++
 }
 
 // Remaining is the budget left in the current window.
@@ -175,6 +182,7 @@ func (g *Guard) UseStore(s Store) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.store, g.restored = s, false
+	g.changed++ // what the guard holds is not in the new store yet
 }
 
 // Restore merges the stored window into the guard's, once; later calls do
@@ -207,10 +215,26 @@ func (g *Guard) Restore(ctx context.Context) error {
 // Persist writes the current window to the store. Call it after Admit or
 // Record let a transition through and before applying it, so that a crash
 // after the transition cannot give its budget back.
+//
+// Concurrent calls share writes: a call returns once a save that began
+// after its own change has succeeded, so a burst of transitions costs a
+// few writes rather than one each, and a call with nothing new to save
+// (a retry of an admitted transition) writes nothing.
 func (g *Guard) Persist(ctx context.Context) error {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.store == nil {
+	want := g.changed
+	for g.saving != nil && g.saved < want {
+		wait := g.saving
+		g.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return fmt.Errorf("persisting the blast-radius guard's window: %w", ctx.Err())
+		}
+		g.mu.Lock()
+	}
+	if g.store == nil || g.saved >= want {
+		g.mu.Unlock()
 		return nil
 	}
 	g.prune(g.clock.Now())
@@ -218,7 +242,19 @@ func (g *Guard) Persist(ctx context.Context) error {
 	for _, a := range g.admitted {
 		window = append(window, Admission{Key: a.key, At: a.at, Severe: a.severe})
 	}
-	if err := g.store.Save(ctx, window); err != nil {
+	version, store, done := g.changed, g.store, make(chan struct{})
+	g.saving = done
+	g.mu.Unlock()
+
+	err := store.Save(ctx, window)
+	g.mu.Lock()
+	if err == nil {
+		g.saved = max(g.saved, version)
+	}
+	g.saving = nil
+	close(done)
+	g.mu.Unlock()
+	if err != nil {
 		return fmt.Errorf("persisting the blast-radius guard's window: %w", err)
 	}
 	return nil

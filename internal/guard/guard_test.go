@@ -2,7 +2,9 @@ package guard
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,5 +139,89 @@ func TestSevereReserve(t *testing.T) {
 	}
 	if small := New(clocktesting.NewFakeClock(time.Now()), Options{MinBudget: 1, SevereReserve: 50}); !small.Admit("only", 0) {
 		t.Fatal("a budget of one was kept entirely for severe transitions")
+	}
+}
+
+// gateStore is a Store whose saves wait for the test and can fail.
+type gateStore struct {
+	mu      sync.Mutex
+	window  []Admission
+	saves   int
+	entered chan struct{}
+	release chan error
+}
+
+func (s *gateStore) Load(context.Context) ([]Admission, error) { return nil, nil }
+func (s *gateStore) Save(_ context.Context, w []Admission) error {
+	s.entered <- struct{}{}
+	if err := <-s.release; err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.window = append([]Admission(nil), w...)
+	s.saves++
+	return nil
+}
+
+// stored reports whether the store holds an admission of key.
+func (s *gateStore) stored(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.window {
+		if a.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// Transitions admitted while a save is under way share the next save, and
+// none is reported persisted before a save that holds it succeeded.
+func TestPersistSharesSaves(t *testing.T) {
+	ctx := context.Background()
+	store := &gateStore{entered: make(chan struct{}), release: make(chan error)}
+	g := New(clocktesting.NewFakePassiveClock(time.Now()), Options{MinBudget: 100, Window: time.Minute})
+	g.UseStore(store)
+	persist := func(key string) chan error {
+		done := make(chan error, 1)
+		if !g.Admit(key, 0) {
+			t.Fatalf("%s was held", key)
+		}
+		go func() {
+			err := g.Persist(ctx)
+			if err == nil && !store.stored(key) {
+				err = fmt.Errorf("%s reported persisted before the store held it", key)
+			}
+			done <- err
+		}()
+		return done
+	}
+
+	first := persist("a")
+	<-store.entered // a's save is under way
+	var later []chan error
+	for i := range 8 {
+		later = append(later, persist(fmt.Sprintf("b%d", i)))
+	}
+	store.release <- errors.New("the API server is away")
+	if err := <-first; err == nil {
+		t.Fatal("a failed save was reported as persisted")
+	}
+	<-store.entered // one save for all that waited, a's admission included
+	store.release <- nil
+	for _, done := range later {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if store.saves != 1 || !store.stored("a") {
+		t.Errorf("saves = %d, a stored %v; want one save that holds a too", store.saves, store.stored("a"))
+	}
+	if !g.Admit("a", 0) { // a retry: already in the window and in the store
+		t.Fatal("a retry was held")
+	}
+	if err := g.Persist(ctx); err != nil || store.saves != 1 {
+		t.Errorf("a retry with nothing new wrote again: saves = %d, err = %v", store.saves, err)
 	}
 }
