@@ -69,9 +69,10 @@ func (b *bench) withGuardDev(ctx context.Context, part func(context.Context, *be
 }
 
 // startGuardDev is startDev with the guard's budget and without the
-// sign-in endpoint.
+// sign-in endpoint or the policy library: each part installs the policies
+// it needs.
 func startGuardDev(opts options) (*dev, error) {
-	return startDev(opts, "--ingest-bind-address=0", "--guard-min-budget="+strconv.Itoa(guardBudget),
+	return startDev(opts, "--ingest-bind-address=0", "--policy-library=false", "--guard-min-budget="+strconv.Itoa(guardBudget),
 		"--guard-percent=0", "--guard-window=1h", "--guard-severe-reserve="+strconv.Itoa(guardReserve))
 }
 

@@ -146,9 +146,16 @@ func startDev(opts options, extra ...string) (*dev, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A port of its own for the webhook too: the guard step runs a second
+	// dev beside the first.
+	webhook, err := freeport.Addr()
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(opts.binary, "dev", "--samples=false", "--control-plane-dir", opts.controlDir,
 		"--metrics-bind-address", metrics, "--health-probe-bind-address=0", "--zap-log-level=error",
-		"--guard-min-budget=1000000", "--ingest-bind-address", ingest, "--geoip-dir=", "--pprof-bind-address", pprof)
+		"--guard-min-budget=1000000", "--ingest-bind-address", ingest, "--geoip-dir=", "--pprof-bind-address", pprof,
+		"--webhook-bind-address", webhook)
 	cmd.Args = append(cmd.Args, extra...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
