@@ -1,6 +1,9 @@
 package manager
 
 import (
+	"slices"
+	"unique"
+
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -29,6 +32,7 @@ func stripUnread(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *accessv1alpha1.Contractor:
 		delete(o.Annotations, lastApplied)
+		compactSignIns(o.Status.SignIns)
 	case *accessv1alpha1.AccessGrant:
 		delete(o.Annotations, lastApplied)
 	}
@@ -66,4 +70,30 @@ func CacheOptions(namespaces ...string) cache.Options {
 		opts.ByObject[&corev1.ConfigMap{}] = *configMaps
 	}
 	return opts
+}
+
+// compactSignIns shrinks a contractor's recent sign-ins, the largest part
+// of a contractor that signs in, to what they hold: the decoder leaves the
+// lists with room to grow (a copy has none), and a contractor's sign-ins repeat the same few
+// addresses, devices, countries, time zones and locales, which are kept
+// once. The values are the same; only their memory is shared.
+func compactSignIns(s *accessv1alpha1.SignInSummary) {
+	if s == nil {
+		return
+	}
+	s.Recent, s.Countries = slices.Clone(s.Recent), slices.Clone(s.Countries)
+	for i := range s.Recent {
+		r := &s.Recent[i]
+		r.IP, r.DeviceID = intern(r.IP), intern(r.DeviceID)
+		r.Country = intern(r.Country)
+		r.Timezone, r.Locale = intern(r.Timezone), intern(r.Locale)
+	}
+}
+
+// intern returns the process's one copy of s (see package unique).
+func intern[S ~string](s S) S {
+	if s == "" {
+		return s
+	}
+	return unique.Make(s).Value()
 }

@@ -1,7 +1,11 @@
 package manager
 
 import (
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
+	"unsafe"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -58,5 +62,36 @@ func TestCacheDropsLastAppliedOfContractorsAndGrants(t *testing.T) {
 		if got["team"] != "payments" {
 			t.Errorf("%T: another annotation was dropped: %v", tc.obj, got)
 		}
+	}
+}
+
+// A contractor's sign-ins are cached with their values unchanged, in lists
+// without spare room, and the strings they repeat kept once.
+func TestCacheCompactsSignIns(t *testing.T) {
+	record := func(ip string) accessv1alpha1.SignInRecord {
+		// Each string is built afresh, as the decoder builds it.
+		return accessv1alpha1.SignInRecord{Time: metav1.Now(), IP: strings.Clone(ip), Country: "PT",
+			DeviceID: strings.Clone("laptop-7"), Timezone: strings.Clone("Europe/Lisbon")}
+	}
+	recent := make([]accessv1alpha1.SignInRecord, 0, 64)
+	recent = append(recent, record("192.0.2.7"), record("192.0.2.7"), record("198.51.100.3"))
+	want := slices.Clone(recent)
+	c := &accessv1alpha1.Contractor{Status: accessv1alpha1.ContractorStatus{SignIns: &accessv1alpha1.SignInSummary{
+		Total: 3, Recent: recent, Countries: []accessv1alpha1.CountryCount{{Country: "PT", Count: 3}}}}}
+	out, err := CacheOptions().DefaultTransform(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out.(*accessv1alpha1.Contractor).Status.SignIns
+	if !reflect.DeepEqual(got.Recent, want) || got.Total != 3 || len(got.Countries) != 1 {
+		t.Fatalf("the sign-ins changed:\n got %+v\nwant %+v", got.Recent, want)
+	}
+	if cap(got.Recent) != len(got.Recent) {
+		t.Errorf("recent sign-ins cached with room for %d, hold %d", cap(got.Recent), len(got.Recent))
+	}
+	shared := func(a, b string) bool { return unsafe.StringData(a) == unsafe.StringData(b) }
+	a, b := got.Recent[0], got.Recent[1]
+	if !shared(a.IP, b.IP) || !shared(a.DeviceID, b.DeviceID) || !shared(a.Timezone, got.Recent[2].Timezone) {
+		t.Error("a repeated address, device or time zone is kept more than once")
 	}
 }
