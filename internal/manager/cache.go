@@ -19,15 +19,16 @@ import (
 // object as last applied.
 const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
-// stripUnread takes out of an object, before it is cached, what no
-// reconcile reads and what is often the largest part of a small object:
-// its managedFields, and on Contractors and AccessGrants, the kinds whose
+// stripUnread readies an object for the cache. It drops what no reconcile
+// reads and what is often the largest part of a small object: its
+// managedFields, and on Contractors and AccessGrants, the kinds whose
 // numbers grow with the people, kubectl's copy of the applied object,
 // which doubles their spec. The manager only patches those two kinds, and
 // a patch computed between two cached copies leaves the server's
 // annotation as it is; an Update of a cached object would drop it, which
 // is why the kinds the manager updates keep it. (An Update leaves the
-// server's managedFields as they are.)
+// server's managedFields as they are.) And it compacts a contractor's
+// sign-ins (compactSignIns).
 func stripUnread(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *accessv1alpha1.Contractor:
