@@ -21,49 +21,61 @@ var ErrIncompleteInput = errors.New("a decision needs the contractor, the grant 
 // Its shape is documented in docs/policy-input.md and
 // docs/policy-input.schema.json.
 func (c *converter) inputValue(in *Input, findings []accessv1alpha1.Finding, exceptions []accessv1alpha1.PolicyException) (ast.Value, error) {
-	b := &builder{conv: c}
-	doc := ast.NewObjectWithCapacity(8)
-	doc.Insert(b.str("now"), b.str(in.Now.UTC().Format(time.RFC3339Nano)))
-	doc.Insert(b.str("now_ns"), ast.InternedTerm(in.Now.UnixNano()))
+	b := c.newBuilder()
+	b.push(keys.now, b.str(in.Now.UTC().Format(time.RFC3339Nano)))
+	b.push(keys.nowNS, b.int(in.Now.UnixNano()))
 	for _, o := range []struct {
-		key  string
+		key  *ast.Term
 		meta *metav1.ObjectMeta
 		spec any
 	}{
-		{"contractor", &in.Contractor.ObjectMeta, &in.Contractor.Spec},
-		{"grant", &in.Grant.ObjectMeta, &in.Grant.Spec},
-		{"system", &in.System.ObjectMeta, &in.System.Spec},
+		{keys.contractor, &in.Contractor.ObjectMeta, &in.Contractor.Spec},
+		{keys.grant, &in.Grant.ObjectMeta, &in.Grant.Spec},
+		{keys.system, &in.System.ObjectMeta, &in.System.Spec},
 	} {
 		t, err := b.object(o.meta, o.spec)
 		if err != nil {
 			return nil, err
 		}
-		doc.Insert(b.str(o.key), t)
+		b.push(o.key, t)
 	}
-	fs := make([]*ast.Term, 0, len(findings))
+	fs := b.array(len(findings))
 	for i := range findings {
 		t, err := b.object(&findings[i].ObjectMeta, &findings[i].Spec)
 		if err != nil {
 			return nil, err
 		}
-		fs = append(fs, t)
+		fs[i] = t
 	}
-	doc.Insert(b.str("findings"), b.newTerm(ast.NewArray(fs...)))
-	es := make([]*ast.Term, 0, len(exceptions))
+	b.push(keys.findings, b.newTerm(ast.NewArray(fs...)))
+	es := b.array(len(exceptions))
 	for i := range exceptions {
 		t, err := b.object(&exceptions[i].ObjectMeta, &exceptions[i].Spec)
 		if err != nil {
 			return nil, err
 		}
-		es = append(es, t)
+		es[i] = t
 	}
-	doc.Insert(b.str("exceptions"), b.newTerm(ast.NewArray(es...)))
+	b.push(keys.exceptions, b.newTerm(ast.NewArray(es...)))
 	signins, err := b.term(reflect.ValueOf(in.Contractor.Status.SignIns))
 	if err != nil {
 		return nil, fmt.Errorf("converting sign-in summary: %w", err)
 	}
-	doc.Insert(b.str("signins"), orNull(signins))
-	return doc, nil
+	b.push(keys.signins, orNull(signins))
+	return b.objectOf(0, false).Value, nil
+}
+
+// keys are the input document's own keys, made once.
+var keys = struct {
+	now, nowNS, contractor, grant, system, findings, exceptions, signins *ast.Term
+	metadata, spec, name, namespace, labels, annotations, created        *ast.Term
+}{
+	now: ast.StringTerm("now"), nowNS: ast.StringTerm("now_ns"), contractor: ast.StringTerm("contractor"),
+	grant: ast.StringTerm("grant"), system: ast.StringTerm("system"), findings: ast.StringTerm("findings"),
+	exceptions: ast.StringTerm("exceptions"), signins: ast.StringTerm("signins"),
+	metadata: ast.StringTerm("metadata"), spec: ast.StringTerm("spec"), name: ast.StringTerm("name"),
+	namespace: ast.StringTerm("namespace"), labels: ast.StringTerm("labels"), annotations: ast.StringTerm("annotations"),
+	created: ast.StringTerm("creationTimestamp"),
 }
 
 // InputDocument returns the input document that Decide evaluates for in,
@@ -88,19 +100,31 @@ func (b *builder) object(m *metav1.ObjectMeta, spec any) (*ast.Term, error) {
 	if err != nil {
 		return nil, fmt.Errorf("converting %s: %w", m.Name, err)
 	}
-	meta := ast.NewObjectWithCapacity(5)
-	meta.Insert(b.str("name"), b.str(m.Name))
+	mark := len(b.items)
+	b.push(keys.name, b.str(m.Name))
 	if m.Namespace != "" {
-		meta.Insert(b.str("namespace"), b.str(m.Namespace))
+		b.push(keys.namespace, b.str(m.Namespace))
 	}
 	if len(m.Labels) > 0 {
-		meta.Insert(b.str("labels"), b.newTerm(ast.MapToObject(m.Labels, nil, ast.InternedTerm)))
+		b.push(keys.labels, b.strings(m.Labels))
 	}
 	if len(m.Annotations) > 0 {
-		meta.Insert(b.str("annotations"), b.newTerm(ast.MapToObject(m.Annotations, nil, ast.InternedTerm)))
+		b.push(keys.annotations, b.strings(m.Annotations))
 	}
 	if !m.CreationTimestamp.IsZero() {
-		meta.Insert(b.str("creationTimestamp"), b.str(m.CreationTimestamp.UTC().Format(time.RFC3339)))
+		b.push(keys.created, b.str(m.CreationTimestamp.UTC().Format(time.RFC3339)))
 	}
-	return b.newTerm(ast.NewObject(ast.Item(b.str("metadata"), b.newTerm(meta)), ast.Item(b.str("spec"), orNull(s)))), nil
+	meta := b.objectOf(mark, false)
+	b.push(keys.metadata, meta)
+	b.push(keys.spec, orNull(s))
+	return b.objectOf(mark, false), nil
+}
+
+// strings is a map of strings, labels or annotations, as an object.
+func (b *builder) strings(m map[string]string) *ast.Term {
+	mark := len(b.items)
+	for k, v := range m {
+		b.push(b.str(k), b.str(v))
+	}
+	return b.objectOf(mark, false)
 }
