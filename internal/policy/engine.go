@@ -258,12 +258,17 @@ func (e *OPAEngine) Decide(ctx context.Context, in Input) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
-	var all []policyResult
+	opts, txn, err := e.evalOptions(ctx, value, in.Now)
+	if err != nil {
+		return Decision{}, err
+	}
+	defer e.store.Abort(ctx, txn)
+	all := make([]policyResult, 0, len(set.policies))
 	for _, c := range set.policies {
 		if !c.policy.appliesTo(&in) {
 			continue
 		}
-		all = append(all, e.evaluate(ctx, c, value, in.Now))
+		all = append(all, e.evaluate(ctx, c, opts))
 	}
 	d := combine(all, exceptions)
 	d.Risk = assess(contributions(all), exceptions, e.levels)

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
 
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 )
@@ -22,9 +24,27 @@ const maxMessage = 1024
 // fails, at the cost of this many deadlines.
 const overrunTries = 2
 
-// evaluate runs one policy's prepared query within the engine's deadline,
-// again once if it overran, and parses its reasons.
-func (e *OPAEngine) evaluate(ctx context.Context, c *compiled, input ast.Value, now time.Time) policyResult {
+// evalOptions are the options of one decision's evaluations: its input
+// and time, one read transaction for all of them (the store is never
+// written after NewEngine; the caller aborts it), bindings kept as terms,
+// and no metrics, which nothing reads.
+func (e *OPAEngine) evalOptions(ctx context.Context, input ast.Value, now time.Time) ([]rego.EvalOption, storage.Transaction, error) {
+	txn, err := e.store.NewTransaction(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []rego.EvalOption{rego.EvalParsedInput(input), rego.EvalTime(now), rego.EvalTransaction(txn), keepTerms, noMetrics}, txn, nil
+}
+
+// keepTerms and noMetrics are evaluation options made once: see evalOptions.
+var (
+	keepTerms = rego.EvalGenerateJSON(resultTerm)
+	noMetrics = rego.EvalMetrics(metrics.NoOp())
+)
+
+// evaluate runs one policy's prepared query with opts (evalOptions) within
+// the engine's deadline, again once if it overran, and parses its reasons.
+func (e *OPAEngine) evaluate(ctx context.Context, c *compiled, opts []rego.EvalOption) policyResult {
 	if c.broken != nil {
 		return policyResult{policy: c.policy, err: fmt.Errorf("it has no version that compiles: %w", c.broken)}
 	}
@@ -32,7 +52,7 @@ func (e *OPAEngine) evaluate(ctx context.Context, c *compiled, input ast.Value, 
 	var err error
 	for try := 1; ; try++ {
 		var overran bool
-		rs, overran, err = e.run(ctx, c, input, now)
+		rs, overran, err = e.run(ctx, c, opts)
 		if !overran {
 			break
 		}
@@ -62,10 +82,10 @@ func (e *OPAEngine) evaluate(ctx context.Context, c *compiled, input ast.Value, 
 
 // run evaluates the policy's query once within the engine's deadline, and
 // reports whether it overran it.
-func (e *OPAEngine) run(ctx context.Context, c *compiled, input ast.Value, now time.Time) (rego.ResultSet, bool, error) {
+func (e *OPAEngine) run(ctx context.Context, c *compiled, opts []rego.EvalOption) (rego.ResultSet, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
-	rs, err := c.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTime(now), rego.EvalGenerateJSON(resultTerm))
+	rs, err := c.query.Eval(ctx, opts...)
 	return rs, err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded), err
 }
 
