@@ -77,14 +77,21 @@ func days(d time.Duration) string {
 	return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
 }
 
-// matchingExceptions returns the exceptions that apply to the grant.
+// matchingExceptions returns the exceptions that apply to the grant: the
+// slice itself when all do, as activeFindings does, else a filtered copy.
+// Nothing writes to it.
 func matchingExceptions(in *Input, maxLifetime time.Duration) []accessv1alpha1.PolicyException {
 	var out []accessv1alpha1.PolicyException
 	for i := range in.Exceptions {
-		e := &in.Exceptions[i]
-		if exceptionMiss(e, in, maxLifetime) == missNone {
-			out = append(out, *e)
+		switch applies := exceptionMiss(&in.Exceptions[i], in, maxLifetime) == missNone; {
+		case !applies && out == nil:
+			out = slices.Clone(in.Exceptions[:i])
+		case applies && out != nil:
+			out = append(out, in.Exceptions[i])
 		}
+	}
+	if out == nil {
+		return in.Exceptions
 	}
 	return out
 }
