@@ -93,9 +93,28 @@ func (e *OPAEngine) run(ctx context.Context, c *compiled, opts []rego.EvalOption
 // them directly, without a conversion to JSON values in between.
 func resultTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
 
+// reasonKeys are the keys reasons are read by, as terms made once: OPA
+// interns none of them, and ast.InternedTerm would make a new term for
+// each on every lookup.
+var reasonKeys = map[string]*ast.Term{}
+
+func init() {
+	for _, k := range []string{"msg", "code", "severity", "weight", "threshold", "evidence", "ip", "deviceID", "country", "relatedContractors"} {
+		reasonKeys[k] = ast.StringTerm(k)
+	}
+}
+
+// keyTerm is key as a term to look up: one of reasonKeys, or a new term.
+func keyTerm(key string) *ast.Term {
+	if t, ok := reasonKeys[key]; ok {
+		return t
+	}
+	return ast.StringTerm(key)
+}
+
 // field is obj's key, or nil when it is missing or null (as JSON's nil).
 func field(obj ast.Object, key string) ast.Value {
-	t := obj.Get(ast.InternedTerm(key))
+	t := obj.Get(keyTerm(key))
 	if t == nil {
 		return nil
 	}
@@ -193,16 +212,19 @@ func parseEvidence(rule string, raw ast.Value) (*ReasonEvidence, error) {
 		return nil, fmt.Errorf("a %s reason's evidence must be an object, got %s", rule, ast.ValueName(raw))
 	}
 	e := &ReasonEvidence{}
-	for key, into := range map[string]*string{"ip": &e.IP, "deviceID": &e.DeviceID, "country": &e.Country} {
-		if t := obj.Get(ast.InternedTerm(key)); t != nil {
+	for _, f := range []struct {
+		key  string
+		into *string
+	}{{"ip", &e.IP}, {"deviceID", &e.DeviceID}, {"country", &e.Country}} {
+		if t := obj.Get(keyTerm(f.key)); t != nil {
 			s, isString := str(t.Value)
 			if !isString {
-				return nil, fmt.Errorf("a %s reason's evidence.%s must be a string, got %v", rule, key, t)
+				return nil, fmt.Errorf("a %s reason's evidence.%s must be a string, got %v", rule, f.key, t)
 			}
-			*into = s
+			*f.into = s
 		}
 	}
-	if t := obj.Get(ast.InternedTerm("relatedContractors")); t != nil {
+	if t := obj.Get(keyTerm("relatedContractors")); t != nil {
 		list, err := stringList(t.Value)
 		if err != nil {
 			return nil, fmt.Errorf("a %s reason's evidence.relatedContractors must be a list of strings, got %v", rule, t)
@@ -241,8 +263,8 @@ var errNotStrings = errors.New("not a list of strings")
 // parseScore reads a scored reason's weight and threshold: both or
 // neither, a weight of at least zero and a positive threshold.
 func parseScore(rule string, obj ast.Object) (weight, threshold float64, err error) {
-	w := obj.Get(ast.InternedTerm("weight"))
-	t := obj.Get(ast.InternedTerm("threshold"))
+	w := obj.Get(keyTerm("weight"))
+	t := obj.Get(keyTerm("threshold"))
 	if w == nil && t == nil {
 		return 0, 0, nil
 	}
