@@ -1,7 +1,6 @@
 package manager
 
 import (
-	"slices"
 	"unique"
 
 	corev1 "k8s.io/api/core/v1"
@@ -82,13 +81,21 @@ func compactSignIns(s *accessv1alpha1.SignInSummary) {
 	if s == nil {
 		return
 	}
-	s.Recent, s.Countries = slices.Clone(s.Recent), slices.Clone(s.Countries)
+	s.Recent, s.Countries = exactCopy(s.Recent), exactCopy(s.Countries)
 	for i := range s.Recent {
 		r := &s.Recent[i]
 		r.IP, r.DeviceID = intern(r.IP), intern(r.DeviceID)
 		r.Country = intern(r.Country)
 		r.Timezone, r.Locale = intern(r.Timezone), intern(r.Locale)
 	}
+}
+
+// exactCopy copies s into a slice of its length, no more.
+func exactCopy[T any](s []T) []T {
+	if s == nil {
+		return nil
+	}
+	return append(make([]T, 0, len(s)), s...)
 }
 
 // intern returns the process's one copy of s (see package unique).

@@ -73,17 +73,20 @@ func TestCacheCompactsSignIns(t *testing.T) {
 		return accessv1alpha1.SignInRecord{Time: metav1.Now(), IP: strings.Clone(ip), Country: "PT",
 			DeviceID: strings.Clone("laptop-7"), Timezone: strings.Clone("Europe/Lisbon")}
 	}
-	recent := make([]accessv1alpha1.SignInRecord, 0, 64)
+	recent := make([]accessv1alpha1.SignInRecord, 0, 64) // as the decoder leaves 50
 	recent = append(recent, record("192.0.2.7"), record("192.0.2.7"), record("198.51.100.3"))
+	for len(recent) < 50 {
+		recent = append(recent, record("203.0.113.9"))
+	}
 	want := slices.Clone(recent)
 	c := &accessv1alpha1.Contractor{Status: accessv1alpha1.ContractorStatus{SignIns: &accessv1alpha1.SignInSummary{
-		Total: 3, Recent: recent, Countries: []accessv1alpha1.CountryCount{{Country: "PT", Count: 3}}}}}
+		Total: 50, Recent: recent, Countries: []accessv1alpha1.CountryCount{{Country: "PT", Count: 3}}}}}
 	out, err := CacheOptions().DefaultTransform(c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := out.(*accessv1alpha1.Contractor).Status.SignIns
-	if !reflect.DeepEqual(got.Recent, want) || got.Total != 3 || len(got.Countries) != 1 {
+	if !reflect.DeepEqual(got.Recent, want) || got.Total != 50 || len(got.Countries) != 1 {
 		t.Fatalf("the sign-ins changed:\n got %+v\nwant %+v", got.Recent, want)
 	}
 	if cap(got.Recent) != len(got.Recent) {
