@@ -74,9 +74,10 @@ func CacheOptions(namespaces ...string) cache.Options {
 
 // compactSignIns shrinks a contractor's recent sign-ins, the largest part
 // of a contractor that signs in, to what they hold: the decoder leaves the
-// lists with room to grow (a copy has none), and a contractor's sign-ins repeat the same few
-// addresses, devices, countries, time zones and locales, which are kept
-// once. The values are the same; only their memory is shared.
+// lists with room to grow (an exact copy has none), and a contractor's
+// sign-ins repeat the same few addresses, devices, countries, time zones
+// and locales, which are kept once. The values are the same; only their
+// memory is shared.
 func compactSignIns(s *accessv1alpha1.SignInSummary) {
 	if s == nil {
 		return
