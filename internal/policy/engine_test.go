@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -515,5 +516,27 @@ func TestFailKeepsAGoodVersionAndUpsertReplacesAFailingOne(t *testing.T) {
 	d, err := e.Decide(context.Background(), testInput())
 	if err != nil || d.Action != accessv1alpha1.ActionAllow {
 		t.Fatalf("the good version no longer decides: %+v, %v", d, err)
+	}
+}
+
+// Policies never see kubectl's copy of the applied object: the manager's
+// cache drops it, and a decision must be the same whether the object came
+// from the cache or from the API server.
+func TestInputLeavesOutLastApplied(t *testing.T) {
+	e := newTestEngine(t, Options{})
+	in := typicalInput()
+	in.Grant.Annotations = map[string]string{lastApplied: `{"kind":"AccessGrant"}`, "team": "payments"}
+	in.Contractor.Annotations = map[string]string{lastApplied: `{"kind":"Contractor"}`}
+	doc, err := e.InputDocument(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	input := doc.(map[string]any)
+	grantMeta := input["grant"].(map[string]any)["metadata"].(map[string]any)
+	if got := grantMeta["annotations"]; !reflect.DeepEqual(got, map[string]any{"team": "payments"}) {
+		t.Errorf("grant annotations = %v, want only team", got)
+	}
+	if got, ok := input["contractor"].(map[string]any)["metadata"].(map[string]any)["annotations"]; ok {
+		t.Errorf("contractor annotations = %v, want none, as for a contractor without annotations", got)
 	}
 }

@@ -106,10 +106,10 @@ func (b *builder) object(m *metav1.ObjectMeta, spec any) (*ast.Term, error) {
 		b.push(keys.namespace, b.str(m.Namespace))
 	}
 	if len(m.Labels) > 0 {
-		b.push(keys.labels, b.strings(m.Labels))
+		b.push(keys.labels, b.strings(m.Labels, false))
 	}
-	if len(m.Annotations) > 0 {
-		b.push(keys.annotations, b.strings(m.Annotations))
+	if len(m.Annotations) > 0 && !onlyLastApplied(m.Annotations) {
+		b.push(keys.annotations, b.strings(m.Annotations, true))
 	}
 	if !m.CreationTimestamp.IsZero() {
 		b.push(keys.created, b.str(m.CreationTimestamp.UTC().Format(time.RFC3339)))
@@ -120,11 +120,26 @@ func (b *builder) object(m *metav1.ObjectMeta, spec any) (*ast.Term, error) {
 	return b.objectOf(mark, false), nil
 }
 
-// strings is a map of strings, labels or annotations, as an object.
-func (b *builder) strings(m map[string]string) *ast.Term {
+// strings is a map of strings, labels or annotations, as an object;
+// annotations leave lastApplied out.
+func (b *builder) strings(m map[string]string, annotations bool) *ast.Term {
 	mark := len(b.items)
 	for k, v := range m {
-		b.push(b.str(k), b.str(v))
+		if !annotations || k != lastApplied {
+			b.push(b.str(k), b.str(v))
+		}
 	}
 	return b.objectOf(mark, false)
+}
+
+// lastApplied is the annotation in which kubectl apply keeps a copy of the
+// applied object. Policies do not see it: the manager's cache drops it
+// from Contractors and AccessGrants, and a decision must not depend on
+// whether an object was read from the cache or the API server.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// onlyLastApplied reports whether lastApplied is the one annotation.
+func onlyLastApplied(annotations map[string]string) bool {
+	_, ok := annotations[lastApplied]
+	return ok && len(annotations) == 1
 }
