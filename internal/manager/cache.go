@@ -5,6 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -25,7 +26,9 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 // which doubles their spec. The manager only patches those two kinds, and
 // a patch computed between two cached copies leaves the server's
 // annotation as it is; an Update of a cached object would drop it, which
-// is why the kinds the manager updates keep it. (An Update leaves the
+// is why the kinds the manager updates keep it. Objects cached as metadata
+// alone (grants counted for the guard's budget, ConfigMaps, namespaces)
+// lose it too: the manager never writes one back. (An Update leaves the
 // server's managedFields as they are.) And it compacts a contractor's
 // sign-ins (compactSignIns).
 func stripUnread(obj any) (any, error) {
@@ -34,6 +37,8 @@ func stripUnread(obj any) (any, error) {
 		delete(o.Annotations, lastApplied)
 		compactSignIns(o.Status.SignIns)
 	case *accessv1alpha1.AccessGrant:
+		delete(o.Annotations, lastApplied)
+	case *metav1.PartialObjectMetadata:
 		delete(o.Annotations, lastApplied)
 	}
 	return cache.TransformStripManagedFields()(obj)

@@ -33,9 +33,9 @@ func TestCacheDropsManagedFields(t *testing.T) {
 }
 
 // kubectl's copy of the applied object is dropped from the kinds whose
-// numbers grow with the people, which the manager only patches, and kept
-// on the kinds it updates, where dropping it from an Update would lose it
-// on the server too.
+// numbers grow with the people, which the manager only patches, and from
+// objects cached as metadata alone, and kept on the kinds it updates,
+// where dropping it from an Update would lose it on the server too.
 func TestCacheDropsLastAppliedOfContractorsAndGrants(t *testing.T) {
 	meta := func() metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: "x", Namespace: "ns",
@@ -47,6 +47,7 @@ func TestCacheDropsLastAppliedOfContractorsAndGrants(t *testing.T) {
 	}{
 		{&accessv1alpha1.Contractor{ObjectMeta: meta()}, false},
 		{&accessv1alpha1.AccessGrant{ObjectMeta: meta()}, false},
+		{&metav1.PartialObjectMetadata{ObjectMeta: meta()}, false},
 		{&accessv1alpha1.SignalStream{ObjectMeta: meta()}, true},
 		{&accessv1alpha1.Finding{ObjectMeta: meta()}, true},
 		{&accessv1alpha1.AccessPolicy{ObjectMeta: meta()}, true},
