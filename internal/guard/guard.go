@@ -245,17 +245,29 @@ func (g *Guard) Persist(ctx context.Context) error {
 	version, store, done := g.changed, g.store, make(chan struct{})
 	g.saving = done
 	g.mu.Unlock()
-
-	err := store.Save(ctx, window)
-	g.mu.Lock()
-	if err == nil {
-		g.saved = max(g.saved, version)
-	}
-	g.saving = nil
-	close(done)
-	g.mu.Unlock()
-	if err != nil {
+	if err := g.save(ctx, store, window, version, done); err != nil {
 		return fmt.Errorf("persisting the blast-radius guard's window: %w", err)
 	}
+	return nil
+}
+
+// save writes window, which holds the changes up to version, outside the
+// lock. Afterwards, even when the store panics, it records what was saved
+// and wakes the callers waiting on done.
+func (g *Guard) save(ctx context.Context, store Store, window []Admission, version uint64, done chan struct{}) error {
+	saved := false
+	defer func() {
+		g.mu.Lock()
+		if saved {
+			g.saved = max(g.saved, version)
+		}
+		g.saving = nil
+		close(done)
+		g.mu.Unlock()
+	}()
+	if err := store.Save(ctx, window); err != nil {
+		return err
+	}
+	saved = true
 	return nil
 }

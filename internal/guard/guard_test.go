@@ -142,13 +142,19 @@ func TestSevereReserve(t *testing.T) {
 	}
 }
 
-// gateStore is a Store whose saves wait for the test and can fail.
+// gateStore is a Store whose saves wait for the test and can fail. Its
+// channels are buffered, so that a save the test does not expect shows as
+// a failure, not a hang.
 type gateStore struct {
 	mu      sync.Mutex
 	window  []Admission
 	saves   int
 	entered chan struct{}
 	release chan error
+}
+
+func newGateStore() *gateStore {
+	return &gateStore{entered: make(chan struct{}, 16), release: make(chan error, 16)}
 }
 
 func (s *gateStore) Load(context.Context) ([]Admission, error) { return nil, nil }
@@ -176,52 +182,129 @@ func (s *gateStore) stored(key string) bool {
 	return false
 }
 
-// Transitions admitted while a save is under way share the next save, and
-// none is reported persisted before a save that holds it succeeded.
-func TestPersistSharesSaves(t *testing.T) {
-	ctx := context.Background()
-	store := &gateStore{entered: make(chan struct{}), release: make(chan error)}
+// count is how many saves succeeded.
+func (s *gateStore) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.saves
+}
+
+// wait fails the test when ch says nothing for a while.
+func wait[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+// persistAsync admits key and persists it in the background; its channel
+// says how that ended, and whether the store held key by then.
+func persistAsync(t *testing.T, g *Guard, store *gateStore, key string) chan error {
+	t.Helper()
+	if !g.Admit(key, 0) {
+		t.Fatalf("%s was held", key)
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := g.Persist(context.Background())
+		if err == nil && !store.stored(key) {
+			err = fmt.Errorf("%s reported persisted before the store held it", key)
+		}
+		done <- err
+	}()
+	return done
+}
+
+// A change made while a save is under way is not in that save: its caller
+// waits for the next one.
+func TestPersistWaitsForASaveThatHoldsItsChange(t *testing.T) {
+	store := newGateStore()
 	g := New(clocktesting.NewFakePassiveClock(time.Now()), Options{MinBudget: 100, Window: time.Minute})
 	g.UseStore(store)
-	persist := func(key string) chan error {
-		done := make(chan error, 1)
-		if !g.Admit(key, 0) {
-			t.Fatalf("%s was held", key)
-		}
-		go func() {
-			err := g.Persist(ctx)
-			if err == nil && !store.stored(key) {
-				err = fmt.Errorf("%s reported persisted before the store held it", key)
-			}
-			done <- err
-		}()
-		return done
+	a := persistAsync(t, g, store, "a")
+	wait(t, store.entered, "a's save")
+	b := persistAsync(t, g, store, "b")
+	store.release <- nil
+	if err := wait(t, a, "a"); err != nil {
+		t.Fatal(err)
 	}
+	wait(t, store.entered, "a second save, for b")
+	store.release <- nil
+	if err := wait(t, b, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if store.count() != 2 {
+		t.Errorf("saves = %d, want 2", store.count())
+	}
+}
 
-	first := persist("a")
-	<-store.entered // a's save is under way
+// Transitions admitted while a save is under way share the next save; a
+// failed save is reported, and none is reported persisted before a save
+// that holds it succeeded.
+func TestPersistSharesSaves(t *testing.T) {
+	store := newGateStore()
+	g := New(clocktesting.NewFakePassiveClock(time.Now()), Options{MinBudget: 100, Window: time.Minute})
+	g.UseStore(store)
+	first := persistAsync(t, g, store, "a")
+	wait(t, store.entered, "a's save")
 	var later []chan error
 	for i := range 8 {
-		later = append(later, persist(fmt.Sprintf("b%d", i)))
+		later = append(later, persistAsync(t, g, store, fmt.Sprintf("b%d", i)))
 	}
 	store.release <- errors.New("the API server is away")
-	if err := <-first; err == nil {
+	if err := wait(t, first, "a"); err == nil {
 		t.Fatal("a failed save was reported as persisted")
 	}
-	<-store.entered // one save for all that waited, a's admission included
+	wait(t, store.entered, "one save for all that waited")
 	store.release <- nil
-	for _, done := range later {
-		if err := <-done; err != nil {
+	for i, done := range later {
+		if err := wait(t, done, fmt.Sprintf("b%d", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if store.saves != 1 || !store.stored("a") {
-		t.Errorf("saves = %d, a stored %v; want one save that holds a too", store.saves, store.stored("a"))
+	if store.count() != 1 || !store.stored("a") {
+		t.Errorf("saves = %d, a stored %v; want one save that holds a too", store.count(), store.stored("a"))
 	}
 	if !g.Admit("a", 0) { // a retry: already in the window and in the store
 		t.Fatal("a retry was held")
 	}
-	if err := g.Persist(ctx); err != nil || store.saves != 1 {
-		t.Errorf("a retry with nothing new wrote again: saves = %d, err = %v", store.saves, err)
+	if err := g.Persist(context.Background()); err != nil || store.count() != 1 || len(store.entered) != 0 {
+		t.Errorf("a retry with nothing new wrote again: saves = %d, err = %v", store.count(), err)
+	}
+}
+
+// panicStore panics on its first save.
+type panicStore struct{ memStore }
+
+func (s *panicStore) Save(ctx context.Context, w []Admission) error {
+	if s.window == nil {
+		s.window = []Admission{}
+		panic("the store broke")
+	}
+	return s.memStore.Save(ctx, w)
+}
+
+// A store that panics (a reconciler's panic is recovered) leaves the guard
+// able to save again.
+func TestPersistAfterAPanickingSave(t *testing.T) {
+	store := &panicStore{}
+	g := New(clocktesting.NewFakePassiveClock(time.Now()), Options{MinBudget: 100, Window: time.Minute})
+	g.UseStore(store)
+	g.Admit("a", 0)
+	func() {
+		defer func() { _ = recover() }()
+		_ = g.Persist(context.Background())
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := g.Persist(ctx); err != nil {
+		t.Fatalf("the guard did not recover from a panicking save: %v", err)
+	}
+	if len(store.window) != 1 || store.window[0].Key != "a" {
+		t.Errorf("stored %v, want a", store.window)
 	}
 }
