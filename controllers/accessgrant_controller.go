@@ -74,9 +74,10 @@ type AccessGrantReconciler struct {
 	// EvalErrors receives the policies' evaluation errors, for their status.
 	EvalErrors *EvaluationErrors
 
-	fresh    *kube.FreshReader
-	bulkhead *Bulkhead
-	accounts accountLocks
+	fresh      *kube.FreshReader
+	bulkhead   *Bulkhead
+	accounts   accountLocks
+	grantCount grantCount
 }
 
 // DefaultEnforcementTimeout bounds one call to a connector by default.

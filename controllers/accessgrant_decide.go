@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -139,13 +140,35 @@ func severe(s *grantScope) bool {
 	return false
 }
 
+// countGrants counts the grants, for the guard's budget, from the cache.
+// A count is used again for grantCountTTL: a bad push makes every grant a
+// restrictive transition at once, and counting all N grants for each of
+// them would cost N² copies, while a total a few seconds old moves the
+// budget by a few grants at most.
 func (r *AccessGrantReconciler) countGrants(ctx context.Context) (int, error) {
+	r.grantCount.mu.Lock()
+	defer r.grantCount.mu.Unlock()
+	if c := &r.grantCount; !c.at.IsZero() && time.Since(c.at) < grantCountTTL {
+		return c.n, nil
+	}
 	list := &metav1.PartialObjectMetadataList{}
 	list.SetGroupVersionKind(accessv1alpha1.GroupVersion.WithKind("AccessGrantList"))
 	if err := r.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		return 0, fmt.Errorf("counting grants: %w", err)
 	}
+	r.grantCount.n, r.grantCount.at = len(list.Items), time.Now()
 	return len(list.Items), nil
+}
+
+// grantCountTTL is how long a count of the grants is used again. It is
+// measured on the machine's clock, not the reconciler's, which tests stop.
+const grantCountTTL = 2 * time.Second
+
+// grantCount is the latest count of the grants and when it was made.
+type grantCount struct {
+	mu sync.Mutex
+	n  int
+	at time.Time
 }
 
 // apiDecision converts the engine's decision for the grant's status. While
