@@ -219,14 +219,21 @@ func persistAsync(t *testing.T, g *Guard, store *gateStore, key string) chan err
 	return done
 }
 
-// A change made while a save is under way is not in that save: its caller
-// waits for the next one.
-func TestPersistWaitsForASaveThatHoldsItsChange(t *testing.T) {
+// savingA returns a guard over a gateStore whose save of the admission of
+// "a" is under way, and the channel that says how persisting "a" ended.
+func savingA(t *testing.T) (*Guard, *gateStore, chan error) {
 	store := newGateStore()
 	g := New(clocktesting.NewFakePassiveClock(time.Now()), Options{MinBudget: 100, Window: time.Minute})
 	g.UseStore(store)
 	a := persistAsync(t, g, store, "a")
 	wait(t, store.entered, "a's save")
+	return g, store, a
+}
+
+// A change made while a save is under way is not in that save: its caller
+// waits for the next one.
+func TestPersistWaitsForASaveThatHoldsItsChange(t *testing.T) {
+	g, store, a := savingA(t)
 	b := persistAsync(t, g, store, "b")
 	store.release <- nil
 	if err := wait(t, a, "a"); err != nil {
@@ -246,11 +253,7 @@ func TestPersistWaitsForASaveThatHoldsItsChange(t *testing.T) {
 // failed save is reported, and none is reported persisted before a save
 // that holds it succeeded.
 func TestPersistSharesSaves(t *testing.T) {
-	store := newGateStore()
-	g := New(clocktesting.NewFakePassiveClock(time.Now()), Options{MinBudget: 100, Window: time.Minute})
-	g.UseStore(store)
-	first := persistAsync(t, g, store, "a")
-	wait(t, store.entered, "a's save")
+	g, store, first := savingA(t)
 	var later []chan error
 	for i := range 8 {
 		later = append(later, persistAsync(t, g, store, fmt.Sprintf("b%d", i)))
