@@ -39,24 +39,18 @@ func (c *converter) inputValue(in *Input, findings []accessv1alpha1.Finding, exc
 		}
 		b.push(o.key, t)
 	}
-	fs := b.array(len(findings))
-	for i := range findings {
-		t, err := b.object(&findings[i].ObjectMeta, &findings[i].Spec)
-		if err != nil {
-			return nil, err
-		}
-		fs[i] = t
+	fs, err := objects(b, findings, func(f *accessv1alpha1.Finding) (*metav1.ObjectMeta, any) { return &f.ObjectMeta, &f.Spec })
+	if err != nil {
+		return nil, err
 	}
-	b.push(keys.findings, b.newTerm(ast.NewArray(fs...)))
-	es := b.array(len(exceptions))
-	for i := range exceptions {
-		t, err := b.object(&exceptions[i].ObjectMeta, &exceptions[i].Spec)
-		if err != nil {
-			return nil, err
-		}
-		es[i] = t
+	b.push(keys.findings, fs)
+	es, err := objects(b, exceptions, func(e *accessv1alpha1.PolicyException) (*metav1.ObjectMeta, any) {
+		return &e.ObjectMeta, &e.Spec
+	})
+	if err != nil {
+		return nil, err
 	}
-	b.push(keys.exceptions, b.newTerm(ast.NewArray(es...)))
+	b.push(keys.exceptions, es)
 	signins, err := b.term(reflect.ValueOf(in.Contractor.Status.SignIns))
 	if err != nil {
 		return nil, fmt.Errorf("converting sign-in summary: %w", err)
@@ -91,6 +85,20 @@ func (e *OPAEngine) InputDocument(in Input) (any, error) {
 		return nil, err
 	}
 	return ast.JSON(v)
+}
+
+// objects is an array of resources as policies see them (object); parts
+// gives a resource's metadata and spec.
+func objects[T any](b *builder, items []T, parts func(*T) (*metav1.ObjectMeta, any)) (*ast.Term, error) {
+	terms := b.array(len(items))
+	for i := range items {
+		t, err := b.object(parts(&items[i]))
+		if err != nil {
+			return nil, err
+		}
+		terms[i] = t
+	}
+	return b.newTerm(ast.NewArray(terms...)), nil
 }
 
 // object is a resource as policies see it: identity, labels and spec.
