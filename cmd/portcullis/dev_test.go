@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +25,7 @@ import (
 	accessv1alpha1 "github.com/portcullis-dev/portcullis/api/v1alpha1"
 	"github.com/portcullis-dev/portcullis/internal/manager"
 	"github.com/portcullis-dev/portcullis/test/freeport"
+	"github.com/portcullis-dev/portcullis/test/syncbuf"
 )
 
 // buildBinary builds portcullis into a temporary directory.
@@ -95,7 +95,7 @@ func expectBrokenPolicyRefused(ctx context.Context, t *testing.T, c client.Clien
 	}
 }
 
-func waitForSamples(ctx context.Context, t *testing.T, kubeconfig string, stderr *lockedBuffer) client.Client {
+func waitForSamples(ctx context.Context, t *testing.T, kubeconfig string, stderr *syncbuf.Buffer) client.Client {
 	t.Helper()
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
@@ -118,7 +118,7 @@ func waitForSamples(ctx context.Context, t *testing.T, kubeconfig string, stderr
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("the sample grant %s never became readable with a status: %v\nportcullis dev said:\n%s", key, err, stderr.tail(4096))
+			t.Fatalf("the sample grant %s never became readable with a status: %v\nportcullis dev said:\n%s", key, err, stderr.Tail(4096))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -242,7 +242,7 @@ func TestDevRestartsWithAKeptDataDir(t *testing.T) {
 // devProcess is a running `portcullis dev`.
 type devProcess struct {
 	cmd        *exec.Cmd
-	stderr     *lockedBuffer
+	stderr     *syncbuf.Buffer
 	kubeconfig string
 	client     client.Client
 	// stdout is what dev printed up to running the manager.
@@ -260,7 +260,7 @@ func startDevUntilRunning(ctx context.Context, t *testing.T, bin string, args ..
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &lockedBuffer{}
+	stderr := &syncbuf.Buffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -278,7 +278,7 @@ func startDevUntilRunning(ctx context.Context, t *testing.T, bin string, args ..
 	}
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
 	if kubeconfig == "" || !running {
-		t.Fatalf("portcullis dev stopped before running the manager:\n%s", stderr.tail(4096))
+		t.Fatalf("portcullis dev stopped before running the manager:\n%s", stderr.Tail(4096))
 	}
 	return &devProcess{cmd: cmd, stderr: stderr, kubeconfig: kubeconfig, client: waitForSamples(ctx, t, kubeconfig, stderr),
 		stdout: printed.String()}
@@ -296,7 +296,7 @@ func stopDev(t *testing.T, d *devProcess) {
 		t.Fatal(err)
 	}
 	if err := d.cmd.Wait(); err != nil {
-		t.Fatalf("portcullis dev did not exit cleanly on SIGINT: %v\n%s", err, d.stderr.tail(4096))
+		t.Fatalf("portcullis dev did not exit cleanly on SIGINT: %v\n%s", err, d.stderr.Tail(4096))
 	}
 	for _, pid := range children {
 		if processAlive(pid) {
@@ -321,30 +321,6 @@ func TestDevExplainsTakenPort(t *testing.T) {
 	if want := "port " + port + " on 127.0.0.1 is not free"; !strings.Contains(string(out), want) {
 		t.Errorf("output lacks %q:\n%s", want, out)
 	}
-}
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// tail returns the last n bytes written.
-func (b *lockedBuffer) tail(n int) string {
-	s := b.String()
-	return s[max(0, len(s)-n):]
 }
 
 // expectLibraryReason waits until the grant's decision carries a reason of

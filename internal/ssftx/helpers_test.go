@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/portcullis-dev/portcullis/internal/ssf"
+	"github.com/portcullis-dev/portcullis/test/syncbuf"
 )
 
 // Secrets the tests look for in logs, errors and answers.
@@ -47,7 +48,7 @@ type fixture struct {
 	cfg  Config
 	tx   atomic.Pointer[Transmitter]
 	srv  *httptest.Server
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 }
 
 type option func(*Config)
@@ -60,7 +61,7 @@ func newFixture(t *testing.T, opts ...option) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, ns: "ssftx-" + randomHex(4), k8s: k8s, logs: &syncBuffer{}}
+	f := &fixture{t: t, ns: "ssftx-" + randomHex(4), k8s: k8s, logs: &syncbuf.Buffer{}}
 	f.create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.ns}})
 	f.create(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "ssf-keys", Namespace: f.ns},
 		Data: map[string][]byte{"k1.pem": ecKeyPEM(t)}})
@@ -114,7 +115,7 @@ func (f *fixture) create(obj client.Object) {
 // startDeliverer runs the current Transmitter's Deliverer until the test
 // ends, logging into f.logs.
 func (f *fixture) startDeliverer() {
-	log := funcr.New(func(prefix, args string) { f.logs.WriteString(prefix + " " + args + "\n") }, funcr.Options{Verbosity: 1})
+	log := funcr.New(func(prefix, args string) { _, _ = io.WriteString(f.logs, prefix+" "+args+"\n") }, funcr.Options{Verbosity: 1})
 	ctx, cancel := context.WithCancel(ctrl.LoggerInto(context.Background(), log))
 	done := make(chan error, 1)
 	go func() { done <- f.tx.Load().Deliverer().Start(ctx) }()
@@ -319,21 +320,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) WriteString(s string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.WriteString(s)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -10,7 +10,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/onsi/gomega"
@@ -23,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/portcullis-dev/portcullis/internal/manager"
+	"github.com/portcullis-dev/portcullis/test/syncbuf"
 )
 
 // Namespace plays the manager's namespace (config/rbac says "system",
@@ -41,7 +41,7 @@ func ServiceAccountGroups() []string {
 // returns them, their config and an administrator's client. The manager's
 // log goes to the test's output when it fails.
 func StartAPIServer(t *testing.T, g gomega.Gomega) (*envtest.Environment, *rest.Config, client.Client) {
-	logs := &SyncBuffer{}
+	logs := &syncbuf.Buffer{}
 	logf.SetLogger(zap.New(zap.WriteTo(logs), zap.UseDevMode(true)))
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -92,22 +92,4 @@ func InstallRBAC(ctx context.Context, g gomega.Gomega, c client.Client) {
 			g.Expect(c.Create(ctx, u)).To(gomega.Succeed(), "%s %s", u.GetKind(), u.GetName())
 		}
 	}
-}
-
-// SyncBuffer keeps a manager's log for a failing test.
-type SyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *SyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *SyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

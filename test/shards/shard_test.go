@@ -28,6 +28,7 @@ import (
 	"github.com/portcullis-dev/portcullis/controllers"
 	"github.com/portcullis-dev/portcullis/internal/manager"
 	"github.com/portcullis-dev/portcullis/test/rbac"
+	"github.com/portcullis-dev/portcullis/test/syncbuf"
 )
 
 // namespace and serviceAccount are the manager's.
@@ -249,7 +250,7 @@ func startShard(ctx context.Context, t *testing.T, cfg *rest.Config, name, names
 // shardProcess is `portcullis manager` running one shard.
 type shardProcess struct {
 	cmd    *exec.Cmd
-	logs   *rbac.SyncBuffer
+	logs   *syncbuf.Buffer
 	exited chan struct{}
 }
 
@@ -276,7 +277,7 @@ func startShardProcess(t *testing.T, env *envtest.Environment, name, namespaces,
 	if err := clientcmd.WriteToFile(*kubeconfig, path); err != nil {
 		t.Fatal(err)
 	}
-	p := &shardProcess{logs: &rbac.SyncBuffer{}, exited: make(chan struct{})}
+	p := &shardProcess{logs: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(binary, "manager", "--kubeconfig", path, "--credentials-namespace", namespace,
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--graceful-shutdown-timeout", "5s",
 		"--leader-elect", "--leader-election-namespace", namespace,

@@ -5,7 +5,6 @@
 package ssf
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -17,7 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,6 +37,7 @@ import (
 	"github.com/portcullis-dev/portcullis/internal/manager"
 	"github.com/portcullis-dev/portcullis/internal/manifests"
 	"github.com/portcullis-dev/portcullis/test/freeport"
+	"github.com/portcullis-dev/portcullis/test/syncbuf"
 )
 
 const (
@@ -60,7 +59,7 @@ type cluster struct {
 
 func TestQuarantineTravelsToAnotherCluster(t *testing.T) {
 	g := NewWithT(t)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	logf.SetLogger(zap.New(zap.WriteTo(logs), zap.UseDevMode(true)))
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -225,7 +224,7 @@ func runManager(ctx context.Context, t *testing.T, c *cluster, configure func(*m
 
 // runManagerProcess runs `portcullis manager`, built for the test, as a
 // process of its own against env's API server, with the extra flags.
-func runManagerProcess(t *testing.T, env *envtest.Environment, dir string, extra ...string) *syncBuffer {
+func runManagerProcess(t *testing.T, env *envtest.Environment, dir string, extra ...string) *syncbuf.Buffer {
 	t.Helper()
 	binary := filepath.Join(dir, "portcullis")
 	build := exec.Command("go", "build", "-o", binary, "./cmd/portcullis")
@@ -237,7 +236,7 @@ func runManagerProcess(t *testing.T, env *envtest.Environment, dir string, extra
 	write(t, kubeconfig, env.KubeConfig)
 	args := append([]string{"manager", "--kubeconfig", kubeconfig, "--credentials-namespace", system,
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0", "--graceful-shutdown-timeout", "5s"}, extra...)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	cmd := exec.Command(binary, args...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -345,22 +344,4 @@ func mkdir(t *testing.T, parent, name string) string {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-// syncBuffer collects the managers' logs, shown when the test fails.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
