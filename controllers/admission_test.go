@@ -21,10 +21,14 @@ func installAdmission(ctx context.Context, c client.Client) {
 	Expect(objs).To(HaveLen(12), "six policies, each with its binding")
 	Expect(manifests.Apply(ctx, c, "suite", objs)).To(Succeed())
 	// The allow-list policy refuses every grant until its informer of
-	// ConnectedSystems has synced: wait for a grant it must admit.
+	// ConnectedSystems has synced, and the finalizer policy changes nothing
+	// until the API server has taken it in: wait for a grant the one must
+	// admit and the other must give the finalizer.
 	probe := newGrant("default", "admission-probe", "nobody", "no-such-system")
-	Eventually(func() error {
-		return c.Create(ctx, probe.DeepCopy(), client.DryRunAll)
+	Eventually(func(g Gomega) {
+		grant := probe.DeepCopy()
+		g.Expect(c.Create(ctx, grant, client.DryRunAll)).To(Succeed())
+		g.Expect(grant.Finalizers).To(ContainElement(controllers.FinalizerEntitlement))
 	}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
 }
 
